@@ -1,0 +1,2 @@
+//! netrace: finds and explains race conditions in container networking.
+pub mod ipam;
