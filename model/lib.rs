@@ -1,2 +1,26 @@
-//! netrace: finds and explains race conditions in container networking.
+//! netrace finds and explains race conditions in container networking.
+//!
+//! It is an in-process, deterministic model of libnetwork's address
+//! allocator and the key-value store under it ([`ipam`], [`store`]), run
+//! by its own explorer ([`explore`]) against named properties ([`check`]),
+//! described by scenario files ([`scenario`]) and driven from the command
+//! line ([`cli`]). Start with README.md, then docs/user-guide.md.
+//!
+//! Map of the crate:
+//! - [`sim`]: the [`sim::Model`] contract and traces;
+//! - [`explore`]: exhaustive search, random walks, replay, shrinking,
+//!   replay tokens;
+//! - [`check`]: verdicts per variant and property;
+//! - [`ipam`]: libnetwork's `bitseq` and `Handle.set` protocol, profiles;
+//! - [`store`]: versioned key-value store with compare-and-swap;
+//! - [`scenario`]: the TOML scenario format;
+//! - [`cli`]: the `netrace` command.
+#![warn(missing_docs)]
+
+pub mod check;
+pub mod cli;
+pub mod explore;
 pub mod ipam;
+pub mod scenario;
+pub mod sim;
+pub mod store;

@@ -1,1 +1,4 @@
-fn main(){}
+//! The `netrace` binary: see [`netrace::cli`].
+fn main() -> std::process::ExitCode {
+    netrace::cli::main()
+}

@@ -40,8 +40,6 @@ const BLOCK_BYTES: u64 = (BLOCK_LEN / 8) as u64;
 const BLOCK_MAX: u32 = u32::MAX;
 /// The most significant bit of a block (`blockFirstBit`).
 const BLOCK_FIRST_BIT: u32 = 1 << (BLOCK_LEN - 1);
-/// `invalidPos`: what the search returns with an error.
-const INVALID_POS: u64 = u64::MAX;
 
 /// Which upstream code the search functions follow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

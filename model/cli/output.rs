@@ -1,0 +1,234 @@
+//! Rendering of check matrices, JSON lines and replay traces.
+
+use std::fmt::Write as _;
+
+use serde_json::json;
+
+use crate::check::VariantResult;
+use crate::explore::{token::Token, Replay};
+use crate::scenario::{Scenario, Verdict};
+use crate::sim::Model;
+
+/// The fix matrix of one scenario, with its counterexamples.
+pub fn matrix(s: &Scenario, results: &[VariantResult]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} — {}", s.name, super::shown(&s.path));
+    // The description's first paragraph, as given.
+    for line in s.description.trim().lines().take_while(|l| !l.trim().is_empty()) {
+        let _ = writeln!(out, "  {}", line.trim());
+    }
+    let _ = writeln!(out);
+    let props: Vec<&str> = results
+        .first()
+        .map(|r| r.properties.iter().map(|p| p.property).collect())
+        .unwrap_or_default();
+    let extra_names: Vec<String> = results
+        .first()
+        .map(|r| r.extra.iter().map(|(k, _)| k.clone()).collect())
+        .unwrap_or_default();
+    let vw = results.iter().map(|r| r.variant.len()).max().unwrap_or(7).max(7);
+    let cw = props.iter().map(|p| p.len()).max().unwrap_or(12).max(13);
+    let mut head = format!("  {:vw$}", "variant");
+    for p in &props {
+        let _ = write!(head, "  {p:cw$}");
+    }
+    for e in &extra_names {
+        let _ = write!(head, "  {e}");
+    }
+    let _ = write!(head, "  {:>9}  {:<10}  {:>8}", "states", "search", "time");
+    let _ = writeln!(out, "{}", head.trim_end());
+    let mut mismatches = Vec::new();
+    for r in results {
+        let mut line = format!("  {:vw$}", r.variant);
+        for p in &r.properties {
+            let mut cell = match (&p.verdict, &p.counterexample) {
+                (Verdict::Violated, Some(c)) => format!("VIOLATED {}", c.steps),
+                (Verdict::Violated, None) => "VIOLATED".to_string(),
+                (Verdict::Holds, _) => "holds".to_string(),
+            };
+            if !p.matches {
+                cell.push_str(" (!)");
+                mismatches.push(format!(
+                    "  (!) {} {}: expected {}, found {}",
+                    r.variant,
+                    p.property,
+                    p.expected.map_or("holds (nothing expected)", Verdict::as_str),
+                    p.verdict.as_str()
+                ));
+            }
+            let _ = write!(line, "  {cell:cw$}");
+        }
+        for ((name, value), _) in r.extra.iter().zip(&extra_names) {
+            let _ = write!(line, "  {value:<w$}", w = name.len());
+        }
+        let search = if r.complete {
+            "complete".to_string()
+        } else if let Some(b) = r.bound_hit {
+            format!("bounded:{b}")
+        } else {
+            "partial".to_string()
+        };
+        let _ = write!(
+            line,
+            "  {:>9}  {:<10}  {:>8}",
+            r.states,
+            search,
+            format_ms(r.elapsed_ms)
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    let _ = writeln!(out);
+    if mismatches.is_empty() {
+        let _ = writeln!(out, "  every verdict matches the scenario's expectation");
+    } else {
+        for m in &mismatches {
+            let _ = writeln!(out, "{m}");
+        }
+    }
+    let mut first = true;
+    for r in results {
+        for p in &r.properties {
+            if let Some(c) = &p.counterexample {
+                if first {
+                    let _ = writeln!(out, "\n  counterexamples (shrunk; replay with the command shown):");
+                    first = false;
+                }
+                let _ = writeln!(out, "    {} · {} · {} steps: {}", r.variant, p.property, c.steps, c.message);
+                let _ = writeln!(out, "      netrace replay {} {}", super::shown(&s.path), c.token);
+            }
+        }
+    }
+    let _ = writeln!(out);
+    out
+}
+
+fn format_ms(ms: f64) -> String {
+    if ms < 10.0 {
+        format!("{ms:.1} ms")
+    } else if ms < 10_000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{:.1} s", ms / 1000.0)
+    }
+}
+
+/// One JSON object per (scenario, variant, property).
+pub fn json_lines(results: &[VariantResult]) -> String {
+    let mut out = String::new();
+    for r in results {
+        for p in &r.properties {
+            let mut obj = json!({
+                "scenario": r.scenario,
+                "variant": r.variant,
+                "property": p.property,
+                "verdict": p.verdict.as_str(),
+                "expected": p.expected.map(Verdict::as_str),
+                "matches": p.matches,
+                "complete": r.complete,
+                "bound_hit": r.bound_hit,
+                "states": r.states,
+                "elapsed_ms": (r.elapsed_ms * 1000.0).round() / 1000.0,
+                "counterexample": p.counterexample.as_ref().map(|c| json!({
+                    "steps": c.steps,
+                    "token": c.token,
+                    "message": c.message,
+                })),
+            });
+            if !r.extra.is_empty() {
+                let extra: serde_json::Map<String, serde_json::Value> = r
+                    .extra
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                    .collect();
+                obj["extra"] = serde_json::Value::Object(extra);
+            }
+            let _ = writeln!(out, "{obj}");
+        }
+    }
+    out
+}
+
+/// The full trace of a replayed schedule, for people.
+pub fn replay_text<M: Model>(
+    model: &M,
+    header: Vec<String>,
+    token: &Token,
+    variant: &str,
+    replay: &Replay<M::State>,
+) -> String {
+    let mut out = String::new();
+    for h in header {
+        let _ = writeln!(out, "{h}");
+    }
+    if token.variant != variant {
+        let _ = writeln!(
+            out,
+            "schedule found on variant {}, replayed on variant {variant}",
+            token.variant
+        );
+    }
+    let _ = writeln!(out, "initial state:");
+    for l in model.summarize(&model.init_state()) {
+        let _ = writeln!(out, "  {l}");
+    }
+    let width = replay.steps.len().to_string().len();
+    let mut n = 0;
+    for step in &replay.steps {
+        if step.headline == "initial state" {
+            for (p, m) in &step.violations {
+                let _ = writeln!(out, "  ✗ {p} violated in the initial state: {m}");
+            }
+            continue;
+        }
+        n += 1;
+        let _ = writeln!(out, "step {n:>width$}  {}", step.headline);
+        for l in &step.lines {
+            let _ = writeln!(out, "  {:width$}    {l}", "");
+        }
+        for (p, m) in &step.violations {
+            let _ = writeln!(out, "  {:width$}    ✗ {p} violated: {m}", "");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "final state{}:",
+        if replay.quiescent { " (quiescent)" } else { "" }
+    );
+    for l in model.summarize(&replay.final_state) {
+        let _ = writeln!(out, "  {l}");
+    }
+    if replay.violated.is_empty() {
+        let _ = writeln!(out, "result: no property violated in {n} steps");
+    } else {
+        let names: Vec<&str> = replay.violated.iter().map(|(p, _)| *p).collect();
+        let _ = writeln!(out, "result: violates {} ({n} steps)", names.join(", "));
+    }
+    out
+}
+
+/// The replayed trace as one JSON object.
+pub fn replay_json<M: Model>(model: &M, scenario: &str, variant: &str, replay: &Replay<M::State>) -> String {
+    let steps: Vec<serde_json::Value> = replay
+        .steps
+        .iter()
+        .filter(|s| s.headline != "initial state")
+        .enumerate()
+        .map(|(i, s)| {
+            json!({
+                "step": i + 1,
+                "action": s.headline,
+                "log": s.lines,
+                "violations": s.violations.iter().map(|(p, m)| json!({"property": p, "message": m})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let obj = json!({
+        "scenario": scenario,
+        "variant": variant,
+        "steps": steps,
+        "quiescent": replay.quiescent,
+        "final": model.summarize(&replay.final_state),
+        "violated": replay.violated.iter().map(|(p, m)| json!({"property": p, "message": m})).collect::<Vec<_>>(),
+    });
+    format!("{obj}\n")
+}

@@ -1,0 +1,982 @@
+//! The allocator system: libnetwork's `RequestAddress` / `ReleaseAddress`
+//! over `bitseq.Handle.set`, cut into the phases at which real goroutines
+//! interleave, with concurrent `docker run` and `docker rm` actors.
+//!
+//! Upstream: `ipam/allocator.go` (`RequestAddress`, `ReleaseAddress`,
+//! `getAddress`), `bitseq/sequence.go` (`Handle.set`, `SetAny`), and for
+//! the locks `network.go` (`CreateEndpoint`, `networkLocker`, #1808) and
+//! the 18.03 `Handle.set` (#2105); all Apache-2.0, rewritten here from
+//! their documented behaviour.
+//!
+//! A `run` actor is one `docker run` on the network: `CreateEndpoint`
+//! (optionally under the network lock) calls `RequestAddress`, which calls
+//! `SetAny`/`SetAnyInRange`. An `rm` actor is one `docker rm`: the endpoint
+//! is deleted, then `ReleaseAddress` calls `Unset`. Each actor advances one
+//! phase per step:
+//!
+//! | phase | upstream | touches |
+//! |---|---|---|
+//! | `netlock` | `networkLocker.Lock(n.id)` (17.06+) | the network lock |
+//! | `precheck` | `SetAny`: `if h.Unselected() == 0` | reads the handle |
+//! | `read` | `h.Lock(); store = h.store; h.Unlock()`, then `store.GetObject` | the store (if any); 18.03 takes the handle lock here |
+//! | `compute` | `h.Lock()`; `getAvailableFromCurrent` / `checkIfAvailable`; `h.curr = ret+1`; `nh := h.getCopy()`; `h.Unlock()` | reads the handle, writes `curr` |
+//! | `modify` | `pushReservation` on `nh`, `nh.unselected±1` | the private copy only |
+//! | `write` | `nh.writeToStore()`: no store → returns; store → `AtomicPut` at `nh.dbIndex`, `ErrKeyModified` → retry from `read` | the store |
+//! | `commit` | `h.Lock(); h.head = nh.head; h.unselected = ...; h.Unlock()` | writes the handle; the endpoint now holds its address |
+//! | `netunlock` | `networkLocker.Unlock(n.id)` | the network lock |
+//! | `delete` | `endpoint.Delete` → `releaseAddress` (rm only) | the endpoint stops holding its address |
+//!
+//! Not modelled: IPv6, endpoint joins, the daemon's own restart replay of
+//! endpoints, or the store failing in ways other than a CAS conflict.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use super::bitseq::{Bitseq, Pos, Request};
+use super::pool::Pool;
+use super::profile::Profile;
+use crate::sim::{Model, Property, Trace, When};
+use crate::store::KvStore;
+
+/// Names a container in a scenario: by name or by the address it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A container name.
+    Name(String),
+    /// The container holding this address at that point.
+    Address(Ipv4Addr),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Name(n) => f.write_str(n),
+            Target::Address(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// One concurrent operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActorKind {
+    /// `docker run --name NAME` on the network.
+    Run(String),
+    /// `docker rm -f TARGET`.
+    Rm(Target),
+}
+
+/// One sequential setup operation (on daemon 0).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SetupOp {
+    /// Start a container with this name.
+    Run(String),
+    /// Remove a running container.
+    Rm(Target),
+}
+
+/// A concurrent operation and the daemon it runs on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActorSpec {
+    /// What it does.
+    pub kind: ActorKind,
+    /// Which daemon (0-based); more than one needs a store.
+    pub daemon: usize,
+}
+
+/// The allocator part of a scenario, independent of the profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpamSpec {
+    /// The network's name (`bridge`).
+    pub network: String,
+    /// The subnet.
+    pub subnet: Ipv4Net,
+    /// The gateway; `None` = the first host address.
+    pub gateway: Option<Ipv4Addr>,
+    /// `--ip-range`.
+    pub ip_range: Option<Ipv4Net>,
+    /// Operations applied one after another before the concurrent phase.
+    pub setup: Vec<SetupOp>,
+    /// The concurrent operations.
+    pub actors: Vec<ActorSpec>,
+}
+
+/// One phase of an actor's program (see the module table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Take the per-network lock.
+    NetLock,
+    /// `SetAny`'s early `Unselected() == 0` check.
+    Precheck,
+    /// Read the store pointer and refresh from the store.
+    Read,
+    /// Search and copy.
+    Compute,
+    /// Reserve on the copy.
+    Modify,
+    /// Write the copy to the store.
+    Write,
+    /// Overwrite the handle with the copy.
+    Commit,
+    /// Release the per-network lock.
+    NetUnlock,
+    /// Delete the endpoint (rm).
+    Delete,
+}
+
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Phase::NetLock => "netlock",
+            Phase::Precheck => "precheck",
+            Phase::Read => "read",
+            Phase::Compute => "compute",
+            Phase::Modify => "modify",
+            Phase::Write => "write",
+            Phase::Commit => "commit",
+            Phase::NetUnlock => "netunlock",
+            Phase::Delete => "delete",
+        }
+    }
+}
+
+/// `bitseq.Handle` without its mutex: the bitmap plus its store bookkeeping.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Handle {
+    /// The bitmap (list, `unselected`, `curr`).
+    pub bm: Bitseq,
+    /// `dbIndex`: the store index this handle was read at.
+    pub db_index: u64,
+    /// `dbExists`.
+    pub db_exists: bool,
+}
+
+/// One daemon's view: its handle and the locks it keeps.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Daemon {
+    /// The daemon's in-memory handle.
+    pub handle: Handle,
+    /// Who holds the handle lock across steps (18.03 without a store).
+    pub handle_lock: Option<u8>,
+    /// Who holds the per-network lock (17.06+).
+    pub network_lock: Option<u8>,
+}
+
+/// How an actor ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Still running.
+    Pending,
+    /// `RequestAddress` returned this ordinal.
+    Allocated(u64),
+    /// `ReleaseAddress` released this ordinal.
+    Released(u64),
+    /// The allocation failed: no free address (`ErrNoBitAvailable`).
+    NoAddress,
+}
+
+/// One actor's private state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Actor {
+    /// Index into the actor's program; past the end = done.
+    pub pc: u8,
+    /// The ordinal being allocated or released.
+    pub ordinal: Option<u64>,
+    /// Where `pushReservation` will act.
+    pub pos: Option<Pos>,
+    /// `nh`, the private copy.
+    pub copy: Option<Handle>,
+    /// The result.
+    pub outcome: Outcome,
+}
+
+/// The whole world of an IPAM scenario.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IpamState {
+    /// One entry per daemon.
+    pub daemons: Vec<Daemon>,
+    /// The key-value store, for profiles with one.
+    pub store: Option<KvStore<Bitseq>>,
+    /// One entry per concurrent actor.
+    pub actors: Vec<Actor>,
+    /// Per container, the ordinal it holds while its endpoint is live.
+    pub holders: Vec<Option<u64>>,
+}
+
+/// The step "actor `n` takes its next phase".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Step {
+    /// The actor's index.
+    pub actor: u8,
+}
+
+#[derive(Clone, Debug)]
+struct ActorDef {
+    run: bool,
+    container: usize,
+    daemon: usize,
+    program: Vec<Phase>,
+}
+
+/// The model: a scenario's allocator under one profile.
+#[derive(Clone, Debug)]
+pub struct IpamSystem {
+    profile: Profile,
+    pool: Pool,
+    network: String,
+    containers: Vec<String>,
+    actors: Vec<ActorDef>,
+    init: IpamState,
+    store_key: String,
+}
+
+/// Scenario problems found while building the model (the scenario layer
+/// adds file positions).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuildError {
+    /// Something about the network or pool.
+    Network(String),
+    /// Something about the setup phase.
+    Setup(String),
+    /// Something about actor `n`.
+    Actor(usize, String),
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildError::Network(m) | BuildError::Setup(m) | BuildError::Actor(_, m) => f.write_str(m),
+        }
+    }
+}
+
+impl IpamSystem {
+    /// Builds the model: creates the network (bitmap with network and
+    /// broadcast reserved, gateway requested), runs the setup operations
+    /// one after another, and prepares the concurrent actors.
+    pub fn new(spec: &IpamSpec, profile: &Profile) -> Result<IpamSystem, BuildError> {
+        let subnet = spec.subnet.trunc();
+        let gateway = spec
+            .gateway
+            .unwrap_or_else(|| Ipv4Addr::from(u32::from(subnet.network()).wrapping_add(1)));
+        let pool = Pool::new(subnet, gateway, spec.ip_range, profile.store).map_err(BuildError::Network)?;
+        let daemons = spec.actors.iter().map(|a| a.daemon + 1).max().unwrap_or(1);
+        if daemons > 1 && !profile.store {
+            return Err(BuildError::Network(format!(
+                "profile {} has no store (local scope): a network is private to one daemon, so actors cannot run on daemon {}",
+                profile.name,
+                daemons - 1
+            )));
+        }
+        if daemons > 8 {
+            return Err(BuildError::Network("at most 8 daemons are supported".into()));
+        }
+        let store_key = format!("docker/network/v1.0/bitseq/ipam/default/data/{}", pool.id);
+        let mut store = profile.store.then(KvStore::new);
+
+        // Network creation: NewHandle (written to the store when there is
+        // one), Set(0) and Set(last) by insertBitMask, then the gateway.
+        let bm = Bitseq::new(pool.bits(), profile.search);
+        let mut handle = Handle {
+            bm: bm.clone(),
+            db_index: 0,
+            db_exists: false,
+        };
+        if let Some(s) = store.as_mut() {
+            let index = s
+                .atomic_put(&store_key, cursorless(&bm), None)
+                .expect("fresh store");
+            handle.db_index = index;
+            handle.db_exists = true;
+        }
+        for ordinal in pool.reserved() {
+            sequential(&mut handle, store.as_mut(), &store_key, Request::Set(ordinal))
+                .map_err(|e| BuildError::Network(format!("reserving ordinal {ordinal}: {e}")))?;
+        }
+        // Every daemon knows the network from its creation on.
+        let mut state = IpamState {
+            daemons: (0..daemons)
+                .map(|_| Daemon {
+                    handle: handle.clone(),
+                    handle_lock: None,
+                    network_lock: None,
+                })
+                .collect(),
+            store,
+            actors: Vec::new(),
+            holders: Vec::new(),
+        };
+
+        // Setup, on daemon 0, one operation at a time.
+        let mut containers: Vec<String> = Vec::new();
+        let (start, end) = pool.search_range().unwrap_or((0, pool.bits() - 1));
+        for op in &spec.setup {
+            match op {
+                SetupOp::Run(name) => {
+                    if containers.contains(name) {
+                        return Err(BuildError::Setup(format!("container name {name} is used twice")));
+                    }
+                    let ordinal = sequential(
+                        &mut state.daemons[0].handle,
+                        state.store.as_mut(),
+                        &store_key,
+                        Request::Any {
+                            start,
+                            end,
+                            serial: profile.serial,
+                        },
+                    )
+                    .map_err(|e| BuildError::Setup(format!("starting {name}: {e}")))?;
+                    containers.push(name.clone());
+                    state.holders.push(Some(ordinal));
+                }
+                SetupOp::Rm(target) => {
+                    let index = resolve(target, &containers, &state.holders, &pool)
+                        .map_err(|e| BuildError::Setup(format!("rm {target}: {e}")))?;
+                    let ordinal = state.holders[index].take().expect("resolve returns live containers");
+                    sequential(
+                        &mut state.daemons[0].handle,
+                        state.store.as_mut(),
+                        &store_key,
+                        Request::Unset(ordinal),
+                    )
+                    .map_err(|e| BuildError::Setup(format!("rm {target}: {e}")))?;
+                }
+            }
+        }
+        let setup_containers = containers.len();
+        let live = state.holders.iter().flatten().count();
+        let runs = spec
+            .actors
+            .iter()
+            .filter(|a| matches!(a.kind, ActorKind::Run(_)))
+            .count();
+        if (live + runs) as u64 > pool.capacity() {
+            return Err(BuildError::Network(format!(
+                "pool {} has room for {} containers, but {live} run after setup and {runs} more start",
+                pool.net,
+                pool.capacity()
+            )));
+        }
+
+        // Concurrent actors: every run names a new container first, so an rm
+        // may target a container another actor starts.
+        let mut defs = Vec::new();
+        for (i, a) in spec.actors.iter().enumerate() {
+            if let ActorKind::Run(name) = &a.kind {
+                if containers.contains(name) {
+                    return Err(BuildError::Actor(i, format!("container name {name} is used twice")));
+                }
+                containers.push(name.clone());
+                state.holders.push(None);
+            }
+        }
+        let mut rm_targets = Vec::new();
+        for (i, a) in spec.actors.iter().enumerate() {
+            let (run, container) = match &a.kind {
+                ActorKind::Run(name) => (true, containers.iter().position(|c| c == name).expect("added above")),
+                ActorKind::Rm(target) => {
+                    let index = match target {
+                        Target::Name(n) => containers
+                            .iter()
+                            .position(|c| c == n)
+                            .ok_or_else(|| BuildError::Actor(i, format!("rm {n}: no container has this name")))?,
+                        Target::Address(_) => resolve(target, &containers, &state.holders, &pool)
+                            .map_err(|e| BuildError::Actor(i, format!("rm {target}: {e}")))?,
+                    };
+                    if rm_targets.contains(&index) {
+                        return Err(BuildError::Actor(
+                            i,
+                            format!("rm {target}: the container is already removed by another actor"),
+                        ));
+                    }
+                    if index < setup_containers && state.holders[index].is_none() {
+                        return Err(BuildError::Actor(
+                            i,
+                            format!("rm {target}: the container was already removed during setup"),
+                        ));
+                    }
+                    rm_targets.push(index);
+                    (false, index)
+                }
+            };
+            let mut program = Vec::new();
+            if run {
+                if profile.network_lock {
+                    program.push(Phase::NetLock);
+                }
+                program.push(Phase::Precheck);
+            } else {
+                program.push(Phase::Delete);
+            }
+            program.extend([Phase::Read, Phase::Compute, Phase::Modify, Phase::Write, Phase::Commit]);
+            if run && profile.network_lock {
+                program.push(Phase::NetUnlock);
+            }
+            defs.push(ActorDef {
+                run,
+                container,
+                daemon: a.daemon,
+                program,
+            });
+            state.actors.push(Actor {
+                pc: 0,
+                ordinal: None,
+                pos: None,
+                copy: None,
+                outcome: Outcome::Pending,
+            });
+        }
+        if defs.len() > 64 {
+            return Err(BuildError::Network("at most 64 concurrent actors are supported".into()));
+        }
+        Ok(IpamSystem {
+            profile: profile.clone(),
+            pool,
+            network: spec.network.clone(),
+            containers,
+            actors: defs,
+            init: state,
+            store_key,
+        })
+    }
+
+    /// The profile this model runs.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Container names, by index (setup containers first).
+    pub fn containers(&self) -> &[String] {
+        &self.containers
+    }
+
+    /// The bitmap that is the truth for accounting: the store's value when
+    /// there is a store, else daemon 0's handle.
+    pub fn authoritative<'a>(&self, state: &'a IpamState) -> &'a Bitseq {
+        match &state.store {
+            Some(store) => &store.get(&self.store_key).expect("created with the network").value,
+            None => &state.daemons[0].handle.bm,
+        }
+    }
+
+    /// Like libnetwork's `Handle.String()`.
+    fn describe_handle(&self, h: &Handle) -> String {
+        format!(
+            "App: ipam/default/data, ID: {}, DBIndex: 0x{:x}, bits: {}, unselected: {}, sequence: {}",
+            self.pool.id,
+            h.db_index,
+            h.bm.bits(),
+            h.bm.unselected(),
+            h.bm.sequence_string()
+        )
+    }
+
+    /// `name=address` for every live endpoint, with runs of consecutive
+    /// `setup-N` containers on consecutive addresses folded into one item.
+    fn live_summary(&self, state: &IpamState) -> String {
+        let live: Vec<(&str, u64)> = self
+            .containers
+            .iter()
+            .zip(&state.holders)
+            .filter_map(|(c, h)| h.map(|o| (c.as_str(), o)))
+            .collect();
+        let setup_no = |name: &str| name.strip_prefix("setup-").and_then(|n| n.parse::<u64>().ok());
+        let mut items = Vec::new();
+        let mut i = 0;
+        while i < live.len() {
+            let mut j = i;
+            if let Some(first) = setup_no(live[i].0) {
+                while j + 1 < live.len()
+                    && setup_no(live[j + 1].0) == Some(first + (j + 1 - i) as u64)
+                    && live[j + 1].1 == live[i].1 + (j + 1 - i) as u64
+                {
+                    j += 1;
+                }
+            }
+            if j - i >= 2 {
+                items.push(format!(
+                    "{}..{}={}..{} ({} containers)",
+                    live[i].0,
+                    live[j].0,
+                    self.pool.address(live[i].1),
+                    self.pool.address(live[j].1),
+                    j - i + 1
+                ));
+            } else {
+                for k in i..=j {
+                    items.push(format!("{}={}", live[k].0, self.pool.address(live[k].1)));
+                }
+            }
+            i = j + 1;
+        }
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items.join(" ")
+        }
+    }
+
+    fn request_for(&self, def: &ActorDef, actor: &Actor) -> Request {
+        if def.run {
+            let (start, end) = self.pool.search_range().unwrap_or((0, self.pool.bits() - 1));
+            Request::Any {
+                start,
+                end,
+                serial: self.profile.serial,
+            }
+        } else {
+            Request::Unset(actor.ordinal.expect("rm knows its ordinal after delete"))
+        }
+    }
+
+    /// Ends an actor's program early (after a failure): skip to `netunlock`
+    /// if it holds the network lock, else to the end.
+    fn bail(def: &ActorDef, actor: &mut Actor) {
+        actor.pc = def
+            .program
+            .iter()
+            .position(|p| *p == Phase::NetUnlock)
+            .unwrap_or(def.program.len()) as u8;
+    }
+}
+
+/// The value stored for a handle: libnetwork stores bits, unselected and
+/// the list, not the serial cursor.
+fn cursorless(bm: &Bitseq) -> Bitseq {
+    let mut v = bm.clone();
+    v.set_curr(0);
+    v
+}
+
+/// One whole `Handle.set` with nothing interleaving (network creation and
+/// setup operations).
+fn sequential(
+    handle: &mut Handle,
+    store: Option<&mut KvStore<Bitseq>>,
+    key: &str,
+    request: Request,
+) -> Result<u64, String> {
+    if let Request::Any { .. } = request {
+        if handle.bm.unselected() == 0 {
+            return Err("no available IPv4 addresses (no bit available)".into());
+        }
+    }
+    let (ordinal, pos) = handle.bm.find(request).map_err(|e| e.to_string())?;
+    handle.bm.push_reservation(pos, request.is_release());
+    if let Some(store) = store {
+        let index = store
+            .atomic_put(key, cursorless(&handle.bm), Some(handle.db_index))
+            .map_err(|e| e.to_string())?;
+        handle.db_index = index;
+        handle.db_exists = true;
+    }
+    Ok(ordinal)
+}
+
+/// Finds the live container a target names.
+fn resolve(target: &Target, containers: &[String], holders: &[Option<u64>], pool: &Pool) -> Result<usize, String> {
+    match target {
+        Target::Name(n) => {
+            let i = containers
+                .iter()
+                .position(|c| c == n)
+                .ok_or_else(|| "no container has this name".to_string())?;
+            if holders[i].is_none() {
+                return Err("the container is not running at that point".into());
+            }
+            Ok(i)
+        }
+        Target::Address(a) => {
+            let ordinal = pool
+                .ordinal(*a)
+                .ok_or_else(|| format!("{a} is not in pool {}", pool.net))?;
+            holders
+                .iter()
+                .position(|h| *h == Some(ordinal))
+                .ok_or_else(|| "no running container holds this address at that point".to_string())
+        }
+    }
+}
+
+impl Model for IpamSystem {
+    type State = IpamState;
+    type Action = Step;
+
+    fn init_state(&self) -> IpamState {
+        self.init.clone()
+    }
+
+    fn actions(&self, state: &IpamState, out: &mut Vec<Step>) {
+        for (i, (def, actor)) in self.actors.iter().zip(&state.actors).enumerate() {
+            let Some(&phase) = def.program.get(actor.pc as usize) else {
+                continue;
+            };
+            let daemon = &state.daemons[def.daemon];
+            let me = Some(i as u8);
+            let enabled = match phase {
+                Phase::NetLock => daemon.network_lock.is_none(),
+                // With the lock held through commit, anyone else touching
+                // the handle waits for it.
+                Phase::Precheck | Phase::Read => daemon.handle_lock.is_none() || daemon.handle_lock == me,
+                Phase::Delete => state.holders[def.container].is_some(),
+                _ => true,
+            };
+            if enabled {
+                out.push(Step { actor: i as u8 });
+            }
+        }
+    }
+
+    fn next_state(&self, state: &IpamState, step: &Step, trace: &mut Trace) -> IpamState {
+        let mut s = state.clone();
+        let i = step.actor as usize;
+        let def = &self.actors[i];
+        let phase = def.program[s.actors[i].pc as usize];
+        let name = &self.containers[def.container];
+        let hold = self.profile.holds_lock_through_commit();
+        s.actors[i].pc += 1;
+        match phase {
+            Phase::NetLock => {
+                s.daemons[def.daemon].network_lock = Some(step.actor);
+                trace.line(format!("networkLocker.Lock({}): CreateEndpoint {name} holds the network lock", self.network));
+            }
+            Phase::NetUnlock => {
+                s.daemons[def.daemon].network_lock = None;
+                trace.line(format!("networkLocker.Unlock({})", self.network));
+            }
+            Phase::Delete => {
+                let ordinal = s.holders[def.container].take().expect("delete is enabled only when live");
+                s.actors[i].ordinal = Some(ordinal);
+                if trace.is_on() {
+                    trace.line(format!(
+                        "level=debug msg=\"Releasing addresses for endpoint {name}'s interface on network {}\"",
+                        self.network
+                    ));
+                    trace.line(format!("endpoint {name} deleted: it no longer holds {}", self.pool.address(ordinal)));
+                }
+            }
+            Phase::Precheck => {
+                let unselected = s.daemons[def.daemon].handle.bm.unselected();
+                if trace.is_on() {
+                    trace.line(format!(
+                        "level=debug msg=\"Assigning addresses for endpoint {name}'s interface on network {}\"",
+                        self.network
+                    ));
+                    trace.line(format!("level=debug msg=\"RequestAddress({}, <nil>, map[])\"", self.pool.id));
+                    trace.line(format!("SetAny: h.Unselected() = {unselected}"));
+                }
+                if unselected == 0 {
+                    s.actors[i].outcome = Outcome::NoAddress;
+                    Self::bail(def, &mut s.actors[i]);
+                    trace.line("no bit available: the container fails to start (no available IPv4 addresses)");
+                }
+            }
+            Phase::Read => {
+                if !def.run && trace.is_on() {
+                    let ordinal = s.actors[i].ordinal.expect("set by delete");
+                    trace.line(format!(
+                        "level=debug msg=\"ReleaseAddress({}, {})\"",
+                        self.pool.id,
+                        self.pool.address(ordinal)
+                    ));
+                }
+                if hold {
+                    s.daemons[def.daemon].handle_lock = Some(step.actor);
+                    trace.line("h.Lock(): held until commit (no store)");
+                }
+                match &s.store {
+                    None => trace.line("store = h.store: nil (local scope, nothing to refresh)"),
+                    Some(store) => {
+                        let entry = store.get(&self.store_key).expect("created with the network");
+                        let h = &mut s.daemons[def.daemon].handle;
+                        let before = trace.is_on().then(|| self.describe_handle(h));
+                        h.bm.overwrite_from(&entry.value);
+                        h.db_index = entry.index;
+                        h.db_exists = true;
+                        if let Some(before) = before {
+                            trace.line(format!("store.GetObject({}) refreshes the handle", self.store_key));
+                            trace.line(format!("  handle before: {before}"));
+                            trace.line(format!("  handle after:  {}", self.describe_handle(h)));
+                        }
+                    }
+                }
+            }
+            Phase::Compute => {
+                let request = self.request_for(def, &s.actors[i]);
+                let h = &mut s.daemons[def.daemon].handle;
+                match h.bm.find(request) {
+                    Ok((ordinal, pos)) => {
+                        let copy = h.clone();
+                        if trace.is_on() {
+                            let what = match request {
+                                Request::Any { start, end, serial } => format!(
+                                    "{}({start}, {end}) = ordinal {ordinal} ({})",
+                                    if serial { "serial search" } else { "first free" },
+                                    self.pool.address(ordinal)
+                                ),
+                                _ => format!("release ordinal {ordinal} ({})", self.pool.address(ordinal)),
+                            };
+                            trace.line(format!("h.Lock(); {what}"));
+                            if h.bm.is_set(ordinal) && def.run {
+                                trace.line(format!("  note: ordinal {ordinal} is already set in the handle (search bug)"));
+                            }
+                            trace.line(format!("  nh := h.getCopy(): {}", self.describe_handle(&copy)));
+                            trace.line(if hold { "  (handle lock still held)" } else { "h.Unlock()" });
+                        }
+                        let a = &mut s.actors[i];
+                        a.ordinal = Some(ordinal);
+                        a.pos = Some(pos);
+                        a.copy = Some(copy);
+                    }
+                    Err(e) => {
+                        if hold {
+                            s.daemons[def.daemon].handle_lock = None;
+                        }
+                        s.actors[i].outcome = Outcome::NoAddress;
+                        Self::bail(def, &mut s.actors[i]);
+                        trace.line(format!("h.Lock(); search fails: {e}; h.Unlock()"));
+                    }
+                }
+            }
+            Phase::Modify => {
+                let a = &mut s.actors[i];
+                let pos = a.pos.expect("computed");
+                let copy = a.copy.as_mut().expect("computed");
+                let changed = copy.bm.push_reservation(pos, !def.run);
+                if trace.is_on() {
+                    let ordinal = a.ordinal.expect("computed");
+                    let copy = a.copy.as_ref().expect("computed");
+                    trace.line(format!(
+                        "pushReservation({ordinal}, release={}) on nh{}",
+                        !def.run,
+                        if changed {
+                            ""
+                        } else {
+                            ": redundant request, list unchanged, counter adjusted anyway"
+                        }
+                    ));
+                    trace.line(format!("  nh: {}", self.describe_handle(copy)));
+                }
+            }
+            Phase::Write => match s.store.as_mut() {
+                None => trace.line("nh.writeToStore(): no store, returns nil (nothing checked)"),
+                Some(store) => {
+                    let a = &mut s.actors[i];
+                    let copy = a.copy.as_mut().expect("computed");
+                    let previous = copy.db_exists.then_some(copy.db_index);
+                    match store.atomic_put(&self.store_key, cursorless(&copy.bm), previous) {
+                        Ok(index) => {
+                            trace.line(format!(
+                                "nh.writeToStore(): AtomicPut at index 0x{:x} succeeds, new index 0x{index:x}",
+                                copy.db_index
+                            ));
+                            copy.db_index = index;
+                            copy.db_exists = true;
+                        }
+                        Err(e) => {
+                            trace.line(format!(
+                                "nh.writeToStore(): AtomicPut at index 0x{:x} fails: {e}; retry from the start of set()",
+                                copy.db_index
+                            ));
+                            a.copy = None;
+                            a.pos = None;
+                            a.pc = def.program.iter().position(|p| *p == Phase::Read).expect("has read") as u8;
+                        }
+                    }
+                }
+            },
+            Phase::Commit => {
+                let copy = s.actors[i].copy.take().expect("computed");
+                let ordinal = s.actors[i].ordinal.expect("computed");
+                let h = &mut s.daemons[def.daemon].handle;
+                let before = trace.is_on().then(|| self.describe_handle(h));
+                h.bm.overwrite_from(&copy.bm);
+                h.db_index = copy.db_index;
+                h.db_exists = copy.db_exists;
+                if let Some(before) = before {
+                    trace.line("h.Lock(); h.head, h.unselected, h.dbIndex = nh's; h.Unlock()");
+                    trace.line(format!("  handle before: {before}"));
+                    trace.line(format!("  handle after:  {}", self.describe_handle(h)));
+                }
+                if hold {
+                    s.daemons[def.daemon].handle_lock = None;
+                }
+                s.actors[i].pos = None;
+                if def.run {
+                    s.actors[i].outcome = Outcome::Allocated(ordinal);
+                    s.holders[def.container] = Some(ordinal);
+                    if trace.is_on() {
+                        trace.line(format!(
+                            "RequestAddress returns {}: endpoint {name} is up with it",
+                            self.pool.with_prefix(ordinal)
+                        ));
+                    }
+                } else {
+                    s.actors[i].outcome = Outcome::Released(ordinal);
+                    trace.line(format!("ReleaseAddress of {} returns", self.pool.address(ordinal)));
+                }
+            }
+        }
+        s
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        vec![
+            Property {
+                name: "ipam.unique",
+                when: When::Always,
+                summary: "no two live endpoints hold the same address",
+                check: check_unique,
+            },
+            Property {
+                name: "ipam.accounted",
+                when: When::Quiescent,
+                summary: "at quiescence the bitmap equals reserved ∪ held: no leak, no phantom free",
+                check: check_accounted,
+            },
+            Property {
+                name: "ipam.counter",
+                when: When::Always,
+                summary: "every handle's free counter equals its number of free bits",
+                check: check_counter,
+            },
+        ]
+    }
+
+    fn describe(&self, state: &IpamState, step: &Step) -> String {
+        let def = &self.actors[step.actor as usize];
+        let phase = def.program[state.actors[step.actor as usize].pc as usize];
+        let kind = if def.run { "run" } else { "rm" };
+        let daemon = if state.daemons.len() > 1 {
+            format!(" @daemon{}", def.daemon)
+        } else {
+            String::new()
+        };
+        format!("{kind} {}{daemon}: {}", self.containers[def.container], phase.name())
+    }
+
+    fn action_key(&self, step: &Step) -> u64 {
+        u64::from(step.actor)
+    }
+
+    fn is_local(&self, state: &IpamState, step: &Step) -> bool {
+        let def = &self.actors[step.actor as usize];
+        let phase = def.program[state.actors[step.actor as usize].pc as usize];
+        match phase {
+            Phase::Modify => true,
+            Phase::Read => state.store.is_none() && !self.profile.holds_lock_through_commit(),
+            Phase::Write => state.store.is_none(),
+            _ => false,
+        }
+    }
+
+    fn summarize(&self, state: &IpamState) -> Vec<String> {
+        let mut out = Vec::new();
+        for (d, daemon) in state.daemons.iter().enumerate() {
+            out.push(format!("daemon{d} handle: {}", self.describe_handle(&daemon.handle)));
+        }
+        if let Some(store) = &state.store {
+            let e = store.get(&self.store_key).expect("created with the network");
+            out.push(format!(
+                "store {}: index 0x{:x}, unselected: {}, sequence: {}",
+                self.store_key,
+                e.index,
+                e.value.unselected(),
+                e.value.sequence_string()
+            ));
+        }
+        out.push(format!("live endpoints: {}", self.live_summary(state)));
+        for (def, a) in self.actors.iter().zip(&state.actors) {
+            let status = match a.outcome {
+                Outcome::Pending if (a.pc as usize) < def.program.len() => {
+                    format!("waiting at {}", def.program[a.pc as usize].name())
+                }
+                Outcome::Pending => "done".into(),
+                Outcome::Allocated(o) => format!("got {}", self.pool.address(o)),
+                Outcome::Released(o) => format!("released {}", self.pool.address(o)),
+                Outcome::NoAddress => "failed: no available address".into(),
+            };
+            out.push(format!(
+                "{} {}: {status}",
+                if def.run { "run" } else { "rm" },
+                self.containers[def.container]
+            ));
+        }
+        out
+    }
+}
+
+fn check_unique(m: &IpamSystem, s: &IpamState) -> Result<(), String> {
+    for (i, a) in s.holders.iter().enumerate() {
+        let Some(a) = a else { continue };
+        for (j, b) in s.holders.iter().enumerate().skip(i + 1) {
+            if Some(*a) == *b {
+                return Err(format!(
+                    "{} is held by {} and {}",
+                    m.pool.address(*a),
+                    m.containers[i],
+                    m.containers[j]
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_accounted(m: &IpamSystem, s: &IpamState) -> Result<(), String> {
+    let bm = m.authoritative(s);
+    let mut expected: Vec<u64> = m.pool.reserved().to_vec();
+    expected.extend(s.holders.iter().flatten());
+    expected.sort_unstable();
+    expected.dedup();
+    let set = bm.set_ordinals();
+    let leaked: Vec<String> = set
+        .iter()
+        .filter(|o| expected.binary_search(o).is_err())
+        .map(|o| m.pool.address(*o).to_string())
+        .collect();
+    let phantom: Vec<String> = expected
+        .iter()
+        .filter(|o| set.binary_search(o).is_err())
+        .map(|o| m.pool.address(*o).to_string())
+        .collect();
+    if leaked.is_empty() && phantom.is_empty() {
+        return Ok(());
+    }
+    let mut parts = Vec::new();
+    if !leaked.is_empty() {
+        parts.push(format!("leaked (set, held by no one): {}", leaked.join(", ")));
+    }
+    if !phantom.is_empty() {
+        parts.push(format!("phantom free (held, but clear in the bitmap): {}", phantom.join(", ")));
+    }
+    Err(parts.join("; "))
+}
+
+fn check_counter(m: &IpamSystem, s: &IpamState) -> Result<(), String> {
+    let mut handles: Vec<(String, &Bitseq)> = s
+        .daemons
+        .iter()
+        .enumerate()
+        .map(|(d, daemon)| (format!("daemon{d} handle"), &daemon.handle.bm))
+        .collect();
+    if let Some(store) = &s.store {
+        handles.push(("store".into(), &store.get(&m.store_key).expect("created").value));
+    }
+    for (what, bm) in handles {
+        let free = bm.free_bits();
+        if bm.unselected() != free {
+            return Err(format!(
+                "{what}: unselected = {} but {free} bits are free",
+                bm.unselected()
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,332 @@
+//! `kind = "ipam"` scenario files: a network, a sequential setup, the
+//! concurrent `run`/`rm` actors, and variants (profiles) with expected
+//! verdicts. See `docs/scenario-format.md`.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use ipnet::Ipv4Net;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{check_name, parse_expect, InputError, RawBounds, Scenario, Source, System, Verdict};
+use crate::ipam::bitseq::Version;
+use crate::ipam::profile::{Profile, PROFILE_NAMES};
+use crate::ipam::system::{ActorKind, ActorSpec, BuildError, IpamSpec, IpamSystem, SetupOp, Target};
+
+/// The properties an IPAM scenario checks, in matrix order.
+pub const PROPERTIES: [&str; 3] = ["ipam.unique", "ipam.accounted", "ipam.counter"];
+
+/// A loaded IPAM scenario.
+#[derive(Debug)]
+pub struct IpamScenario {
+    /// The profile-independent description.
+    pub spec: IpamSpec,
+    /// The variants, in file order.
+    pub variants: Vec<IpamVariant>,
+}
+
+/// One variant: a profile, its model, and what is expected of it.
+#[derive(Debug)]
+pub struct IpamVariant {
+    /// The variant's name.
+    pub name: String,
+    /// Why it is there (free text).
+    pub note: String,
+    /// The resolved profile with overrides applied.
+    pub profile: Profile,
+    /// The model, built and validated at load time.
+    pub model: IpamSystem,
+    /// Expected verdict per property.
+    pub expect: BTreeMap<String, Verdict>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    name: Spanned<String>,
+    #[allow(dead_code)]
+    kind: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    source: Option<String>,
+    network: Spanned<RawNetwork>,
+    #[serde(default)]
+    setup: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    actor: Vec<Spanned<RawActor>>,
+    #[serde(default)]
+    bounds: RawBounds,
+    #[serde(default)]
+    variant: Vec<Spanned<RawVariant>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    #[serde(default = "default_network_name")]
+    name: String,
+    subnet: Spanned<String>,
+    gateway: Option<Spanned<String>>,
+    ip_range: Option<Spanned<String>>,
+}
+
+fn default_network_name() -> String {
+    "bridge".to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawRuns {
+    Count(i64),
+    Names(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSetup {
+    run: Option<RawRuns>,
+    #[serde(default)]
+    rm: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawActor {
+    run: Option<Spanned<String>>,
+    rm: Option<Spanned<String>>,
+    #[serde(default)]
+    daemon: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVariant {
+    name: Spanned<String>,
+    profile: Spanned<String>,
+    #[serde(default)]
+    note: String,
+    serial: Option<bool>,
+    network_lock: Option<bool>,
+    hold_handle_lock: Option<bool>,
+    search: Option<Spanned<String>>,
+    #[serde(default)]
+    expect: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+fn parse_net(src: &Source, v: &Spanned<String>, what: &str) -> Result<Ipv4Net, InputError> {
+    v.get_ref().parse::<Ipv4Net>().map_err(|_| {
+        src.error(
+            v.span(),
+            format!("{what} {:?} is not an IPv4 CIDR", v.get_ref()),
+            "write it as ADDRESS/PREFIX, for example \"172.17.0.0/16\"",
+        )
+    })
+}
+
+fn parse_addr(src: &Source, v: &Spanned<String>, what: &str) -> Result<Ipv4Addr, InputError> {
+    v.get_ref().parse::<Ipv4Addr>().map_err(|_| {
+        src.error(
+            v.span(),
+            format!("{what} {:?} is not an IPv4 address", v.get_ref()),
+            "write it as four decimal numbers, for example \"172.17.0.1\"",
+        )
+    })
+}
+
+fn target_str(v: &str) -> Target {
+    match v.parse::<Ipv4Addr>() {
+        Ok(a) => Target::Address(a),
+        Err(_) => Target::Name(v.to_string()),
+    }
+}
+
+/// Loads an IPAM scenario.
+pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
+    let raw: Raw = src.parse("see docs/scenario-format.md for the keys of an ipam scenario")?;
+    check_name(src, &raw.name, "scenario")?;
+    let net = raw.network.get_ref();
+    let subnet = parse_net(src, &net.subnet, "subnet")?;
+    let gateway = net
+        .gateway
+        .as_ref()
+        .map(|g| parse_addr(src, g, "gateway"))
+        .transpose()?;
+    let ip_range = net
+        .ip_range
+        .as_ref()
+        .map(|r| parse_net(src, r, "ip_range"))
+        .transpose()?;
+
+    let mut setup = Vec::new();
+    if let Some(raw_setup) = &raw.setup {
+        let setup_error = |message: String| {
+            src.error(
+                raw_setup.span(),
+                message,
+                "write [setup] with run = N or [\"name\", ...] and rm = [\"name or address\", ...], \
+                 or several [[setup]] tables applied in order",
+            )
+        };
+        let tables: Vec<toml::Value> = match raw_setup.get_ref() {
+            toml::Value::Array(items) => items.clone(),
+            other => vec![other.clone()],
+        };
+        let mut auto = 0;
+        for table in tables {
+            let step: RawSetup = table
+                .try_into()
+                .map_err(|e: toml::de::Error| setup_error(format!("setup: {}", e.message().trim())))?;
+            match step.run {
+                None => {}
+                Some(RawRuns::Count(n)) => {
+                    if !(0..=100_000).contains(&n) {
+                        return Err(setup_error(format!(
+                            "setup run = {n} is impossible: give 0 to 100000 containers, or a list of names"
+                        )));
+                    }
+                    for _ in 0..n {
+                        auto += 1;
+                        setup.push(SetupOp::Run(format!("setup-{auto}")));
+                    }
+                }
+                Some(RawRuns::Names(names)) => setup.extend(names.into_iter().map(SetupOp::Run)),
+            }
+            for r in step.rm {
+                setup.push(SetupOp::Rm(target_str(&r)));
+            }
+        }
+    }
+
+    let mut actors = Vec::new();
+    for a in &raw.actor {
+        let inner = a.get_ref();
+        let kind = match (&inner.run, &inner.rm) {
+            (Some(name), None) => {
+                if name.get_ref().parse::<Ipv4Addr>().is_ok() || name.get_ref().is_empty() {
+                    return Err(src.error(
+                        name.span(),
+                        format!("run {:?}: a container name is expected", name.get_ref()),
+                        "name the container the run starts, for example run = \"web-1\"",
+                    ));
+                }
+                ActorKind::Run(name.get_ref().clone())
+            }
+            (None, Some(t)) => ActorKind::Rm(target_str(t.get_ref())),
+            _ => {
+                return Err(src.error(
+                    a.span(),
+                    "an actor has exactly one of `run` or `rm`",
+                    "write run = \"NAME\" to start a container, rm = \"NAME\" or rm = \"ADDRESS\" to remove one",
+                ))
+            }
+        };
+        let daemon = match &inner.daemon {
+            None => 0,
+            Some(d) if (0..8).contains(d.get_ref()) => *d.get_ref() as usize,
+            Some(d) => {
+                return Err(src.error(
+                    d.span(),
+                    format!("daemon = {} is out of range", d.get_ref()),
+                    "daemons are numbered from 0 to 7",
+                ))
+            }
+        };
+        actors.push(ActorSpec { kind, daemon });
+    }
+    if actors.is_empty() {
+        return Err(src.error(
+            raw.name.span(),
+            "the scenario has no concurrent actors",
+            "add [[actor]] tables with run = \"NAME\" or rm = \"NAME|ADDRESS\"",
+        ));
+    }
+
+    let bounds = raw.bounds.resolve(src)?;
+    let spec = IpamSpec {
+        network: net.name.clone(),
+        subnet,
+        gateway,
+        ip_range,
+        setup,
+        actors,
+    };
+
+    if raw.variant.is_empty() {
+        return Err(src.error(
+            raw.name.span(),
+            "the scenario has no variants",
+            format!(
+                "add [[variant]] tables with name and profile (one of {})",
+                PROFILE_NAMES.join(", ")
+            ),
+        ));
+    }
+    let mut variants: Vec<IpamVariant> = Vec::new();
+    for v in &raw.variant {
+        let rv = v.get_ref();
+        check_name(src, &rv.name, "variant")?;
+        if variants.iter().any(|x| &x.name == rv.name.get_ref()) {
+            return Err(src.error(
+                rv.name.span(),
+                format!("variant {} is defined twice", rv.name.get_ref()),
+                "give every variant its own name",
+            ));
+        }
+        let mut profile = Profile::builtin(rv.profile.get_ref()).ok_or_else(|| {
+            src.error(
+                rv.profile.span(),
+                format!("unknown profile {:?}", rv.profile.get_ref()),
+                format!("profiles: {}", PROFILE_NAMES.join(", ")),
+            )
+        })?;
+        if let Some(s) = rv.serial {
+            profile.serial = s;
+        }
+        if let Some(l) = rv.network_lock {
+            profile.network_lock = l;
+        }
+        if let Some(h) = rv.hold_handle_lock {
+            profile.hold_handle_lock = h;
+        }
+        if let Some(s) = &rv.search {
+            profile.search = Version::parse(s.get_ref()).ok_or_else(|| {
+                src.error(
+                    s.span(),
+                    format!("unknown search version {:?}", s.get_ref()),
+                    "search is \"17.05\" or \"2023\"",
+                )
+            })?;
+        }
+        let expect = parse_expect(src, &rv.expect, &PROPERTIES)?;
+        let model = IpamSystem::new(&spec, &profile).map_err(|e| {
+            let span = match &e {
+                BuildError::Network(_) => raw.network.get_ref().subnet.span(),
+                BuildError::Setup(_) => raw.setup.as_ref().map_or(0..0, |s| s.span()),
+                BuildError::Actor(i, _) => raw.actor[*i].span(),
+            };
+            src.error(
+                span,
+                format!("variant {}: {e}", rv.name.get_ref()),
+                "fix the scenario: see docs/scenario-format.md",
+            )
+        })?;
+        variants.push(IpamVariant {
+            name: rv.name.get_ref().clone(),
+            note: rv.note.clone(),
+            profile,
+            model,
+            expect,
+        });
+    }
+    Ok(Scenario {
+        path: path.to_path_buf(),
+        name: raw.name.get_ref().clone(),
+        description: raw.description,
+        bounds,
+        system: System::Ipam(IpamScenario { spec, variants }),
+    })
+}

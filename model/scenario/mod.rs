@@ -1,0 +1,344 @@
+//! Scenario files: TOML in, validated models out, and every problem
+//! reported with the file, line, column and what to do.
+//!
+//! The format is documented for users in `docs/scenario-format.md`; this
+//! module is its only reader. A file has a `kind` (`ipam` or `l2`) that
+//! selects the rest of its shape; unknown keys are errors, not ignored, so
+//! a typo cannot silently change what is checked.
+//!
+//! Loading builds the model of every variant, so a scenario that loads is
+//! a scenario that can be checked: bad CIDRs, pools too small, unknown
+//! profiles or properties and impossible bounds all fail here, with a
+//! position.
+
+pub mod ipam;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::explore::Bounds;
+
+/// A verdict, expected or found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Verdict {
+    /// No reachable state violates the property (within the bounds).
+    Holds,
+    /// A reachable state violates it.
+    Violated,
+}
+
+impl Verdict {
+    /// `holds` or `violated`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Holds => "holds",
+            Verdict::Violated => "violated",
+        }
+    }
+}
+
+/// Bad input: where, what, and what to do. Printed as
+/// `FILE:LINE:COLUMN: error: MESSAGE` then `  hint: HINT`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputError {
+    /// The file (or `stdin`, or the command-line argument).
+    pub file: String,
+    /// 1-based line, 0 when the problem is the file as a whole.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: String,
+}
+
+impl InputError {
+    /// An error about the file as a whole.
+    pub fn whole(file: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> InputError {
+        InputError {
+            file: file.into(),
+            line: 0,
+            column: 0,
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}:{}: error: {}", self.file, self.line, self.column, self.message)?;
+        } else {
+            write!(f, "{}: error: {}", self.file, self.message)?;
+        }
+        if !self.hint.is_empty() {
+            write!(f, "\n  hint: {}", self.hint)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// The text of a file being loaded, for turning byte spans into positions.
+pub struct Source<'a> {
+    /// Display name.
+    pub file: String,
+    /// Contents.
+    pub text: &'a str,
+}
+
+impl Source<'_> {
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn position(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = self.text[line_start..offset].chars().count() + 1;
+        (line, column)
+    }
+
+    /// An error at a span.
+    pub fn error(&self, span: Range<usize>, message: impl Into<String>, hint: impl Into<String>) -> InputError {
+        let (line, column) = self.position(span.start);
+        InputError {
+            file: self.file.clone(),
+            line,
+            column,
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// Parses TOML into `T`, mapping syntax and shape errors to positions.
+    pub fn parse<T: for<'de> Deserialize<'de>>(&self, hint: &str) -> Result<T, InputError> {
+        toml::from_str::<T>(self.text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().trim().replace('\n', " ");
+            self.error(span, message, hint)
+        })
+    }
+}
+
+/// A loaded scenario.
+#[derive(Debug)]
+pub struct Scenario {
+    /// Where it came from.
+    pub path: PathBuf,
+    /// Its name (part of every replay token's checksum).
+    pub name: String,
+    /// What it reproduces, for people.
+    pub description: String,
+    /// Search bounds.
+    pub bounds: Bounds,
+    /// The system and its variants.
+    pub system: System,
+}
+
+/// The system a scenario describes.
+#[derive(Debug)]
+pub enum System {
+    /// Allocator scenarios.
+    Ipam(ipam::IpamScenario),
+}
+
+impl Scenario {
+    /// Variant names in file order.
+    pub fn variant_names(&self) -> Vec<String> {
+        match &self.system {
+            System::Ipam(s) => s.variants.iter().map(|v| v.name.clone()).collect(),
+        }
+    }
+}
+
+/// Keys every scenario has, read first to learn the kind.
+#[derive(Deserialize)]
+struct Head {
+    kind: Option<Spanned<String>>,
+}
+
+/// The `[bounds]` table.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawBounds {
+    max_states: Option<Spanned<i64>>,
+    max_depth: Option<Spanned<i64>>,
+}
+
+impl RawBounds {
+    /// Validates the bounds.
+    pub fn resolve(&self, src: &Source) -> Result<Bounds, InputError> {
+        let mut b = Bounds::default();
+        if let Some(v) = &self.max_states {
+            if *v.get_ref() < 1 || *v.get_ref() > 1_000_000_000 {
+                return Err(src.error(
+                    v.span(),
+                    format!("max_states = {} is impossible", v.get_ref()),
+                    "give a number of states from 1 to 1000000000",
+                ));
+            }
+            b.max_states = *v.get_ref() as u64;
+        }
+        if let Some(v) = &self.max_depth {
+            if *v.get_ref() < 1 || *v.get_ref() > 1_000_000 {
+                return Err(src.error(
+                    v.span(),
+                    format!("max_depth = {} is impossible", v.get_ref()),
+                    "give a depth from 1 to 1000000",
+                ));
+            }
+            b.max_depth = *v.get_ref() as u32;
+        }
+        Ok(b)
+    }
+}
+
+/// Parses the `expect` table of a variant against the known properties.
+pub fn parse_expect(
+    src: &Source,
+    expect: &BTreeMap<Spanned<String>, Spanned<String>>,
+    known: &[&str],
+) -> Result<BTreeMap<String, Verdict>, InputError> {
+    let mut out = BTreeMap::new();
+    for (k, v) in expect {
+        if !known.contains(&k.get_ref().as_str()) {
+            return Err(src.error(
+                k.span(),
+                format!("unknown property {}", k.get_ref()),
+                format!("this kind of scenario checks: {}", known.join(", ")),
+            ));
+        }
+        let verdict = match v.get_ref().as_str() {
+            "holds" => Verdict::Holds,
+            "violated" => Verdict::Violated,
+            other => {
+                return Err(src.error(
+                    v.span(),
+                    format!("unknown verdict {other:?}"),
+                    "expect \"holds\" or \"violated\"",
+                ))
+            }
+        };
+        out.insert(k.get_ref().clone(), verdict);
+    }
+    Ok(out)
+}
+
+/// Checks a scenario or variant name: non-empty, no spaces or `:`.
+pub fn check_name(src: &Source, name: &Spanned<String>, what: &str) -> Result<(), InputError> {
+    let n = name.get_ref();
+    if n.is_empty() || n.chars().any(|c| c == ':' || c.is_whitespace()) {
+        return Err(src.error(
+            name.span(),
+            format!("{what} name {n:?} is not usable"),
+            "use letters, digits, '.', '-', '_' and '+' (no spaces or ':')",
+        ));
+    }
+    Ok(())
+}
+
+/// Loads and validates a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, InputError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        InputError::whole(
+            file.clone(),
+            format!("cannot read the scenario: {e}"),
+            "check the path; `netrace check` with no argument reads scenarios/",
+        )
+    })?;
+    load_str(&file, &text, path)
+}
+
+/// Loads a scenario from text (`file` names it in errors).
+pub fn load_str(file: &str, text: &str, path: &Path) -> Result<Scenario, InputError> {
+    let src = Source {
+        file: file.to_string(),
+        text,
+    };
+    let head: Head = src.parse("a scenario is a TOML file; see docs/scenario-format.md")?;
+    let Some(kind) = head.kind else {
+        return Err(src.error(
+            0..0,
+            "the scenario has no `kind`",
+            "add kind = \"ipam\" or kind = \"l2\" at the top",
+        ));
+    };
+    match kind.get_ref().as_str() {
+        "ipam" => ipam::load(&src, path),
+        other => Err(src.error(
+            kind.span(),
+            format!("unknown scenario kind {other:?}"),
+            "kind is \"ipam\" (address allocator) or \"l2\" (overlay datapath)",
+        )),
+    }
+}
+
+/// The scenario files a list of paths names: files as given, directories
+/// expanded to their `*.toml` files in name order.
+pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| {
+                    InputError::whole(p.display().to_string(), format!("cannot list: {e}"), "check the path")
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(InputError::whole(
+                    p.display().to_string(),
+                    "no scenario files (*.toml) in this directory",
+                    "point at a directory of scenarios or at a file",
+                ));
+            }
+            out.extend(found);
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(InputError::whole(
+                p.display().to_string(),
+                "no such file or directory",
+                "check the path; `netrace check` with no argument reads scenarios/",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based_lines_and_char_columns() {
+        let src = Source {
+            file: "f".into(),
+            text: "a = 1\nbé = \"x\"\n",
+        };
+        assert_eq!(src.position(0), (1, 1));
+        assert_eq!(src.position(6), (2, 1));
+        assert_eq!(src.position(9), (2, 3)); // after 'b' and 'é' (2 bytes)
+    }
+
+    #[test]
+    fn missing_and_unknown_kind() {
+        let e = load_str("f.toml", "name = \"x\"\n", Path::new("f.toml")).unwrap_err();
+        assert!(e.message.contains("no `kind`"));
+        let e = load_str("f.toml", "name = \"x\"\nkind = \"dns\"\n", Path::new("f.toml")).unwrap_err();
+        assert_eq!((e.line, e.column), (2, 8));
+        let e = load_str("f.toml", "name = [\n", Path::new("f.toml")).unwrap_err();
+        assert!(e.line >= 1, "{e}");
+    }
+}
