@@ -93,7 +93,12 @@ pub fn check_model<M: Model>(
                 // first one found (other actors, other addresses).
                 let message = explore::replay(model, &schedule)
                     .ok()
-                    .and_then(|r| r.violated.into_iter().find(|(n, _)| *n == p.name).map(|(_, m)| m))
+                    .and_then(|r| {
+                        r.violated
+                            .into_iter()
+                            .find(|(n, _)| *n == p.name)
+                            .map(|(_, m)| m)
+                    })
                     .unwrap_or_else(|| v.message.clone());
                 (
                     Verdict::Violated,
@@ -140,7 +145,14 @@ pub fn check_scenario(
                     continue;
                 }
                 let mut p = |pr: Progress| progress(&v.name, pr);
-                out.push(check_model(&scenario.name, &v.name, &v.model, &v.expect, options, &mut p));
+                out.push(check_model(
+                    &scenario.name,
+                    &v.name,
+                    &v.model,
+                    &v.expect,
+                    options,
+                    &mut p,
+                ));
             }
         }
     }

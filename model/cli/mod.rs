@@ -178,7 +178,9 @@ impl ProgressLine {
                 b.tick();
             }
             None => {
-                if self.started.elapsed() > Duration::from_secs(2) && self.last.elapsed() > Duration::from_secs(5) {
+                if self.started.elapsed() > Duration::from_secs(2)
+                    && self.last.elapsed() > Duration::from_secs(5)
+                {
                     self.last = Instant::now();
                     eprintln!("netrace: {msg}");
                 }
@@ -201,7 +203,10 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
     };
     let files = scenario::collect(&paths)?;
     // Load everything first: bad input stops the run before any search.
-    let scenarios: Vec<Scenario> = files.iter().map(|f| scenario::load(f)).collect::<Result<_, _>>()?;
+    let scenarios: Vec<Scenario> = files
+        .iter()
+        .map(|f| scenario::load(f))
+        .collect::<Result<_, _>>()?;
     if let Some(v) = &a.variant {
         if !scenarios.iter().any(|s| s.variant_names().contains(v)) {
             return Err(InputError::whole(
@@ -219,7 +224,11 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
         ));
     }
     if a.strategy == StrategyArg::Random && a.walks == 0 {
-        return Err(InputError::whole("--walks", "0 walks search nothing", "give a positive number of walks"));
+        return Err(InputError::whole(
+            "--walks",
+            "0 walks search nothing",
+            "give a positive number of walks",
+        ));
     }
     let mut all_match = true;
     let stdout = std::io::stdout();
@@ -247,9 +256,10 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
             por: !a.no_por,
         };
         let mut progress = ProgressLine::new();
-        let results = crate::check::check_scenario(s, &options, a.variant.as_deref(), &mut |v, p| {
-            progress.update(&format!("{} {v}", s.name), p)
-        });
+        let results =
+            crate::check::check_scenario(s, &options, a.variant.as_deref(), &mut |v, p| {
+                progress.update(&format!("{} {v}", s.name), p)
+            });
         progress.finish();
         if results.is_empty() {
             continue;
@@ -297,14 +307,22 @@ fn cmd_replay(a: ReplayArgs) -> Result<u8, InputError> {
     let variant = a.variant.clone().unwrap_or_else(|| t.variant.clone());
     if !s.variant_names().contains(&variant) {
         return Err(InputError::whole(
-            if a.variant.is_some() { "--variant" } else { "TOKEN" },
+            if a.variant.is_some() {
+                "--variant"
+            } else {
+                "TOKEN"
+            },
             format!("scenario {} has no variant {variant}", s.name),
             format!("variants: {}", s.variant_names().join(", ")),
         ));
     }
     let text = match &s.system {
         System::Ipam(sc) => {
-            let v = sc.variants.iter().find(|v| v.name == variant).expect("checked above");
+            let v = sc
+                .variants
+                .iter()
+                .find(|v| v.name == variant)
+                .expect("checked above");
             let header = vec![
                 format!("scenario {} · variant {}", s.name, v.name),
                 format!("profile {}: {}", v.profile.name, v.profile.summary()),

@@ -14,7 +14,12 @@ pub fn matrix(s: &Scenario, results: &[VariantResult]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{} — {}", s.name, super::shown(&s.path));
     // The description's first paragraph, as given.
-    for line in s.description.trim().lines().take_while(|l| !l.trim().is_empty()) {
+    for line in s
+        .description
+        .trim()
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+    {
         let _ = writeln!(out, "  {}", line.trim());
     }
     let _ = writeln!(out);
@@ -26,7 +31,12 @@ pub fn matrix(s: &Scenario, results: &[VariantResult]) -> String {
         .first()
         .map(|r| r.extra.iter().map(|(k, _)| k.clone()).collect())
         .unwrap_or_default();
-    let vw = results.iter().map(|r| r.variant.len()).max().unwrap_or(7).max(7);
+    let vw = results
+        .iter()
+        .map(|r| r.variant.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
     let cw = props.iter().map(|p| p.len()).max().unwrap_or(12).max(13);
     let mut head = format!("  {:vw$}", "variant");
     for p in &props {
@@ -52,7 +62,8 @@ pub fn matrix(s: &Scenario, results: &[VariantResult]) -> String {
                     "  (!) {} {}: expected {}, found {}",
                     r.variant,
                     p.property,
-                    p.expected.map_or("holds (nothing expected)", Verdict::as_str),
+                    p.expected
+                        .map_or("holds (nothing expected)", Verdict::as_str),
                     p.verdict.as_str()
                 ));
             }
@@ -90,11 +101,23 @@ pub fn matrix(s: &Scenario, results: &[VariantResult]) -> String {
         for p in &r.properties {
             if let Some(c) = &p.counterexample {
                 if first {
-                    let _ = writeln!(out, "\n  counterexamples (shrunk; replay with the command shown):");
+                    let _ = writeln!(
+                        out,
+                        "\n  counterexamples (shrunk; replay with the command shown):"
+                    );
                     first = false;
                 }
-                let _ = writeln!(out, "    {} · {} · {} steps: {}", r.variant, p.property, c.steps, c.message);
-                let _ = writeln!(out, "      netrace replay {} {}", super::shown(&s.path), c.token);
+                let _ = writeln!(
+                    out,
+                    "    {} · {} · {} steps: {}",
+                    r.variant, p.property, c.steps, c.message
+                );
+                let _ = writeln!(
+                    out,
+                    "      netrace replay {} {}",
+                    super::shown(&s.path),
+                    c.token
+                );
             }
         }
     }
@@ -207,7 +230,12 @@ pub fn replay_text<M: Model>(
 }
 
 /// The replayed trace as one JSON object.
-pub fn replay_json<M: Model>(model: &M, scenario: &str, variant: &str, replay: &Replay<M::State>) -> String {
+pub fn replay_json<M: Model>(
+    model: &M,
+    scenario: &str,
+    variant: &str,
+    replay: &Replay<M::State>,
+) -> String {
     let steps: Vec<serde_json::Value> = replay
         .steps
         .iter()

@@ -122,10 +122,16 @@ pub fn fingerprint<S: Hash>(state: &S) -> u64 {
 }
 
 /// Runs the chosen strategy.
-pub fn explore<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Progress)) -> Report {
+pub fn explore<M: Model>(
+    model: &M,
+    options: &Options,
+    progress: &mut dyn FnMut(Progress),
+) -> Report {
     match options.strategy {
         Strategy::Bfs => bfs(model, options, progress),
-        Strategy::Random { seed, walks } => random_walks(model, seed, walks, options.bounds, progress),
+        Strategy::Random { seed, walks } => {
+            random_walks(model, seed, walks, options.bounds, progress)
+        }
     }
 }
 
@@ -197,7 +203,9 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
         if actions.is_empty() {
             // Quiesced: the `Quiescent` properties apply. Breadth-first
             // order makes this the shortest path to such a state.
-            check_state(model, &props, &state, true, &mut found, &mut || path_to(&parents, fp));
+            check_state(model, &props, &state, true, &mut found, &mut || {
+                path_to(&parents, fp)
+            });
             continue;
         }
         if depth >= bounds.max_depth {
@@ -219,7 +227,9 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
                 continue;
             }
             parents.insert(next_fp, (fp, index as u32));
-            check_state(model, &props, &next, false, &mut found, &mut || path_to(&parents, next_fp));
+            check_state(model, &props, &next, false, &mut found, &mut || {
+                path_to(&parents, next_fp)
+            });
             let visited = parents.len() as u64;
             if visited - last_report >= 50_000 {
                 last_report = visited;
@@ -270,7 +280,9 @@ pub fn random_walks<M: Model>(
             actions.clear();
             model.actions(&state, &mut actions);
             let quiescent = actions.is_empty();
-            check_state(model, &props, &state, quiescent, &mut found, &mut || schedule.clone());
+            check_state(model, &props, &state, quiescent, &mut found, &mut || {
+                schedule.clone()
+            });
             if quiescent || found.iter().all(Option::is_some) {
                 break;
             }
@@ -427,7 +439,12 @@ pub fn replay<M: Model>(model: &M, schedule: &[u32]) -> Result<Replay<M::State>,
 /// and whether property `prop` was violated, truncating at the first
 /// violation of an `Always` property. For a `Quiescent` property the
 /// schedule is completed by always taking the first enabled action.
-fn run_keys<M: Model>(model: &M, prop: &crate::sim::Property<M>, keys: &[u64], max_depth: u32) -> Option<Vec<u32>> {
+fn run_keys<M: Model>(
+    model: &M,
+    prop: &crate::sim::Property<M>,
+    keys: &[u64],
+    max_depth: u32,
+) -> Option<Vec<u32>> {
     let mut trace = Trace::off();
     let mut state = model.init_state();
     let mut choices = Vec::new();

@@ -40,7 +40,11 @@ impl fmt::Display for TokenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TokenError::Shape => f.write_str("a token has the form VARIANT:CHOICES:CHECK"),
-            TokenError::BadChoice(at) => write!(f, "the choices hold an invalid character at position {}", at + 1),
+            TokenError::BadChoice(at) => write!(
+                f,
+                "the choices hold an invalid character at position {}",
+                at + 1
+            ),
             TokenError::Checksum => f.write_str(
                 "the checksum does not match: the token is corrupt or belongs to another scenario",
             ),
@@ -91,7 +95,8 @@ fn digit(b: u8) -> Option<u32> {
 pub fn decode(scenario: &str, token: &str) -> Result<Token, TokenError> {
     let token = token.trim();
     let mut parts = token.rsplitn(3, ':');
-    let (Some(check), Some(choices), Some(variant)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(check), Some(choices), Some(variant)) = (parts.next(), parts.next(), parts.next())
+    else {
         return Err(TokenError::Shape);
     };
     if variant.is_empty() || check.len() != 8 || !check.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -104,13 +109,18 @@ pub fn decode(scenario: &str, token: &str) -> Result<Token, TokenError> {
         if bytes[i] == b'_' {
             let mut v = 0u32;
             for k in 1..=3 {
-                let d = bytes.get(i + k).and_then(|&b| digit(b)).ok_or(TokenError::BadChoice(i + k))?;
+                let d = bytes
+                    .get(i + k)
+                    .and_then(|&b| digit(b))
+                    .ok_or(TokenError::BadChoice(i + k))?;
                 v = v * 62 + d;
             }
             schedule.push(v);
             i += 4;
         } else {
-            let d = digit(bytes[i]).filter(|&d| d < SHORT).ok_or(TokenError::BadChoice(i))?;
+            let d = digit(bytes[i])
+                .filter(|&d| d < SHORT)
+                .ok_or(TokenError::BadChoice(i))?;
             schedule.push(d);
             i += 1;
         }

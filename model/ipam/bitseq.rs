@@ -399,7 +399,12 @@ impl Bitseq {
 
     /// `getAvailableFromCurrent`: serial search from `curr`, then from
     /// `start`; anything past `end` is "no bit available".
-    fn get_available_from_current(&self, start: u64, curr: u64, end: u64) -> Result<Pos, BitseqError> {
+    fn get_available_from_current(
+        &self,
+        start: u64,
+        curr: u64,
+        end: u64,
+    ) -> Result<Pos, BitseqError> {
         if curr != 0 && curr > start {
             if let Ok(pos) = self.get_first_available(curr) {
                 if pos.ordinal() <= end {
@@ -768,7 +773,11 @@ mod tests {
         h.set(32).unwrap();
         let got = h.set_any_in_range(31, 63, false).unwrap();
         assert_eq!(got, 32, "17.05 returns the first ordinal of the next block");
-        assert_eq!(h.unselected(), 61, "the counter drops although nothing changed");
+        assert_eq!(
+            h.unselected(),
+            61,
+            "the counter drops although nothing changed"
+        );
         assert_eq!(h.free_bits(), 62);
 
         let mut h = Bitseq::new(64, Version::V2023);

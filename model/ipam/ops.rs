@@ -74,7 +74,9 @@ pub struct OpResult {
 pub fn apply(handle: &mut Bitseq, op: &Op) -> OpResult {
     let outcome: Result<Option<u64>, BitseqError> = match op.op {
         OpKind::SetAny => handle.set_any(op.serial).map(Some),
-        OpKind::SetAnyInRange => handle.set_any_in_range(op.start, op.end, op.serial).map(Some),
+        OpKind::SetAnyInRange => handle
+            .set_any_in_range(op.start, op.end, op.serial)
+            .map(Some),
         OpKind::Set => handle.set(op.ordinal).map(|_| None),
         OpKind::Unset => handle.unset(op.ordinal).map(|_| None),
     };

@@ -26,7 +26,12 @@ pub struct Pool {
 
 impl Pool {
     /// Builds a pool; `global` selects the global address space name.
-    pub fn new(net: Ipv4Net, gateway: Ipv4Addr, range: Option<Ipv4Net>, global: bool) -> Result<Pool, String> {
+    pub fn new(
+        net: Ipv4Net,
+        gateway: Ipv4Addr,
+        range: Option<Ipv4Net>,
+        global: bool,
+    ) -> Result<Pool, String> {
         let net = net.trunc();
         if net.prefix_len() > 30 {
             return Err(format!(
@@ -35,14 +40,20 @@ impl Pool {
             ));
         }
         if !net.contains(&gateway) || gateway == net.network() || gateway == net.broadcast() {
-            return Err(format!("gateway {gateway} is not a host address of pool {net}"));
+            return Err(format!(
+                "gateway {gateway} is not a host address of pool {net}"
+            ));
         }
         if let Some(r) = range {
             if !net.contains(&r.network()) || !net.contains(&r.broadcast()) {
                 return Err(format!("ip_range {r} is not inside pool {net}"));
             }
         }
-        let space = if global { "GlobalDefault" } else { "LocalDefault" };
+        let space = if global {
+            "GlobalDefault"
+        } else {
+            "LocalDefault"
+        };
         let id = match range {
             Some(r) => format!("{space}/{net}/{}", r.trunc()),
             None => format!("{space}/{net}"),
@@ -74,7 +85,8 @@ impl Pool {
 
     /// The gateway's ordinal.
     pub fn gateway_ordinal(&self) -> u64 {
-        self.ordinal(self.gateway).expect("gateway checked in Pool::new")
+        self.ordinal(self.gateway)
+            .expect("gateway checked in Pool::new")
     }
 
     /// The ordinals reserved by the pool itself: network, broadcast, gateway.
@@ -86,8 +98,12 @@ impl Pool {
     /// pool (`SetAny`) or the ip range (`SetAnyInRange`).
     pub fn search_range(&self) -> Option<(u64, u64)> {
         self.range.map(|r| {
-            let start = self.ordinal(r.network()).expect("range checked in Pool::new");
-            let end = self.ordinal(r.broadcast()).expect("range checked in Pool::new");
+            let start = self
+                .ordinal(r.network())
+                .expect("range checked in Pool::new");
+            let end = self
+                .ordinal(r.broadcast())
+                .expect("range checked in Pool::new");
             (start, end)
         })
     }
@@ -116,7 +132,13 @@ mod tests {
 
     fn pool(cidr: &str) -> Pool {
         let net: Ipv4Net = cidr.parse().unwrap();
-        Pool::new(net, Ipv4Addr::from(u32::from(net.network()) + 1), None, false).unwrap()
+        Pool::new(
+            net,
+            Ipv4Addr::from(u32::from(net.network()) + 1),
+            None,
+            false,
+        )
+        .unwrap()
     }
 
     #[test]

@@ -107,7 +107,11 @@ mod tests {
             assert_eq!(Profile::builtin(name).unwrap().name, name);
         }
         assert!(Profile::builtin("libnetwork-99").is_none());
-        assert!(Profile::builtin("libnetwork-18.03").unwrap().holds_lock_through_commit());
-        assert!(!Profile::builtin("classic-swarm-cas").unwrap().holds_lock_through_commit());
+        assert!(Profile::builtin("libnetwork-18.03")
+            .unwrap()
+            .holds_lock_through_commit());
+        assert!(!Profile::builtin("classic-swarm-cas")
+            .unwrap()
+            .holds_lock_through_commit());
     }
 }

@@ -245,7 +245,9 @@ pub enum BuildError {
 impl std::fmt::Display for BuildError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            BuildError::Network(m) | BuildError::Setup(m) | BuildError::Actor(_, m) => f.write_str(m),
+            BuildError::Network(m) | BuildError::Setup(m) | BuildError::Actor(_, m) => {
+                f.write_str(m)
+            }
         }
     }
 }
@@ -259,7 +261,8 @@ impl IpamSystem {
         let gateway = spec
             .gateway
             .unwrap_or_else(|| Ipv4Addr::from(u32::from(subnet.network()).wrapping_add(1)));
-        let pool = Pool::new(subnet, gateway, spec.ip_range, profile.store).map_err(BuildError::Network)?;
+        let pool = Pool::new(subnet, gateway, spec.ip_range, profile.store)
+            .map_err(BuildError::Network)?;
         let daemons = spec.actors.iter().map(|a| a.daemon + 1).max().unwrap_or(1);
         if daemons > 1 && !profile.store {
             return Err(BuildError::Network(format!(
@@ -269,7 +272,9 @@ impl IpamSystem {
             )));
         }
         if daemons > 8 {
-            return Err(BuildError::Network("at most 8 daemons are supported".into()));
+            return Err(BuildError::Network(
+                "at most 8 daemons are supported".into(),
+            ));
         }
         let store_key = format!("docker/network/v1.0/bitseq/ipam/default/data/{}", pool.id);
         let mut store = profile.store.then(KvStore::new);
@@ -290,8 +295,13 @@ impl IpamSystem {
             handle.db_exists = true;
         }
         for ordinal in pool.reserved() {
-            sequential(&mut handle, store.as_mut(), &store_key, Request::Set(ordinal))
-                .map_err(|e| BuildError::Network(format!("reserving ordinal {ordinal}: {e}")))?;
+            sequential(
+                &mut handle,
+                store.as_mut(),
+                &store_key,
+                Request::Set(ordinal),
+            )
+            .map_err(|e| BuildError::Network(format!("reserving ordinal {ordinal}: {e}")))?;
         }
         // Every daemon knows the network from its creation on.
         let mut state = IpamState {
@@ -314,7 +324,9 @@ impl IpamSystem {
             match op {
                 SetupOp::Run(name) => {
                     if containers.contains(name) {
-                        return Err(BuildError::Setup(format!("container name {name} is used twice")));
+                        return Err(BuildError::Setup(format!(
+                            "container name {name} is used twice"
+                        )));
                     }
                     let ordinal = sequential(
                         &mut state.daemons[0].handle,
@@ -333,7 +345,9 @@ impl IpamSystem {
                 SetupOp::Rm(target) => {
                     let index = resolve(target, &containers, &state.holders, &pool)
                         .map_err(|e| BuildError::Setup(format!("rm {target}: {e}")))?;
-                    let ordinal = state.holders[index].take().expect("resolve returns live containers");
+                    let ordinal = state.holders[index]
+                        .take()
+                        .expect("resolve returns live containers");
                     sequential(
                         &mut state.daemons[0].handle,
                         state.store.as_mut(),
@@ -365,7 +379,10 @@ impl IpamSystem {
         for (i, a) in spec.actors.iter().enumerate() {
             if let ActorKind::Run(name) = &a.kind {
                 if containers.contains(name) {
-                    return Err(BuildError::Actor(i, format!("container name {name} is used twice")));
+                    return Err(BuildError::Actor(
+                        i,
+                        format!("container name {name} is used twice"),
+                    ));
                 }
                 containers.push(name.clone());
                 state.holders.push(None);
@@ -374,20 +391,31 @@ impl IpamSystem {
         let mut rm_targets = Vec::new();
         for (i, a) in spec.actors.iter().enumerate() {
             let (run, container) = match &a.kind {
-                ActorKind::Run(name) => (true, containers.iter().position(|c| c == name).expect("added above")),
+                ActorKind::Run(name) => (
+                    true,
+                    containers
+                        .iter()
+                        .position(|c| c == name)
+                        .expect("added above"),
+                ),
                 ActorKind::Rm(target) => {
                     let index = match target {
-                        Target::Name(n) => containers
-                            .iter()
-                            .position(|c| c == n)
-                            .ok_or_else(|| BuildError::Actor(i, format!("rm {n}: no container has this name")))?,
-                        Target::Address(_) => resolve(target, &containers, &state.holders, &pool)
-                            .map_err(|e| BuildError::Actor(i, format!("rm {target}: {e}")))?,
+                        Target::Name(n) => {
+                            containers.iter().position(|c| c == n).ok_or_else(|| {
+                                BuildError::Actor(i, format!("rm {n}: no container has this name"))
+                            })?
+                        }
+                        Target::Address(_) => {
+                            resolve(target, &containers, &state.holders, &pool)
+                                .map_err(|e| BuildError::Actor(i, format!("rm {target}: {e}")))?
+                        }
                     };
                     if rm_targets.contains(&index) {
                         return Err(BuildError::Actor(
                             i,
-                            format!("rm {target}: the container is already removed by another actor"),
+                            format!(
+                                "rm {target}: the container is already removed by another actor"
+                            ),
                         ));
                     }
                     if index < setup_containers && state.holders[index].is_none() {
@@ -409,7 +437,13 @@ impl IpamSystem {
             } else {
                 program.push(Phase::Delete);
             }
-            program.extend([Phase::Read, Phase::Compute, Phase::Modify, Phase::Write, Phase::Commit]);
+            program.extend([
+                Phase::Read,
+                Phase::Compute,
+                Phase::Modify,
+                Phase::Write,
+                Phase::Commit,
+            ]);
             if run && profile.network_lock {
                 program.push(Phase::NetUnlock);
             }
@@ -428,7 +462,9 @@ impl IpamSystem {
             });
         }
         if defs.len() > 64 {
-            return Err(BuildError::Network("at most 64 concurrent actors are supported".into()));
+            return Err(BuildError::Network(
+                "at most 64 concurrent actors are supported".into(),
+            ));
         }
         Ok(IpamSystem {
             profile: profile.clone(),
@@ -460,7 +496,12 @@ impl IpamSystem {
     /// there is a store, else daemon 0's handle.
     pub fn authoritative<'a>(&self, state: &'a IpamState) -> &'a Bitseq {
         match &state.store {
-            Some(store) => &store.get(&self.store_key).expect("created with the network").value,
+            Some(store) => {
+                &store
+                    .get(&self.store_key)
+                    .expect("created with the network")
+                    .value
+            }
             None => &state.daemons[0].handle.bm,
         }
     }
@@ -486,7 +527,10 @@ impl IpamSystem {
             .zip(&state.holders)
             .filter_map(|(c, h)| h.map(|o| (c.as_str(), o)))
             .collect();
-        let setup_no = |name: &str| name.strip_prefix("setup-").and_then(|n| n.parse::<u64>().ok());
+        let setup_no = |name: &str| {
+            name.strip_prefix("setup-")
+                .and_then(|n| n.parse::<u64>().ok())
+        };
         let mut items = Vec::new();
         let mut i = 0;
         while i < live.len() {
@@ -509,8 +553,8 @@ impl IpamSystem {
                     j - i + 1
                 ));
             } else {
-                for k in i..=j {
-                    items.push(format!("{}={}", live[k].0, self.pool.address(live[k].1)));
+                for (name, ordinal) in &live[i..=j] {
+                    items.push(format!("{name}={}", self.pool.address(*ordinal)));
                 }
             }
             i = j + 1;
@@ -524,7 +568,10 @@ impl IpamSystem {
 
     fn request_for(&self, def: &ActorDef, actor: &Actor) -> Request {
         if def.run {
-            let (start, end) = self.pool.search_range().unwrap_or((0, self.pool.bits() - 1));
+            let (start, end) = self
+                .pool
+                .search_range()
+                .unwrap_or((0, self.pool.bits() - 1));
             Request::Any {
                 start,
                 end,
@@ -580,7 +627,12 @@ fn sequential(
 }
 
 /// Finds the live container a target names.
-fn resolve(target: &Target, containers: &[String], holders: &[Option<u64>], pool: &Pool) -> Result<usize, String> {
+fn resolve(
+    target: &Target,
+    containers: &[String],
+    holders: &[Option<u64>],
+    pool: &Pool,
+) -> Result<usize, String> {
     match target {
         Target::Name(n) => {
             let i = containers
@@ -623,7 +675,9 @@ impl Model for IpamSystem {
                 Phase::NetLock => daemon.network_lock.is_none(),
                 // With the lock held through commit, anyone else touching
                 // the handle waits for it.
-                Phase::Precheck | Phase::Read => daemon.handle_lock.is_none() || daemon.handle_lock == me,
+                Phase::Precheck | Phase::Read => {
+                    daemon.handle_lock.is_none() || daemon.handle_lock == me
+                }
                 Phase::Delete => state.holders[def.container].is_some(),
                 _ => true,
             };
@@ -644,21 +698,29 @@ impl Model for IpamSystem {
         match phase {
             Phase::NetLock => {
                 s.daemons[def.daemon].network_lock = Some(step.actor);
-                trace.line(format!("networkLocker.Lock({}): CreateEndpoint {name} holds the network lock", self.network));
+                trace.line(format!(
+                    "networkLocker.Lock({}): CreateEndpoint {name} holds the network lock",
+                    self.network
+                ));
             }
             Phase::NetUnlock => {
                 s.daemons[def.daemon].network_lock = None;
                 trace.line(format!("networkLocker.Unlock({})", self.network));
             }
             Phase::Delete => {
-                let ordinal = s.holders[def.container].take().expect("delete is enabled only when live");
+                let ordinal = s.holders[def.container]
+                    .take()
+                    .expect("delete is enabled only when live");
                 s.actors[i].ordinal = Some(ordinal);
                 if trace.is_on() {
                     trace.line(format!(
                         "level=debug msg=\"Releasing addresses for endpoint {name}'s interface on network {}\"",
                         self.network
                     ));
-                    trace.line(format!("endpoint {name} deleted: it no longer holds {}", self.pool.address(ordinal)));
+                    trace.line(format!(
+                        "endpoint {name} deleted: it no longer holds {}",
+                        self.pool.address(ordinal)
+                    ));
                 }
             }
             Phase::Precheck => {
@@ -668,7 +730,10 @@ impl Model for IpamSystem {
                         "level=debug msg=\"Assigning addresses for endpoint {name}'s interface on network {}\"",
                         self.network
                     ));
-                    trace.line(format!("level=debug msg=\"RequestAddress({}, <nil>, map[])\"", self.pool.id));
+                    trace.line(format!(
+                        "level=debug msg=\"RequestAddress({}, <nil>, map[])\"",
+                        self.pool.id
+                    ));
                     trace.line(format!("SetAny: h.Unselected() = {unselected}"));
                 }
                 if unselected == 0 {
@@ -693,14 +758,19 @@ impl Model for IpamSystem {
                 match &s.store {
                     None => trace.line("store = h.store: nil (local scope, nothing to refresh)"),
                     Some(store) => {
-                        let entry = store.get(&self.store_key).expect("created with the network");
+                        let entry = store
+                            .get(&self.store_key)
+                            .expect("created with the network");
                         let h = &mut s.daemons[def.daemon].handle;
                         let before = trace.is_on().then(|| self.describe_handle(h));
                         h.bm.overwrite_from(&entry.value);
                         h.db_index = entry.index;
                         h.db_exists = true;
                         if let Some(before) = before {
-                            trace.line(format!("store.GetObject({}) refreshes the handle", self.store_key));
+                            trace.line(format!(
+                                "store.GetObject({}) refreshes the handle",
+                                self.store_key
+                            ));
                             trace.line(format!("  handle before: {before}"));
                             trace.line(format!("  handle after:  {}", self.describe_handle(h)));
                         }
@@ -717,17 +787,31 @@ impl Model for IpamSystem {
                             let what = match request {
                                 Request::Any { start, end, serial } => format!(
                                     "{}({start}, {end}) = ordinal {ordinal} ({})",
-                                    if serial { "serial search" } else { "first free" },
+                                    if serial {
+                                        "serial search"
+                                    } else {
+                                        "first free"
+                                    },
                                     self.pool.address(ordinal)
                                 ),
-                                _ => format!("release ordinal {ordinal} ({})", self.pool.address(ordinal)),
+                                _ => format!(
+                                    "release ordinal {ordinal} ({})",
+                                    self.pool.address(ordinal)
+                                ),
                             };
                             trace.line(format!("h.Lock(); {what}"));
                             if h.bm.is_set(ordinal) && def.run {
                                 trace.line(format!("  note: ordinal {ordinal} is already set in the handle (search bug)"));
                             }
-                            trace.line(format!("  nh := h.getCopy(): {}", self.describe_handle(&copy)));
-                            trace.line(if hold { "  (handle lock still held)" } else { "h.Unlock()" });
+                            trace.line(format!(
+                                "  nh := h.getCopy(): {}",
+                                self.describe_handle(&copy)
+                            ));
+                            trace.line(if hold {
+                                "  (handle lock still held)"
+                            } else {
+                                "h.Unlock()"
+                            });
                         }
                         let a = &mut s.actors[i];
                         a.ordinal = Some(ordinal);
@@ -786,7 +870,11 @@ impl Model for IpamSystem {
                             ));
                             a.copy = None;
                             a.pos = None;
-                            a.pc = def.program.iter().position(|p| *p == Phase::Read).expect("has read") as u8;
+                            a.pc = def
+                                .program
+                                .iter()
+                                .position(|p| *p == Phase::Read)
+                                .expect("has read") as u8;
                         }
                     }
                 }
@@ -819,7 +907,10 @@ impl Model for IpamSystem {
                     }
                 } else {
                     s.actors[i].outcome = Outcome::Released(ordinal);
-                    trace.line(format!("ReleaseAddress of {} returns", self.pool.address(ordinal)));
+                    trace.line(format!(
+                        "ReleaseAddress of {} returns",
+                        self.pool.address(ordinal)
+                    ));
                 }
             }
         }
@@ -837,7 +928,8 @@ impl Model for IpamSystem {
             Property {
                 name: "ipam.accounted",
                 when: When::Quiescent,
-                summary: "at quiescence the bitmap equals reserved ∪ held: no leak, no phantom free",
+                summary:
+                    "at quiescence the bitmap equals reserved ∪ held: no leak, no phantom free",
                 check: check_accounted,
             },
             Property {
@@ -858,7 +950,11 @@ impl Model for IpamSystem {
         } else {
             String::new()
         };
-        format!("{kind} {}{daemon}: {}", self.containers[def.container], phase.name())
+        format!(
+            "{kind} {}{daemon}: {}",
+            self.containers[def.container],
+            phase.name()
+        )
     }
 
     fn action_key(&self, step: &Step) -> u64 {
@@ -879,10 +975,15 @@ impl Model for IpamSystem {
     fn summarize(&self, state: &IpamState) -> Vec<String> {
         let mut out = Vec::new();
         for (d, daemon) in state.daemons.iter().enumerate() {
-            out.push(format!("daemon{d} handle: {}", self.describe_handle(&daemon.handle)));
+            out.push(format!(
+                "daemon{d} handle: {}",
+                self.describe_handle(&daemon.handle)
+            ));
         }
         if let Some(store) = &state.store {
-            let e = store.get(&self.store_key).expect("created with the network");
+            let e = store
+                .get(&self.store_key)
+                .expect("created with the network");
             out.push(format!(
                 "store {}: index 0x{:x}, unselected: {}, sequence: {}",
                 self.store_key,
@@ -951,10 +1052,16 @@ fn check_accounted(m: &IpamSystem, s: &IpamState) -> Result<(), String> {
     }
     let mut parts = Vec::new();
     if !leaked.is_empty() {
-        parts.push(format!("leaked (set, held by no one): {}", leaked.join(", ")));
+        parts.push(format!(
+            "leaked (set, held by no one): {}",
+            leaked.join(", ")
+        ));
     }
     if !phantom.is_empty() {
-        parts.push(format!("phantom free (held, but clear in the bitmap): {}", phantom.join(", ")));
+        parts.push(format!(
+            "phantom free (held, but clear in the bitmap): {}",
+            phantom.join(", ")
+        ));
     }
     Err(parts.join("; "))
 }
@@ -967,7 +1074,10 @@ fn check_counter(m: &IpamSystem, s: &IpamState) -> Result<(), String> {
         .map(|(d, daemon)| (format!("daemon{d} handle"), &daemon.handle.bm))
         .collect();
     if let Some(store) = &s.store {
-        handles.push(("store".into(), &store.get(&m.store_key).expect("created").value));
+        handles.push((
+            "store".into(),
+            &store.get(&m.store_key).expect("created").value,
+        ));
     }
     for (what, bm) in handles {
         let free = bm.free_bits();

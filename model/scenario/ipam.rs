@@ -13,7 +13,9 @@ use toml::Spanned;
 use super::{check_name, parse_expect, InputError, RawBounds, Scenario, Source, System, Verdict};
 use crate::ipam::bitseq::Version;
 use crate::ipam::profile::{Profile, PROFILE_NAMES};
-use crate::ipam::system::{ActorKind, ActorSpec, BuildError, IpamSpec, IpamSystem, SetupOp, Target};
+use crate::ipam::system::{
+    ActorKind, ActorSpec, BuildError, IpamSpec, IpamSystem, SetupOp, Target,
+};
 
 /// The properties an IPAM scenario checks, in matrix order.
 pub const PROPERTIES: [&str; 3] = ["ipam.unique", "ipam.accounted", "ipam.counter"];
@@ -177,9 +179,9 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         };
         let mut auto = 0;
         for table in tables {
-            let step: RawSetup = table
-                .try_into()
-                .map_err(|e: toml::de::Error| setup_error(format!("setup: {}", e.message().trim())))?;
+            let step: RawSetup = table.try_into().map_err(|e: toml::de::Error| {
+                setup_error(format!("setup: {}", e.message().trim()))
+            })?;
             match step.run {
                 None => {}
                 Some(RawRuns::Count(n)) => {

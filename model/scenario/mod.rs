@@ -60,7 +60,11 @@ pub struct InputError {
 
 impl InputError {
     /// An error about the file as a whole.
-    pub fn whole(file: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> InputError {
+    pub fn whole(
+        file: impl Into<String>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> InputError {
         InputError {
             file: file.into(),
             line: 0,
@@ -74,7 +78,11 @@ impl InputError {
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
-            write!(f, "{}:{}:{}: error: {}", self.file, self.line, self.column, self.message)?;
+            write!(
+                f,
+                "{}:{}:{}: error: {}",
+                self.file, self.line, self.column, self.message
+            )?;
         } else {
             write!(f, "{}: error: {}", self.file, self.message)?;
         }
@@ -107,7 +115,12 @@ impl Source<'_> {
     }
 
     /// An error at a span.
-    pub fn error(&self, span: Range<usize>, message: impl Into<String>, hint: impl Into<String>) -> InputError {
+    pub fn error(
+        &self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> InputError {
         let (line, column) = self.position(span.start);
         InputError {
             file: self.file.clone(),
@@ -290,7 +303,11 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
         if p.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(p)
                 .map_err(|e| {
-                    InputError::whole(p.display().to_string(), format!("cannot list: {e}"), "check the path")
+                    InputError::whole(
+                        p.display().to_string(),
+                        format!("cannot list: {e}"),
+                        "check the path",
+                    )
                 })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| f.extension().is_some_and(|x| x == "toml"))
@@ -336,7 +353,12 @@ mod tests {
     fn missing_and_unknown_kind() {
         let e = load_str("f.toml", "name = \"x\"\n", Path::new("f.toml")).unwrap_err();
         assert!(e.message.contains("no `kind`"));
-        let e = load_str("f.toml", "name = \"x\"\nkind = \"dns\"\n", Path::new("f.toml")).unwrap_err();
+        let e = load_str(
+            "f.toml",
+            "name = \"x\"\nkind = \"dns\"\n",
+            Path::new("f.toml"),
+        )
+        .unwrap_err();
         assert_eq!((e.line, e.column), (2, 8));
         let e = load_str("f.toml", "name = [\n", Path::new("f.toml")).unwrap_err();
         assert!(e.line >= 1, "{e}");

@@ -64,7 +64,12 @@ pub trait Model: Sized {
 
     /// The state after `action`. When `trace` is on, the model appends the
     /// lines that explain the step (what the real system would log).
-    fn next_state(&self, state: &Self::State, action: &Self::Action, trace: &mut Trace) -> Self::State;
+    fn next_state(
+        &self,
+        state: &Self::State,
+        action: &Self::Action,
+        trace: &mut Trace,
+    ) -> Self::State;
 
     /// The properties this model checks, in a fixed order.
     fn properties(&self) -> Vec<Property<Self>>;

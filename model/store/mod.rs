@@ -32,8 +32,12 @@ pub enum StoreError {
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StoreError::KeyModified => f.write_str("Unable to complete atomic operation, key modified"),
-            StoreError::KeyExists => f.write_str("Previous K/V pair exists, cannot complete Atomic operation"),
+            StoreError::KeyModified => {
+                f.write_str("Unable to complete atomic operation, key modified")
+            }
+            StoreError::KeyExists => {
+                f.write_str("Previous K/V pair exists, cannot complete Atomic operation")
+            }
         }
     }
 }
@@ -77,10 +81,17 @@ impl<V: Clone> KvStore<V> {
     /// `AtomicPut(key, value, previous)`: with `previous = None` creates the
     /// key (failing if it exists); with `Some(index)` replaces it only if
     /// its index is still `index`. Returns the new index.
-    pub fn atomic_put(&mut self, key: &str, value: V, previous: Option<u64>) -> Result<u64, StoreError> {
+    pub fn atomic_put(
+        &mut self,
+        key: &str,
+        value: V,
+        previous: Option<u64>,
+    ) -> Result<u64, StoreError> {
         match (self.entries.get(key), previous) {
             (Some(_), None) => return Err(StoreError::KeyExists),
-            (Some(entry), Some(index)) if entry.index != index => return Err(StoreError::KeyModified),
+            (Some(entry), Some(index)) if entry.index != index => {
+                return Err(StoreError::KeyModified)
+            }
             (None, Some(_)) => return Err(StoreError::KeyModified),
             _ => {}
         }
@@ -113,8 +124,17 @@ mod tests {
         // Two writers both read index i1; the first wins.
         let i2 = s.atomic_put("k", 2, Some(i1)).unwrap();
         assert_eq!(s.atomic_put("k", 3, Some(i1)), Err(StoreError::KeyModified));
-        assert_eq!(s.get("k").unwrap(), &Entry { value: 2, index: i2 });
+        assert_eq!(
+            s.get("k").unwrap(),
+            &Entry {
+                value: 2,
+                index: i2
+            }
+        );
         assert!(i2 > i1);
-        assert_eq!(s.atomic_put("missing", 1, Some(7)), Err(StoreError::KeyModified));
+        assert_eq!(
+            s.atomic_put("missing", 1, Some(7)),
+            Err(StoreError::KeyModified)
+        );
     }
 }
