@@ -254,6 +254,7 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
                 },
             },
             por: !a.no_por,
+            stop_at_first: false,
         };
         let mut progress = ProgressLine::new();
         let results =

@@ -66,6 +66,9 @@ pub struct Options {
     pub strategy: Strategy,
     /// Use the partial-order reduction (exhaustive search only).
     pub por: bool,
+    /// Stop at the first violation of any property (for "time to first
+    /// violation" measurements); the report is then not complete.
+    pub stop_at_first: bool,
 }
 
 impl Default for Options {
@@ -74,6 +77,7 @@ impl Default for Options {
             bounds: Bounds::default(),
             strategy: Strategy::Bfs,
             por: true,
+            stop_at_first: false,
         }
     }
 }
@@ -193,8 +197,11 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
     let mut max_depth_seen = 0;
     let mut trace = Trace::off();
     let mut last_report = 0u64;
+    let done = |found: &[Option<Violation>]| {
+        found.iter().all(Option::is_some) || (options.stop_at_first && found.iter().any(Option::is_some))
+    };
     'search: while let Some((state, fp, depth)) = queue.pop_front() {
-        if found.iter().all(Option::is_some) {
+        if done(&found) {
             break;
         }
         max_depth_seen = max_depth_seen.max(depth);
@@ -246,7 +253,7 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
             queue.push_back((next, next_fp, depth + 1));
         }
     }
-    let stopped_early = found.iter().all(Option::is_some) && !queue.is_empty();
+    let stopped_early = done(&found) && !queue.is_empty();
     Report {
         states: parents.len() as u64,
         complete: bound_hit.is_none() && !stopped_early,

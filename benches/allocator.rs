@@ -1,0 +1,2 @@
+// Placeholder until the allocator benches land (issue 6).
+fn main() {}

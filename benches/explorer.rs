@@ -1,0 +1,69 @@
+//! Explorer throughput on the bundled IPAM scenarios: how long netrace
+//! takes to find the seed's duplicate and to prove the fixes.
+//!
+//! Ids (group `explorer`):
+//! - `first_violation/libnetwork-17.05`: breadth-first search of the seed
+//!   scenario until the first violation (the duplicate), without shrinking;
+//! - `first_violation_shrunk/libnetwork-17.05`: the same plus shrinking and
+//!   the replay token, i.e. what a user waits for;
+//! - `prove/libnetwork-18.03`: the whole bounded space of the 18.03 variant;
+//! - `prove/libnetwork-18.03-no-netlock`: the same without the 17.06 lock;
+//! - `prove/classic-swarm-cas`: the compare-and-swap store variant.
+//!
+//! Run: `cargo bench --bench explorer`. Figures: docs/performance.md.
+
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use netrace::explore::{self, token, Options};
+use netrace::scenario::{self, System};
+
+fn seed_variant(name: &str) -> netrace::ipam::system::IpamSystem {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/docker-17.05-duplicate-ip.toml");
+    let s = scenario::load(&path).expect("bundled scenario loads");
+    let System::Ipam(ipam) = s.system;
+    ipam.variants
+        .into_iter()
+        .find(|v| v.name == name)
+        .expect("variant exists")
+        .model
+}
+
+fn explorer(c: &mut Criterion) {
+    let mut g = c.benchmark_group("explorer");
+    g.sample_size(20);
+    let buggy = seed_variant("libnetwork-17.05");
+    let first = Options {
+        stop_at_first: true,
+        ..Options::default()
+    };
+    g.bench_function("first_violation/libnetwork-17.05", |b| {
+        b.iter(|| {
+            let r = explore::bfs(&buggy, &first, &mut |_| {});
+            assert!(r.violations[0].is_some(), "the duplicate is found");
+            r.states
+        })
+    });
+    g.bench_function("first_violation_shrunk/libnetwork-17.05", |b| {
+        b.iter(|| {
+            let r = explore::bfs(&buggy, &first, &mut |_| {});
+            let v = r.violations[0].as_ref().expect("the duplicate is found");
+            let shrunk = explore::shrink(&buggy, 0, &v.schedule, 1000);
+            token::encode("docker-17.05-duplicate-ip", "libnetwork-17.05", &shrunk)
+        })
+    });
+    for name in ["libnetwork-18.03", "libnetwork-18.03-no-netlock", "classic-swarm-cas"] {
+        let model = seed_variant(name);
+        g.bench_function(format!("prove/{name}"), |b| {
+            b.iter(|| {
+                let r = explore::bfs(&model, &Options::default(), &mut |_| {});
+                assert!(r.complete && r.violations.iter().all(Option::is_none));
+                r.states
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, explorer);
+criterion_main!(benches);
