@@ -13,6 +13,9 @@
 //! - [`check`]: verdicts per variant and property;
 //! - [`ipam`]: libnetwork's `bitseq` and `Handle.set` protocol, profiles;
 //! - [`store`]: versioned key-value store with compare-and-swap;
+//! - [`wire`]: Ethernet, ARP, IPv4, UDP and VXLAN as real bytes; pcap;
+//! - [`l2`]: the Linux bridge, vxlan device and a container's ARP stack;
+//! - [`overlay`]: libnetwork's overlay driver and the L2 system model;
 //! - [`scenario`]: the TOML scenario format;
 //! - [`cli`]: the `netrace` command.
 #![warn(missing_docs)]
@@ -21,6 +24,9 @@ pub mod check;
 pub mod cli;
 pub mod explore;
 pub mod ipam;
+pub mod l2;
+pub mod overlay;
 pub mod scenario;
 pub mod sim;
 pub mod store;
+pub mod wire;

@@ -29,13 +29,19 @@ fn verdicts<M: Model>(m: &M, por: bool) -> (Vec<bool>, bool, u64) {
         },
         &mut |_| {},
     );
-    (r.violations.iter().map(Option::is_some).collect(), r.complete, r.states)
+    (
+        r.violations.iter().map(Option::is_some).collect(),
+        r.complete,
+        r.states,
+    )
 }
 
 #[test]
 fn partial_order_reduction_never_changes_a_verdict() {
     for s in bundled() {
-        let System::Ipam(ipam) = &s.system else { continue };
+        let System::Ipam(ipam) = &s.system else {
+            continue;
+        };
         for v in &ipam.variants {
             let (with, complete_with, states_with) = verdicts(&v.model, true);
             let (without, complete_without, states_without) = verdicts(&v.model, false);
@@ -47,7 +53,9 @@ fn partial_order_reduction_never_changes_a_verdict() {
 }
 
 fn seed() -> IpamSpec {
-    let mut setup: Vec<SetupOp> = (1..=16).map(|i| SetupOp::Run(format!("setup-{i}"))).collect();
+    let mut setup: Vec<SetupOp> = (1..=16)
+        .map(|i| SetupOp::Run(format!("setup-{i}")))
+        .collect();
     setup.push(SetupOp::Rm(Target::Address("172.17.0.16".parse().unwrap())));
     setup.push(SetupOp::Rm(Target::Address("172.17.0.17".parse().unwrap())));
     IpamSpec {
@@ -88,7 +96,9 @@ fn pinned_state_counts_of_the_seed_scenario() {
 #[test]
 fn shrunk_counterexamples_are_one_minimal() {
     for s in bundled() {
-        let System::Ipam(ipam) = &s.system else { continue };
+        let System::Ipam(ipam) = &s.system else {
+            continue;
+        };
         for v in &ipam.variants {
             let m = &v.model;
             let r = explore::bfs(m, &Options::default(), &mut |_| {});
@@ -97,7 +107,13 @@ fn shrunk_counterexamples_are_one_minimal() {
                 let shrunk = explore::shrink(m, i, &found.schedule, 1000);
                 assert!(shrunk.len() <= found.schedule.len());
                 let prop = &m.properties()[i];
-                assert!(violates(m, i, &shrunk), "{} {} {}", s.name, v.name, prop.name);
+                assert!(
+                    violates(m, i, &shrunk),
+                    "{} {} {}",
+                    s.name,
+                    v.name,
+                    prop.name
+                );
                 if prop.when == When::Always {
                     // Removing any single step (matched by actor) loses it.
                     let keys = keys_of(m, &shrunk);
@@ -125,7 +141,7 @@ fn keys_of<M: Model>(m: &M, schedule: &[u32]) -> Vec<u64> {
     for &c in schedule {
         actions.clear();
         m.actions(&state, &mut actions);
-        out.push(m.action_key(&actions[c as usize]));
+        out.push(m.action_key(&state, &actions[c as usize]));
         state = m.next_state(&state, &actions[c as usize], &mut Trace::off());
     }
     out
@@ -144,7 +160,7 @@ fn violates_keys<M: Model>(m: &M, prop: usize, keys: &[u64]) -> bool {
     for &k in keys {
         actions.clear();
         m.actions(&state, &mut actions);
-        let Some(a) = actions.iter().find(|a| m.action_key(a) == k) else {
+        let Some(a) = actions.iter().find(|a| m.action_key(&state, a) == k) else {
             return false;
         };
         state = m.next_state(&state, a, &mut Trace::off());
@@ -159,7 +175,10 @@ fn violates_keys<M: Model>(m: &M, prop: usize, keys: &[u64]) -> bool {
 fn random_walks_are_reproducible_and_find_the_duplicate() {
     let m = IpamSystem::new(&seed(), &Profile::builtin("libnetwork-17.05").unwrap()).unwrap();
     let opts = Options {
-        strategy: Strategy::Random { seed: 42, walks: 500 },
+        strategy: Strategy::Random {
+            seed: 42,
+            walks: 500,
+        },
         bounds: Bounds::default(),
         ..Options::default()
     };
@@ -167,7 +186,10 @@ fn random_walks_are_reproducible_and_find_the_duplicate() {
     let b = explore::explore(&m, &opts, &mut |_| {});
     assert_eq!(a.violations, b.violations);
     assert!(!a.complete);
-    assert!(a.violations[0].is_some(), "500 random walks find the duplicate");
+    assert!(
+        a.violations[0].is_some(),
+        "500 random walks find the duplicate"
+    );
 }
 
 #[test]
@@ -179,7 +201,10 @@ fn removing_the_18_03_lock_brings_the_duplicate_back() {
     p.hold_handle_lock = false;
     p.network_lock = false;
     let broken = IpamSystem::new(&seed(), &p).unwrap();
-    assert!(verdicts(&broken, true).0[0], "the explorer must find the duplicate");
+    assert!(
+        verdicts(&broken, true).0[0],
+        "the explorer must find the duplicate"
+    );
 }
 
 #[test]

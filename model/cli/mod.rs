@@ -39,6 +39,14 @@ enum Command {
         #[command(subcommand)]
         command: IpamCommand,
     },
+    /// Print an L2 scenario's topology as Graphviz DOT.
+    Topology(TopologyArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct TopologyArgs {
+    /// The scenario file (kind = "l2").
+    scenario: PathBuf,
 }
 
 /// Output formats.
@@ -101,6 +109,9 @@ struct ReplayArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    /// Also write every frame of the trace to this pcap file (L2 scenarios).
+    #[arg(long)]
+    pcap: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -135,6 +146,7 @@ pub fn main() -> ExitCode {
         Command::Ipam {
             command: IpamCommand::Ops(a),
         } => cmd_ipam_ops(a),
+        Command::Topology(a) => cmd_topology(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -330,6 +342,18 @@ fn cmd_replay(a: ReplayArgs) -> Result<u8, InputError> {
             ];
             replay_model(&a, &s, &t, &variant, &v.model, header)?
         }
+        System::L2(sc) => {
+            let v = sc
+                .variants
+                .iter()
+                .find(|v| v.name == variant)
+                .expect("checked above");
+            let header = vec![
+                format!("scenario {} · variant {}", s.name, v.name),
+                format!("profile {}: {}", v.profile.name, v.profile.summary()),
+            ];
+            replay_model(&a, &s, &t, &variant, &v.model, header)?
+        }
     };
     let _ = std::io::stdout().write_all(text.0.as_bytes());
     Ok(text.1)
@@ -362,6 +386,34 @@ fn replay_model<M: crate::sim::Model>(
             ),
         )
     })?;
+    if let Some(path) = &a.pcap {
+        let frames: Vec<Vec<u8>> = replay
+            .steps
+            .iter()
+            .flat_map(|st| st.frames.iter().cloned())
+            .collect();
+        if frames.is_empty() {
+            return Err(InputError::whole(
+                "--pcap",
+                "this schedule moves no frames (only L2 scenarios have frames)",
+                "use --pcap with an l2 scenario",
+            ));
+        }
+        let file = std::fs::File::create(path).map_err(|e| {
+            InputError::whole(
+                path.display().to_string(),
+                format!("cannot create: {e}"),
+                "check the directory exists and is writable",
+            )
+        })?;
+        crate::wire::pcap::write_pcap(std::io::BufWriter::new(file), &frames).map_err(|e| {
+            InputError::whole(
+                path.display().to_string(),
+                format!("cannot write: {e}"),
+                "check the disk",
+            )
+        })?;
+    }
     let code = if replay.violated.is_empty() { 0 } else { 1 };
     let text = match a.format {
         Format::Text => output::replay_text(model, header, t, variant, &replay),
@@ -406,6 +458,21 @@ fn cmd_ipam_ops(a: OpsArgs) -> Result<u8, InputError> {
     }
     let _ = out.flush();
     Ok(0)
+}
+
+fn cmd_topology(a: TopologyArgs) -> Result<u8, InputError> {
+    let s = scenario::load(&a.scenario)?;
+    match &s.system {
+        System::L2(sc) => {
+            print!("{}", crate::overlay::topology::dot(&sc.spec));
+            Ok(0)
+        }
+        System::Ipam(_) => Err(InputError::whole(
+            a.scenario.display().to_string(),
+            "an ipam scenario has no network topology",
+            "netrace topology takes an l2 scenario",
+        )),
+    }
 }
 
 /// The path shown in commands printed for the user.

@@ -257,6 +257,7 @@ pub fn replay_json<M: Model>(
         "quiescent": replay.quiescent,
         "final": model.summarize(&replay.final_state),
         "violated": replay.violated.iter().map(|(p, m)| json!({"property": p, "message": m})).collect::<Vec<_>>(),
+        "tables": model.tables(&replay.final_state),
     });
     format!("{obj}\n")
 }

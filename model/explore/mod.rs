@@ -198,7 +198,8 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
     let mut trace = Trace::off();
     let mut last_report = 0u64;
     let done = |found: &[Option<Violation>]| {
-        found.iter().all(Option::is_some) || (options.stop_at_first && found.iter().any(Option::is_some))
+        found.iter().all(Option::is_some)
+            || (options.stop_at_first && found.iter().any(Option::is_some))
     };
     'search: while let Some((state, fp, depth)) = queue.pop_front() {
         if done(&found) {
@@ -363,6 +364,8 @@ pub struct ReplayStep {
     pub headline: String,
     /// What the model logged.
     pub lines: Vec<String>,
+    /// The frames this step delivered, as bytes.
+    pub frames: Vec<Vec<u8>>,
     /// Properties first violated in the state after this step:
     /// (property name, explanation).
     pub violations: Vec<(&'static str, String)>,
@@ -411,6 +414,7 @@ pub fn replay<M: Model>(model: &M, schedule: &[u32]) -> Result<Replay<M::State>,
         steps.push(ReplayStep {
             headline: "initial state".to_string(),
             lines: Vec::new(),
+            frames: Vec::new(),
             violations: initial,
         });
     }
@@ -431,6 +435,7 @@ pub fn replay<M: Model>(model: &M, schedule: &[u32]) -> Result<Replay<M::State>,
         steps.push(ReplayStep {
             headline,
             lines: trace.take(),
+            frames: trace.take_frames(),
             violations,
         });
     }
@@ -464,7 +469,9 @@ fn run_keys<M: Model>(
         return Some(choices);
     }
     for &key in keys {
-        let index = actions.iter().position(|a| model.action_key(a) == key)?;
+        let index = actions
+            .iter()
+            .position(|a| model.action_key(&state, a) == key)?;
         state = model.next_state(&state, &actions[index], &mut trace);
         choices.push(index as u32);
         actions.clear();
@@ -504,7 +511,7 @@ pub fn shrink<M: Model>(model: &M, prop: usize, schedule: &[u32], max_depth: u32
             actions.clear();
             model.actions(&state, &mut actions);
             let action = &actions[choice as usize];
-            keys.push(model.action_key(action));
+            keys.push(model.action_key(&state, action));
             state = model.next_state(&state, action, &mut trace);
         }
     }
@@ -521,7 +528,7 @@ pub fn shrink<M: Model>(model: &M, prop: usize, schedule: &[u32], max_depth: u32
         for &c in choices {
             actions.clear();
             model.actions(&state, &mut actions);
-            out.push(model.action_key(&actions[c as usize]));
+            out.push(model.action_key(&state, &actions[c as usize]));
             state = model.next_state(&state, &actions[c as usize], &mut trace);
         }
         out

@@ -957,7 +957,7 @@ impl Model for IpamSystem {
         )
     }
 
-    fn action_key(&self, step: &Step) -> u64 {
+    fn action_key(&self, _state: &IpamState, step: &Step) -> u64 {
         u64::from(step.actor)
     }
 

@@ -12,6 +12,7 @@
 //! position.
 
 pub mod ipam;
+pub mod l2;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -161,6 +162,8 @@ pub struct Scenario {
 pub enum System {
     /// Allocator scenarios.
     Ipam(ipam::IpamScenario),
+    /// Overlay L2 scenarios.
+    L2(l2::L2Scenario),
 }
 
 impl Scenario {
@@ -168,6 +171,7 @@ impl Scenario {
     pub fn variant_names(&self) -> Vec<String> {
         match &self.system {
             System::Ipam(s) => s.variants.iter().map(|v| v.name.clone()).collect(),
+            System::L2(s) => s.variants.iter().map(|v| v.name.clone()).collect(),
         }
     }
 }
@@ -287,6 +291,7 @@ pub fn load_str(file: &str, text: &str, path: &Path) -> Result<Scenario, InputEr
     };
     match kind.get_ref().as_str() {
         "ipam" => ipam::load(&src, path),
+        "l2" => l2::load(&src, path),
         other => Err(src.error(
             kind.span(),
             format!("unknown scenario kind {other:?}"),

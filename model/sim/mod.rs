@@ -81,7 +81,7 @@ pub trait Model: Sized {
     /// A stable identity of the action across states (which actor, which
     /// frame), used when shrinking a schedule: after a step is removed the
     /// remaining steps are matched by key, not by index.
-    fn action_key(&self, action: &Self::Action) -> u64;
+    fn action_key(&self, state: &Self::State, action: &Self::Action) -> u64;
 
     /// True when the action touches only its actor's private data, so it
     /// commutes with every other action and no property can observe it.
@@ -93,29 +93,36 @@ pub trait Model: Sized {
 
     /// Lines summarizing a state (printed at the end of a trace).
     fn summarize(&self, state: &Self::State) -> Vec<String>;
+
+    /// The state's tables as structured data, for `replay --format json`
+    /// (for example a bridge's FDB). Nothing by default.
+    fn tables(&self, _state: &Self::State) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 }
 
-/// The explanation a model writes while stepping, when asked to.
+/// The explanation a model writes while stepping, when asked to: lines
+/// of text, the frames that moved (for pcap files), and named counters
+/// (for figures such as "unicast frames flooded").
 #[derive(Debug, Default, Clone)]
 pub struct Trace {
     enabled: bool,
     lines: Vec<String>,
+    frames: Vec<Vec<u8>>,
+    counters: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl Trace {
     /// A trace that records nothing (used while exploring).
     pub fn off() -> Trace {
-        Trace {
-            enabled: false,
-            lines: Vec::new(),
-        }
+        Trace::default()
     }
 
-    /// A trace that records lines.
+    /// A trace that records lines, frames and counters.
     pub fn on() -> Trace {
         Trace {
             enabled: true,
-            lines: Vec::new(),
+            ..Trace::default()
         }
     }
 
@@ -131,8 +138,32 @@ impl Trace {
         }
     }
 
-    /// Takes the recorded lines, leaving the trace empty.
+    /// Records a frame's bytes as it is delivered (ignored when off).
+    pub fn frame(&mut self, bytes: &[u8]) {
+        if self.enabled {
+            self.frames.push(bytes.to_vec());
+        }
+    }
+
+    /// Adds one to a named counter (ignored when off).
+    pub fn bump(&mut self, counter: &'static str) {
+        if self.enabled {
+            *self.counters.entry(counter).or_default() += 1;
+        }
+    }
+
+    /// Takes the recorded lines, leaving the trace empty of lines.
     pub fn take(&mut self) -> Vec<String> {
         std::mem::take(&mut self.lines)
+    }
+
+    /// Takes the recorded frames.
+    pub fn take_frames(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.frames)
+    }
+
+    /// A counter's value.
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters.get(name).copied().unwrap_or(0)
     }
 }

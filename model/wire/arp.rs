@@ -322,7 +322,7 @@ impl Repr {
         })
     }
 
-    /// The packet length, [`ETHERNET_IPV4_LEN`] (28) bytes.
+    /// The packet length, [`ARP_ETHERNET_IPV4_LEN`](super::ARP_ETHERNET_IPV4_LEN) (28) bytes.
     pub const fn buffer_len(&self) -> usize {
         ETHERNET_IPV4_LEN
     }

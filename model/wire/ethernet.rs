@@ -108,6 +108,13 @@ pub enum EtherType {
     Unknown(u16),
 }
 
+impl EtherType {
+    /// Whether the field is an 802.3 length (under 0x0600), not a type.
+    pub fn is_length(&self) -> bool {
+        u16::from(*self) < ETHERTYPE_MIN
+    }
+}
+
 impl From<u16> for EtherType {
     fn from(value: u16) -> EtherType {
         match value {
@@ -264,7 +271,7 @@ impl Repr {
     pub fn parse<T: AsRef<[u8]> + ?Sized>(frame: &Frame<&T>) -> Result<Repr> {
         frame.check_len()?;
         let ethertype = frame.ethertype();
-        if u16::from(ethertype) < ETHERTYPE_MIN {
+        if ethertype.is_length() {
             return Err(Error::Unsupported);
         }
         Ok(Repr {
@@ -325,7 +332,9 @@ mod test {
         let mut bytes = [0u8; 18];
         let mut frame = Frame::new_unchecked(&mut bytes[..]);
         repr().emit(&mut frame);
-        frame.payload_mut().copy_from_slice(&[0xaa, 0xbb, 0xcc, 0xdd]);
+        frame
+            .payload_mut()
+            .copy_from_slice(&[0xaa, 0xbb, 0xcc, 0xdd]);
         assert_eq!(bytes, FRAME);
     }
 
@@ -415,7 +424,10 @@ mod test {
         let docker = Address::docker(Ipv4Addr::new(172, 17, 0, 2));
         assert_eq!(docker.to_string(), "02:42:ac:11:00:02");
         assert!(docker.is_unicast() && docker.is_local() && !docker.is_broadcast());
-        assert_eq!(Address::from_bytes(&[1, 2, 3, 4, 5, 6]), Some(Address([1, 2, 3, 4, 5, 6])));
+        assert_eq!(
+            Address::from_bytes(&[1, 2, 3, 4, 5, 6]),
+            Some(Address([1, 2, 3, 4, 5, 6]))
+        );
         assert_eq!(Address::from_bytes(&[1, 2, 3]), None);
     }
 }

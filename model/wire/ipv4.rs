@@ -542,13 +542,16 @@ mod test {
     fn refusals() {
         let mut bad = PACKET;
         bad[11] ^= 1;
-        assert_eq!(Repr::parse(&Packet::new_unchecked(&bad[..])), Err(Error::Checksum));
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(&bad[..])),
+            Err(Error::Checksum)
+        );
         let parse = |b: [u8; 33]| Repr::parse(&Packet::new_unchecked(&b[..]));
         assert_eq!(parse(with(0, 0x65)), Err(Error::Malformed)); // version 6
         assert_eq!(parse(with(6, 0xc0)), Err(Error::Malformed)); // reserved flag
         assert_eq!(parse(with(6, 0x20)), Err(Error::Unsupported)); // MF
         assert_eq!(parse(with(7, 0x01)), Err(Error::Unsupported)); // offset 8
-        // IHL 6: a 4-byte option (the buffer still holds it).
+                                                                   // IHL 6: a 4-byte option (the buffer still holds it).
         let opt = with(0, 0x46);
         let packet = Packet::new_checked(&opt[..]).unwrap();
         assert_eq!(packet.payload().len(), 9);

@@ -46,14 +46,14 @@ mod vxlan;
 
 pub use self::arp::{
     Hardware as ArpHardware, Operation as ArpOperation, Packet as ArpPacket, Repr as ArpRepr,
+    ETHERNET_IPV4_LEN as ARP_ETHERNET_IPV4_LEN,
 };
 pub use self::ethernet::{
     Address as EthernetAddress, EtherType, Frame as EthernetFrame, Repr as EthernetRepr,
     HEADER_LEN as ETHERNET_HEADER_LEN,
 };
 pub use self::ipv4::{
-    Packet as Ipv4Packet, Protocol as IpProtocol, Repr as Ipv4Repr,
-    HEADER_LEN as IPV4_HEADER_LEN,
+    Packet as Ipv4Packet, Protocol as IpProtocol, Repr as Ipv4Repr, HEADER_LEN as IPV4_HEADER_LEN,
 };
 pub use self::udp::{Packet as UdpPacket, Repr as UdpRepr, HEADER_LEN as UDP_HEADER_LEN};
 pub use self::vxlan::{
@@ -220,7 +220,7 @@ fn fuzz_udp(data: &[u8], src_addr: Ipv4Addr, dst_addr: Ipv4Addr) -> Option<UdpRe
     let _ = (
         packet.src_port(),
         packet.dst_port(),
-        packet.len(),
+        packet.length(),
         packet.checksum(),
         packet.verify_checksum(src_addr, dst_addr),
         packet.payload(),
@@ -315,7 +315,10 @@ mod checksum {
         fn rfc1071_example() {
             // The worked example of RFC 1071 section 3: the sum of
             // 0001 f203 f4f5 f6f7 is ddf2.
-            assert_eq!(sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0xddf2);
+            assert_eq!(
+                sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
+                0xddf2
+            );
         }
 
         #[test]

@@ -1,0 +1,371 @@
+//! `kind = "l2"` scenario files: an overlay network over hosts, containers
+//! with scripts, and variants (driver profiles with fixes) with expected
+//! verdicts. See `docs/scenario-format.md`.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use ipnet::Ipv4Net;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{check_name, parse_expect, InputError, RawBounds, Scenario, Source, System, Verdict};
+use crate::overlay::system::{ContainerSpec, HostSpec, L2Spec, OverlaySystem, ScriptStep};
+use crate::overlay::{Fix, OverlayProfile, PROFILE_NAMES};
+
+/// The properties an L2 scenario checks, in matrix order.
+pub const PROPERTIES: [&str; 5] = [
+    "l2.single_arp_reply",
+    "l2.fdb_correct",
+    "l2.delivery",
+    "l2.no_storm",
+    "l2.converges",
+];
+
+/// A loaded L2 scenario.
+#[derive(Debug)]
+pub struct L2Scenario {
+    /// The profile-independent description.
+    pub spec: L2Spec,
+    /// The variants, in file order.
+    pub variants: Vec<L2Variant>,
+}
+
+/// One variant.
+#[derive(Debug)]
+pub struct L2Variant {
+    /// Its name.
+    pub name: String,
+    /// Why it is there.
+    pub note: String,
+    /// Profile with fixes.
+    pub profile: OverlayProfile,
+    /// The model.
+    pub model: OverlaySystem,
+    /// Expected verdicts.
+    pub expect: BTreeMap<String, Verdict>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    name: Spanned<String>,
+    #[allow(dead_code)]
+    kind: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    source: Option<String>,
+    network: Spanned<RawNetwork>,
+    #[serde(default)]
+    host: Vec<Spanned<RawHost>>,
+    #[serde(default)]
+    container: Vec<Spanned<RawContainer>>,
+    #[serde(default)]
+    bounds: RawBounds,
+    #[serde(default)]
+    variant: Vec<Spanned<RawVariant>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    #[serde(default = "default_name")]
+    name: String,
+    subnet: Spanned<String>,
+    vni: Option<Spanned<i64>>,
+    max_hops: Option<Spanned<i64>>,
+}
+
+fn default_name() -> String {
+    "ov".to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    name: Spanned<String>,
+    vtep: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContainer {
+    name: Spanned<String>,
+    host: Spanned<String>,
+    ip: Spanned<String>,
+    #[serde(default = "yes")]
+    arp: bool,
+    #[serde(default)]
+    script: Vec<Spanned<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVariant {
+    name: Spanned<String>,
+    profile: Spanned<String>,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    fixes: Vec<Spanned<String>>,
+    #[serde(default)]
+    expect: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+fn addr(src: &Source, v: &Spanned<String>, what: &str) -> Result<Ipv4Addr, InputError> {
+    v.get_ref().parse::<Ipv4Addr>().map_err(|_| {
+        src.error(
+            v.span(),
+            format!("{what} {:?} is not an IPv4 address", v.get_ref()),
+            "write four decimal numbers, for example \"10.0.0.2\"",
+        )
+    })
+}
+
+/// Loads an L2 scenario.
+pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
+    let raw: Raw = src.parse("see docs/scenario-format.md for the keys of an l2 scenario")?;
+    check_name(src, &raw.name, "scenario")?;
+    let net = raw.network.get_ref();
+    let subnet: Ipv4Net = net.subnet.get_ref().parse().map_err(|_| {
+        src.error(
+            net.subnet.span(),
+            format!("subnet {:?} is not an IPv4 CIDR", net.subnet.get_ref()),
+            "write it as ADDRESS/PREFIX, for example \"10.0.0.0/24\"",
+        )
+    })?;
+    let subnet = subnet.trunc();
+    if subnet.prefix_len() > 29 {
+        return Err(src.error(
+            net.subnet.span(),
+            format!("subnet {subnet} is too small for an overlay"),
+            "use a prefix of /29 or shorter",
+        ));
+    }
+    let vni = match &net.vni {
+        None => 256,
+        Some(v) if (1..=0xff_ffff).contains(v.get_ref()) => *v.get_ref() as u32,
+        Some(v) => {
+            return Err(src.error(
+                v.span(),
+                format!("vni = {} is out of range", v.get_ref()),
+                "a VXLAN VNI is 1 to 16777215",
+            ))
+        }
+    };
+    let max_hops = match &net.max_hops {
+        None => 16,
+        Some(v) if (1..=250).contains(v.get_ref()) => *v.get_ref() as u8,
+        Some(v) => {
+            return Err(src.error(
+                v.span(),
+                format!("max_hops = {} is impossible", v.get_ref()),
+                "give a hop bound from 1 to 250",
+            ))
+        }
+    };
+    if raw.host.is_empty() || raw.host.len() > 8 {
+        return Err(src.error(
+            raw.network.span(),
+            "an l2 scenario has 1 to 8 hosts",
+            "add [[host]] tables with name and vtep",
+        ));
+    }
+    let mut hosts: Vec<HostSpec> = Vec::new();
+    for h in &raw.host {
+        let rh = h.get_ref();
+        let vtep = addr(src, &rh.vtep, "vtep")?;
+        if hosts.iter().any(|x| x.name == *rh.name.get_ref()) {
+            return Err(src.error(
+                rh.name.span(),
+                format!("host {} is defined twice", rh.name.get_ref()),
+                "give every host its own name",
+            ));
+        }
+        if hosts.iter().any(|x| x.vtep == vtep) || subnet.contains(&vtep) {
+            return Err(src.error(
+                rh.vtep.span(),
+                format!("vtep {vtep} is used twice or lies inside the overlay subnet"),
+                "give every host its own underlay address outside the overlay subnet",
+            ));
+        }
+        hosts.push(HostSpec {
+            name: rh.name.get_ref().clone(),
+            vtep,
+        });
+    }
+    let gateway = Ipv4Addr::from(u32::from(subnet.network()) + 1);
+    let mut containers: Vec<ContainerSpec> = Vec::new();
+    for c in &raw.container {
+        let rc = c.get_ref();
+        check_name(src, &rc.name, "container")?;
+        let host = hosts
+            .iter()
+            .position(|h| h.name == *rc.host.get_ref())
+            .ok_or_else(|| {
+                src.error(
+                    rc.host.span(),
+                    format!("no host named {}", rc.host.get_ref()),
+                    "host names are those of the [[host]] tables",
+                )
+            })?;
+        let ip = addr(src, &rc.ip, "ip")?;
+        if !subnet.contains(&ip)
+            || ip == subnet.network()
+            || ip == subnet.broadcast()
+            || ip == gateway
+        {
+            return Err(src.error(
+                rc.ip.span(),
+                format!("{ip} is not a container address of {subnet}"),
+                format!("use a host address of {subnet} other than the gateway {gateway}"),
+            ));
+        }
+        if containers
+            .iter()
+            .any(|x| x.name == *rc.name.get_ref() || x.ip == ip)
+        {
+            return Err(src.error(
+                rc.name.span(),
+                format!(
+                    "container {} or its address {ip} is defined twice",
+                    rc.name.get_ref()
+                ),
+                "give every container its own name and address",
+            ));
+        }
+        containers.push(ContainerSpec {
+            name: rc.name.get_ref().clone(),
+            host,
+            ip,
+            arp_responder: rc.arp,
+            script: Vec::new(),
+        });
+    }
+    if containers.is_empty() {
+        return Err(src.error(
+            raw.name.span(),
+            "the scenario has no containers",
+            "add [[container]] tables",
+        ));
+    }
+    // Scripts, once every name is known.
+    for (i, c) in raw.container.iter().enumerate() {
+        for step in &c.get_ref().script {
+            let parsed = parse_step(step.get_ref(), &containers, i).map_err(|why| {
+                src.error(
+                    step.span(),
+                    format!("script step {:?}: {why}", step.get_ref()),
+                    "steps are \"resolve X\", \"probe X\", \"send X\", \"forget X\", \"wait SECONDS\" and \"garp\", X a container name",
+                )
+            })?;
+            containers[i].script.push(parsed);
+        }
+    }
+    let bounds = raw.bounds.resolve(src)?;
+    let spec = L2Spec {
+        network: net.name.clone(),
+        subnet,
+        vni,
+        hosts,
+        containers,
+        max_hops,
+    };
+    if raw.variant.is_empty() {
+        return Err(src.error(
+            raw.name.span(),
+            "the scenario has no variants",
+            format!(
+                "add [[variant]] tables with name and profile (one of {})",
+                PROFILE_NAMES.join(", ")
+            ),
+        ));
+    }
+    let mut variants: Vec<L2Variant> = Vec::new();
+    for v in &raw.variant {
+        let rv = v.get_ref();
+        check_name(src, &rv.name, "variant")?;
+        if variants.iter().any(|x| x.name == *rv.name.get_ref()) {
+            return Err(src.error(
+                rv.name.span(),
+                format!("variant {} is defined twice", rv.name.get_ref()),
+                "give every variant its own name",
+            ));
+        }
+        let mut profile = OverlayProfile::builtin(rv.profile.get_ref()).ok_or_else(|| {
+            src.error(
+                rv.profile.span(),
+                format!("unknown profile {:?}", rv.profile.get_ref()),
+                format!("profiles: {}", PROFILE_NAMES.join(", ")),
+            )
+        })?;
+        for f in &rv.fixes {
+            let fix = Fix::parse(f.get_ref()).ok_or_else(|| {
+                let names: Vec<&str> = Fix::ALL.iter().map(|(n, _)| *n).collect();
+                src.error(
+                    f.span(),
+                    format!("unknown fix {:?}", f.get_ref()),
+                    format!("fixes: {}", names.join(", ")),
+                )
+            })?;
+            if !profile.fixes.contains(&fix) {
+                profile.fixes.push(fix);
+            }
+        }
+        let expect = parse_expect(src, &rv.expect, &PROPERTIES)?;
+        let model = OverlaySystem::new(&spec, &profile).map_err(|e| {
+            src.error(
+                rv.name.span(),
+                format!("variant {}: {e}", rv.name.get_ref()),
+                "see docs/scenario-format.md",
+            )
+        })?;
+        variants.push(L2Variant {
+            name: rv.name.get_ref().clone(),
+            note: rv.note.clone(),
+            profile,
+            model,
+            expect,
+        });
+    }
+    Ok(Scenario {
+        path: path.to_path_buf(),
+        name: raw.name.get_ref().clone(),
+        description: raw.description,
+        bounds,
+        system: System::L2(L2Scenario { spec, variants }),
+    })
+}
+
+fn parse_step(text: &str, containers: &[ContainerSpec], me: usize) -> Result<ScriptStep, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let target = |name: &str| -> Result<usize, String> {
+        let t = containers
+            .iter()
+            .position(|c| c.name == name)
+            .ok_or_else(|| format!("no container named {name}"))?;
+        if t == me {
+            return Err("a container does not talk to itself".into());
+        }
+        Ok(t)
+    };
+    match words.as_slice() {
+        ["resolve", x] => Ok(ScriptStep::Resolve(target(x)?)),
+        ["probe", x] => Ok(ScriptStep::Probe(target(x)?)),
+        ["send", x] => Ok(ScriptStep::Send(target(x)?)),
+        ["forget", x] => Ok(ScriptStep::Forget(target(x)?)),
+        ["wait", n] => match n.parse::<u32>() {
+            Ok(n) if (1..=86_400).contains(&n) => Ok(ScriptStep::Wait(n)),
+            _ => Err("wait takes 1 to 86400 seconds".into()),
+        },
+        ["garp"] => Ok(ScriptStep::Garp),
+        _ => Err("unknown step".into()),
+    }
+}
