@@ -273,3 +273,23 @@ fn model_actions_are_deterministic() {
     assert_eq!(a.violations, b.violations);
     assert_eq!(m.properties().len(), 5);
 }
+
+#[test]
+fn every_variant_of_the_scenario_has_a_kernel_forceable_plan() {
+    use netrace::overlay::oracle;
+    let scenario =
+        netrace::scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(SCENARIO)).unwrap();
+    let netrace::scenario::System::L2(l2) = scenario.system else {
+        panic!("an l2 scenario")
+    };
+    for v in &l2.variants {
+        let schedule = oracle::forceable_counterexample(&v.model, "l2.fdb_correct", 2000)
+            .unwrap_or_else(|| oracle::canonical_schedule(&v.model, 1000));
+        let p = oracle::plan(&v.model, &schedule).unwrap();
+        assert!(p.faithful(), "{}", v.name);
+        let b_port = p.expected.br0_fdb[0].get("02:42:0a:00:00:03").cloned();
+        if v.name == "classic-17.03" {
+            assert_eq!(b_port.as_deref(), Some("vxlan1"), "the last word");
+        }
+    }
+}

@@ -21,6 +21,7 @@
 //!
 //! Fixes ([`Fix`]) are variants a scenario combines with a profile.
 
+pub mod oracle;
 pub mod system;
 pub mod topology;
 

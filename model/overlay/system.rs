@@ -662,28 +662,63 @@ impl OverlaySystem {
                 s.eps[e].pc += 1;
             }
             ScriptStep::Wait(n) => {
-                s.now_s += n;
-                let now = s.now_s;
-                trace.line(format!("{n} s pass (now {now} s)"));
-                for (h, hs) in s.hosts.iter_mut().enumerate() {
-                    for m in hs.br.age(&self.hosts[h].br, now) {
-                        trace.line(format!("{} br0 fdb: {m} aged out", self.hosts[h].name));
-                    }
-                    for m in hs.vx.age(&self.hosts[h].vx, now) {
-                        trace.line(format!("{} vxlan1 fdb: {m} aged out", self.hosts[h].name));
-                    }
-                }
-                if n >= REACHABLE_S {
-                    for st in &mut s.eps {
-                        st.ep.age();
-                    }
-                }
+                self.age_all(s, n, trace);
                 s.eps[e].pc += 1;
             }
             ScriptStep::Garp => {
                 let f = build::gratuitous_arp(cfg.mac, cfg.ip);
                 emit(s, f, trace);
                 s.eps[e].pc += 1;
+            }
+        }
+    }
+
+    /// `n` seconds pass: bridges and vxlan devices age their dynamic
+    /// entries (`br_fdb_cleanup`, `vxlan_cleanup`), and past
+    /// `base_reachable_time` confirmed ARP entries go stale.
+    pub(crate) fn age_all(&self, s: &mut L2State, n: u32, trace: &mut Trace) {
+        s.now_s += n;
+        let now = s.now_s;
+        trace.line(format!("{n} s pass (now {now} s)"));
+        for (h, hs) in s.hosts.iter_mut().enumerate() {
+            for m in hs.br.age(&self.hosts[h].br, now) {
+                trace.line(format!("{} br0 fdb: {m} aged out", self.hosts[h].name));
+            }
+            for m in hs.vx.age(&self.hosts[h].vx, now) {
+                trace.line(format!("{} vxlan1 fdb: {m} aged out", self.hosts[h].name));
+            }
+        }
+        if n >= REACHABLE_S {
+            for st in &mut s.eps {
+                st.ep.age();
+            }
+        }
+    }
+
+    /// Container `e` transmits `frame` on its `eth0`.
+    pub(crate) fn inject(&self, s: &mut L2State, e: usize, frame: Vec<u8>) {
+        let (host, port) = self.ep_port[e];
+        Self::push(
+            s,
+            InFlight {
+                at: Loc::Bridge {
+                    host: host as u8,
+                    port,
+                },
+                hops: 0,
+                bytes: frame,
+            },
+        );
+    }
+
+    /// The operator job of `delete-local-arp` on host `h`.
+    pub(crate) fn delete_local_neigh(&self, s: &mut L2State, h: usize, trace: &mut Trace) {
+        for c in self.spec.containers.iter().filter(|c| c.host == h) {
+            if s.hosts[h].vx.neigh.remove(&c.ip).is_some() {
+                trace.line(format!(
+                    "ip neigh del {} dev vxlan1 (local container {})",
+                    c.ip, c.name
+                ));
             }
         }
     }
@@ -843,17 +878,7 @@ impl Model for OverlaySystem {
             }
             L2Action::Script(e) => self.script(&mut s, e as usize, trace),
             L2Action::Driver(h) => self.driver(&mut s, h as usize, trace),
-            L2Action::Cleanup(h) => {
-                let h = h as usize;
-                for c in self.spec.containers.iter().filter(|c| c.host == h) {
-                    if s.hosts[h].vx.neigh.remove(&c.ip).is_some() {
-                        trace.line(format!(
-                            "ip neigh del {} dev vxlan1 (local container {})",
-                            c.ip, c.name
-                        ));
-                    }
-                }
-            }
+            L2Action::Cleanup(h) => self.delete_local_neigh(&mut s, h as usize, trace),
         }
         s
     }
