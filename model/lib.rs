@@ -17,12 +17,14 @@
 //! - [`l2`]: the Linux bridge, vxlan device and a container's ARP stack;
 //! - [`overlay`]: libnetwork's overlay driver and the L2 system model;
 //! - [`scenario`]: the TOML scenario format;
+//! - [`fuzzing`]: the bodies of the cargo-fuzz targets;
 //! - [`cli`]: the `netrace` command.
 #![warn(missing_docs)]
 
 pub mod check;
 pub mod cli;
 pub mod explore;
+pub mod fuzzing;
 pub mod ipam;
 pub mod l2;
 pub mod overlay;

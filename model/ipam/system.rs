@@ -33,11 +33,11 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use super::bitseq::{Bitseq, Pos, Request};
+use super::bitseq::{Bitseq, BitseqError, Pos, Request};
 use super::pool::Pool;
 use super::profile::Profile;
 use crate::sim::{Model, Property, Trace, When};
-use crate::store::KvStore;
+use crate::store::{Entry, KvStore, StoreError};
 
 /// Names a container in a scenario: by name or by the address it holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -149,6 +149,45 @@ pub struct Handle {
     pub db_index: u64,
     /// `dbExists`.
     pub db_exists: bool,
+}
+
+impl Handle {
+    /// `store.GetObject(key, h)`: list, counter and index from the store;
+    /// the serial cursor stays (it is not stored).
+    pub fn refresh_from(&mut self, entry: &Entry<Bitseq>) {
+        self.bm.overwrite_from(&entry.value);
+        self.db_index = entry.index;
+        self.db_exists = true;
+    }
+
+    /// The compute phase: search (moving the serial cursor of this handle)
+    /// and `nh := h.getCopy()`. Returns the ordinal, where to reserve it,
+    /// and the copy.
+    pub fn compute(&mut self, request: Request) -> Result<(u64, Pos, Handle), BitseqError> {
+        let (ordinal, pos) = self.bm.find(request)?;
+        Ok((ordinal, pos, self.clone()))
+    }
+
+    /// The write phase with a store: `AtomicPut` of this copy at its
+    /// `dbIndex` (creating the key when it does not exist yet).
+    pub fn write_to_store(
+        &mut self,
+        store: &mut KvStore<Bitseq>,
+        key: &str,
+    ) -> Result<u64, StoreError> {
+        let previous = self.db_exists.then_some(self.db_index);
+        let index = store.atomic_put(key, cursorless(&self.bm), previous)?;
+        self.db_index = index;
+        self.db_exists = true;
+        Ok(index)
+    }
+
+    /// The commit phase: the handle takes the copy's list, counter and index.
+    pub fn commit(&mut self, copy: &Handle) {
+        self.bm.overwrite_from(&copy.bm);
+        self.db_index = copy.db_index;
+        self.db_exists = copy.db_exists;
+    }
 }
 
 /// One daemon's view: its handle and the locks it keeps.
@@ -276,33 +315,8 @@ impl IpamSystem {
                 "at most 8 daemons are supported".into(),
             ));
         }
-        let store_key = format!("docker/network/v1.0/bitseq/ipam/default/data/{}", pool.id);
-        let mut store = profile.store.then(KvStore::new);
-
-        // Network creation: NewHandle (written to the store when there is
-        // one), Set(0) and Set(last) by insertBitMask, then the gateway.
-        let bm = Bitseq::new(pool.bits(), profile.search);
-        let mut handle = Handle {
-            bm: bm.clone(),
-            db_index: 0,
-            db_exists: false,
-        };
-        if let Some(s) = store.as_mut() {
-            let index = s
-                .atomic_put(&store_key, cursorless(&bm), None)
-                .expect("fresh store");
-            handle.db_index = index;
-            handle.db_exists = true;
-        }
-        for ordinal in pool.reserved() {
-            sequential(
-                &mut handle,
-                store.as_mut(),
-                &store_key,
-                Request::Set(ordinal),
-            )
-            .map_err(|e| BuildError::Network(format!("reserving ordinal {ordinal}: {e}")))?;
-        }
+        let created = SequentialIpam::create(pool.clone(), profile).map_err(BuildError::Network)?;
+        let (handle, store, store_key) = (created.handle, created.store, created.key);
         // Every daemon knows the network from its creation on.
         let mut state = IpamState {
             daemons: (0..daemons)
@@ -601,29 +615,135 @@ fn cursorless(bm: &Bitseq) -> Bitseq {
     v
 }
 
-/// One whole `Handle.set` with nothing interleaving (network creation and
-/// setup operations).
+/// The allocator used one call at a time, as a daemon with no concurrency
+/// would: `RequestAddress` and `ReleaseAddress` over the same `Handle.set`
+/// phases the explorer interleaves, run back to back. The proptest
+/// state-machine test checks it against a reference allocator for every
+/// profile.
+#[derive(Clone, Debug)]
+pub struct SequentialIpam {
+    pool: Pool,
+    serial: bool,
+    handle: Handle,
+    store: Option<KvStore<Bitseq>>,
+    key: String,
+}
+
+impl SequentialIpam {
+    /// Creates the network: `NewHandle` (written to the store when the
+    /// profile has one), `Set(0)`, `Set(last)` (`insertBitMask`), then the
+    /// gateway.
+    pub fn new(
+        subnet: Ipv4Net,
+        gateway: Option<Ipv4Addr>,
+        ip_range: Option<Ipv4Net>,
+        profile: &Profile,
+    ) -> Result<SequentialIpam, String> {
+        let subnet = subnet.trunc();
+        let gateway =
+            gateway.unwrap_or_else(|| Ipv4Addr::from(u32::from(subnet.network()).wrapping_add(1)));
+        SequentialIpam::create(
+            Pool::new(subnet, gateway, ip_range, profile.store)?,
+            profile,
+        )
+    }
+
+    fn create(pool: Pool, profile: &Profile) -> Result<SequentialIpam, String> {
+        let key = format!("docker/network/v1.0/bitseq/ipam/default/data/{}", pool.id);
+        let mut store = profile.store.then(KvStore::new);
+        let mut handle = Handle {
+            bm: Bitseq::new(pool.bits(), profile.search),
+            db_index: 0,
+            db_exists: false,
+        };
+        if let Some(s) = store.as_mut() {
+            handle
+                .write_to_store(s, &key)
+                .expect("a fresh store accepts the handle");
+        }
+        for ordinal in pool.reserved() {
+            sequential(&mut handle, store.as_mut(), &key, Request::Set(ordinal))
+                .map_err(|e| format!("reserving ordinal {ordinal}: {e}"))?;
+        }
+        Ok(SequentialIpam {
+            pool,
+            serial: profile.serial,
+            handle,
+            store,
+            key,
+        })
+    }
+
+    /// `RequestAddress(pool, nil, ...)`: the next address by the profile's
+    /// search (first-fit or serial, in the ip range if there is one).
+    pub fn request_address(&mut self) -> Result<Ipv4Addr, String> {
+        let (start, end) = self
+            .pool
+            .search_range()
+            .unwrap_or((0, self.pool.bits() - 1));
+        let request = Request::Any {
+            start,
+            end,
+            serial: self.serial,
+        };
+        let ordinal = sequential(&mut self.handle, self.store.as_mut(), &self.key, request)?;
+        Ok(self.pool.address(ordinal))
+    }
+
+    /// `ReleaseAddress(pool, addr)`.
+    pub fn release_address(&mut self, addr: Ipv4Addr) -> Result<(), String> {
+        let ordinal = self
+            .pool
+            .ordinal(addr)
+            .ok_or_else(|| format!("{addr} is not in pool {}", self.pool.net))?;
+        sequential(
+            &mut self.handle,
+            self.store.as_mut(),
+            &self.key,
+            Request::Unset(ordinal),
+        )
+        .map(|_| ())
+    }
+
+    /// The daemon's bitmap.
+    pub fn bitseq(&self) -> &Bitseq {
+        &self.handle.bm
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+}
+
+/// One whole `Handle.set` with nothing interleaving: the same phases as
+/// the actors' (read, compute, modify, write, commit), back to back; a CAS
+/// conflict (only possible if someone else wrote) retries from the read.
 fn sequential(
     handle: &mut Handle,
-    store: Option<&mut KvStore<Bitseq>>,
+    mut store: Option<&mut KvStore<Bitseq>>,
     key: &str,
     request: Request,
 ) -> Result<u64, String> {
-    if let Request::Any { .. } = request {
-        if handle.bm.unselected() == 0 {
-            return Err("no available IPv4 addresses (no bit available)".into());
+    loop {
+        if let Request::Any { .. } = request {
+            if handle.bm.unselected() == 0 {
+                return Err("no available IPv4 addresses (no bit available)".into());
+            }
         }
+        if let Some(store) = store.as_deref() {
+            handle.refresh_from(store.get(key).expect("created with the network"));
+        }
+        let (ordinal, pos, mut copy) = handle.compute(request).map_err(|e| e.to_string())?;
+        copy.bm.push_reservation(pos, request.is_release());
+        if let Some(store) = store.as_deref_mut() {
+            if copy.write_to_store(store, key).is_err() {
+                continue;
+            }
+        }
+        handle.commit(&copy);
+        return Ok(ordinal);
     }
-    let (ordinal, pos) = handle.bm.find(request).map_err(|e| e.to_string())?;
-    handle.bm.push_reservation(pos, request.is_release());
-    if let Some(store) = store {
-        let index = store
-            .atomic_put(key, cursorless(&handle.bm), Some(handle.db_index))
-            .map_err(|e| e.to_string())?;
-        handle.db_index = index;
-        handle.db_exists = true;
-    }
-    Ok(ordinal)
 }
 
 /// Finds the live container a target names.
@@ -763,9 +883,7 @@ impl Model for IpamSystem {
                             .expect("created with the network");
                         let h = &mut s.daemons[def.daemon].handle;
                         let before = trace.is_on().then(|| self.describe_handle(h));
-                        h.bm.overwrite_from(&entry.value);
-                        h.db_index = entry.index;
-                        h.db_exists = true;
+                        h.refresh_from(entry);
                         if let Some(before) = before {
                             trace.line(format!(
                                 "store.GetObject({}) refreshes the handle",
@@ -780,9 +898,8 @@ impl Model for IpamSystem {
             Phase::Compute => {
                 let request = self.request_for(def, &s.actors[i]);
                 let h = &mut s.daemons[def.daemon].handle;
-                match h.bm.find(request) {
-                    Ok((ordinal, pos)) => {
-                        let copy = h.clone();
+                match h.compute(request) {
+                    Ok((ordinal, pos, copy)) => {
                         if trace.is_on() {
                             let what = match request {
                                 Request::Any { start, end, serial } => format!(
@@ -853,20 +970,16 @@ impl Model for IpamSystem {
                 Some(store) => {
                     let a = &mut s.actors[i];
                     let copy = a.copy.as_mut().expect("computed");
-                    let previous = copy.db_exists.then_some(copy.db_index);
-                    match store.atomic_put(&self.store_key, cursorless(&copy.bm), previous) {
+                    let read_at = copy.db_index;
+                    match copy.write_to_store(store, &self.store_key) {
                         Ok(index) => {
                             trace.line(format!(
-                                "nh.writeToStore(): AtomicPut at index 0x{:x} succeeds, new index 0x{index:x}",
-                                copy.db_index
+                                "nh.writeToStore(): AtomicPut at index 0x{read_at:x} succeeds, new index 0x{index:x}"
                             ));
-                            copy.db_index = index;
-                            copy.db_exists = true;
                         }
                         Err(e) => {
                             trace.line(format!(
-                                "nh.writeToStore(): AtomicPut at index 0x{:x} fails: {e}; retry from the start of set()",
-                                copy.db_index
+                                "nh.writeToStore(): AtomicPut at index 0x{read_at:x} fails: {e}; retry from the start of set()"
                             ));
                             a.copy = None;
                             a.pos = None;
@@ -884,9 +997,7 @@ impl Model for IpamSystem {
                 let ordinal = s.actors[i].ordinal.expect("computed");
                 let h = &mut s.daemons[def.daemon].handle;
                 let before = trace.is_on().then(|| self.describe_handle(h));
-                h.bm.overwrite_from(&copy.bm);
-                h.db_index = copy.db_index;
-                h.db_exists = copy.db_exists;
+                h.commit(&copy);
                 if let Some(before) = before {
                     trace.line("h.Lock(); h.head, h.unselected, h.dbIndex = nh's; h.Unlock()");
                     trace.line(format!("  handle before: {before}"));
