@@ -19,9 +19,12 @@ use netrace::explore::{self, token, Options};
 use netrace::scenario::{self, System};
 
 fn seed_variant(name: &str) -> netrace::ipam::system::IpamSystem {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/docker-17.05-duplicate-ip.toml");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/docker-17.05-duplicate-ip.toml");
     let s = scenario::load(&path).expect("bundled scenario loads");
-    let System::Ipam(ipam) = s.system;
+    let System::Ipam(ipam) = s.system else {
+        panic!("the seed scenario is an ipam scenario")
+    };
     ipam.variants
         .into_iter()
         .find(|v| v.name == name)
@@ -52,7 +55,11 @@ fn explorer(c: &mut Criterion) {
             token::encode("docker-17.05-duplicate-ip", "libnetwork-17.05", &shrunk)
         })
     });
-    for name in ["libnetwork-18.03", "libnetwork-18.03-no-netlock", "classic-swarm-cas"] {
+    for name in [
+        "libnetwork-18.03",
+        "libnetwork-18.03-no-netlock",
+        "classic-swarm-cas",
+    ] {
         let model = seed_variant(name);
         g.bench_function(format!("prove/{name}"), |b| {
             b.iter(|| {

@@ -21,6 +21,10 @@
 //! - [`cli`]: the `netrace` command.
 #![warn(missing_docs)]
 
+// Lets files compiled both here and by a test crate (`ipam/threaded.rs`,
+// compiled with loom's locks by tests/loom_handle.rs) name the crate.
+extern crate self as netrace;
+
 pub mod check;
 pub mod cli;
 pub mod explore;

@@ -230,7 +230,7 @@ fn replay_json_ends_with_the_final_tables() {
     let text = String::from_utf8(o.stdout).unwrap();
     let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
     let obj = v.as_object().unwrap();
-    assert_eq!(obj.keys().last().map(String::as_str), Some("tables"));
+    assert_eq!(obj.keys().next_back().map(String::as_str), Some("tables"));
     let host1 = &v["tables"]["hosts"][0];
     assert_eq!(host1["host"], "host1");
     assert_eq!(host1["br0_fdb"]["02:42:0a:00:00:03"], "vxlan1");

@@ -15,6 +15,7 @@ use std::time::Instant;
 use crate::explore::{self, token, Options, Progress};
 use crate::scenario::{Scenario, System, Verdict};
 use crate::sim::Model;
+pub mod linearizability;
 
 /// A replayable counterexample.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,11 +162,20 @@ pub fn check_scenario(
                     continue;
                 }
                 let mut p = |pr: Progress| progress(&v.name, pr);
-                let mut r = check_model(&scenario.name, &v.name, &v.model, &v.expect, options, &mut p);
+                let mut r = check_model(
+                    &scenario.name,
+                    &v.name,
+                    &v.model,
+                    &v.expect,
+                    options,
+                    &mut p,
+                );
                 // The price of a fix: unicast frames flooded because a
                 // bridge did not know the destination, on the schedule
                 // that always takes the first enabled action.
-                let floods = v.model.canonical_count("unicast_floods", options.bounds.max_depth);
+                let floods = v
+                    .model
+                    .canonical_count("unicast_floods", options.bounds.max_depth);
                 r.extra.push(("floods".to_string(), floods.to_string()));
                 out.push(r);
             }

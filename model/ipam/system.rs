@@ -705,6 +705,12 @@ impl SequentialIpam {
         .map(|_| ())
     }
 
+    /// The handle, the store and the store key, for code that shares them
+    /// between threads ([`super::threaded`]).
+    pub fn parts(&self) -> (Handle, Option<KvStore<Bitseq>>, String) {
+        (self.handle.clone(), self.store.clone(), self.key.clone())
+    }
+
     /// The daemon's bitmap.
     pub fn bitseq(&self) -> &Bitseq {
         &self.handle.bm

@@ -424,16 +424,16 @@ pub fn forceable_counterexample(
 /// The schedule that always takes the first enabled action.
 pub fn canonical_schedule(model: &OverlaySystem, max_depth: u32) -> Vec<u32> {
     let mut state = model.init_state();
-    let mut out = Vec::new();
+    let mut steps = 0;
     let mut actions = Vec::new();
-    for _ in 0..max_depth {
+    while steps < max_depth as usize {
         actions.clear();
         model.actions(&state, &mut actions);
         let Some(a) = actions.first() else { break };
         state = model.next_state(&state, a, &mut Trace::off());
-        out.push(0);
+        steps += 1;
     }
-    out
+    vec![0; steps]
 }
 
 impl OverlaySystem {

@@ -251,7 +251,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// multiple of four from 20 to 60.
     pub fn set_header_len(&mut self, value: u8) {
         assert!(
-            value % 4 == 0 && (20..=60).contains(&value),
+            value.is_multiple_of(4) && (20..=60).contains(&value),
             "IPv4 header length {value} is not a multiple of 4 in 20..=60"
         );
         let b = &mut self.buffer.as_mut()[field::VER_IHL];
@@ -278,7 +278,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// the offset is not a multiple of 8.
     pub fn set_flags_and_offset(&mut self, dont_frag: bool, more_frags: bool, frag_offset: u16) {
         assert!(
-            frag_offset % 8 == 0,
+            frag_offset.is_multiple_of(8),
             "IPv4 fragment offset {frag_offset} is not a multiple of 8"
         );
         let mut word = frag_offset >> 3;
