@@ -10,6 +10,10 @@
 //! - `prove/libnetwork-18.03-no-netlock`: the same without the 17.06 lock;
 //! - `prove/classic-swarm-cas`: the compare-and-swap store variant.
 //!
+//! Group `l2`, the overlay scenario `classic-overlay-last-word`, the whole
+//! bounded space of each variant (every property checked):
+//! - `search/classic-17.03`, `search/locality-check`, `search/learning-off`.
+//!
 //! Run: `cargo bench --bench explorer`. Figures: docs/performance.md.
 
 use std::path::Path;
@@ -72,5 +76,32 @@ fn explorer(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, explorer);
+fn l2(c: &mut Criterion) {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/classic-overlay-last-word.toml");
+    let s = scenario::load(&path).expect("bundled scenario loads");
+    let System::L2(l2) = s.system else {
+        panic!("the last-word scenario is an l2 scenario")
+    };
+    let mut g = c.benchmark_group("l2");
+    g.sample_size(20);
+    for name in ["classic-17.03", "locality-check", "learning-off"] {
+        let model = &l2
+            .variants
+            .iter()
+            .find(|v| v.name == name)
+            .expect("variant exists")
+            .model;
+        g.bench_function(format!("search/{name}"), |b| {
+            b.iter(|| {
+                let r = explore::bfs(model, &Options::default(), &mut |_| {});
+                assert!(r.complete);
+                r.states
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, explorer, l2);
 criterion_main!(benches);
