@@ -237,12 +237,7 @@ impl FastPool {
 
     /// libnetwork's `sequence.toString()` of [`FastPool::sequences`].
     pub fn sequence_string(&self) -> String {
-        let mut out = String::new();
-        for seq in self.sequences() {
-            out.push_str(&format!("(0x{:x}, {})->", seq.block, seq.count));
-        }
-        out.push_str("end");
-        out
+        super::bitseq::format_sequences(&self.sequences())
     }
 
     /// The faithful handle with the same bits, counter and cursor (for

@@ -428,12 +428,7 @@ impl Bitseq {
 
     /// libnetwork's `sequence.toString()`.
     pub fn sequence_string(&self) -> String {
-        let mut out = String::new();
-        for seq in &self.head {
-            out.push_str(&format!("(0x{:x}, {})->", seq.block, seq.count));
-        }
-        out.push_str("end");
-        out
+        format_sequences(&self.head)
     }
 
     /// A compact form for traces: the list without the `->end`.
@@ -463,6 +458,17 @@ impl Bitseq {
             head,
         }
     }
+}
+
+/// libnetwork's print format of a run-length list (`sequence.toString()`):
+/// `(0xc0000000, 1)->(0x0, 2046)->end`.
+pub fn format_sequences(head: &[Sequence]) -> String {
+    let mut out = String::new();
+    for seq in head {
+        out.push_str(&format!("(0x{:x}, {})->", seq.block, seq.count));
+    }
+    out.push_str("end");
+    out
 }
 
 /// `getNumBlocks`.

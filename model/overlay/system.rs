@@ -972,14 +972,7 @@ impl Model for OverlaySystem {
                 .filter(|(_, e)| !e.local)
                 .map(|(m, e)| format!("{m}->{}", self.port_name(h, e.port)))
                 .collect();
-            out.push(format!(
-                "{name} br0 fdb: {}",
-                if fdb.is_empty() {
-                    "(empty)".into()
-                } else {
-                    fdb.join(" ")
-                }
-            ));
+            out.push(format!("{name} br0 fdb: {}", list_or_empty(&fdb)));
             let vfdb: Vec<String> = hs
                 .vx
                 .fdb
@@ -992,28 +985,14 @@ impl Model for OverlaySystem {
                     )
                 })
                 .collect();
-            out.push(format!(
-                "{name} vxlan1 fdb: {}",
-                if vfdb.is_empty() {
-                    "(empty)".into()
-                } else {
-                    vfdb.join(" ")
-                }
-            ));
+            out.push(format!("{name} vxlan1 fdb: {}", list_or_empty(&vfdb)));
             let neigh: Vec<String> = hs
                 .vx
                 .neigh
                 .iter()
                 .map(|(ip, n)| format!("{ip}->{}", n.mac))
                 .collect();
-            out.push(format!(
-                "{name} vxlan1 neigh: {}",
-                if neigh.is_empty() {
-                    "(empty)".into()
-                } else {
-                    neigh.join(" ")
-                }
-            ));
+            out.push(format!("{name} vxlan1 neigh: {}", list_or_empty(&neigh)));
         }
         for (e, st) in s.eps.iter().enumerate() {
             let arp: Vec<String> = st
@@ -1047,11 +1026,7 @@ impl Model for OverlaySystem {
             out.push(format!(
                 "{}: {progress}; arp: {}; received: {:?}",
                 self.eps[e].name,
-                if arp.is_empty() {
-                    "(empty)".into()
-                } else {
-                    arp.join(" ")
-                },
+                list_or_empty(&arp),
                 st.ep.received
             ));
         }
@@ -1095,6 +1070,15 @@ impl Model for OverlaySystem {
             })
             .collect();
         json!({ "hosts": hosts })
+    }
+}
+
+/// The items joined by spaces, or `(empty)`.
+fn list_or_empty(items: &[String]) -> String {
+    if items.is_empty() {
+        "(empty)".to_string()
+    } else {
+        items.join(" ")
     }
 }
 
