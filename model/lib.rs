@@ -16,6 +16,7 @@
 //! - [`wire`]: Ethernet, ARP, IPv4, UDP and VXLAN as real bytes; pcap;
 //! - [`l2`]: the Linux bridge, vxlan device and a container's ARP stack;
 //! - [`overlay`]: libnetwork's overlay driver and the L2 system model;
+//! - [`kernel`]: the kernel oracle, L2 schedules run on the real bridge and vxlan;
 //! - [`scenario`]: the TOML scenario format;
 //! - [`fuzzing`]: the bodies of the cargo-fuzz targets;
 //! - [`cli`]: the `netrace` command.
@@ -30,6 +31,7 @@ pub mod cli;
 pub mod explore;
 pub mod fuzzing;
 pub mod ipam;
+pub mod kernel;
 pub mod l2;
 pub mod overlay;
 pub mod scenario;

@@ -261,3 +261,188 @@ pub fn replay_json<M: Model>(
     });
     format!("{obj}\n")
 }
+
+/// Everything `netrace kernel` prints about one variant.
+pub struct KernelReport<'a> {
+    /// The scenario.
+    pub scenario: &'a Scenario,
+    /// The variant's name.
+    pub variant: &'a str,
+    /// Where the schedule came from.
+    pub source: &'a crate::kernel::ScheduleSource,
+    /// A replay token for the schedule.
+    pub token: String,
+    /// Kernel and iproute2 versions.
+    pub versions: &'a crate::kernel::Versions,
+    /// The plan run.
+    pub plan: &'a crate::overlay::oracle::Plan,
+    /// What the kernel did.
+    pub run: &'a crate::kernel::KernelRun,
+    /// The comparison.
+    pub comparison: &'a crate::kernel::Comparison,
+}
+
+/// The kernel oracle's side-by-side comparison, for people.
+pub fn kernel_text(r: &KernelReport) -> String {
+    let mut out = String::new();
+    let s = r.scenario;
+    let _ = writeln!(
+        out,
+        "{} · variant {} — kernel oracle ({})",
+        s.name,
+        r.variant,
+        super::shown(&s.path)
+    );
+    let _ = writeln!(
+        out,
+        "  kernel {} · {}",
+        r.versions.kernel, r.versions.iproute2
+    );
+    let _ = writeln!(out, "  schedule: {}", r.source);
+    let _ = writeln!(
+        out,
+        "    model trace: netrace replay {} {}",
+        super::shown(&s.path),
+        r.token
+    );
+    if r.plan.faithful() {
+        let _ = writeln!(
+            out,
+            "  plan: {} events; faithful (run one at a time they give the schedule's own observables)",
+            r.plan.events.len()
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "  plan: {} events; NOT FAITHFUL: this schedule depends on an interleaving inside one \
+             frame's cascade, which no kernel run can force.\n  The model column below is the \
+             oracle form's prediction for the events run one at a time, not the schedule's.",
+            r.plan.events.len()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  namespaces: {} ({}, all removed after the run)",
+        r.run
+            .namespaces
+            .first()
+            .and_then(|n| n.rsplit_once('-'))
+            .map_or_else(String::new, |(p, _)| format!("{p}-*")),
+        r.run.namespaces.len()
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  events, in order; each waited for until its predicted effect showed in the kernel:"
+    );
+    let width = r.run.events.len().to_string().len();
+    for (i, e) in r.run.events.iter().enumerate() {
+        let mark = if e.reached { " " } else { "✗" };
+        let _ = writeln!(
+            out,
+            "  {mark} {:>width$}. {}  [{}]",
+            i + 1,
+            e.what,
+            format_ms(e.waited_ms)
+        );
+        if let Some(m) = &e.missing {
+            let _ = writeln!(out, "    {:>width$}  not reached: {m}", "");
+        }
+    }
+    for t in &r.comparison.tables {
+        let _ = writeln!(out);
+        let kw = t
+            .rows
+            .iter()
+            .map(|x| x.key.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        let mw = t
+            .rows
+            .iter()
+            .map(|x| x.model.as_deref().unwrap_or("-").chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(5);
+        let _ = writeln!(
+            out,
+            "  {}{}",
+            t.name,
+            if t.agree() { "" } else { "   ✗ DIFFERS" }
+        );
+        if t.rows.is_empty() {
+            let _ = writeln!(out, "      (empty in both)");
+            continue;
+        }
+        let _ = writeln!(out, "    {:kw$}  {:mw$}  kernel", "", "model");
+        for row in &t.rows {
+            let _ = writeln!(
+                out,
+                "  {} {:kw$}  {:mw$}  {}",
+                if row.agree { " " } else { "✗" },
+                row.key,
+                row.model.as_deref().unwrap_or("-"),
+                row.kernel.as_deref().unwrap_or("-")
+            );
+            if let Some((m, k)) = &row.detail {
+                let _ = writeln!(out, "      model:");
+                for f in m {
+                    let _ = writeln!(out, "        {f}");
+                }
+                let _ = writeln!(out, "      kernel:");
+                for f in k {
+                    let _ = writeln!(out, "        {f}");
+                }
+            }
+        }
+    }
+    let _ = writeln!(out);
+    if r.comparison.agree() {
+        let _ = writeln!(
+            out,
+            "result: the kernel AGREES with the model on every table"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "result: the kernel DISAGREES with the model on: {}",
+            r.comparison.disagreeing().join("; ")
+        );
+        if let Some(i) = r.run.first_divergence {
+            let _ = writeln!(
+                out,
+                "  first seen after event {}: {}",
+                i + 1,
+                r.run.events[i].what
+            );
+        }
+    }
+    let _ = writeln!(out);
+    out
+}
+
+/// The kernel oracle's comparison as one JSON object (one line).
+pub fn kernel_json(r: &KernelReport) -> String {
+    let obj = json!({
+        "scenario": r.scenario.name,
+        "variant": r.variant,
+        "schedule": {
+            "source": r.source,
+            "token": r.token,
+        },
+        "faithful": r.plan.faithful(),
+        "versions": r.versions,
+        "events": r.run.events,
+        "first_divergence": r.run.first_divergence.map(|i| i + 1),
+        "model": r.plan.expected,
+        "kernel": r.run.observed,
+        "tables": r.comparison.tables.iter().map(|t| json!({
+            "name": t.name,
+            "agree": t.agree(),
+            "rows": t.rows,
+        })).collect::<Vec<_>>(),
+        "agree": r.comparison.agree(),
+    });
+    format!("{obj}\n")
+}

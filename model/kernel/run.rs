@@ -1,0 +1,490 @@
+//! Running a [`Plan`] on the kernel and reading back what it did.
+//!
+//! [`run`] builds the topology ([`Topology::build`]), opens a capture
+//! socket on every container's `eth0`, checks the starting state (no
+//! container MAC in any `br0`, vxlan1 holding exactly the remote peers,
+//! no frame received yet), then runs the plan's events one by one:
+//!
+//! - `Inject`: the container's socket sends the exact bytes;
+//! - `Program`: the overlay driver's netlink call, as iproute2 spells it
+//!   (`ip neigh replace ... nud permanent`, `bridge fdb replace ... self
+//!   permanent`);
+//! - `DeleteLocalNeigh`: `ip neigh del` of every local container's entry
+//!   on vxlan1;
+//! - `Age`: the ageing timer is *emulated*, not waited for: every dynamic
+//!   `br0` entry and every learned (not permanent) vxlan1 entry is deleted
+//!   with `bridge fdb del` — what `br_fdb_cleanup` and `vxlan_cleanup` do
+//!   once 300 s have passed since the last event.
+//!
+//! After each event it waits, with a timeout that only matters when the
+//! kernel disagrees, until the kernel shows the event's effect: every
+//! container has received at least as many frames as the plan says
+//! (`received_after`), and every host's `br0` FDB, vxlan1 FDB and vxlan1
+//! neighbours equal the oracle form's prediction after that event. Only
+//! then does the next event start; nothing is ordered by sleeping. The
+//! first event whose effect never showed is reported, and later events
+//! wait a shorter time (the run still completes, for the final tables).
+//!
+//! What it reads: `bridge -j fdb show` (entries with `master br0` whose
+//! MAC is a container's; vxlan1's own entries that have a `dst` — the
+//! device's multicast and own addresses have none and are not part of the
+//! model), `ip -j neigh show dev vxlan1` (`PERMANENT` and `REACHABLE`
+//! entries), and the captured frames, turned into ARP-reply and data
+//! counts by the model's own [`observe`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::capture::{wait_any, PacketSocket};
+use super::netns::{fdb_replace, neigh_replace, run as cmd, run_json, Topology};
+use super::KernelError;
+use crate::overlay::oracle::{apply, observe, oracle_form, Observables, OracleEvent, Plan};
+use crate::overlay::system::{DriverOp, OverlaySystem};
+use crate::sim::Model;
+use crate::wire::build;
+
+/// How long to wait for effects.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// Per event, until the kernel first disagrees (default 2 s).
+    pub wait_timeout: Duration,
+    /// Per event once the kernel has disagreed (default 200 ms): the
+    /// predictions no longer apply, this only lets each cascade finish.
+    pub settle_timeout: Duration,
+    /// After the last event, how long no new frame must arrive before the
+    /// captures are read (default 50 ms). This orders nothing: it only
+    /// gives frames the model does not predict a chance to be counted.
+    pub quiet_period: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            wait_timeout: Duration::from_secs(2),
+            settle_timeout: Duration::from_millis(200),
+            quiet_period: Duration::from_millis(50),
+        }
+    }
+}
+
+/// One event as it ran.
+#[derive(Clone, Debug, Serialize)]
+pub struct EventLog {
+    /// What was done, in words.
+    pub what: String,
+    /// How long until its effect showed (or the timeout), milliseconds.
+    pub waited_ms: f64,
+    /// Whether the predicted effect showed.
+    pub reached: bool,
+    /// When it did not: what was missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
+}
+
+/// What the kernel did with a plan.
+#[derive(Clone, Debug, Serialize)]
+pub struct KernelRun {
+    /// The kernel's observables, computed as the model's are.
+    pub observed: Observables,
+    /// The frames each container received, in order.
+    #[serde(skip)]
+    pub frames: Vec<Vec<Vec<u8>>>,
+    /// The events as they ran.
+    pub events: Vec<EventLog>,
+    /// The index of the first event whose predicted effect never showed.
+    pub first_divergence: Option<usize>,
+    /// The namespaces used (all deleted when `run` returns).
+    pub namespaces: Vec<String>,
+}
+
+/// The three per-host tables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Tables {
+    br0_fdb: Vec<BTreeMap<String, String>>,
+    vxlan_fdb: Vec<BTreeMap<String, String>>,
+    vxlan_neigh: Vec<BTreeMap<String, String>>,
+}
+
+impl Tables {
+    fn of(o: &Observables) -> Tables {
+        Tables {
+            br0_fdb: o.br0_fdb.clone(),
+            vxlan_fdb: o.vxlan_fdb.clone(),
+            vxlan_neigh: o.vxlan_neigh.clone(),
+        }
+    }
+
+    /// The first difference, in words.
+    fn diff(&self, other: &Tables, hosts: &[String]) -> Option<String> {
+        let named = [
+            ("br0 fdb", &self.br0_fdb, &other.br0_fdb),
+            ("vxlan1 fdb", &self.vxlan_fdb, &other.vxlan_fdb),
+            ("vxlan1 neighbours", &self.vxlan_neigh, &other.vxlan_neigh),
+        ];
+        for (what, a, b) in named {
+            for (h, name) in hosts.iter().enumerate() {
+                let (x, y) = (a.get(h), b.get(h));
+                if x != y {
+                    return Some(format!(
+                        "{name} {what}: kernel {} , model {}",
+                        show_map(x),
+                        show_map(y)
+                    ));
+                }
+            }
+        }
+        None
+    }
+}
+
+fn show_map(m: Option<&BTreeMap<String, String>>) -> String {
+    match m {
+        Some(m) if !m.is_empty() => m
+            .iter()
+            .map(|(k, v)| format!("{k}->{v}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => "(empty)".into(),
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid(2) cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Fails with [`KernelError::Unavailable`] unless the process is root.
+pub fn require_root() -> Result<(), KernelError> {
+    if is_root() {
+        Ok(())
+    } else {
+        Err(KernelError::Unavailable(
+            "not root: it creates network namespaces, veth pairs, bridges and vxlan devices \
+             and opens raw packet sockets, which needs root (run it with sudo)"
+                .into(),
+        ))
+    }
+}
+
+/// One line for an event.
+pub fn describe_event(model: &OverlaySystem, event: &OracleEvent) -> String {
+    let hosts = model.host_names();
+    match event {
+        OracleEvent::Inject { ep, frame } => format!(
+            "{} eth0 out: {}",
+            model.endpoints()[*ep].name,
+            build::describe(frame)
+        ),
+        OracleEvent::Program { host, op } => match op {
+            DriverOp::NeighAdd(ip, mac) => format!(
+                "{} driver: ip neigh replace {ip} lladdr {mac} dev vxlan1 nud permanent",
+                hosts[*host]
+            ),
+            DriverOp::FdbAdd(mac, remote) => format!(
+                "{} driver: bridge fdb replace {mac} dev vxlan1 dst {remote} self permanent",
+                hosts[*host]
+            ),
+            DriverOp::Miss(m) => format!("{} driver: miss {m:?} (not runnable)", hosts[*host]),
+        },
+        OracleEvent::DeleteLocalNeigh { host } => format!(
+            "{} operator: ip neigh del <each local container> dev vxlan1",
+            hosts[*host]
+        ),
+        OracleEvent::Age => "ageing: dynamic br0 and learned vxlan1 FDB entries deleted \
+                             (emulates 300 s passing)"
+            .into(),
+    }
+}
+
+/// Runs `plan` (a plan of `model`) on the kernel and reads back its
+/// observables. Every namespace it created is gone when it returns,
+/// whatever happened.
+pub fn run(
+    model: &OverlaySystem,
+    plan: &Plan,
+    opts: &RunOptions,
+) -> Result<KernelRun, KernelError> {
+    require_root()?;
+    let n_eps = model.endpoints().len();
+    if plan.received_after.len() != plan.events.len() {
+        return Err(KernelError::Failed(
+            "the plan's received_after does not match its events".into(),
+        ));
+    }
+    // The oracle form's state after each event: what to wait for.
+    let form = oracle_form(model);
+    let mut state = form.init_state();
+    let mut received: Vec<Vec<Vec<u8>>> = vec![Vec::new(); n_eps];
+    let initial = Tables::of(&observe(&form, &state, &received));
+    let mut expected_after = Vec::new();
+    for ev in &plan.events {
+        apply(&form, &mut state, ev, &mut received);
+        expected_after.push(Tables::of(&observe(&form, &state, &received)));
+    }
+
+    let topology = Topology::build(model)?;
+    let namespaces = topology.namespaces().to_vec();
+    let result = drive(model, plan, opts, &topology, &initial, &expected_after);
+    drop(topology);
+    let (observed, frames, events, first_divergence) = result?;
+    Ok(KernelRun {
+        observed,
+        frames,
+        events,
+        first_divergence,
+        namespaces,
+    })
+}
+
+type Driven = (Observables, Vec<Vec<Vec<u8>>>, Vec<EventLog>, Option<usize>);
+
+fn drive(
+    model: &OverlaySystem,
+    plan: &Plan,
+    opts: &RunOptions,
+    topology: &Topology,
+    initial: &Tables,
+    expected_after: &[Tables],
+) -> Result<Driven, KernelError> {
+    let n_eps = model.endpoints().len();
+    let hosts = model.host_names();
+    let sockets: Vec<PacketSocket> = topology
+        .container_ns
+        .iter()
+        .map(|ns| PacketSocket::open(ns, "eth0"))
+        .collect::<Result<_, _>>()?;
+    let mut frames: Vec<Vec<Vec<u8>>> = vec![Vec::new(); n_eps];
+
+    // The starting state: nothing received, nothing learned, the remote
+    // peers programmed.
+    wait_any(&sockets, &mut frames, Duration::ZERO)?;
+    if let Some((e, f)) = frames
+        .iter()
+        .enumerate()
+        .find_map(|(e, f)| f.first().map(|f| (e, f)))
+    {
+        return Err(KernelError::Failed(format!(
+            "{} received a frame before the first event ({}): the setup is not quiet",
+            model.endpoints()[e].name,
+            build::describe(f)
+        )));
+    }
+    let start = read_tables(model, topology)?;
+    if let Some(d) = start.diff(initial, &hosts) {
+        return Err(KernelError::Failed(format!(
+            "the starting state is not the model's: {d}"
+        )));
+    }
+
+    let mut events = Vec::new();
+    let mut first_divergence = None;
+    for (i, ev) in plan.events.iter().enumerate() {
+        let t0 = Instant::now();
+        do_event(model, topology, &sockets, ev)?;
+        let timeout = if first_divergence.is_none() {
+            opts.wait_timeout
+        } else {
+            opts.settle_timeout
+        };
+        let missing = wait_for(
+            model,
+            topology,
+            &sockets,
+            &mut frames,
+            &plan.received_after[i],
+            &expected_after[i],
+            t0 + timeout,
+        )?;
+        if missing.is_some() && first_divergence.is_none() {
+            first_divergence = Some(i);
+        }
+        events.push(EventLog {
+            what: describe_event(model, ev),
+            waited_ms: (t0.elapsed().as_secs_f64() * 1e6).round() / 1000.0,
+            reached: missing.is_none(),
+            missing,
+        });
+    }
+    // Frames nobody predicted get a chance to be counted.
+    while wait_any(&sockets, &mut frames, opts.quiet_period)? > 0 {}
+    let tables = read_tables(model, topology)?;
+    drop(sockets);
+
+    // The frame part of the observables exactly as the model computes
+    // its own: `observe` over the captured frames (its per-host tables
+    // come from the state, replaced by the kernel's right after).
+    let form = oracle_form(model);
+    let mut observed = observe(&form, &form.init_state(), &frames);
+    observed.br0_fdb = tables.br0_fdb;
+    observed.vxlan_fdb = tables.vxlan_fdb;
+    observed.vxlan_neigh = tables.vxlan_neigh;
+    Ok((observed, frames, events, first_divergence))
+}
+
+/// Waits until the counts and tables are reached or `deadline` passes;
+/// `None` when reached, else what is missing.
+fn wait_for(
+    model: &OverlaySystem,
+    topology: &Topology,
+    sockets: &[PacketSocket],
+    frames: &mut [Vec<Vec<u8>>],
+    counts: &[usize],
+    tables: &Tables,
+    deadline: Instant,
+) -> Result<Option<String>, KernelError> {
+    let hosts = model.host_names();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let short: Vec<String> = frames
+            .iter()
+            .zip(counts)
+            .enumerate()
+            .filter(|(_, (got, want))| got.len() < **want)
+            .map(|(e, (got, want))| {
+                format!(
+                    "{} received {} of {} frame(s)",
+                    model.endpoints()[e].name,
+                    got.len(),
+                    want
+                )
+            })
+            .collect();
+        let missing = if short.is_empty() {
+            read_tables(model, topology)?.diff(tables, &hosts)
+        } else {
+            Some(short.join(", "))
+        };
+        if missing.is_none() || left.is_zero() {
+            return Ok(missing);
+        }
+        // Block until a frame arrives (or a short while, for table-only
+        // effects), then look again.
+        wait_any(sockets, frames, left.min(Duration::from_millis(10)))?;
+    }
+}
+
+fn do_event(
+    model: &OverlaySystem,
+    topology: &Topology,
+    sockets: &[PacketSocket],
+    event: &OracleEvent,
+) -> Result<(), KernelError> {
+    match event {
+        OracleEvent::Inject { ep, frame } => sockets[*ep].send(frame),
+        OracleEvent::Program { host, op } => {
+            let ns = &topology.overlay_ns[*host];
+            match op {
+                DriverOp::NeighAdd(ip, mac) => neigh_replace(ns, &ip.to_string(), &mac.to_string()),
+                DriverOp::FdbAdd(mac, remote) => {
+                    fdb_replace(ns, &mac.to_string(), &remote.to_string())
+                }
+                DriverOp::Miss(m) => Err(KernelError::Failed(format!(
+                    "a plan never holds a miss ({m:?}): the oracle form does not handle misses"
+                ))),
+            }
+        }
+        OracleEvent::DeleteLocalNeigh { host } => {
+            let ns = &topology.overlay_ns[*host];
+            let present: BTreeSet<String> =
+                run_json("ip", &["-n", ns, "-j", "neigh", "show", "dev", "vxlan1"])?
+                    .iter()
+                    .filter_map(|n| n["dst"].as_str().map(str::to_string))
+                    .collect();
+            for c in model.spec().containers.iter().filter(|c| c.host == *host) {
+                let ip = c.ip.to_string();
+                if present.contains(&ip) {
+                    cmd("ip", &["-n", ns, "neigh", "del", &ip, "dev", "vxlan1"])?;
+                }
+            }
+            Ok(())
+        }
+        OracleEvent::Age => {
+            for ns in &topology.overlay_ns {
+                for entry in run_json("bridge", &["-n", ns, "-j", "fdb", "show"])? {
+                    let (Some(mac), Some(dev)) = (entry["mac"].as_str(), entry["ifname"].as_str())
+                    else {
+                        continue;
+                    };
+                    let state = entry["state"].as_str().unwrap_or("");
+                    if matches!(state, "permanent" | "static" | "noarp") {
+                        continue;
+                    }
+                    if entry["master"].as_str() == Some("br0") {
+                        cmd(
+                            "bridge",
+                            &["-n", ns, "fdb", "del", mac, "dev", dev, "master"],
+                        )?;
+                    } else if dev == "vxlan1" && has_flag(&entry, "self") {
+                        if let Some(dst) = entry["dst"].as_str() {
+                            cmd(
+                                "bridge",
+                                &["-n", ns, "fdb", "del", mac, "dev", dev, "dst", dst, "self"],
+                            )?;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn has_flag(entry: &Value, flag: &str) -> bool {
+    entry["flags"]
+        .as_array()
+        .is_some_and(|f| f.iter().any(|x| x.as_str() == Some(flag)))
+}
+
+/// The kernel's per-host tables, filtered as the model's are built.
+fn read_tables(model: &OverlaySystem, topology: &Topology) -> Result<Tables, KernelError> {
+    let macs: BTreeSet<String> = model
+        .endpoints()
+        .iter()
+        .map(|e| e.mac.to_string())
+        .collect();
+    let mut t = Tables::default();
+    for ns in &topology.overlay_ns {
+        let mut br = BTreeMap::new();
+        let mut vx: BTreeMap<String, String> = BTreeMap::new();
+        for entry in run_json("bridge", &["-n", ns, "-j", "fdb", "show"])? {
+            let (Some(mac), Some(dev)) = (entry["mac"].as_str(), entry["ifname"].as_str()) else {
+                continue;
+            };
+            if entry["master"].as_str() == Some("br0") {
+                if macs.contains(mac) {
+                    br.insert(mac.to_string(), dev.to_string());
+                }
+            } else if dev == "vxlan1" && has_flag(&entry, "self") {
+                if let Some(dst) = entry["dst"].as_str() {
+                    // Several remotes for one MAC show as several rows;
+                    // the model has one, so a second one shows up joined.
+                    vx.entry(mac.to_string())
+                        .and_modify(|d: &mut String| {
+                            d.push(',');
+                            d.push_str(dst);
+                        })
+                        .or_insert_with(|| dst.to_string());
+                }
+            }
+        }
+        let mut neigh = BTreeMap::new();
+        for n in run_json("ip", &["-n", ns, "-j", "neigh", "show", "dev", "vxlan1"])? {
+            let connected = n["state"].as_array().is_some_and(|s| {
+                s.iter()
+                    .any(|x| matches!(x.as_str(), Some("PERMANENT" | "REACHABLE")))
+            });
+            if let (true, Some(ip), Some(mac)) =
+                (connected, n["dst"].as_str(), n["lladdr"].as_str())
+            {
+                neigh.insert(ip.to_string(), mac.to_string());
+            }
+        }
+        t.br0_fdb.push(br);
+        t.vxlan_fdb.push(vx);
+        t.vxlan_neigh.push(neigh);
+    }
+    Ok(t)
+}
