@@ -268,6 +268,16 @@ fn bad_scenarios_get_a_position_and_a_hint() {
         5,
         "no running container holds this address",
     );
+    expect_input_error(
+        &format!("{GOOD_HEAD}[network]\nsubnet = \"10.0.0.0/24\"\n[[actor]]\nrun = \"a\"\n[[variant]]\nname = \"v\"\nprofile = \"libnetwork-17.05\"\n[[variant]]\nname = \"v\"\nprofile = \"libnetwork-18.03\"\n"),
+        11,
+        "variant v is defined twice",
+    );
+    expect_input_error(
+        &format!("{GOOD_HEAD}[network]\nsubnet = \"10.0.0.0/24\"\n[[actor]]\nrun = \"a\"\n"),
+        1,
+        "the scenario has no variants",
+    );
 }
 
 #[test]

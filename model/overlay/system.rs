@@ -383,6 +383,18 @@ impl OverlaySystem {
                 .any(|c| c.host == h && s.hosts[h].vx.neigh.contains_key(&c.ip))
     }
 
+    /// A frame moves on from `from` to `at`: one more hop.
+    fn forward(s: &mut L2State, at: Loc, from: &InFlight, bytes: Vec<u8>) {
+        Self::push(
+            s,
+            InFlight {
+                at,
+                hops: from.hops.saturating_add(1),
+                bytes,
+            },
+        );
+    }
+
     fn push(s: &mut L2State, item: InFlight) {
         let at = s.inflight.binary_search(&item).unwrap_or_else(|e| e);
         s.inflight.insert(at, item);
@@ -474,14 +486,7 @@ impl OverlaySystem {
                         None => Loc::VxlanTx { host },
                         Some(ep) => Loc::Endpoint { ep: ep as u8 },
                     };
-                    Self::push(
-                        s,
-                        InFlight {
-                            at,
-                            hops: item.hops.saturating_add(1),
-                            bytes,
-                        },
-                    );
+                    Self::forward(s, at, &item, bytes);
                 }
             }
             Loc::VxlanTx { host } => {
@@ -499,16 +504,14 @@ impl OverlaySystem {
                             "vxlan1 proxy (arp_reduce) answers, reply received on vxlan1: {}",
                             build::describe(&reply)
                         ));
-                        Self::push(
+                        Self::forward(
                             s,
-                            InFlight {
-                                at: Loc::Bridge {
-                                    host,
-                                    port: VXLAN_PORT,
-                                },
-                                hops: item.hops.saturating_add(1),
-                                bytes: reply,
+                            Loc::Bridge {
+                                host,
+                                port: VXLAN_PORT,
                             },
+                            &item,
+                            reply,
                         );
                     }
                     Tx::Miss(m) => {
@@ -527,27 +530,20 @@ impl OverlaySystem {
                             ));
                         }
                     }
-                    Tx::Bypass(bytes) => Self::push(
+                    Tx::Bypass(bytes) => Self::forward(
                         s,
-                        InFlight {
-                            at: Loc::Bridge {
-                                host,
-                                port: VXLAN_PORT,
-                            },
-                            hops: item.hops.saturating_add(1),
-                            bytes,
+                        Loc::Bridge {
+                            host,
+                            port: VXLAN_PORT,
                         },
+                        &item,
+                        bytes,
                     ),
                     Tx::Encap(remote, outer) => {
                         match self.spec.hosts.iter().position(|x| x.vtep == remote) {
-                            Some(to) => Self::push(
-                                s,
-                                InFlight {
-                                    at: Loc::Underlay { host: to as u8 },
-                                    hops: item.hops.saturating_add(1),
-                                    bytes: outer,
-                                },
-                            ),
+                            Some(to) => {
+                                Self::forward(s, Loc::Underlay { host: to as u8 }, &item, outer)
+                            }
                             None => trace.line(format!("underlay: no VTEP at {remote}: lost")),
                         }
                     }
@@ -565,16 +561,14 @@ impl OverlaySystem {
                 }
                 if let Some(bytes) = inner {
                     trace.line(format!("decapsulated: {}", build::describe(&bytes)));
-                    Self::push(
+                    Self::forward(
                         s,
-                        InFlight {
-                            at: Loc::Bridge {
-                                host,
-                                port: VXLAN_PORT,
-                            },
-                            hops: item.hops.saturating_add(1),
-                            bytes,
+                        Loc::Bridge {
+                            host,
+                            port: VXLAN_PORT,
                         },
+                        &item,
+                        bytes,
                     );
                 }
             }

@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use ipnet::Ipv4Net;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{check_name, parse_expect, InputError, RawBounds, Scenario, Source, System, Verdict};
+use super::{
+    check_name, check_variant_names, parse_cidr, parse_expect, parse_ipv4, InputError, RawBounds,
+    Scenario, Source, System, Verdict,
+};
 use crate::ipam::bitseq::Version;
 use crate::ipam::profile::{Profile, PROFILE_NAMES};
 use crate::ipam::system::{
@@ -119,26 +121,6 @@ struct RawVariant {
     expect: BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
-fn parse_net(src: &Source, v: &Spanned<String>, what: &str) -> Result<Ipv4Net, InputError> {
-    v.get_ref().parse::<Ipv4Net>().map_err(|_| {
-        src.error(
-            v.span(),
-            format!("{what} {:?} is not an IPv4 CIDR", v.get_ref()),
-            "write it as ADDRESS/PREFIX, for example \"172.17.0.0/16\"",
-        )
-    })
-}
-
-fn parse_addr(src: &Source, v: &Spanned<String>, what: &str) -> Result<Ipv4Addr, InputError> {
-    v.get_ref().parse::<Ipv4Addr>().map_err(|_| {
-        src.error(
-            v.span(),
-            format!("{what} {:?} is not an IPv4 address", v.get_ref()),
-            "write it as four decimal numbers, for example \"172.17.0.1\"",
-        )
-    })
-}
-
 fn target_str(v: &str) -> Target {
     match v.parse::<Ipv4Addr>() {
         Ok(a) => Target::Address(a),
@@ -151,16 +133,16 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     let raw: Raw = src.parse("see docs/scenario-format.md for the keys of an ipam scenario")?;
     check_name(src, &raw.name, "scenario")?;
     let net = raw.network.get_ref();
-    let subnet = parse_net(src, &net.subnet, "subnet")?;
+    let subnet = parse_cidr(src, &net.subnet, "subnet")?;
     let gateway = net
         .gateway
         .as_ref()
-        .map(|g| parse_addr(src, g, "gateway"))
+        .map(|g| parse_ipv4(src, g, "gateway"))
         .transpose()?;
     let ip_range = net
         .ip_range
         .as_ref()
-        .map(|r| parse_net(src, r, "ip_range"))
+        .map(|r| parse_cidr(src, r, "ip_range"))
         .transpose()?;
 
     let mut setup = Vec::new();
@@ -257,27 +239,15 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         actors,
     };
 
-    if raw.variant.is_empty() {
-        return Err(src.error(
-            raw.name.span(),
-            "the scenario has no variants",
-            format!(
-                "add [[variant]] tables with name and profile (one of {})",
-                PROFILE_NAMES.join(", ")
-            ),
-        ));
-    }
+    check_variant_names(
+        src,
+        &raw.name,
+        raw.variant.iter().map(|v| &v.get_ref().name),
+        &PROFILE_NAMES,
+    )?;
     let mut variants: Vec<IpamVariant> = Vec::new();
     for v in &raw.variant {
         let rv = v.get_ref();
-        check_name(src, &rv.name, "variant")?;
-        if variants.iter().any(|x| &x.name == rv.name.get_ref()) {
-            return Err(src.error(
-                rv.name.span(),
-                format!("variant {} is defined twice", rv.name.get_ref()),
-                "give every variant its own name",
-            ));
-        }
         let mut profile = Profile::builtin(rv.profile.get_ref()).ok_or_else(|| {
             src.error(
                 rv.profile.span(),

@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use ipnet::Ipv4Net;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{check_name, parse_expect, InputError, RawBounds, Scenario, Source, System, Verdict};
+use super::{
+    check_name, check_variant_names, parse_cidr, parse_expect, parse_ipv4, InputError, RawBounds,
+    Scenario, Source, System, Verdict,
+};
 use crate::overlay::system::{ContainerSpec, HostSpec, L2Spec, OverlaySystem, ScriptStep};
 use crate::overlay::{Fix, OverlayProfile, PROFILE_NAMES};
 
@@ -119,28 +121,12 @@ struct RawVariant {
     expect: BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
-fn addr(src: &Source, v: &Spanned<String>, what: &str) -> Result<Ipv4Addr, InputError> {
-    v.get_ref().parse::<Ipv4Addr>().map_err(|_| {
-        src.error(
-            v.span(),
-            format!("{what} {:?} is not an IPv4 address", v.get_ref()),
-            "write four decimal numbers, for example \"10.0.0.2\"",
-        )
-    })
-}
-
 /// Loads an L2 scenario.
 pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     let raw: Raw = src.parse("see docs/scenario-format.md for the keys of an l2 scenario")?;
     check_name(src, &raw.name, "scenario")?;
     let net = raw.network.get_ref();
-    let subnet: Ipv4Net = net.subnet.get_ref().parse().map_err(|_| {
-        src.error(
-            net.subnet.span(),
-            format!("subnet {:?} is not an IPv4 CIDR", net.subnet.get_ref()),
-            "write it as ADDRESS/PREFIX, for example \"10.0.0.0/24\"",
-        )
-    })?;
+    let subnet = parse_cidr(src, &net.subnet, "subnet")?;
     let subnet = subnet.trunc();
     if subnet.prefix_len() > 29 {
         return Err(src.error(
@@ -181,7 +167,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     let mut hosts: Vec<HostSpec> = Vec::new();
     for h in &raw.host {
         let rh = h.get_ref();
-        let vtep = addr(src, &rh.vtep, "vtep")?;
+        let vtep = parse_ipv4(src, &rh.vtep, "vtep")?;
         if hosts.iter().any(|x| x.name == *rh.name.get_ref()) {
             return Err(src.error(
                 rh.name.span(),
@@ -216,7 +202,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
                     "host names are those of the [[host]] tables",
                 )
             })?;
-        let ip = addr(src, &rc.ip, "ip")?;
+        let ip = parse_ipv4(src, &rc.ip, "ip")?;
         if !subnet.contains(&ip)
             || ip == subnet.network()
             || ip == subnet.broadcast()
@@ -278,27 +264,15 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         containers,
         max_hops,
     };
-    if raw.variant.is_empty() {
-        return Err(src.error(
-            raw.name.span(),
-            "the scenario has no variants",
-            format!(
-                "add [[variant]] tables with name and profile (one of {})",
-                PROFILE_NAMES.join(", ")
-            ),
-        ));
-    }
+    check_variant_names(
+        src,
+        &raw.name,
+        raw.variant.iter().map(|v| &v.get_ref().name),
+        &PROFILE_NAMES,
+    )?;
     let mut variants: Vec<L2Variant> = Vec::new();
     for v in &raw.variant {
         let rv = v.get_ref();
-        check_name(src, &rv.name, "variant")?;
-        if variants.iter().any(|x| x.name == *rv.name.get_ref()) {
-            return Err(src.error(
-                rv.name.span(),
-                format!("variant {} is defined twice", rv.name.get_ref()),
-                "give every variant its own name",
-            ));
-        }
         let mut profile = OverlayProfile::builtin(rv.profile.get_ref()).ok_or_else(|| {
             src.error(
                 rv.profile.span(),

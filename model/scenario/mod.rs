@@ -249,6 +249,69 @@ pub fn parse_expect(
     Ok(out)
 }
 
+/// Parses an IPv4 address field.
+pub(crate) fn parse_ipv4(
+    src: &Source,
+    v: &Spanned<String>,
+    what: &str,
+) -> Result<std::net::Ipv4Addr, InputError> {
+    v.get_ref().parse().map_err(|_| {
+        src.error(
+            v.span(),
+            format!("{what} {:?} is not an IPv4 address", v.get_ref()),
+            "write it as four decimal numbers, for example \"10.0.0.2\"",
+        )
+    })
+}
+
+/// Parses an IPv4 CIDR field.
+pub(crate) fn parse_cidr(
+    src: &Source,
+    v: &Spanned<String>,
+    what: &str,
+) -> Result<ipnet::Ipv4Net, InputError> {
+    v.get_ref().parse().map_err(|_| {
+        src.error(
+            v.span(),
+            format!("{what} {:?} is not an IPv4 CIDR", v.get_ref()),
+            "write it as ADDRESS/PREFIX, for example \"172.17.0.0/16\"",
+        )
+    })
+}
+
+/// Checks a scenario's variant list: at least one, every name usable and
+/// used once. `profiles` names the profiles for the hint.
+pub(crate) fn check_variant_names<'a>(
+    src: &Source,
+    scenario: &Spanned<String>,
+    names: impl Iterator<Item = &'a Spanned<String>>,
+    profiles: &[&str],
+) -> Result<(), InputError> {
+    let mut seen: Vec<&str> = Vec::new();
+    for name in names {
+        check_name(src, name, "variant")?;
+        if seen.contains(&name.get_ref().as_str()) {
+            return Err(src.error(
+                name.span(),
+                format!("variant {} is defined twice", name.get_ref()),
+                "give every variant its own name",
+            ));
+        }
+        seen.push(name.get_ref());
+    }
+    if seen.is_empty() {
+        return Err(src.error(
+            scenario.span(),
+            "the scenario has no variants",
+            format!(
+                "add [[variant]] tables with name and profile (one of {})",
+                profiles.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a scenario or variant name: non-empty, no spaces or `:`.
 pub fn check_name(src: &Source, name: &Spanned<String>, what: &str) -> Result<(), InputError> {
     let n = name.get_ref();
