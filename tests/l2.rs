@@ -283,8 +283,9 @@ fn every_variant_of_the_scenario_has_a_kernel_forceable_plan() {
         panic!("an l2 scenario")
     };
     for v in &l2.variants {
-        let schedule = oracle::forceable_counterexample(&v.model, "l2.fdb_correct", 2000)
-            .unwrap_or_else(|| oracle::canonical_schedule(&v.model, 1000));
+        let schedule =
+            oracle::forceable_counterexample(&v.model, "l2.fdb_correct", 2000, scenario.bounds)
+                .unwrap_or_else(|| oracle::canonical_schedule(&v.model, 1000));
         let p = oracle::plan(&v.model, &schedule).unwrap();
         assert!(p.faithful(), "{}", v.name);
         let b_port = p.expected.br0_fdb[0].get("02:42:0a:00:00:03").cloned();

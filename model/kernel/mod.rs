@@ -184,16 +184,15 @@ fn forceable(model: &OverlaySystem, schedule: &[u32]) -> bool {
 /// 4. else the first forceable [`seeded_walk`] (seeds from 0).
 ///
 /// If none is forceable, the canonical schedule is returned; its plan is
-/// not faithful and the caller says so. Step 1 searches with the
-/// explorer's default bounds (inside the oracle), step 2 with `bounds`
-/// (the scenario's).
+/// not faithful and the caller says so. Every search stays within
+/// `bounds` (the scenario's).
 pub fn default_schedule(
     model: &OverlaySystem,
     bounds: explore::Bounds,
 ) -> (Vec<u32>, ScheduleSource) {
     let max_depth = bounds.max_depth;
     const LAST_WORD: &str = "l2.fdb_correct";
-    if let Some(s) = oracle::forceable_counterexample(model, LAST_WORD, FORCEABLE_WALKS) {
+    if let Some(s) = oracle::forceable_counterexample(model, LAST_WORD, FORCEABLE_WALKS, bounds) {
         return (s, ScheduleSource::Counterexample(LAST_WORD.into()));
     }
     let options = explore::Options {

@@ -389,30 +389,34 @@ pub fn plan(model: &OverlaySystem, schedule: &[u32]) -> Result<Plan, Divergence>
 /// A schedule of `model` that violates `property` and whose plan is
 /// faithful (so the kernel can be made to run it): the explorer's shortest
 /// counterexample when it qualifies, its shrunk form, else the first of up
-/// to `walks` seeded random walks that does. `None` if the property holds
-/// or no forceable schedule was found.
+/// to `walks` seeded random walks that does. Searches within `bounds`.
+/// `None` if the property holds or no forceable schedule was found.
 pub fn forceable_counterexample(
     model: &OverlaySystem,
     property: &str,
     walks: u64,
+    bounds: crate::explore::Bounds,
 ) -> Option<Vec<u32>> {
     let props = model.properties();
     let index = props.iter().position(|p| p.name == property)?;
-    let r = crate::explore::bfs(model, &crate::explore::Options::default(), &mut |_| {});
+    let options = crate::explore::Options {
+        bounds,
+        ..crate::explore::Options::default()
+    };
+    let r = crate::explore::bfs(model, &options, &mut |_| {});
     let found = r.violations[index].as_ref()?;
-    let shrunk = crate::explore::shrink(model, index, &found.schedule, 10_000);
+    let shrunk = crate::explore::shrink(model, index, &found.schedule, bounds.max_depth);
     for candidate in [&found.schedule, &shrunk] {
         if plan(model, candidate).is_ok_and(|p| p.faithful()) {
             return Some(candidate.clone());
         }
     }
-    let bounds = crate::explore::Bounds::default();
     for seed in 0..walks {
         let w = crate::explore::random_walks(model, seed, 1, bounds, &mut |_| {});
         if let Some(v) = &w.violations[index] {
             // Complete the walk's prefix to quiescence the way `shrink`
             // does, then check it can be forced.
-            let full = crate::explore::shrink(model, index, &v.schedule, 10_000);
+            let full = crate::explore::shrink(model, index, &v.schedule, bounds.max_depth);
             if plan(model, &full).is_ok_and(|p| p.faithful()) {
                 return Some(full);
             }
@@ -529,7 +533,8 @@ mod tests {
     fn a_forceable_last_word_exists_and_the_canonical_schedule_is_faithful() {
         let model = OverlaySystem::new(&spec(), &OverlayProfile::builtin("classic-17.03").unwrap())
             .unwrap();
-        let schedule = forceable_counterexample(&model, "l2.fdb_correct", 1000).expect("forceable");
+        let schedule = forceable_counterexample(&model, "l2.fdb_correct", 1000, Default::default())
+            .expect("forceable");
         let p = plan(&model, &schedule).unwrap();
         assert!(p.faithful());
         assert_eq!(
@@ -546,7 +551,9 @@ mod tests {
         }
         let fixed =
             OverlaySystem::new(&spec(), &OverlayProfile::builtin("swarm-mode").unwrap()).unwrap();
-        assert!(forceable_counterexample(&fixed, "l2.fdb_correct", 10).is_none());
+        assert!(
+            forceable_counterexample(&fixed, "l2.fdb_correct", 10, Default::default()).is_none()
+        );
     }
 
     #[test]
