@@ -423,3 +423,30 @@ fn ipam_ops_rejects_bad_lines_with_their_position() {
     let o = run_ops(0, "2023", "");
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn every_replay_command_in_the_docs_still_replays() {
+    // The docs show real commands; keep them true.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md")];
+    for e in std::fs::read_dir(root.join("docs")).unwrap() {
+        files.push(e.unwrap().path());
+    }
+    let mut seen = 0;
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for line in text.lines() {
+            let Some(rest) = line.trim().strip_prefix("netrace replay scenarios/") else {
+                continue;
+            };
+            let mut words = rest.split_whitespace();
+            let (Some(file), Some(token)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let o = run(&["replay", &format!("scenarios/{file}"), token]);
+            assert_eq!(o.status.code(), Some(1), "{}: {line}: {}", f.display(), stderr(&o));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3, "the docs show replay commands");
+}
