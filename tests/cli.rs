@@ -444,7 +444,13 @@ fn every_replay_command_in_the_docs_still_replays() {
                 continue;
             };
             let o = run(&["replay", &format!("scenarios/{file}"), token]);
-            assert_eq!(o.status.code(), Some(1), "{}: {line}: {}", f.display(), stderr(&o));
+            assert_eq!(
+                o.status.code(),
+                Some(1),
+                "{}: {line}: {}",
+                f.display(),
+                stderr(&o)
+            );
             seen += 1;
         }
     }
