@@ -43,7 +43,7 @@ pub use self::run::{run, EventLog, KernelRun, RunOptions};
 use crate::explore;
 use crate::overlay::oracle;
 use crate::overlay::system::OverlaySystem;
-use crate::sim::{Model, Trace};
+use crate::sim::Model;
 
 /// Why the kernel oracle could not give an answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,31 +143,8 @@ impl fmt::Display for ScheduleSource {
 /// when the canonical one cannot.
 pub const FORCEABLE_WALKS: u64 = 2000;
 
-/// A walk to quiescence (at most `max_depth` steps) choosing among the
-/// enabled actions with xorshift64 seeded by `seed`: the same schedule for
-/// the same seed on every platform.
-pub fn seeded_walk(model: &OverlaySystem, seed: u64, max_depth: u32) -> Vec<u32> {
-    let mut state = model.init_state();
-    let mut schedule = Vec::new();
-    let mut actions = Vec::new();
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    for _ in 0..max_depth {
-        actions.clear();
-        model.actions(&state, &mut actions);
-        if actions.is_empty() {
-            break;
-        }
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let c = (x % actions.len() as u64) as usize;
-        state = model.next_state(&state, &actions[c], &mut Trace::off());
-        schedule.push(c as u32);
-    }
-    schedule
-}
+/// The seeded walk the oracle runs; see [`oracle::seeded_walk`].
+pub use crate::overlay::oracle::seeded_walk;
 
 fn forceable(model: &OverlaySystem, schedule: &[u32]) -> bool {
     oracle::plan(model, schedule).is_ok_and(|p| p.faithful())

@@ -425,6 +425,32 @@ pub fn forceable_counterexample(
     None
 }
 
+/// A walk to quiescence (at most `max_depth` steps) choosing among the
+/// enabled actions with xorshift64 seeded by `seed`: the same schedule for
+/// the same seed on every platform.
+pub fn seeded_walk(model: &OverlaySystem, seed: u64, max_depth: u32) -> Vec<u32> {
+    let mut state = model.init_state();
+    let mut schedule = Vec::new();
+    let mut actions = Vec::new();
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    for _ in 0..max_depth {
+        actions.clear();
+        model.actions(&state, &mut actions);
+        if actions.is_empty() {
+            break;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let c = (x % actions.len() as u64) as usize;
+        state = model.next_state(&state, &actions[c], &mut Trace::off());
+        schedule.push(c as u32);
+    }
+    schedule
+}
+
 /// The schedule that always takes the first enabled action.
 pub fn canonical_schedule(model: &OverlaySystem, max_depth: u32) -> Vec<u32> {
     let mut state = model.init_state();
@@ -508,25 +534,7 @@ mod tests {
     }
 
     fn walk(model: &OverlaySystem, seed: u64) -> Vec<u32> {
-        let mut state = model.init_state();
-        let mut schedule = Vec::new();
-        let mut actions = Vec::new();
-        let mut x = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        loop {
-            actions.clear();
-            model.actions(&state, &mut actions);
-            if actions.is_empty() {
-                return schedule;
-            }
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let c = (x % actions.len() as u64) as usize;
-            state = model.next_state(&state, &actions[c], &mut Trace::off());
-            schedule.push(c as u32);
-        }
+        seeded_walk(model, seed, 100_000)
     }
 
     #[test]
