@@ -6,9 +6,11 @@
 //! nothing), 1 = a mismatch (or a violation replayed), 2 = bad input or
 //! usage, with a message naming the file, line and column and what to do.
 
+mod kernel;
+mod ops;
 mod output;
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -16,8 +18,6 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::explore::{self, token, Bounds, Options, Progress, Strategy};
-use crate::ipam::bitseq::{Bitseq, Version};
-use crate::ipam::ops::{apply, to_go_json, Op};
 use crate::scenario::{self, InputError, Scenario, System};
 
 /// netrace: finds and explains race conditions in container networking.
@@ -46,20 +46,20 @@ enum Command {
 }
 
 #[derive(clap::Args, Debug)]
-struct KernelArgs {
+pub(crate) struct KernelArgs {
     /// The scenario file (kind = "l2").
-    scenario: PathBuf,
+    pub(crate) scenario: PathBuf,
     /// Only this variant (default: the token's, or every variant).
     #[arg(long)]
-    variant: Option<String>,
+    pub(crate) variant: Option<String>,
     /// Run this schedule (a replay token) instead of the default one: the
     /// forceable counterexample of l2.fdb_correct, else of another violated
     /// property, else the canonical schedule, else a seeded random walk.
     #[arg(long)]
-    token: Option<String>,
+    pub(crate) token: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
-    format: Format,
+    pub(crate) format: Format,
 }
 
 #[derive(clap::Args, Debug)]
@@ -140,13 +140,13 @@ enum IpamCommand {
 }
 
 #[derive(clap::Args, Debug)]
-struct OpsArgs {
+pub(crate) struct OpsArgs {
     /// Size of the handle in bits.
     #[arg(long)]
-    bits: u64,
+    pub(crate) bits: u64,
     /// Which libnetwork code: 17.05 or 2023.
     #[arg(long)]
-    version: String,
+    pub(crate) version: String,
 }
 
 /// Runs the command line; returns the process exit code.
@@ -164,9 +164,9 @@ pub fn main() -> ExitCode {
         Command::Replay(a) => cmd_replay(a),
         Command::Ipam {
             command: IpamCommand::Ops(a),
-        } => cmd_ipam_ops(a),
+        } => ops::cmd_ipam_ops(a),
         Command::Topology(a) => cmd_topology(a),
-        Command::Kernel(a) => cmd_kernel(a),
+        Command::Kernel(a) => kernel::cmd_kernel(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -442,44 +442,6 @@ fn replay_model<M: crate::sim::Model>(
     Ok((text, code))
 }
 
-fn cmd_ipam_ops(a: OpsArgs) -> Result<u8, InputError> {
-    let version = Version::parse(&a.version).ok_or_else(|| {
-        InputError::whole(
-            "--version",
-            format!("unknown bitseq version {:?}", a.version),
-            "use --version 17.05 or --version 2023",
-        )
-    })?;
-    if a.bits == 0 || a.bits > 1 << 32 {
-        return Err(InputError::whole(
-            "--bits",
-            format!("--bits {} is impossible", a.bits),
-            "give a handle size from 1 to 4294967296 bits",
-        ));
-    }
-    let mut handle = Bitseq::new(a.bits, version);
-    let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    for (n, line) in stdin.lock().lines().enumerate() {
-        let line = line.map_err(|e| InputError::whole("stdin", format!("cannot read: {e}"), ""))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let op: Op = serde_json::from_str(&line).map_err(|e| InputError {
-            file: "stdin".into(),
-            line: n + 1,
-            column: e.column(),
-            message: format!("not an op: {e}"),
-            hint: "one JSON object per line, e.g. {\"op\":\"set_any\"} or {\"op\":\"unset\",\"ordinal\":5}".into(),
-        })?;
-        let result = apply(&mut handle, &op);
-        let _ = writeln!(out, "{}", to_go_json(&result));
-    }
-    let _ = out.flush();
-    Ok(0)
-}
-
 fn cmd_topology(a: TopologyArgs) -> Result<u8, InputError> {
     let s = scenario::load(&a.scenario)?;
     match &s.system {
@@ -493,135 +455,6 @@ fn cmd_topology(a: TopologyArgs) -> Result<u8, InputError> {
             "netrace topology takes an l2 scenario",
         )),
     }
-}
-
-/// `netrace kernel`: exit 0 when the kernel agrees with the model on
-/// every variant run, 1 when it disagrees on one, 2 when it cannot run
-/// (not root, no network namespaces, a schedule that cannot be forced).
-fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
-    use crate::kernel::{self, ScheduleSource};
-    use crate::overlay::oracle;
-
-    let s = scenario::load(&a.scenario)?;
-    let System::L2(sc) = &s.system else {
-        return Err(InputError::whole(
-            a.scenario.display().to_string(),
-            "an ipam scenario has no datapath to run on the kernel",
-            "netrace kernel takes an l2 scenario",
-        ));
-    };
-    let token = match &a.token {
-        Some(t) => Some(token::decode(&s.name, t).map_err(|e| {
-            InputError::whole(
-                "--token",
-                format!("the token is not usable: {e}"),
-                format!(
-                    "copy the token exactly as `netrace check {}` printed it",
-                    a.scenario.display()
-                ),
-            )
-        })?),
-        None => None,
-    };
-    let wanted = a
-        .variant
-        .clone()
-        .or_else(|| token.as_ref().map(|t| t.variant.clone()));
-    let variants: Vec<_> = match &wanted {
-        Some(name) => {
-            let v = sc
-                .variants
-                .iter()
-                .find(|v| &v.name == name)
-                .ok_or_else(|| {
-                    InputError::whole(
-                        if a.variant.is_some() {
-                            "--variant"
-                        } else {
-                            "--token"
-                        },
-                        format!("scenario {} has no variant {name}", s.name),
-                        format!("variants: {}", s.variant_names().join(", ")),
-                    )
-                })?;
-            vec![v]
-        }
-        None => sc.variants.iter().collect(),
-    };
-    let versions = match kernel::preflight() {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("netrace kernel: {e}");
-            return Ok(2);
-        }
-    };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let (mut disagree, mut unrunnable) = (0usize, 0usize);
-    for v in variants {
-        let (schedule, source) = match (&token, &a.token) {
-            (Some(t), Some(text)) => (t.schedule.clone(), ScheduleSource::Token(text.clone())),
-            _ => kernel::default_schedule(&v.model, s.bounds),
-        };
-        let plan = oracle::plan(&v.model, &schedule).map_err(|d| {
-            InputError::whole(
-                "--token",
-                format!("{d} (on variant {})", v.name),
-                "a token runs on the variant and scenario version it was found with",
-            )
-        })?;
-        if !plan.faithful() && token.is_none() {
-            eprintln!(
-                "netrace kernel: {} · {}: the {source} cannot be forced on a kernel: it depends \
-                 on an interleaving inside one frame's cascade (pass it with --token to compare \
-                 the oracle form's prediction anyway)",
-                s.name, v.name
-            );
-            unrunnable += 1;
-            continue;
-        }
-        let run = match kernel::run(&v.model, &plan, &kernel::RunOptions::default()) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("netrace kernel: {} · {}: {e}", s.name, v.name);
-                unrunnable += 1;
-                continue;
-            }
-        };
-        let comparison = kernel::compare(
-            &v.model,
-            &plan.expected,
-            &plan.received,
-            &run.observed,
-            &run.frames,
-        );
-        if !comparison.agree() {
-            disagree += 1;
-        }
-        let report = output::KernelReport {
-            scenario: &s,
-            variant: &v.name,
-            source: &source,
-            token: token::encode(&s.name, &v.name, &schedule),
-            versions: &versions,
-            plan: &plan,
-            run: &run,
-            comparison: &comparison,
-        };
-        let text = match a.format {
-            Format::Text => output::kernel_text(&report),
-            Format::Json => output::kernel_json(&report),
-        };
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
-    }
-    Ok(if disagree > 0 {
-        1
-    } else if unrunnable > 0 {
-        2
-    } else {
-        0
-    })
 }
 
 /// The path shown in commands printed for the user.

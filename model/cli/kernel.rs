@@ -1,0 +1,326 @@
+//! `netrace kernel`: runs an L2 schedule on the real kernel (see
+//! [`crate::kernel`]) and prints the model and the kernel side by side.
+
+use std::fmt::Write as _;
+use std::io::Write;
+
+use serde_json::json;
+
+use super::output::format_ms;
+use super::{Format, KernelArgs};
+use crate::explore::token;
+use crate::scenario::{self, InputError, Scenario, System};
+
+/// `netrace kernel`: exit 0 when the kernel agrees with the model on
+/// every variant run, 1 when it disagrees on one, 2 when it cannot run
+/// (not root, no network namespaces, a schedule that cannot be forced).
+pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
+    use crate::kernel::{self, ScheduleSource};
+    use crate::overlay::oracle;
+
+    let s = scenario::load(&a.scenario)?;
+    let System::L2(sc) = &s.system else {
+        return Err(InputError::whole(
+            a.scenario.display().to_string(),
+            "an ipam scenario has no datapath to run on the kernel",
+            "netrace kernel takes an l2 scenario",
+        ));
+    };
+    let token = match &a.token {
+        Some(t) => Some(token::decode(&s.name, t).map_err(|e| {
+            InputError::whole(
+                "--token",
+                format!("the token is not usable: {e}"),
+                format!(
+                    "copy the token exactly as `netrace check {}` printed it",
+                    a.scenario.display()
+                ),
+            )
+        })?),
+        None => None,
+    };
+    let wanted = a
+        .variant
+        .clone()
+        .or_else(|| token.as_ref().map(|t| t.variant.clone()));
+    let variants: Vec<_> = match &wanted {
+        Some(name) => {
+            let v = sc
+                .variants
+                .iter()
+                .find(|v| &v.name == name)
+                .ok_or_else(|| {
+                    InputError::whole(
+                        if a.variant.is_some() {
+                            "--variant"
+                        } else {
+                            "--token"
+                        },
+                        format!("scenario {} has no variant {name}", s.name),
+                        format!("variants: {}", s.variant_names().join(", ")),
+                    )
+                })?;
+            vec![v]
+        }
+        None => sc.variants.iter().collect(),
+    };
+    let versions = match kernel::preflight() {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("netrace kernel: {e}");
+            return Ok(2);
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let (mut disagree, mut unrunnable) = (0usize, 0usize);
+    for v in variants {
+        let (schedule, source) = match (&token, &a.token) {
+            (Some(t), Some(text)) => (t.schedule.clone(), ScheduleSource::Token(text.clone())),
+            _ => kernel::default_schedule(&v.model, s.bounds),
+        };
+        let plan = oracle::plan(&v.model, &schedule).map_err(|d| {
+            InputError::whole(
+                "--token",
+                format!("{d} (on variant {})", v.name),
+                "a token runs on the variant and scenario version it was found with",
+            )
+        })?;
+        if !plan.faithful() && token.is_none() {
+            eprintln!(
+                "netrace kernel: {} · {}: the {source} cannot be forced on a kernel: it depends \
+                 on an interleaving inside one frame's cascade (pass it with --token to compare \
+                 the oracle form's prediction anyway)",
+                s.name, v.name
+            );
+            unrunnable += 1;
+            continue;
+        }
+        let run = match kernel::run(&v.model, &plan, &kernel::RunOptions::default()) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("netrace kernel: {} · {}: {e}", s.name, v.name);
+                unrunnable += 1;
+                continue;
+            }
+        };
+        let comparison = kernel::compare(
+            &v.model,
+            &plan.expected,
+            &plan.received,
+            &run.observed,
+            &run.frames,
+        );
+        if !comparison.agree() {
+            disagree += 1;
+        }
+        let report = KernelReport {
+            scenario: &s,
+            variant: &v.name,
+            source: &source,
+            token: token::encode(&s.name, &v.name, &schedule),
+            versions: &versions,
+            plan: &plan,
+            run: &run,
+            comparison: &comparison,
+        };
+        let text = match a.format {
+            Format::Text => kernel_text(&report),
+            Format::Json => kernel_json(&report),
+        };
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+    Ok(if disagree > 0 {
+        1
+    } else if unrunnable > 0 {
+        2
+    } else {
+        0
+    })
+}
+
+/// Everything `netrace kernel` prints about one variant.
+pub struct KernelReport<'a> {
+    /// The scenario.
+    pub scenario: &'a Scenario,
+    /// The variant's name.
+    pub variant: &'a str,
+    /// Where the schedule came from.
+    pub source: &'a crate::kernel::ScheduleSource,
+    /// A replay token for the schedule.
+    pub token: String,
+    /// Kernel and iproute2 versions.
+    pub versions: &'a crate::kernel::Versions,
+    /// The plan run.
+    pub plan: &'a crate::overlay::oracle::Plan,
+    /// What the kernel did.
+    pub run: &'a crate::kernel::KernelRun,
+    /// The comparison.
+    pub comparison: &'a crate::kernel::Comparison,
+}
+
+/// The kernel oracle's side-by-side comparison, for people.
+pub fn kernel_text(r: &KernelReport) -> String {
+    let mut out = String::new();
+    let s = r.scenario;
+    let _ = writeln!(
+        out,
+        "{} · variant {} — kernel oracle ({})",
+        s.name,
+        r.variant,
+        super::shown(&s.path)
+    );
+    let _ = writeln!(
+        out,
+        "  kernel {} · {}",
+        r.versions.kernel, r.versions.iproute2
+    );
+    let _ = writeln!(out, "  schedule: {}", r.source);
+    let _ = writeln!(
+        out,
+        "    model trace: netrace replay {} {}",
+        super::shown(&s.path),
+        r.token
+    );
+    if r.plan.faithful() {
+        let _ = writeln!(
+            out,
+            "  plan: {} events; faithful (run one at a time they give the schedule's own observables)",
+            r.plan.events.len()
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "  plan: {} events; NOT FAITHFUL: this schedule depends on an interleaving inside one \
+             frame's cascade, which no kernel run can force.\n  The model column below is the \
+             oracle form's prediction for the events run one at a time, not the schedule's.",
+            r.plan.events.len()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  namespaces: {} ({}, all removed after the run)",
+        r.run
+            .namespaces
+            .first()
+            .and_then(|n| n.rsplit_once('-'))
+            .map_or_else(String::new, |(p, _)| format!("{p}-*")),
+        r.run.namespaces.len()
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  events, in order; each waited for until its predicted effect showed in the kernel:"
+    );
+    let width = r.run.events.len().to_string().len();
+    for (i, e) in r.run.events.iter().enumerate() {
+        let mark = if e.reached { " " } else { "✗" };
+        let _ = writeln!(
+            out,
+            "  {mark} {:>width$}. {}  [{}]",
+            i + 1,
+            e.what,
+            format_ms(e.waited_ms)
+        );
+        if let Some(m) = &e.missing {
+            let _ = writeln!(out, "    {:>width$}  not reached: {m}", "");
+        }
+    }
+    for t in &r.comparison.tables {
+        let _ = writeln!(out);
+        let kw = t
+            .rows
+            .iter()
+            .map(|x| x.key.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        let mw = t
+            .rows
+            .iter()
+            .map(|x| x.model.as_deref().unwrap_or("-").chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(5);
+        let _ = writeln!(
+            out,
+            "  {}{}",
+            t.name,
+            if t.agree() { "" } else { "   ✗ DIFFERS" }
+        );
+        if t.rows.is_empty() {
+            let _ = writeln!(out, "      (empty in both)");
+            continue;
+        }
+        let _ = writeln!(out, "    {:kw$}  {:mw$}  kernel", "", "model");
+        for row in &t.rows {
+            let _ = writeln!(
+                out,
+                "  {} {:kw$}  {:mw$}  {}",
+                if row.agree { " " } else { "✗" },
+                row.key,
+                row.model.as_deref().unwrap_or("-"),
+                row.kernel.as_deref().unwrap_or("-")
+            );
+            if let Some((m, k)) = &row.detail {
+                let _ = writeln!(out, "      model:");
+                for f in m {
+                    let _ = writeln!(out, "        {f}");
+                }
+                let _ = writeln!(out, "      kernel:");
+                for f in k {
+                    let _ = writeln!(out, "        {f}");
+                }
+            }
+        }
+    }
+    let _ = writeln!(out);
+    if r.comparison.agree() {
+        let _ = writeln!(
+            out,
+            "result: the kernel AGREES with the model on every table"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "result: the kernel DISAGREES with the model on: {}",
+            r.comparison.disagreeing().join("; ")
+        );
+        if let Some(i) = r.run.first_divergence {
+            let _ = writeln!(
+                out,
+                "  first seen after event {}: {}",
+                i + 1,
+                r.run.events[i].what
+            );
+        }
+    }
+    let _ = writeln!(out);
+    out
+}
+
+/// The kernel oracle's comparison as one JSON object (one line).
+pub fn kernel_json(r: &KernelReport) -> String {
+    let obj = json!({
+        "scenario": r.scenario.name,
+        "variant": r.variant,
+        "schedule": {
+            "source": r.source,
+            "token": r.token,
+        },
+        "faithful": r.plan.faithful(),
+        "versions": r.versions,
+        "events": r.run.events,
+        "first_divergence": r.run.first_divergence.map(|i| i + 1),
+        "model": r.plan.expected,
+        "kernel": r.run.observed,
+        "tables": r.comparison.tables.iter().map(|t| json!({
+            "name": t.name,
+            "agree": t.agree(),
+            "rows": t.rows,
+        })).collect::<Vec<_>>(),
+        "agree": r.comparison.agree(),
+    });
+    format!("{obj}\n")
+}
