@@ -56,7 +56,11 @@ fn explorer(c: &mut Criterion) {
             let r = explore::bfs(&buggy, &first, &mut |_| {});
             let v = r.violations[0].as_ref().expect("the duplicate is found");
             let shrunk = explore::shrink(&buggy, 0, &v.schedule, 1000);
-            token::encode("docker-17.05-duplicate-ip", "libnetwork-17.05", &shrunk)
+            let scope = token::Scope {
+                name: "docker-17.05-duplicate-ip",
+                content: 0,
+            };
+            token::encode(scope, "libnetwork-17.05", &shrunk)
         })
     });
     for name in [

@@ -102,7 +102,11 @@ fn run_case<M: Model>(case: &Case<M>, schedule_bytes: &[u8], max_steps: usize) {
                 continue;
             }
             if let Err(message) = (p.check)(m, &state) {
-                let tok = token::encode("fuzz-case", &case.variant, &schedule);
+                let scope = token::Scope {
+                    name: "fuzz-case",
+                    content: crate::scenario::content_hash(&case.toml),
+                };
+                let tok = token::encode(scope, &case.variant, &schedule);
                 panic!(
                     "{} violated on variant {}: {message}\n\
                      save the scenario below as fuzz-case.toml and run:\n  \

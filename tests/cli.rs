@@ -206,8 +206,11 @@ fn corrupt_tokens_are_refused_with_exit_two() {
 #[test]
 fn a_schedule_that_diverges_is_refused() {
     // A valid token whose schedule asks for an action that is not enabled.
-    let name = "docker-17.05-duplicate-ip";
-    let token = netrace::explore::token::encode(name, "libnetwork-17.05", &[9]);
+    let s = netrace::scenario::load(std::path::Path::new(
+        "scenarios/docker-17.05-duplicate-ip.toml",
+    ))
+    .unwrap();
+    let token = netrace::explore::token::encode((&s).into(), "libnetwork-17.05", &[9]);
     let o = run(&["replay", "scenarios/docker-17.05-duplicate-ip.toml", &token]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("diverges at step 1"), "{}", stderr(&o));

@@ -223,7 +223,7 @@ fn state_bounds_are_respected_and_reported() {
     );
     assert_eq!(r.states, 1000);
     assert!(!r.complete);
-    assert_eq!(r.bound_hit, Some("max_states"));
+    assert_eq!(r.stop, Some(explore::Stop::MaxStates));
     let r = explore::bfs(
         &m,
         &Options {
@@ -236,6 +236,6 @@ fn state_bounds_are_respected_and_reported() {
         &mut |_| {},
     );
     assert!(!r.complete);
-    assert_eq!(r.bound_hit, Some("max_depth"));
+    assert_eq!(r.stop, Some(explore::Stop::MaxDepth));
     assert!(r.max_depth_seen <= 5);
 }

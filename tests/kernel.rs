@@ -493,7 +493,7 @@ fn an_unforceable_token_runs_labelled_as_the_oracle_forms_prediction() {
         .map(|seed| (seed, kernel::seeded_walk(model, seed, s.bounds.max_depth)))
         .find(|(_, w)| !oracle::plan(model, w).unwrap().faithful())
         .expect("an unforceable walk");
-    let token = netrace::explore::token::encode(&s.name, "classic-17.03", &schedule);
+    let token = netrace::explore::token::encode((&s).into(), "classic-17.03", &schedule);
     leaves_no_namespace(|| {
         let o = netrace(&["kernel", file.to_str().unwrap(), "--token", &token]);
         let text = String::from_utf8_lossy(&o.stdout);

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::explore::{self, token, Options, Progress};
+use crate::explore::{self, token, Bounds, Options, Progress, Report, Stop, Strategy};
 use crate::scenario::{Scenario, System, Verdict};
 use crate::sim::Model;
 pub mod linearizability;
@@ -28,6 +28,19 @@ pub struct Counterexample {
     pub message: String,
 }
 
+/// How a found verdict stands against the scenario's expectation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Judgement {
+    /// Found what was expected, conclusively (or nothing was expected: an
+    /// exploration reports what it found).
+    Met,
+    /// The search did not cover the space, so the expectation is neither
+    /// met nor contradicted: `unknown`.
+    Inconclusive,
+    /// A conclusive verdict contradicts the expectation.
+    Contradicted,
+}
+
 /// The verdict on one property of one variant.
 #[derive(Clone, Debug)]
 pub struct PropertyResult {
@@ -35,12 +48,48 @@ pub struct PropertyResult {
     pub property: &'static str,
     /// What the search found.
     pub verdict: Verdict,
-    /// What the scenario expects, if it says.
+    /// What the scenario expects, if it says (or `holds`, under
+    /// `--expect-holds`).
     pub expected: Option<Verdict>,
-    /// Found = expected (or holds, where nothing is expected).
-    pub matches: bool,
+    /// The found verdict against the expectation.
+    pub judgement: Judgement,
     /// The shrunk counterexample of a violation.
     pub counterexample: Option<Counterexample>,
+}
+
+impl PropertyResult {
+    /// True when the verdict is what was expected, conclusively.
+    pub fn matches(&self) -> bool {
+        self.judgement == Judgement::Met
+    }
+}
+
+/// Judges a found verdict against an expectation.
+///
+/// `expected = None` is an exploration: every verdict is reported and
+/// none contradicts anything (except, with nothing conclusive found, the
+/// run still says `unknown` in the matrix). An expectation of `holds` is
+/// met only by `holds`: `vacuous` and `unknown` never pass for it.
+pub fn judge(verdict: Verdict, expected: Option<Verdict>) -> Judgement {
+    match expected {
+        None => Judgement::Met,
+        Some(e) if e == verdict => Judgement::Met,
+        Some(_) if !verdict.is_conclusive() => Judgement::Inconclusive,
+        Some(_) => Judgement::Contradicted,
+    }
+}
+
+/// The verdict of one property from a search report.
+pub fn verdict_of(report: &Report, property: usize) -> Verdict {
+    if report.violations[property].is_some() {
+        Verdict::Violated
+    } else if !report.complete {
+        Verdict::Unknown(report.stop.unwrap_or(Stop::Sampling))
+    } else if !report.checked[property] {
+        Verdict::Vacuous
+    } else {
+        Verdict::Holds
+    }
 }
 
 /// Everything found about one variant.
@@ -48,6 +97,8 @@ pub struct PropertyResult {
 pub struct VariantResult {
     /// The scenario's name.
     pub scenario: String,
+    /// The scenario file.
+    pub file: String,
     /// The variant's name.
     pub variant: String,
     /// One result per property, in the model's order.
@@ -56,89 +107,128 @@ pub struct VariantResult {
     pub states: u64,
     /// Whether the whole bounded space was covered.
     pub complete: bool,
-    /// Which bound stopped the search, if any.
-    pub bound_hit: Option<&'static str>,
+    /// Why the search ended early, if it did.
+    pub stop: Option<Stop>,
+    /// The bounds searched under.
+    pub bounds: Bounds,
+    /// The strategy's name (`bfs`, `random`).
+    pub strategy: &'static str,
+    /// The reductions that ran (`por`).
+    pub reductions: Vec<&'static str>,
+    /// Bytes of the visited set and frontier at the end of the search.
+    pub bytes: u64,
     /// Wall-clock time of the search and shrinking, in milliseconds.
     pub elapsed_ms: f64,
     /// Extra per-variant figures a system reports (the price of a fix).
-    pub extra: Vec<(String, String)>,
+    pub extra: Vec<(String, u64)>,
 }
 
 impl VariantResult {
-    /// True when every property matches.
-    pub fn all_match(&self) -> bool {
-        self.properties.iter().all(|p| p.matches)
+    /// The worst judgement among the properties.
+    pub fn judgement(&self) -> Judgement {
+        self.properties
+            .iter()
+            .map(|p| p.judgement)
+            .max()
+            .unwrap_or(Judgement::Met)
     }
+}
+
+/// What a run of `check` over one variant is told.
+#[derive(Clone, Copy, Debug)]
+pub struct Run<'a> {
+    /// The scenario's name, file and content hash.
+    pub scenario: &'a Scenario,
+    /// Search options.
+    pub options: &'a Options,
+    /// Treat a property without an expectation as expected to hold.
+    pub expect_holds: bool,
 }
 
 /// Searches one model and judges every property.
 pub fn check_model<M: Model>(
-    scenario: &str,
+    run: Run,
     variant: &str,
     model: &M,
     expect: &BTreeMap<String, Verdict>,
-    options: &Options,
     progress: &mut dyn FnMut(Progress),
 ) -> VariantResult {
+    let options = run.options;
     let started = Instant::now();
     let report = explore::explore(model, options, progress);
     let props = model.properties();
     let mut properties = Vec::with_capacity(props.len());
     for (i, (p, violation)) in props.iter().zip(&report.violations).enumerate() {
-        let expected = expect.get(p.name).copied();
-        let (verdict, counterexample) = match violation {
-            None => (Verdict::Holds, None),
-            Some(v) => {
-                let schedule = explore::shrink(model, i, &v.schedule, options.bounds.max_depth);
-                // The message of the shrunk schedule may differ from the
-                // first one found (other actors, other addresses).
-                let message = explore::replay(model, &schedule)
-                    .ok()
-                    .and_then(|r| {
-                        r.violated
-                            .into_iter()
-                            .find(|(n, _)| *n == p.name)
-                            .map(|(_, m)| m)
-                    })
-                    .unwrap_or_else(|| v.message.clone());
-                (
-                    Verdict::Violated,
-                    Some(Counterexample {
-                        steps: schedule.len(),
-                        token: token::encode(scenario, variant, &schedule),
-                        message,
-                    }),
-                )
+        let expected = expect
+            .get(p.name)
+            .copied()
+            .or(run.expect_holds.then_some(Verdict::Holds));
+        let verdict = verdict_of(&report, i);
+        let counterexample = violation.as_ref().map(|v| {
+            let schedule = explore::shrink(model, i, &v.schedule, options.bounds.max_depth);
+            // The message of the shrunk schedule may differ from the
+            // first one found (other actors, other addresses).
+            let message = explore::replay(model, &schedule)
+                .ok()
+                .and_then(|r| {
+                    r.violated
+                        .into_iter()
+                        .find(|(n, _)| *n == p.name)
+                        .map(|(_, m)| m)
+                })
+                .unwrap_or_else(|| v.message.clone());
+            Counterexample {
+                steps: schedule.len(),
+                token: token::encode(run.scenario.into(), variant, &schedule),
+                message,
             }
-        };
+        });
         properties.push(PropertyResult {
             property: p.name,
             verdict,
             expected,
-            matches: expected.map_or(verdict == Verdict::Holds, |e| e == verdict),
+            judgement: judge(verdict, expected),
             counterexample,
         });
     }
+    let (strategy, por) = match options.strategy {
+        Strategy::Bfs => ("bfs", options.por),
+        Strategy::Random { .. } => ("random", false),
+    };
     VariantResult {
-        scenario: scenario.to_string(),
+        scenario: run.scenario.name.clone(),
+        file: run.scenario.path.display().to_string(),
         variant: variant.to_string(),
         properties,
         states: report.states,
         complete: report.complete,
-        bound_hit: report.bound_hit,
+        stop: report.stop,
+        bounds: options.bounds,
+        strategy,
+        reductions: if por { vec!["por"] } else { Vec::new() },
+        bytes: report.bytes,
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
         extra: Vec::new(),
     }
 }
 
-/// Checks the variants of a scenario (all, or those named in `only`).
+/// Checks the variants of a scenario (all, or those named in `only`),
+/// calling `done` with each variant's result as soon as it is known.
+/// Stops after a variant whose search was interrupted.
 pub fn check_scenario(
-    scenario: &Scenario,
-    options: &Options,
+    run: Run,
     only: Option<&str>,
     progress: &mut dyn FnMut(&str, Progress),
+    done: &mut dyn FnMut(&VariantResult),
 ) -> Vec<VariantResult> {
+    let scenario = run.scenario;
     let mut out = Vec::new();
+    let mut finish = |r: VariantResult, out: &mut Vec<VariantResult>| -> bool {
+        done(&r);
+        let interrupted = r.stop == Some(Stop::Interrupted);
+        out.push(r);
+        !interrupted
+    };
     match &scenario.system {
         System::Ipam(s) => {
             for v in &s.variants {
@@ -146,14 +236,10 @@ pub fn check_scenario(
                     continue;
                 }
                 let mut p = |pr: Progress| progress(&v.name, pr);
-                out.push(check_model(
-                    &scenario.name,
-                    &v.name,
-                    &v.model,
-                    &v.expect,
-                    options,
-                    &mut p,
-                ));
+                let r = check_model(run, &v.name, &v.model, &v.expect, &mut p);
+                if !finish(r, &mut out) {
+                    break;
+                }
             }
         }
         System::L2(s) => {
@@ -162,22 +248,17 @@ pub fn check_scenario(
                     continue;
                 }
                 let mut p = |pr: Progress| progress(&v.name, pr);
-                let mut r = check_model(
-                    &scenario.name,
-                    &v.name,
-                    &v.model,
-                    &v.expect,
-                    options,
-                    &mut p,
-                );
+                let mut r = check_model(run, &v.name, &v.model, &v.expect, &mut p);
                 // The price of a fix: unicast frames flooded because a
                 // bridge did not know the destination, on the schedule
                 // that always takes the first enabled action.
                 let floods = v
                     .model
-                    .canonical_count("unicast_floods", options.bounds.max_depth);
-                r.extra.push(("floods".to_string(), floods.to_string()));
-                out.push(r);
+                    .canonical_count("unicast_floods", run.options.bounds.max_depth);
+                r.extra.push(("floods".to_string(), floods));
+                if !finish(r, &mut out) {
+                    break;
+                }
             }
         }
     }

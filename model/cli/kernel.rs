@@ -27,7 +27,7 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
         ));
     };
     let token = match &a.token {
-        Some(t) => Some(token::decode(&s.name, t).map_err(|e| {
+        Some(t) => Some(token::decode((&s).into(), t).map_err(|e| {
             InputError::whole(
                 "--token",
                 format!("the token is not usable: {e}"),
@@ -118,7 +118,7 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
             scenario: &s,
             variant: &v.name,
             source: &source,
-            token: token::encode(&s.name, &v.name, &schedule),
+            token: token::encode((&s).into(), &v.name, &schedule),
             versions: &versions,
             plan: &plan,
             run: &run,

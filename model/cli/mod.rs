@@ -7,9 +7,11 @@
 //! usage, with a message naming the file, line and column and what to do.
 
 mod kernel;
+pub mod limits;
 mod ops;
 mod output;
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,6 +33,16 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Check every scenario × variant × property and print the fix matrix.
+    ///
+    /// Verdicts: holds (the whole bounded space covered, the property
+    /// held), violated (a counterexample), vacuous (covered, but nothing to
+    /// check), unknown (not violated, but the space was not covered: a
+    /// bound, memory, time, Ctrl-C or random sampling).
+    ///
+    /// Exit codes: 0 every verdict matches its expectation, conclusively;
+    /// 1 a conclusive verdict contradicts its expectation; 2 bad input or
+    /// usage; 3 nothing contradicts, but an expected verdict is unknown;
+    /// 130 interrupted (the finished rows are printed).
     Check(CheckArgs),
     /// Print the full trace of one schedule (a replay token).
     Replay(ReplayArgs),
@@ -105,12 +117,25 @@ struct CheckArgs {
     /// Number of walks for --strategy random.
     #[arg(long, default_value_t = 10_000)]
     walks: u64,
-    /// Override the scenario's state bound.
+    /// Override the scenario's state bound (1 to 1000000000).
     #[arg(long)]
-    max_states: Option<u64>,
-    /// Override the scenario's depth bound.
+    max_states: Option<i64>,
+    /// Override the scenario's depth bound (1 to 1000000).
     #[arg(long)]
-    max_depth: Option<u32>,
+    max_depth: Option<i64>,
+    /// Memory budget of the search, e.g. 8G (default: 3/4 of the memory
+    /// available at start). A search that reaches it ends as
+    /// `unknown (memory)`.
+    #[arg(long)]
+    max_memory: Option<String>,
+    /// Time limit of each variant's search, e.g. 30s or 5m. A search that
+    /// reaches it ends as `unknown (time)`.
+    #[arg(long)]
+    time_limit: Option<String>,
+    /// Treat every property without an expectation as expected to hold
+    /// (without it, a scenario with no expectations is an exploration).
+    #[arg(long)]
+    expect_holds: bool,
     /// Turn off the partial-order reduction (for comparison).
     #[arg(long)]
     no_por: bool,
@@ -177,16 +202,18 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Progress on stderr: a spinner on a terminal, a line every few seconds
-/// otherwise; nothing for searches that end quickly.
-struct ProgressLine {
+/// Progress on stderr, driven by time: a spinner on a terminal, a line
+/// every few seconds otherwise; nothing for searches that end quickly.
+pub(crate) struct ProgressLine {
     bar: Option<indicatif::ProgressBar>,
     started: Instant,
     last: Instant,
+    what: String,
+    max_memory: Option<u64>,
 }
 
 impl ProgressLine {
-    fn new() -> ProgressLine {
+    pub(crate) fn new(max_memory: Option<u64>) -> ProgressLine {
         let bar = std::io::stderr().is_terminal().then(|| {
             let b = indicatif::ProgressBar::new_spinner();
             b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
@@ -196,23 +223,48 @@ impl ProgressLine {
             bar,
             started: Instant::now(),
             last: Instant::now(),
+            what: String::new(),
+            max_memory,
         }
     }
 
-    fn update(&mut self, what: &str, p: Progress) {
-        let msg = format!(
-            "{what}: {} states (bound {}), depth {}",
-            p.states, p.max_states, p.depth
+    /// A new search starts: rates count from now.
+    pub(crate) fn start(&mut self, what: &str) {
+        if self.what != what {
+            self.what = what.to_string();
+            self.started = Instant::now();
+            self.last = Instant::now();
+        }
+    }
+
+    pub(crate) fn update(&mut self, p: Progress) {
+        let elapsed = self.started.elapsed();
+        if elapsed < Duration::from_secs(2) {
+            return;
+        }
+        let rate = p.states as f64 / elapsed.as_secs_f64().max(1e-9);
+        let mut msg = format!(
+            "{}: {} states ({:.0}% of max_states {}), {:.0} states/s, depth {}",
+            self.what,
+            p.states,
+            100.0 * p.states as f64 / p.max_states.max(1) as f64,
+            p.max_states,
+            rate,
+            p.depth
         );
+        if limits::memory_is_counted() {
+            let _ = write!(msg, ", memory {} MiB", limits::memory_in_use() >> 20);
+            if let Some(m) = self.max_memory {
+                let _ = write!(msg, " of {} MiB", m >> 20);
+            }
+        }
         match &self.bar {
             Some(b) => {
                 b.set_message(msg);
                 b.tick();
             }
             None => {
-                if self.started.elapsed() > Duration::from_secs(2)
-                    && self.last.elapsed() > Duration::from_secs(5)
-                {
+                if self.last.elapsed() > Duration::from_secs(5) {
                     self.last = Instant::now();
                     eprintln!("netrace: {msg}");
                 }
@@ -220,14 +272,59 @@ impl ProgressLine {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
     }
 }
 
+/// Writes to stdout; a failed write (a full disk, a closed pipe) is an
+/// error with exit 2, never a panic or a silent 0.
+pub(crate) fn emit(out: &mut impl Write, text: &str) -> Result<(), InputError> {
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| {
+            InputError::whole(
+                "stdout",
+                format!("cannot write the output: {e}"),
+                "check the disk or the pipe that stdout goes to",
+            )
+        })
+}
+
+/// Bounds from the command line, checked as the scenario loader checks
+/// them.
+pub(crate) fn bounds_override(
+    base: Bounds,
+    max_states: Option<i64>,
+    max_depth: Option<i64>,
+) -> Result<Bounds, InputError> {
+    Bounds::validate(max_states, max_depth).map_err(|e| {
+        let (message, hint) = e.split_once(": ").unwrap_or((&e, ""));
+        InputError::whole(
+            if message.starts_with("max_states") {
+                "--max-states"
+            } else {
+                "--max-depth"
+            },
+            message.replacen("max_", "--max-", 1).replacen("_", "-", 1),
+            hint,
+        )
+    })?;
+    let mut b = base;
+    if let Some(m) = max_states {
+        b.max_states = m as u64;
+    }
+    if let Some(d) = max_depth {
+        b.max_depth = d as u32;
+    }
+    Ok(b)
+}
+
 fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
+    use crate::check::{Judgement, Run};
+
     let paths = if a.paths.is_empty() {
         vec![PathBuf::from("scenarios")]
     } else {
@@ -248,13 +345,7 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
             ));
         }
     }
-    if a.max_states == Some(0) || a.max_depth == Some(0) {
-        return Err(InputError::whole(
-            "--max-states/--max-depth",
-            "a bound of 0 leaves nothing to search",
-            "give a positive bound",
-        ));
-    }
+    bounds_override(Bounds::default(), a.max_states, a.max_depth)?;
     if a.strategy == StrategyArg::Random && a.walks == 0 {
         return Err(InputError::whole(
             "--walks",
@@ -262,22 +353,35 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
             "give a positive number of walks",
         ));
     }
-    let mut all_match = true;
+    let max_memory = match &a.max_memory {
+        Some(t) => limits::parse_size("--max-memory", t)?,
+        None => limits::default_max_memory(),
+    };
+    let time_limit = a
+        .time_limit
+        .as_deref()
+        .map(|t| limits::parse_duration("--time-limit", t))
+        .transpose()?;
+    limits::catch_sigint();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut cells = 0usize;
-    let mut mismatches = 0usize;
+    let mut worst = Judgement::Met;
+    let mut contradicted = 0usize;
+    let mut inconclusive = 0usize;
     let mut variants = 0usize;
+    let mut interrupted = false;
     for s in &scenarios {
-        let mut bounds: Bounds = s.bounds;
-        if let Some(m) = a.max_states {
-            bounds.max_states = m;
-        }
-        if let Some(d) = a.max_depth {
-            bounds.max_depth = d;
-        }
+        let bounds = bounds_override(s.bounds, a.max_states, a.max_depth)?;
         let options = Options {
             bounds,
+            limits: explore::Limits {
+                max_memory: Some(max_memory),
+                memory_in_use: limits::memory_is_counted()
+                    .then_some(limits::memory_in_use as fn() -> u64),
+                time_limit,
+                interrupt: Some(&limits::INTERRUPTED),
+            },
             strategy: match a.strategy {
                 StrategyArg::Bfs => Strategy::Bfs,
                 StrategyArg::Random => Strategy::Random {
@@ -288,46 +392,96 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
             por: !a.no_por,
             stop_at_first: false,
         };
-        let mut progress = ProgressLine::new();
-        let results =
-            crate::check::check_scenario(s, &options, a.variant.as_deref(), &mut |v, p| {
-                progress.update(&format!("{} {v}", s.name), p)
-            });
+        let mut progress = ProgressLine::new(Some(max_memory));
+        let mut write_error = None;
+        let results = {
+            let run = Run {
+                scenario: s,
+                options: &options,
+                expect_holds: a.expect_holds,
+            };
+            crate::check::check_scenario(
+                run,
+                a.variant.as_deref(),
+                &mut |v, p| {
+                    progress.start(&format!("{} {v}", s.name));
+                    progress.update(p)
+                },
+                &mut |r| {
+                    // JSON lines are written as each variant ends, so an
+                    // interrupted run keeps what it found.
+                    if a.format == Format::Json && write_error.is_none() {
+                        if let Err(e) = emit(&mut out, &output::json_lines(std::slice::from_ref(r)))
+                        {
+                            write_error = Some(e);
+                        }
+                    }
+                },
+            )
+        };
         progress.finish();
+        if let Some(e) = write_error {
+            return Err(e);
+        }
         if results.is_empty() {
             continue;
         }
         for r in &results {
             variants += 1;
             cells += r.properties.len();
-            mismatches += r.properties.iter().filter(|p| !p.matches).count();
-            all_match &= r.all_match();
+            contradicted += r
+                .properties
+                .iter()
+                .filter(|p| p.judgement == Judgement::Contradicted)
+                .count();
+            inconclusive += r
+                .properties
+                .iter()
+                .filter(|p| p.judgement == Judgement::Inconclusive)
+                .count();
+            worst = worst.max(r.judgement());
+            interrupted |= r.stop == Some(explore::Stop::Interrupted);
         }
-        let text = match a.format {
-            Format::Text => output::matrix(s, &results),
-            Format::Json => output::json_lines(&results),
-        };
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
+        if a.format == Format::Text {
+            emit(&mut out, &output::matrix(s, &results))?;
+        }
+        if interrupted {
+            break;
+        }
     }
     if a.format == Format::Text {
-        let _ = writeln!(
-            out,
-            "{} scenario(s), {variants} variant(s), {cells} verdict(s): {}",
-            scenarios.len(),
-            if mismatches == 0 {
-                "every verdict matches its expectation".to_string()
-            } else {
-                format!("{mismatches} verdict(s) do NOT match their expectation")
-            }
+        let summary = if contradicted > 0 {
+            format!("{contradicted} verdict(s) do NOT match their expectation")
+        } else if inconclusive > 0 {
+            format!(
+                "{inconclusive} expected verdict(s) are unknown: the search did not cover the space (see the (!) lines)"
+            )
+        } else {
+            "every verdict matches its expectation".to_string()
+        };
+        let mut line = format!(
+            "{} scenario(s), {variants} variant(s), {cells} verdict(s): {summary}\n",
+            scenarios.len()
         );
+        if interrupted {
+            line.push_str("interrupted: the rows above are what was finished; the running search is marked unknown (interrupted)\n");
+        }
+        emit(&mut out, &line)?;
     }
-    Ok(if all_match { 0 } else { 1 })
+    Ok(if interrupted {
+        130
+    } else {
+        match worst {
+            Judgement::Met => 0,
+            Judgement::Contradicted => 1,
+            Judgement::Inconclusive => 3,
+        }
+    })
 }
 
 fn cmd_replay(a: ReplayArgs) -> Result<u8, InputError> {
     let s = scenario::load(&a.scenario)?;
-    let t = token::decode(&s.name, &a.token).map_err(|e| {
+    let t = token::decode((&s).into(), &a.token).map_err(|e| {
         InputError::whole(
             "TOKEN",
             format!("the token is not usable: {e}"),
@@ -351,61 +505,70 @@ fn cmd_replay(a: ReplayArgs) -> Result<u8, InputError> {
     }
     let text = match &s.system {
         System::Ipam(sc) => {
-            let v = sc
-                .variants
-                .iter()
-                .find(|v| v.name == variant)
-                .expect("checked above");
+            let find = |name: &str| sc.variants.iter().find(|v| v.name == name);
+            let v = find(&variant).expect("checked above");
+            let origin = find(&t.variant).ok_or_else(|| no_origin(&s, &t))?;
             let header = vec![
                 format!("scenario {} · variant {}", s.name, v.name),
                 format!("profile {}: {}", v.profile.name, v.profile.summary()),
             ];
-            replay_model(&a, &s, &t, &variant, &v.model, header)?
+            replay_model(&a, &s, &t, &variant, &v.model, &origin.model, header)?
         }
         System::L2(sc) => {
-            let v = sc
-                .variants
-                .iter()
-                .find(|v| v.name == variant)
-                .expect("checked above");
+            let find = |name: &str| sc.variants.iter().find(|v| v.name == name);
+            let v = find(&variant).expect("checked above");
+            let origin = find(&t.variant).ok_or_else(|| no_origin(&s, &t))?;
             let header = vec![
                 format!("scenario {} · variant {}", s.name, v.name),
                 format!("profile {}: {}", v.profile.name, v.profile.summary()),
             ];
-            replay_model(&a, &s, &t, &variant, &v.model, header)?
+            replay_model(&a, &s, &t, &variant, &v.model, &origin.model, header)?
         }
     };
-    let _ = std::io::stdout().write_all(text.0.as_bytes());
+    emit(&mut std::io::stdout().lock(), &text.0)?;
     Ok(text.1)
 }
 
-/// Replays a schedule on a model and renders it; returns (text, exit code).
+fn no_origin(s: &Scenario, t: &token::Token) -> InputError {
+    InputError::whole(
+        "TOKEN",
+        format!("scenario {} has no variant {}", s.name, t.variant),
+        format!("variants: {}", s.variant_names().join(", ")),
+    )
+}
+
+/// Replays a schedule on a model and renders it; returns (text, exit
+/// code). On the token's own variant the schedule is replayed by choice;
+/// on another variant (`origin` is the token's) it is replayed by action
+/// keys, the same actors in the same order, and stops where the variant
+/// blocks it, saying why.
+#[allow(clippy::too_many_arguments)]
 fn replay_model<M: crate::sim::Model>(
     a: &ReplayArgs,
     s: &Scenario,
     t: &token::Token,
     variant: &str,
     model: &M,
+    origin: &M,
     header: Vec<String>,
 ) -> Result<(String, u8), InputError> {
-    let replay = explore::replay(model, &t.schedule).map_err(|d| {
-        let note = if variant != t.variant {
-            format!(
-                " (the token was found on variant {}; on {variant} that schedule is not possible)",
-                t.variant
-            )
-        } else {
-            String::new()
-        };
+    let diverged = |d: explore::Divergence| {
         InputError::whole(
             "TOKEN",
-            format!("{d}{note}"),
+            d.to_string(),
             format!(
                 "a token replays on the scenario version it was found with; rerun `netrace check {}` for a fresh one",
                 a.scenario.display()
             ),
         )
-    })?;
+    };
+    let (replay, blocked) = if variant == t.variant {
+        (explore::replay(model, &t.schedule).map_err(diverged)?, None)
+    } else {
+        let keys = explore::keys_of(origin, &t.schedule).map_err(diverged)?;
+        let (replay, _, blocked) = explore::replay_keys(model, &keys);
+        (replay, blocked)
+    };
     if let Some(path) = &a.pcap {
         let frames: Vec<Vec<u8>> = replay
             .steps
@@ -436,8 +599,8 @@ fn replay_model<M: crate::sim::Model>(
     }
     let code = if replay.violated.is_empty() { 0 } else { 1 };
     let text = match a.format {
-        Format::Text => output::replay_text(model, header, t, variant, &replay),
-        Format::Json => output::replay_json(model, &s.name, variant, &replay),
+        Format::Text => output::replay_text(model, header, t, variant, &replay, blocked.as_ref()),
+        Format::Json => output::replay_json(model, &s.name, variant, &replay, blocked.as_ref()),
     };
     Ok((text, code))
 }

@@ -4,8 +4,9 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use crate::check::VariantResult;
-use crate::explore::{token::Token, Replay};
+use crate::check::{Judgement, VariantResult};
+use crate::explore::Stop;
+use crate::explore::{token::Token, Blocked, Replay};
 use crate::scenario::{Scenario, Verdict};
 use crate::sim::Model;
 
@@ -37,7 +38,19 @@ pub fn matrix(s: &Scenario, results: &[VariantResult]) -> String {
         .max()
         .unwrap_or(7)
         .max(7);
-    let cw = props.iter().map(|p| p.len()).max().unwrap_or(12).max(13);
+    // Wide enough for the property names and for `unknown (max_states)`.
+    let cw = props
+        .iter()
+        .map(|p| p.len())
+        .chain(
+            results
+                .iter()
+                .flat_map(|r| &r.properties)
+                .map(|p| p.verdict.words().len() + 4),
+        )
+        .max()
+        .unwrap_or(12)
+        .max(13);
     let mut head = format!("  {:vw$}", "variant");
     for p in &props {
         let _ = write!(head, "  {p:cw$}");
@@ -45,7 +58,17 @@ pub fn matrix(s: &Scenario, results: &[VariantResult]) -> String {
     for e in &extra_names {
         let _ = write!(head, "  {e}");
     }
-    let _ = write!(head, "  {:>9}  {:<10}  {:>8}", "states", "search", "time");
+    let search_of = |r: &VariantResult| match r.stop {
+        None => "complete".to_string(),
+        Some(stop) => format!("stopped:{}", stop.as_str()),
+    };
+    let sw = results
+        .iter()
+        .map(|r| search_of(r).len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let _ = write!(head, "  {:>9}  {:<sw$}  {:>8}", "states", "search", "time");
     let _ = writeln!(out, "{}", head.trim_end());
     let mut mismatches = Vec::new();
     for r in results {
@@ -54,17 +77,28 @@ pub fn matrix(s: &Scenario, results: &[VariantResult]) -> String {
             let mut cell = match (&p.verdict, &p.counterexample) {
                 (Verdict::Violated, Some(c)) => format!("VIOLATED {}", c.steps),
                 (Verdict::Violated, None) => "VIOLATED".to_string(),
-                (Verdict::Holds, _) => "holds".to_string(),
+                (v, _) => v.words(),
             };
-            if !p.matches {
+            if !p.matches() {
                 cell.push_str(" (!)");
+                let expected = p.expected.map_or("holds", Verdict::as_str);
+                let why = match p.verdict {
+                    Verdict::Unknown(stop) => format!(
+                        ": the search stopped at {} before covering the space; {}",
+                        stop_detail(r, stop),
+                        stop.remedy()
+                    ),
+                    Verdict::Vacuous => {
+                        ": the whole space was covered, but the property never had anything to check"
+                            .to_string()
+                    }
+                    _ => String::new(),
+                };
                 mismatches.push(format!(
-                    "  (!) {} {}: expected {}, found {}",
+                    "  (!) {} {}: expected {expected}, found {}{why}",
                     r.variant,
                     p.property,
-                    p.expected
-                        .map_or("holds (nothing expected)", Verdict::as_str),
-                    p.verdict.as_str()
+                    p.verdict.words(),
                 ));
             }
             let _ = write!(line, "  {cell:cw$}");
@@ -72,18 +106,11 @@ pub fn matrix(s: &Scenario, results: &[VariantResult]) -> String {
         for ((name, value), _) in r.extra.iter().zip(&extra_names) {
             let _ = write!(line, "  {value:<w$}", w = name.len());
         }
-        let search = if r.complete {
-            "complete".to_string()
-        } else if let Some(b) = r.bound_hit {
-            format!("bounded:{b}")
-        } else {
-            "partial".to_string()
-        };
         let _ = write!(
             line,
-            "  {:>9}  {:<10}  {:>8}",
+            "  {:>9}  {:<sw$}  {:>8}",
             r.states,
-            search,
+            search_of(r),
             format_ms(r.elapsed_ms)
         );
         let _ = writeln!(out, "{}", line.trim_end());
@@ -135,36 +162,65 @@ pub(crate) fn format_ms(ms: f64) -> String {
     }
 }
 
-/// One JSON object per (scenario, variant, property).
+/// What a stop means in this run, for the `(!)` lines.
+fn stop_detail(r: &VariantResult, stop: Stop) -> String {
+    match stop {
+        Stop::MaxStates => format!("max_states = {}", r.bounds.max_states),
+        Stop::MaxDepth => format!("max_depth = {}", r.bounds.max_depth),
+        Stop::Memory => "the memory budget (--max-memory)".to_string(),
+        Stop::Time => "the time limit (--time-limit)".to_string(),
+        Stop::Interrupted => "an interrupt (Ctrl-C)".to_string(),
+        Stop::Sampling => format!("{} random steps", r.states),
+        Stop::FirstViolation => "the first violation".to_string(),
+    }
+}
+
+/// The version of the JSON rows' schema (docs/json-schema.md): bumped
+/// when a field changes meaning or goes away.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// One JSON object per (scenario, variant, property); the schema is
+/// docs/json-schema.md.
 pub fn json_lines(results: &[VariantResult]) -> String {
     let mut out = String::new();
     for r in results {
         for p in &r.properties {
-            let mut obj = json!({
+            let extra: serde_json::Map<String, serde_json::Value> =
+                r.extra.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            let obj = json!({
+                "schema_version": SCHEMA_VERSION,
+                "file": r.file,
                 "scenario": r.scenario,
                 "variant": r.variant,
                 "property": p.property,
                 "verdict": p.verdict.as_str(),
+                "unknown_reason": match p.verdict {
+                    Verdict::Unknown(stop) => Some(stop.as_str()),
+                    _ => None,
+                },
                 "expected": p.expected.map(Verdict::as_str),
-                "matches": p.matches,
+                "matches": p.matches(),
+                "judgement": match p.judgement {
+                    Judgement::Met => "met",
+                    Judgement::Inconclusive => "inconclusive",
+                    Judgement::Contradicted => "contradicted",
+                },
                 "complete": r.complete,
-                "bound_hit": r.bound_hit,
+                "stop": r.stop.map(Stop::as_str),
+                "strategy": r.strategy,
+                "reductions": r.reductions,
+                "max_states": r.bounds.max_states,
+                "max_depth": r.bounds.max_depth,
                 "states": r.states,
+                "bytes": r.bytes,
                 "elapsed_ms": (r.elapsed_ms * 1000.0).round() / 1000.0,
+                "extra": extra,
                 "counterexample": p.counterexample.as_ref().map(|c| json!({
                     "steps": c.steps,
                     "token": c.token,
                     "message": c.message,
                 })),
             });
-            if !r.extra.is_empty() {
-                let extra: serde_json::Map<String, serde_json::Value> = r
-                    .extra
-                    .iter()
-                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                    .collect();
-                obj["extra"] = serde_json::Value::Object(extra);
-            }
             let _ = writeln!(out, "{obj}");
         }
     }
@@ -178,6 +234,7 @@ pub fn replay_text<M: Model>(
     token: &Token,
     variant: &str,
     replay: &Replay<M::State>,
+    blocked: Option<&Blocked>,
 ) -> String {
     let mut out = String::new();
     for h in header {
@@ -186,7 +243,7 @@ pub fn replay_text<M: Model>(
     if token.variant != variant {
         let _ = writeln!(
             out,
-            "schedule found on variant {}, replayed on variant {variant}",
+            "schedule found on variant {}, replayed on variant {variant}: the same actors' steps in the same order",
             token.variant
         );
     }
@@ -212,6 +269,18 @@ pub fn replay_text<M: Model>(
             let _ = writeln!(out, "  {:width$}    ✗ {p} violated: {m}", "");
         }
     }
+    if let Some(b) = blocked {
+        let _ = writeln!(
+            out,
+            "step {:>width$}  BLOCKED on variant {variant}: {}",
+            b.step, b.reason
+        );
+        let _ = writeln!(
+            out,
+            "  {:width$}    the schedule of variant {} cannot go on here: the rest is not replayed",
+            "", token.variant
+        );
+    }
     let _ = writeln!(
         out,
         "final state{}:",
@@ -220,7 +289,13 @@ pub fn replay_text<M: Model>(
     for l in model.summarize(&replay.final_state) {
         let _ = writeln!(out, "  {l}");
     }
-    if replay.violated.is_empty() {
+    if let Some(b) = blocked.filter(|_| replay.violated.is_empty()) {
+        let _ = writeln!(
+            out,
+            "result: blocked at step {}, no property violated in the {n} steps before it",
+            b.step
+        );
+    } else if replay.violated.is_empty() {
         let _ = writeln!(out, "result: no property violated in {n} steps");
     } else {
         let names: Vec<&str> = replay.violated.iter().map(|(p, _)| *p).collect();
@@ -235,6 +310,7 @@ pub fn replay_json<M: Model>(
     scenario: &str,
     variant: &str,
     replay: &Replay<M::State>,
+    blocked: Option<&Blocked>,
 ) -> String {
     let steps: Vec<serde_json::Value> = replay
         .steps
@@ -255,6 +331,7 @@ pub fn replay_json<M: Model>(
         "variant": variant,
         "steps": steps,
         "quiescent": replay.quiescent,
+        "blocked": blocked.map(|b| json!({"step": b.step, "reason": b.reason})),
         "final": model.summarize(&replay.final_state),
         "violated": replay.violated.iter().map(|(p, m)| json!({"property": p, "message": m})).collect::<Vec<_>>(),
         "tables": model.tables(&replay.final_state),

@@ -1,34 +1,40 @@
-//! The explorers: exhaustive breadth-first search with visited-state
-//! hashing and a partial-order reduction, seeded random walks, replay of a
-//! schedule, and shrinking of a violating schedule.
+//! The explorers: exhaustive breadth-first search with a visited set of
+//! stable 128-bit fingerprints and a partial-order reduction, seeded
+//! random walks, replay of a schedule, and shrinking of a violating
+//! schedule ([`shrink`]).
 //!
 //! Every explorer reports, per property, the first violation it found as a
-//! schedule (a list of choice indices, see [`crate::sim`]). Breadth-first
-//! search finds a shortest violating schedule of the reduced graph; the
-//! shrinker ([`shrink`]) then removes every step the violation does not
-//! need, so what users see is minimal under step removal.
+//! schedule (a list of choice indices, see [`crate::sim`]), whether the
+//! property ever had anything to check, and whether the whole bounded
+//! space was covered. Breadth-first search finds a shortest violating
+//! schedule of the reduced graph; the shrinker then removes every step the
+//! violation does not need, so what users see is minimal under step
+//! removal.
 //!
-//! Bounds are explicit ([`Bounds`]): a search that hits one says so
-//! (`complete: false`) instead of claiming a property holds.
+//! A search ends early for a named reason ([`Stop`]): a bound of the
+//! scenario ([`Bounds`]), a resource limit of the run ([`Limits`]: memory,
+//! time, an interrupt), or a sampling strategy that never covers a space.
+//! A report that ended early is never `complete`, and [`crate::check`]
+//! turns that into the verdict `unknown` for every property not violated.
 //!
-//! Not here: PCT, and sharding by schedule prefix (design.md mentions both;
-//! neither is needed for the scenarios shipped so far).
+//! Not here yet: PCT, depth-first search and sharding (design.md).
 
 pub mod shrink;
 pub mod token;
 
 pub use shrink::shrink;
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::sim::{Model, Trace, When};
+use crate::sim::{Checked, Model, Property, Trace, When};
 
-/// Limits on a search.
+/// Limits on a search that are part of the scenario: the bounded space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bounds {
     /// Stop after this many distinct states (exhaustive) or steps (random).
@@ -37,11 +43,112 @@ pub struct Bounds {
     pub max_depth: u32,
 }
 
+/// The largest `max_states` a scenario or the command line may ask for
+/// (state indices are 32-bit).
+pub const MAX_STATES_LIMIT: u64 = 1_000_000_000;
+/// The largest `max_depth` a scenario or the command line may ask for.
+pub const MAX_DEPTH_LIMIT: u32 = 1_000_000;
+
 impl Default for Bounds {
     fn default() -> Self {
         Bounds {
             max_states: 2_000_000,
             max_depth: 1_000,
+        }
+    }
+}
+
+impl Bounds {
+    /// Checks a bound as given by a user; `Err` says what is wrong and
+    /// what to give instead. The scenario loader and the command line
+    /// both use it, so they refuse the same values.
+    pub fn validate(max_states: Option<i64>, max_depth: Option<i64>) -> Result<(), String> {
+        if let Some(v) = max_states {
+            if v < 1 || v as u64 > MAX_STATES_LIMIT {
+                return Err(format!(
+                    "max_states = {v} is impossible: give a number of states from 1 to {MAX_STATES_LIMIT}"
+                ));
+            }
+        }
+        if let Some(v) = max_depth {
+            if v < 1 || v as u64 > u64::from(MAX_DEPTH_LIMIT) {
+                return Err(format!(
+                    "max_depth = {v} is impossible: give a depth from 1 to {MAX_DEPTH_LIMIT}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Limits of one run, set by the user of the command line rather than by
+/// the scenario. Checked every [`CHECK_EVERY`] states.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    /// End the search as `unknown (memory)` before the memory in use
+    /// (as `memory_in_use` reports it) passes this many bytes.
+    pub max_memory: Option<u64>,
+    /// Bytes in use by the process, as the binary's counting allocator
+    /// sees them. `None`: memory is not watched.
+    pub memory_in_use: Option<fn() -> u64>,
+    /// End the search as `unknown (time)` once it has run this long
+    /// (counted from the start of each search).
+    pub time_limit: Option<std::time::Duration>,
+    /// End the search as `unknown (interrupted)` once this flag is set
+    /// (by the SIGINT handler).
+    pub interrupt: Option<&'static AtomicBool>,
+}
+
+/// How often (in states or steps) a search looks at its [`Limits`] and
+/// reports progress.
+pub const CHECK_EVERY: u64 = 1024;
+
+/// Why a search ended before covering the whole bounded space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stop {
+    /// The scenario's (or `--max-states`) state bound.
+    MaxStates,
+    /// The depth bound: some state at that depth was not expanded.
+    MaxDepth,
+    /// The memory budget (`--max-memory`).
+    Memory,
+    /// The time limit.
+    Time,
+    /// SIGINT (Ctrl-C).
+    Interrupted,
+    /// A sampling strategy (random walks) never covers a space.
+    Sampling,
+    /// Stopped at the first violation (`stop_at_first`, or every property
+    /// already violated).
+    FirstViolation,
+}
+
+impl Stop {
+    /// The name used in verdicts: `unknown (max_states)`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stop::MaxStates => "max_states",
+            Stop::MaxDepth => "max_depth",
+            Stop::Memory => "memory",
+            Stop::Time => "time",
+            Stop::Interrupted => "interrupted",
+            Stop::Sampling => "sampling",
+            Stop::FirstViolation => "first_violation",
+        }
+    }
+
+    /// What a user can do about it, for the `(!)` lines.
+    pub fn remedy(self) -> &'static str {
+        match self {
+            Stop::MaxStates => "raise --max-states (or [bounds] max_states in the scenario)",
+            Stop::MaxDepth => "raise --max-depth (or [bounds] max_depth in the scenario)",
+            Stop::Memory => "raise --max-memory, or make the scenario smaller",
+            Stop::Time => "raise --time-limit",
+            Stop::Interrupted => "run it again without interrupting",
+            Stop::Sampling => {
+                "random walks never cover a space: use --strategy bfs to prove a property"
+            }
+            Stop::FirstViolation => "run without stopping at the first violation",
         }
     }
 }
@@ -63,8 +170,10 @@ pub enum Strategy {
 /// Search options.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
-    /// Limits.
+    /// The bounded space.
     pub bounds: Bounds,
+    /// Resource limits of this run.
+    pub limits: Limits,
     /// Which explorer.
     pub strategy: Strategy,
     /// Use the partial-order reduction (exhaustive search only).
@@ -78,6 +187,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             bounds: Bounds::default(),
+            limits: Limits::default(),
             strategy: Strategy::Bfs,
             por: true,
             stop_at_first: false,
@@ -99,15 +209,21 @@ pub struct Violation {
 pub struct Report {
     /// Distinct states visited (exhaustive) or steps taken (random).
     pub states: u64,
-    /// True when the whole bounded space was covered: no bound was hit
-    /// and the strategy is exhaustive.
+    /// True when every reachable state of the bounded space was expanded
+    /// (and checked): the strategy is exhaustive and nothing stopped it.
     pub complete: bool,
-    /// Which bound stopped the search, if one did.
-    pub bound_hit: Option<&'static str>,
+    /// Why the search ended early, if it did.
+    pub stop: Option<Stop>,
     /// The deepest state reached.
     pub max_depth_seen: u32,
     /// Per property (in [`Model::properties`] order), the first violation.
     pub violations: Vec<Option<Violation>>,
+    /// Per property, whether some checked state had something to check
+    /// ([`Checked::Something`]); a property that never had is vacuous.
+    pub checked: Vec<bool>,
+    /// Bytes the visited set and frontier took at the end (an estimate
+    /// from their lengths and element sizes).
+    pub bytes: u64,
 }
 
 /// Progress of a long search, for the progress line on stderr.
@@ -121,12 +237,118 @@ pub struct Progress {
     pub max_states: u64,
 }
 
-/// A deterministic 64-bit fingerprint of a state.
-pub fn fingerprint<S: Hash>(state: &S) -> u64 {
-    let mut h = DefaultHasher::new();
-    state.hash(&mut h);
-    h.finish()
+/// A 128-bit fingerprint of a state, the key of the visited set.
+pub type Fingerprint = u128;
+
+/// The hasher behind [`fingerprint`]: SipHash-1-3 with 128-bit output and
+/// fixed keys (the `siphasher` crate), fed every integer as little-endian
+/// bytes of a fixed width (`usize`/`isize` as 64 bits), so a fingerprint
+/// does not depend on the platform's endianness or word size, nor on a
+/// random seed. What it does depend on is the sequence of writes std's
+/// `Hash` impls make for the model's types; `tests/explorer.rs` pins the
+/// fingerprints of fixed states, so a Rust release that changed them
+/// would fail that test instead of silently changing results.
+///
+/// Collision risk: two distinct states share a fingerprint with
+/// probability about n²/2¹²⁹ over n states, below 10⁻²⁰ for 10⁹ states;
+/// a collision would merge two states (an unexplored state, never a
+/// false violation). docs/user-guide.md states it.
+pub struct StableHasher(siphasher::sip128::SipHasher13);
+
+impl StableHasher {
+    /// A hasher with the fixed keys.
+    pub fn new() -> StableHasher {
+        StableHasher(siphasher::sip128::SipHasher13::new_with_keys(
+            0x6e65_7472_6163_6521,
+            0x7374_6174_6573_0001,
+        ))
+    }
+
+    /// The 128-bit result.
+    pub fn finish128(&self) -> u128 {
+        use siphasher::sip128::Hasher128;
+        self.0.finish128().as_u128()
+    }
 }
+
+impl Default for StableHasher {
+    fn default() -> Self {
+        StableHasher::new()
+    }
+}
+
+impl Hasher for StableHasher {
+    fn finish(&self) -> u64 {
+        self.finish128() as u64
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(bytes);
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.0.write(&[i]);
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.0.write(&i.to_le_bytes());
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.0.write(&i.to_le_bytes());
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0.write(&i.to_le_bytes());
+    }
+    fn write_u128(&mut self, i: u128) {
+        self.0.write(&i.to_le_bytes());
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.0.write(&(i as u64).to_le_bytes());
+    }
+    fn write_i8(&mut self, i: i8) {
+        self.write_u8(i as u8);
+    }
+    fn write_i16(&mut self, i: i16) {
+        self.write_u16(i as u16);
+    }
+    fn write_i32(&mut self, i: i32) {
+        self.write_u32(i as u32);
+    }
+    fn write_i64(&mut self, i: i64) {
+        self.write_u64(i as u64);
+    }
+    fn write_i128(&mut self, i: i128) {
+        self.write_u128(i as u128);
+    }
+    fn write_isize(&mut self, i: isize) {
+        self.write_u64(i as i64 as u64);
+    }
+}
+
+/// The stable 128-bit fingerprint of a state (see [`StableHasher`]).
+pub fn fingerprint<S: Hash>(state: &S) -> Fingerprint {
+    let mut h = StableHasher::new();
+    state.hash(&mut h);
+    h.finish128()
+}
+
+/// Hashes a fingerprint by its low 64 bits: it is already uniformly
+/// distributed, and no random seed is involved.
+#[derive(Default)]
+struct FingerprintHasher(u64);
+
+impl Hasher for FingerprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u128(&mut self, i: u128) {
+        self.0 = i as u64;
+    }
+}
+
+type Visited = HashMap<Fingerprint, u32, BuildHasherDefault<FingerprintHasher>>;
 
 /// Runs the chosen strategy.
 pub fn explore<M: Model>(
@@ -137,76 +359,139 @@ pub fn explore<M: Model>(
     match options.strategy {
         Strategy::Bfs => bfs(model, options, progress),
         Strategy::Random { seed, walks } => {
-            random_walks(model, seed, walks, options.bounds, progress)
+            random_walks_with(model, seed, walks, options, progress)
         }
     }
 }
 
-/// Checks the `Always` properties, and when `quiescent` the `Quiescent`
-/// ones, recording the first violation of each.
-fn check_state<M: Model>(
-    model: &M,
-    props: &[crate::sim::Property<M>],
-    state: &M::State,
-    quiescent: bool,
-    found: &mut [Option<Violation>],
-    schedule: &mut dyn FnMut() -> Vec<u32>,
-) {
-    for (i, p) in props.iter().enumerate() {
-        if found[i].is_some() || (p.when == When::Quiescent && !quiescent) {
-            continue;
+/// What the property checks of a search have seen so far.
+struct Findings {
+    found: Vec<Option<Violation>>,
+    checked: Vec<bool>,
+}
+
+impl Findings {
+    fn new(n: usize) -> Findings {
+        Findings {
+            found: vec![None; n],
+            checked: vec![false; n],
         }
-        if let Err(message) = (p.check)(model, state) {
-            found[i] = Some(Violation {
-                schedule: schedule(),
-                message,
-            });
+    }
+
+    /// Checks the `Always` properties, and when `quiescent` the
+    /// `Quiescent` ones, recording the first violation of each.
+    fn check_state<M: Model>(
+        &mut self,
+        model: &M,
+        props: &[Property<M>],
+        state: &M::State,
+        quiescent: bool,
+        schedule: &mut dyn FnMut() -> Vec<u32>,
+    ) {
+        for (i, p) in props.iter().enumerate() {
+            if self.found[i].is_some() || (p.when == When::Quiescent && !quiescent) {
+                continue;
+            }
+            match (p.check)(model, state) {
+                Ok(Checked::Something) => self.checked[i] = true,
+                Ok(Checked::Nothing) => {}
+                Err(message) => {
+                    self.checked[i] = true;
+                    self.found[i] = Some(Violation {
+                        schedule: schedule(),
+                        message,
+                    });
+                }
+            }
         }
+    }
+
+    fn all_found(&self) -> bool {
+        self.found.iter().all(Option::is_some)
+    }
+
+    fn any_found(&self) -> bool {
+        self.found.iter().any(Option::is_some)
     }
 }
 
-/// Exhaustive breadth-first search with visited-state hashing.
+/// Looks at the run's limits; `Some` when one says stop. `extra` is the
+/// memory the next step is about to allocate (a table about to grow).
+fn limit_hit(limits: &Limits, started: Instant, extra: u64) -> Option<Stop> {
+    if limits.interrupt.is_some_and(|f| f.load(Ordering::Relaxed)) {
+        return Some(Stop::Interrupted);
+    }
+    if limits.time_limit.is_some_and(|t| started.elapsed() >= t) {
+        return Some(Stop::Time);
+    }
+    if let (Some(max), Some(used)) = (limits.max_memory, limits.memory_in_use) {
+        if used().saturating_add(extra) > max {
+            return Some(Stop::Memory);
+        }
+    }
+    None
+}
+
+/// Exhaustive breadth-first search with a visited set of fingerprints.
 ///
 /// The partial-order reduction: when a state has an enabled action that
 /// [`Model::is_local`] says is local, only that action is explored from the
-/// state. Local actions commute with every other action and change nothing
-/// a property reads, so every property violation stays reachable. Choices
-/// are recorded as indices into the *full* action list, so schedules found
-/// with the reduction replay without it.
+/// state (its ample set). Local actions commute with every other action
+/// and change nothing a property reads, so every property violation stays
+/// reachable, provided no action is ignored forever along a cycle of
+/// reduced states. The cycle proviso guarantees that: when the ample
+/// successor has already been visited at a depth no greater than the
+/// state's own (so the edge may close a cycle), the state is expanded
+/// fully. Why that suffices: on any cycle, take the state first
+/// discovered deepest; its successor on the cycle cannot be discovered
+/// later than it, so it was already visited at a depth no greater, and
+/// the proviso expands that state fully — no cycle ignores an action.
+/// An ample successor found already in the next layer (a diamond, not a
+/// cycle) needs no full expansion. Node indices grow with depth in
+/// breadth-first order, so "no greater depth" is an index comparison.
+/// Choices are recorded as indices into the *full* action list, so
+/// schedules found with the reduction replay without it.
+///
+/// `complete` is true only when the frontier was emptied with every state
+/// in it expanded: a bound, a limit or an early stop leaves it false.
 pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Progress)) -> Report {
+    let started = Instant::now();
     let props = model.properties();
-    let mut found: Vec<Option<Violation>> = vec![None; props.len()];
+    let mut findings = Findings::new(props.len());
     let bounds = options.bounds;
-    // fingerprint -> (parent fingerprint, choice index)
-    let mut parents: HashMap<u64, (u64, u32)> = HashMap::new();
-    let mut queue: VecDeque<(M::State, u64, u32)> = VecDeque::new();
+    // fingerprint -> index into `nodes`; nodes[i] = (parent index, choice).
+    let mut visited: Visited = Visited::default();
+    let mut nodes: Vec<(u32, u32)> = Vec::new();
+    let mut queue: VecDeque<(M::State, u32, u32)> = VecDeque::new();
     let init = model.init_state();
-    let init_fp = fingerprint(&init);
-    parents.insert(init_fp, (init_fp, u32::MAX));
-    let path_to = |parents: &HashMap<u64, (u64, u32)>, mut fp: u64| -> Vec<u32> {
+    visited.insert(fingerprint(&init), 0);
+    nodes.push((u32::MAX, u32::MAX));
+    let path_to = |nodes: &[(u32, u32)], mut at: u32| -> Vec<u32> {
         let mut path = Vec::new();
-        while fp != init_fp {
-            let (parent, choice) = parents[&fp];
+        while at != 0 {
+            let (parent, choice) = nodes[at as usize];
             path.push(choice);
-            fp = parent;
+            at = parent;
         }
         path.reverse();
         path
     };
     let mut actions = Vec::new();
-    check_state(model, &props, &init, false, &mut found, &mut Vec::new);
-    queue.push_back((init, init_fp, 0));
-    let mut bound_hit = None;
+    findings.check_state(model, &props, &init, false, &mut Vec::new);
+    queue.push_back((init, 0, 0));
+    let mut stop: Option<Stop> = None;
+    let mut depth_bound_hit = false;
     let mut max_depth_seen = 0;
     let mut trace = Trace::off();
-    let mut last_report = 0u64;
-    let done = |found: &[Option<Violation>]| {
-        found.iter().all(Option::is_some)
-            || (options.stop_at_first && found.iter().any(Option::is_some))
-    };
-    'search: while let Some((state, fp, depth)) = queue.pop_front() {
-        if done(&found) {
-            break;
+    let mut next_check = CHECK_EVERY;
+    let state_bytes = std::mem::size_of::<(M::State, u32, u32)>() as u64;
+    // The index of the first node of depth `layer + 1`, once one exists.
+    let mut layer = 0u32;
+    let mut next_layer: Option<u32> = None;
+    'search: while let Some((state, at, depth)) = queue.pop_front() {
+        if depth != layer {
+            layer = depth;
+            next_layer = None;
         }
         max_depth_seen = max_depth_seen.max(depth);
         actions.clear();
@@ -214,61 +499,102 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
         if actions.is_empty() {
             // Quiesced: the `Quiescent` properties apply. Breadth-first
             // order makes this the shortest path to such a state.
-            check_state(model, &props, &state, true, &mut found, &mut || {
-                path_to(&parents, fp)
-            });
-            continue;
-        }
-        if depth >= bounds.max_depth {
-            bound_hit = Some("max_depth");
-            continue;
-        }
-        let ample: Option<usize> = if options.por {
-            actions.iter().position(|a| model.is_local(&state, a))
+            findings.check_state(model, &props, &state, true, &mut || path_to(&nodes, at));
+        } else if depth >= bounds.max_depth {
+            depth_bound_hit = true;
         } else {
-            None
-        };
-        for (index, action) in actions.iter().enumerate() {
-            if ample.is_some_and(|a| a != index) {
-                continue;
+            let mut ample: Option<usize> = if options.por {
+                actions.iter().position(|a| model.is_local(&state, a))
+            } else {
+                None
+            };
+            // The cycle proviso: an ample successor already visited at a
+            // depth no greater than this state's may close a cycle of
+            // reduced states; expand fully instead.
+            let mut first = None;
+            if let Some(a) = ample {
+                let next = model.next_state(&state, &actions[a], &mut trace);
+                let fp = fingerprint(&next);
+                match visited.get(&fp) {
+                    Some(&seen) if next_layer.is_none_or(|first| seen < first) => ample = None,
+                    Some(_) => {}
+                    None => first = Some((a, next, fp)),
+                }
             }
-            let next = model.next_state(&state, action, &mut trace);
-            let next_fp = fingerprint(&next);
-            if parents.contains_key(&next_fp) {
-                continue;
+            let mut successors =
+                first.into_iter().chain(
+                    actions.iter().enumerate().filter(|_| ample.is_none()).map(
+                        |(index, action)| {
+                            let next = model.next_state(&state, action, &mut trace);
+                            let fp = fingerprint(&next);
+                            (index, next, fp)
+                        },
+                    ),
+                );
+            for (index, next, next_fp) in &mut successors {
+                if visited.contains_key(&next_fp) {
+                    continue;
+                }
+                if nodes.len() as u64 >= bounds.max_states {
+                    stop = Some(Stop::MaxStates);
+                    break 'search;
+                }
+                // A table about to double is the one allocation that can
+                // jump past a memory budget between two checks.
+                let growth = if visited.len() == visited.capacity() {
+                    (visited.capacity() as u64 * 2) * 17 + nodes.capacity() as u64 * 8
+                } else {
+                    0
+                };
+                if nodes.len() as u64 >= next_check || growth > 0 {
+                    if let Some(s) = limit_hit(&options.limits, started, growth) {
+                        stop = Some(s);
+                        break 'search;
+                    }
+                    if nodes.len() as u64 >= next_check {
+                        next_check += CHECK_EVERY;
+                        progress(Progress {
+                            states: nodes.len() as u64,
+                            depth: depth + 1,
+                            max_states: bounds.max_states,
+                        });
+                    }
+                }
+                let here = nodes.len() as u32;
+                next_layer.get_or_insert(here);
+                visited.insert(next_fp, here);
+                nodes.push((at, index as u32));
+                findings.check_state(model, &props, &next, false, &mut || path_to(&nodes, here));
+                queue.push_back((next, here, depth + 1));
             }
-            parents.insert(next_fp, (fp, index as u32));
-            check_state(model, &props, &next, false, &mut found, &mut || {
-                path_to(&parents, next_fp)
-            });
-            let visited = parents.len() as u64;
-            if visited - last_report >= 50_000 {
-                last_report = visited;
-                progress(Progress {
-                    states: visited,
-                    depth: depth + 1,
-                    max_states: bounds.max_states,
-                });
+        }
+        if findings.all_found() || (options.stop_at_first && findings.any_found()) {
+            if !queue.is_empty() {
+                stop = Some(Stop::FirstViolation);
             }
-            if visited >= bounds.max_states {
-                bound_hit = Some("max_states");
-                break 'search;
-            }
-            queue.push_back((next, next_fp, depth + 1));
+            break;
         }
     }
-    let stopped_early = done(&found) && !queue.is_empty();
+    if stop.is_none() && depth_bound_hit {
+        stop = Some(Stop::MaxDepth);
+    }
+    let bytes = visited.capacity() as u64 * 17
+        + nodes.capacity() as u64 * 8
+        + queue.capacity() as u64 * state_bytes;
     Report {
-        states: parents.len() as u64,
-        complete: bound_hit.is_none() && !stopped_early,
-        bound_hit,
+        states: nodes.len() as u64,
+        complete: stop.is_none(),
+        stop,
         max_depth_seen,
-        violations: found,
+        violations: findings.found,
+        checked: findings.checked,
+        bytes,
     }
 }
 
 /// `walks` random walks, each choosing uniformly among enabled actions with
-/// its own ChaCha8 stream seeded from `(seed, walk)`. Never complete.
+/// its own ChaCha8 stream seeded from `(seed, walk)`. Never complete: the
+/// report's stop is [`Stop::Sampling`] unless a bound or limit came first.
 pub fn random_walks<M: Model>(
     model: &M,
     seed: u64,
@@ -276,13 +602,31 @@ pub fn random_walks<M: Model>(
     bounds: Bounds,
     progress: &mut dyn FnMut(Progress),
 ) -> Report {
+    let options = Options {
+        bounds,
+        ..Options::default()
+    };
+    random_walks_with(model, seed, walks, &options, progress)
+}
+
+/// [`random_walks`] with the run's [`Limits`] and `stop_at_first`.
+pub fn random_walks_with<M: Model>(
+    model: &M,
+    seed: u64,
+    walks: u64,
+    options: &Options,
+    progress: &mut dyn FnMut(Progress),
+) -> Report {
+    let started = Instant::now();
+    let bounds = options.bounds;
     let props = model.properties();
-    let mut found: Vec<Option<Violation>> = vec![None; props.len()];
+    let mut findings = Findings::new(props.len());
     let mut steps = 0u64;
     let mut max_depth_seen = 0;
-    let mut bound_hit = None;
+    let mut stop = None;
     let mut trace = Trace::off();
     let mut actions = Vec::new();
+    let mut next_check = CHECK_EVERY;
     'walks: for walk in 0..walks {
         let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ walk);
         let mut state = model.init_state();
@@ -291,19 +635,29 @@ pub fn random_walks<M: Model>(
             actions.clear();
             model.actions(&state, &mut actions);
             let quiescent = actions.is_empty();
-            check_state(model, &props, &state, quiescent, &mut found, &mut || {
-                schedule.clone()
-            });
-            if quiescent || found.iter().all(Option::is_some) {
+            findings.check_state(model, &props, &state, quiescent, &mut || schedule.clone());
+            if quiescent || findings.all_found() {
                 break;
             }
             if schedule.len() as u32 >= bounds.max_depth {
-                bound_hit = Some("max_depth");
+                stop = stop.or(Some(Stop::MaxDepth));
                 break;
             }
             if steps >= bounds.max_states {
-                bound_hit = Some("max_states");
+                stop = Some(Stop::MaxStates);
                 break 'walks;
+            }
+            if steps >= next_check {
+                next_check += CHECK_EVERY;
+                if let Some(s) = limit_hit(&options.limits, started, 0) {
+                    stop = Some(s);
+                    break 'walks;
+                }
+                progress(Progress {
+                    states: steps,
+                    depth: max_depth_seen,
+                    max_states: bounds.max_states,
+                });
             }
             let choice = rng.gen_range(0..actions.len());
             state = model.next_state(&state, &actions[choice], &mut trace);
@@ -311,23 +665,18 @@ pub fn random_walks<M: Model>(
             steps += 1;
             max_depth_seen = max_depth_seen.max(schedule.len() as u32);
         }
-        if found.iter().all(Option::is_some) {
+        if findings.all_found() || (options.stop_at_first && findings.any_found()) {
             break;
-        }
-        if walk % 1024 == 1023 {
-            progress(Progress {
-                states: steps,
-                depth: max_depth_seen,
-                max_states: bounds.max_states,
-            });
         }
     }
     Report {
         states: steps,
         complete: false,
-        bound_hit,
+        stop: Some(stop.unwrap_or(Stop::Sampling)),
         max_depth_seen,
-        violations: found,
+        violations: findings.found,
+        checked: findings.checked,
+        bytes: 0,
     }
 }
 
@@ -448,4 +797,81 @@ pub fn replay<M: Model>(model: &M, schedule: &[u32]) -> Result<Replay<M::State>,
         final_state: state,
         violated,
     })
+}
+
+/// The action keys ([`Model::action_key`]) of a schedule's steps.
+pub fn keys_of<M: Model>(model: &M, schedule: &[u32]) -> Result<Vec<u64>, Divergence> {
+    let mut trace = Trace::off();
+    let mut state = model.init_state();
+    let mut actions = Vec::new();
+    let mut out = Vec::with_capacity(schedule.len());
+    for (i, &choice) in schedule.iter().enumerate() {
+        actions.clear();
+        model.actions(&state, &mut actions);
+        let Some(action) = actions.get(choice as usize) else {
+            return Err(Divergence {
+                step: i + 1,
+                choice,
+                enabled: actions.len(),
+            });
+        };
+        out.push(model.action_key(&state, action));
+        state = model.next_state(&state, action, &mut trace);
+    }
+    Ok(out)
+}
+
+/// Where a schedule replayed by action keys could not go on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blocked {
+    /// The 1-based step that could not be taken.
+    pub step: usize,
+    /// Why, as the model explains it ([`Model::blocked`]), or a generic
+    /// sentence when it cannot say.
+    pub reason: String,
+}
+
+/// Replays a schedule given as action keys (a schedule found on another
+/// variant of the same scenario): each step takes the enabled action with
+/// that key. Where none is enabled, the replay stops there and says why
+/// (a lock held, a check that refused): that is how a fix is seen at work.
+/// Returns the choices taken too, so the result can be re-encoded.
+pub fn replay_keys<M: Model>(
+    model: &M,
+    keys: &[u64],
+) -> (Replay<M::State>, Vec<u32>, Option<Blocked>) {
+    let mut trace = Trace::off();
+    let mut state = model.init_state();
+    let mut actions = Vec::new();
+    let mut choices = Vec::new();
+    let mut blocked = None;
+    for (i, &key) in keys.iter().enumerate() {
+        actions.clear();
+        model.actions(&state, &mut actions);
+        match actions
+            .iter()
+            .position(|a| model.action_key(&state, a) == key)
+        {
+            Some(index) => {
+                state = model.next_state(&state, &actions[index], &mut trace);
+                choices.push(index as u32);
+            }
+            None => {
+                blocked = Some(Blocked {
+                    step: i + 1,
+                    reason: model.blocked(&state, key).unwrap_or_else(|| {
+                        if actions.is_empty() {
+                            "the system has already quiesced: no action is enabled".to_string()
+                        } else {
+                            "that step is not enabled here (the actor waits or has finished)"
+                                .to_string()
+                        }
+                    }),
+                });
+                break;
+            }
+        }
+    }
+    let r = replay(model, &choices).expect("the choices were just taken");
+    (r, choices, blocked)
 }

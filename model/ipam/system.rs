@@ -36,7 +36,7 @@ use ipnet::Ipv4Net;
 use super::bitseq::{Bitseq, BitseqError, Pos, Request};
 use super::pool::Pool;
 use super::profile::Profile;
-use crate::sim::{Model, Property, Trace, When};
+use crate::sim::{Checked, Model, Property, Trace, When};
 use crate::store::{Entry, KvStore, StoreError};
 
 /// Names a container in a scenario: by name or by the address it holds.
@@ -1078,6 +1078,46 @@ impl Model for IpamSystem {
         u64::from(step.actor)
     }
 
+    fn blocked(&self, state: &IpamState, key: u64) -> Option<String> {
+        let i = usize::try_from(key)
+            .ok()
+            .filter(|&i| i < self.actors.len())?;
+        let def = &self.actors[i];
+        let kind = if def.run { "run" } else { "rm" };
+        let who = format!("{kind} {}", self.containers[def.container]);
+        let holder = |a: u8| {
+            let d = &self.actors[a as usize];
+            format!(
+                "{} {}",
+                if d.run { "run" } else { "rm" },
+                self.containers[d.container]
+            )
+        };
+        let Some(&phase) = def.program.get(state.actors[i].pc as usize) else {
+            return Some(format!("{who} has already finished"));
+        };
+        let daemon = &state.daemons[def.daemon];
+        Some(match phase {
+            Phase::NetLock => match daemon.network_lock {
+                Some(a) => format!(
+                    "{who} waits at netlock: the network lock (networkLocker.Lock) is held by {}",
+                    holder(a)
+                ),
+                None => return None,
+            },
+            Phase::Precheck | Phase::Read => match daemon.handle_lock {
+                Some(a) if a as usize != i => format!(
+                    "{who} waits at {}: the handle lock (Handle.Lock, held through commit) is held by {}",
+                    phase.name(),
+                    holder(a)
+                ),
+                _ => return None,
+            },
+            Phase::Delete => format!("{who} has no endpoint to delete"),
+            _ => return None,
+        })
+    }
+
     fn is_local(&self, state: &IpamState, step: &Step) -> bool {
         let def = &self.actors[step.actor as usize];
         let phase = def.program[state.actors[step.actor as usize].pc as usize];
@@ -1130,7 +1170,7 @@ impl Model for IpamSystem {
     }
 }
 
-fn check_unique(m: &IpamSystem, s: &IpamState) -> Result<(), String> {
+fn check_unique(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
     for (i, a) in s.holders.iter().enumerate() {
         let Some(a) = a else { continue };
         for (j, b) in s.holders.iter().enumerate().skip(i + 1) {
@@ -1144,10 +1184,11 @@ fn check_unique(m: &IpamSystem, s: &IpamState) -> Result<(), String> {
             }
         }
     }
-    Ok(())
+    // Uniqueness speaks about two holders at once.
+    Ok(Checked::when(s.holders.iter().flatten().count() >= 2))
 }
 
-fn check_accounted(m: &IpamSystem, s: &IpamState) -> Result<(), String> {
+fn check_accounted(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
     let bm = m.authoritative(s);
     let mut expected: Vec<u64> = m.pool.reserved().to_vec();
     expected.extend(s.holders.iter().flatten());
@@ -1165,7 +1206,7 @@ fn check_accounted(m: &IpamSystem, s: &IpamState) -> Result<(), String> {
         .map(|o| m.pool.address(*o).to_string())
         .collect();
     if leaked.is_empty() && phantom.is_empty() {
-        return Ok(());
+        return Ok(Checked::Something);
     }
     let mut parts = Vec::new();
     if !leaked.is_empty() {
@@ -1183,7 +1224,7 @@ fn check_accounted(m: &IpamSystem, s: &IpamState) -> Result<(), String> {
     Err(parts.join("; "))
 }
 
-fn check_counter(m: &IpamSystem, s: &IpamState) -> Result<(), String> {
+fn check_counter(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
     let mut handles: Vec<(String, &Bitseq)> = s
         .daemons
         .iter()
@@ -1205,5 +1246,5 @@ fn check_counter(m: &IpamSystem, s: &IpamState) -> Result<(), String> {
             ));
         }
     }
-    Ok(())
+    Ok(Checked::Something)
 }

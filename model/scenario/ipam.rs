@@ -299,6 +299,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         name: raw.name.get_ref().clone(),
         description: raw.description,
         bounds,
+        content_hash: 0,
         system: System::Ipam(IpamScenario { spec, variants }),
     })
 }

@@ -314,6 +314,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         name: raw.name.get_ref().clone(),
         description: raw.description,
         bounds,
+        content_hash: 0,
         system: System::L2(L2Scenario { spec, variants }),
     })
 }

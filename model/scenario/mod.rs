@@ -22,23 +22,49 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::explore::Bounds;
+use crate::explore::{Bounds, Stop};
 
 /// A verdict, expected or found.
+///
+/// A scenario may expect `holds`, `violated` or `vacuous`; `unknown` is
+/// only ever found, never expected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Verdict {
-    /// No reachable state violates the property (within the bounds).
+    /// The whole bounded space was covered and no reachable state
+    /// violates the property.
     Holds,
-    /// A reachable state violates it.
+    /// A reachable state violates it: conclusive however the search ended.
     Violated,
+    /// The whole bounded space was covered, but the property never had
+    /// anything to check (it held because it never applied).
+    Vacuous,
+    /// Not violated in what was searched, but the search did not cover
+    /// the space, for the reason named.
+    Unknown(Stop),
 }
 
 impl Verdict {
-    /// `holds` or `violated`.
+    /// `holds`, `violated`, `vacuous` or `unknown`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Holds => "holds",
             Verdict::Violated => "violated",
+            Verdict::Vacuous => "vacuous",
+            Verdict::Unknown(_) => "unknown",
+        }
+    }
+
+    /// True for every verdict but `unknown`.
+    pub fn is_conclusive(self) -> bool {
+        !matches!(self, Verdict::Unknown(_))
+    }
+
+    /// The verdict in words, with the reason of an `unknown`:
+    /// `unknown (max_states)`.
+    pub fn words(self) -> String {
+        match self {
+            Verdict::Unknown(stop) => format!("unknown ({})", stop.as_str()),
+            v => v.as_str().to_string(),
         }
     }
 }
@@ -155,6 +181,9 @@ pub struct Scenario {
     pub bounds: Bounds,
     /// The system and its variants.
     pub system: System,
+    /// A hash of the scenario's normalised content and the model version
+    /// ([`content_hash`]): replay tokens carry it.
+    pub content_hash: u32,
 }
 
 /// The system a scenario describes.
@@ -195,23 +224,17 @@ impl RawBounds {
     pub fn resolve(&self, src: &Source) -> Result<Bounds, InputError> {
         let mut b = Bounds::default();
         if let Some(v) = &self.max_states {
-            if *v.get_ref() < 1 || *v.get_ref() > 1_000_000_000 {
-                return Err(src.error(
-                    v.span(),
-                    format!("max_states = {} is impossible", v.get_ref()),
-                    "give a number of states from 1 to 1000000000",
-                ));
-            }
+            Bounds::validate(Some(*v.get_ref()), None).map_err(|e| {
+                let (message, hint) = e.split_once(": ").unwrap_or((&e, ""));
+                src.error(v.span(), message, hint)
+            })?;
             b.max_states = *v.get_ref() as u64;
         }
         if let Some(v) = &self.max_depth {
-            if *v.get_ref() < 1 || *v.get_ref() > 1_000_000 {
-                return Err(src.error(
-                    v.span(),
-                    format!("max_depth = {} is impossible", v.get_ref()),
-                    "give a depth from 1 to 1000000",
-                ));
-            }
+            Bounds::validate(None, Some(*v.get_ref())).map_err(|e| {
+                let (message, hint) = e.split_once(": ").unwrap_or((&e, ""));
+                src.error(v.span(), message, hint)
+            })?;
             b.max_depth = *v.get_ref() as u32;
         }
         Ok(b)
@@ -236,11 +259,19 @@ pub fn parse_expect(
         let verdict = match v.get_ref().as_str() {
             "holds" => Verdict::Holds,
             "violated" => Verdict::Violated,
+            "vacuous" => Verdict::Vacuous,
+            "unknown" => {
+                return Err(src.error(
+                    v.span(),
+                    "\"unknown\" cannot be expected",
+                    "unknown is what an incomplete search finds; expect \"holds\", \"violated\" or \"vacuous\"",
+                ))
+            }
             other => {
                 return Err(src.error(
                     v.span(),
                     format!("unknown verdict {other:?}"),
-                    "expect \"holds\" or \"violated\"",
+                    "expect \"holds\", \"violated\" or \"vacuous\"",
                 ))
             }
         };
@@ -338,8 +369,56 @@ pub fn load(path: &Path) -> Result<Scenario, InputError> {
     load_str(&file, &text, path)
 }
 
+/// The version of the model's semantics: bump it whenever a change makes
+/// an existing schedule mean something else (a new step, another order of
+/// enabled actions), so that old replay tokens are refused instead of
+/// replaying another interleaving.
+pub const MODEL_VERSION: u32 = 2;
+
+/// A hash of what determines a scenario's models: its TOML parsed and
+/// written back in a canonical form (sorted keys, no comments or
+/// layout), without the keys that only speak to people (`description`,
+/// `source`, and each variant's `note` and `expect`), plus
+/// [`MODEL_VERSION`]. Two files with the same name but other content
+/// hash differently; reformatting a file or editing its prose does not.
+pub fn content_hash(text: &str) -> u32 {
+    let mut value: toml::Value = match toml::from_str(text) {
+        Ok(v) => v,
+        Err(_) => toml::Value::String(text.to_string()),
+    };
+    if let Some(table) = value.as_table_mut() {
+        table.remove("description");
+        table.remove("source");
+        if let Some(toml::Value::Array(variants)) = table.get_mut("variant") {
+            for v in variants.iter_mut().filter_map(toml::Value::as_table_mut) {
+                v.remove("note");
+                v.remove("expect");
+            }
+        }
+    }
+    let canonical = serde_json::to_string(&value).expect("a TOML value serialises");
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let version = format!("netrace-model-v{MODEL_VERSION}");
+    for &b in version
+        .as_bytes()
+        .iter()
+        .chain(&[0])
+        .chain(canonical.as_bytes())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h ^ (h >> 32)) as u32
+}
+
 /// Loads a scenario from text (`file` names it in errors).
 pub fn load_str(file: &str, text: &str, path: &Path) -> Result<Scenario, InputError> {
+    let mut s = load_kind(file, text, path)?;
+    s.content_hash = content_hash(text);
+    Ok(s)
+}
+
+fn load_kind(file: &str, text: &str, path: &Path) -> Result<Scenario, InputError> {
     let src = Source {
         file: file.to_string(),
         text,

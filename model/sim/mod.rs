@@ -28,7 +28,30 @@ pub enum When {
     Quiescent,
 }
 
-/// A named property: `check` returns `Err(explanation)` when violated.
+/// What a property check saw in one state, when it was not violated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checked {
+    /// The state had something the property speaks about, and it held.
+    Something,
+    /// The state had nothing to check (no address held, no frame sent
+    /// after an ageing wait, ...). A property that sees only `Nothing` over
+    /// a whole space is *vacuous*: it held because it never applied.
+    Nothing,
+}
+
+impl Checked {
+    /// `Something` when `applies`, else `Nothing`.
+    pub fn when(applies: bool) -> Checked {
+        if applies {
+            Checked::Something
+        } else {
+            Checked::Nothing
+        }
+    }
+}
+
+/// A named property: `check` returns `Err(explanation)` when violated,
+/// and says whether it had anything to check otherwise.
 pub struct Property<M: Model> {
     /// Stable dotted name (`ipam.unique`, `l2.fdb_correct`, ...).
     pub name: &'static str,
@@ -37,7 +60,7 @@ pub struct Property<M: Model> {
     /// One line saying what it asserts, for the docs and `--help` output.
     pub summary: &'static str,
     /// The check itself.
-    pub check: fn(&M, &M::State) -> Result<(), String>,
+    pub check: fn(&M, &M::State) -> Result<Checked, String>,
 }
 
 impl<M: Model> Clone for Property<M> {
@@ -85,10 +108,19 @@ pub trait Model: Sized {
 
     /// True when the action touches only its actor's private data, so it
     /// commutes with every other action and no property can observe it.
-    /// The explorer then explores it alone (a sound partial-order
-    /// reduction for safety properties over acyclic state graphs).
+    /// The explorer then explores it alone (a partial-order reduction,
+    /// sound for safety properties with the cycle proviso the explorer
+    /// applies: see [`crate::explore::bfs`]).
     fn is_local(&self, _state: &Self::State, _action: &Self::Action) -> bool {
         false
+    }
+
+    /// Why no action with this [`Model::action_key`] is enabled in `state`
+    /// (a lock held by another actor, a check that refused it), for
+    /// replaying a schedule on a variant where it cannot be taken. `None`
+    /// when the model cannot say.
+    fn blocked(&self, _state: &Self::State, _key: u64) -> Option<String> {
+        None
     }
 
     /// Lines summarizing a state (printed at the end of a trace).
