@@ -165,7 +165,10 @@ pub fn check_model<M: Model>(
             .or(run.expect_holds.then_some(Verdict::Holds));
         let verdict = verdict_of(&report, i);
         let counterexample = violation.as_ref().map(|v| {
-            let schedule = explore::shrink(model, i, &v.schedule, options.bounds.max_depth);
+            let mut schedule = explore::shrink(model, i, &v.schedule, options.bounds.max_depth);
+            if let Some(shorter) = shorter_by_search(model, options, i, schedule.len()) {
+                schedule = shorter;
+            }
             // The message of the shrunk schedule may differ from the
             // first one found (other actors, other addresses).
             let message = explore::replay(model, &schedule)
@@ -210,6 +213,40 @@ pub fn check_model<M: Model>(
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
         extra: Vec::new(),
     }
+}
+
+/// The most states the search for a shorter counterexample of a sampled
+/// violation may visit.
+pub const SHORTER_SEARCH_STATES: u64 = 200_000;
+
+/// A sampling strategy's violation, shrunk by step removal, can still be
+/// longer than the shortest one (a random walk orders steps in ways no
+/// removal undoes). A breadth-first search bounded to fewer steps than the
+/// shrunk schedule, and to [`SHORTER_SEARCH_STATES`], finds the shortest
+/// one when the space is small enough: then the random counterexample is
+/// as short as the exhaustive search's. Exhaustive searches need none.
+fn shorter_by_search<M: Model>(
+    model: &M,
+    options: &Options,
+    property: usize,
+    len: usize,
+) -> Option<Vec<u32>> {
+    if options.strategy == Strategy::Bfs || len <= 1 {
+        return None;
+    }
+    let search = Options {
+        bounds: Bounds {
+            max_states: options.bounds.max_states.min(SHORTER_SEARCH_STATES),
+            max_depth: (len - 1) as u32,
+        },
+        strategy: Strategy::Bfs,
+        stop_at_first: false,
+        ..*options
+    };
+    let r = explore::bfs(model, &search, &mut |_| {});
+    let found = r.violations[property].as_ref()?;
+    let shrunk = explore::shrink(model, property, &found.schedule, options.bounds.max_depth);
+    (shrunk.len() < len).then_some(shrunk)
 }
 
 /// Checks the variants of a scenario (all, or those named in `only`),

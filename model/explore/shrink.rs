@@ -1,7 +1,12 @@
 //! Shrinking a violating schedule to a minimal one.
 //!
 //! Steps are matched by [`Model::action_key`], not by index, so that after
-//! a step is removed the remaining steps still mean the same actions.
+//! a step is removed the remaining steps still mean the same actions. The
+//! result is minimal under the removal of one step and (up to
+//! `MAX_PAIR_SHRINK` steps) of two: no such removal still violates the
+//! property in fewer steps. For a `Quiescent` property a shortened
+//! schedule is completed by taking the first enabled action until the
+//! system quiesces.
 
 use crate::sim::{Model, Trace, When};
 
@@ -59,52 +64,55 @@ fn run_keys<M: Model>(
 pub fn shrink<M: Model>(model: &M, prop: usize, schedule: &[u32], max_depth: u32) -> Vec<u32> {
     let props = model.properties();
     let property = &props[prop];
-    // Translate choices into keys.
-    let mut keys = Vec::with_capacity(schedule.len());
-    {
-        let mut trace = Trace::off();
-        let mut state = model.init_state();
-        let mut actions = Vec::new();
-        for &choice in schedule {
-            actions.clear();
-            model.actions(&state, &mut actions);
-            let action = &actions[choice as usize];
-            keys.push(model.action_key(&state, action));
-            state = model.next_state(&state, action, &mut trace);
-        }
-    }
+    let Ok(keys) = super::keys_of(model, schedule) else {
+        // A schedule that does not replay cannot be shrunk; keep it.
+        return schedule.to_vec();
+    };
     let Some(mut best) = run_keys(model, property, &keys, max_depth) else {
         // Not reproducible by key (should not happen); keep the original.
         return schedule.to_vec();
     };
-    // Keep the keys of the best schedule in sync with its choices.
-    let keys_of = |choices: &[u32]| -> Vec<u64> {
-        let mut trace = Trace::off();
-        let mut state = model.init_state();
-        let mut actions = Vec::new();
-        let mut out = Vec::with_capacity(choices.len());
-        for &c in choices {
-            actions.clear();
-            model.actions(&state, &mut actions);
-            out.push(model.action_key(&state, &actions[c as usize]));
-            state = model.next_state(&state, &actions[c as usize], &mut trace);
-        }
-        out
-    };
+    let keys_of = |choices: &[u32]| super::keys_of(model, choices).expect("choices just taken");
     let mut best_keys = keys_of(&best);
+    // Tries a candidate key list; keeps it when it violates with fewer
+    // steps.
+    let try_keys = |candidate: &[u64], best: &mut Vec<u32>, best_keys: &mut Vec<u64>| match run_keys(
+        model, property, candidate, max_depth,
+    ) {
+        Some(choices) if choices.len() < best.len() => {
+            *best = choices;
+            *best_keys = keys_of(best);
+            true
+        }
+        _ => false,
+    };
     loop {
+        // Single steps first, then pairs: a step of one actor that only
+        // makes sense with another of its steps (a lock and its unlock, a
+        // request and its reply) goes only with its partner, and a random
+        // walk's detours are made of such pairs.
         let mut improved = false;
         let mut i = 0;
         while i < best_keys.len() {
             let mut candidate = best_keys.clone();
             candidate.remove(i);
-            match run_keys(model, property, &candidate, max_depth) {
-                Some(choices) if choices.len() < best.len() => {
-                    best = choices;
-                    best_keys = keys_of(&best);
-                    improved = true;
+            if try_keys(&candidate, &mut best, &mut best_keys) {
+                improved = true;
+            } else {
+                i += 1;
+            }
+        }
+        if !improved && best_keys.len() <= MAX_PAIR_SHRINK {
+            'pairs: for i in 0..best_keys.len() {
+                for j in i + 1..best_keys.len() {
+                    let mut candidate = best_keys.clone();
+                    candidate.remove(j);
+                    candidate.remove(i);
+                    if try_keys(&candidate, &mut best, &mut best_keys) {
+                        improved = true;
+                        break 'pairs;
+                    }
                 }
-                _ => i += 1,
             }
         }
         if !improved {
@@ -113,3 +121,7 @@ pub fn shrink<M: Model>(model: &M, prop: usize, schedule: &[u32], max_depth: u32
     }
     best
 }
+
+/// Pairs of steps are tried for removal up to this schedule length
+/// (quadratic in it).
+const MAX_PAIR_SHRINK: usize = 400;
