@@ -280,7 +280,8 @@ fn cross_host_spec(max_hops: u8) -> L2Spec {
 #[test]
 fn a_flood_past_the_hop_bound_violates_no_storm() {
     let verdicts = |max_hops| {
-        let m = OverlaySystem::new(&cross_host_spec(max_hops), &profile("swarm-mode", &[])).unwrap();
+        let m =
+            OverlaySystem::new(&cross_host_spec(max_hops), &profile("swarm-mode", &[])).unwrap();
         let r = explore::bfs(&m, &Options::default(), &mut |_| {});
         assert!(r.complete);
         r.violations

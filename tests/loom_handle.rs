@@ -167,7 +167,12 @@ mod arp_race {
         let miss = vx.xmit(&vx_config, &request, 0, &mut notes);
         assert_eq!(miss, Tx::Miss(Miss::L3(ip(3))), "the first request misses");
         // resolvePeer: B, on this host.
-        let path = miss_path(&profile, Miss::L3(ip(3)), Some((ip(3), b, local_vtep)), local_vtep);
+        let path = miss_path(
+            &profile,
+            Miss::L3(ip(3)),
+            Some((ip(3), b, local_vtep)),
+            local_vtep,
+        );
         if let MissPath::Program(ops) = &path {
             for op in ops {
                 op.apply(&mut vx, 0);

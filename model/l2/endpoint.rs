@@ -208,7 +208,8 @@ impl Endpoint {
                         cfg.name, cfg.ip, cfg.mac
                     ));
                 } else {
-                    r.notes.push(format!("{}: ARP responder off: no answer", cfg.name));
+                    r.notes
+                        .push(format!("{}: ARP responder off: no answer", cfg.name));
                 }
                 // neigh_event_ns: the sender is learned as STALE.
                 let e = self.arp.entry(sip).or_insert(ArpEntry {

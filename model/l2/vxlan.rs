@@ -397,10 +397,8 @@ mod tests {
         };
         assert_eq!(reply, &build::arp_reply(mac(3), ip(3), mac(2), ip(2)));
         // A bridge-local FDB entry (remote 0.0.0.0) silences the proxy.
-        v.fdb.insert(
-            mac(3),
-            VxFdb::permanent(Ipv4Addr::UNSPECIFIED, 0),
-        );
+        v.fdb
+            .insert(mac(3), VxFdb::permanent(Ipv4Addr::UNSPECIFIED, 0));
         assert!(matches!(v.xmit(&c, &req, 0, &mut notes), Tx::Dropped(_)));
         // ARP replies into a proxy device are consumed.
         let reply = build::arp_reply(mac(3), ip(3), mac(2), ip(2));
@@ -411,10 +409,7 @@ mod tests {
     fn a_local_remote_takes_the_bypass_and_snoops_loopback() {
         let c = config();
         let mut v = VxlanDev::default();
-        v.fdb.insert(
-            mac(3),
-            VxFdb::permanent(c.local_ip, 0),
-        );
+        v.fdb.insert(mac(3), VxFdb::permanent(c.local_ip, 0));
         let data = build::unicast_ip(mac(2), mac(3), ip(2), ip(3), b"x");
         let mut notes = Vec::new();
         assert_eq!(v.xmit(&c, &data, 5, &mut notes), Tx::Bypass(data.clone()));
@@ -426,10 +421,7 @@ mod tests {
         let c = config();
         let mut v = VxlanDev::default();
         let far: Ipv4Addr = "192.168.100.2".parse().unwrap();
-        v.fdb.insert(
-            mac(4),
-            VxFdb::permanent(far, 0),
-        );
+        v.fdb.insert(mac(4), VxFdb::permanent(far, 0));
         let data = build::unicast_ip(mac(2), mac(4), ip(2), ip(4), b"x");
         let mut notes = Vec::new();
         let out = v.xmit(&c, &data, 0, &mut notes);

@@ -337,9 +337,7 @@ impl OverlaySystem {
             return Err(format!("an L2 scenario has 1 to {MAX_HOSTS} hosts"));
         }
         if spec.containers.len() > MAX_CONTAINERS {
-            return Err(format!(
-                "at most {MAX_CONTAINERS} containers are supported"
-            ));
+            return Err(format!("at most {MAX_CONTAINERS} containers are supported"));
         }
         if let Some(c) = spec
             .containers
@@ -848,7 +846,9 @@ impl OverlaySystem {
                     if self.profile.miss_handling
                         && (matches!(m, Miss::L3(_)) || self.profile.l2_miss_handling)
                     {
-                        trace.line(format!("watchMiss: resolvePeer({ip}) = {mac} at VTEP {vtep}"));
+                        trace.line(format!(
+                            "watchMiss: resolvePeer({ip}) = {mac} at VTEP {vtep}"
+                        ));
                         if vtep == local_vtep && !self.profile.has(Fix::LocalityCheck) {
                             trace.line(format!(
                                 "peerAdd for a LOCAL container ({}), no locality check",
@@ -858,9 +858,8 @@ impl OverlaySystem {
                     }
                 }
                 match miss_path(&self.profile, m, resolved, local_vtep) {
-                    MissPath::Ignored => trace.line(
-                        "watchMiss: an l2miss has no IPv4 destination: ignored (this era)",
-                    ),
+                    MissPath::Ignored => trace
+                        .line("watchMiss: an l2miss has no IPv4 destination: ignored (this era)"),
                     MissPath::NoPeer => trace.line("resolvePeer: no such peer in the cluster"),
                     MissPath::LocalSkipped => {
                         trace.line("locality check: the peer is local: not programmed")
