@@ -341,6 +341,23 @@ fn a_subnet_with_host_bits_is_refused() {
 }
 
 #[test]
+fn a_duplicate_address_is_reported_on_its_own_line() {
+    let text = "name = \"dup\"\nkind = \"l2\"\n\n[network]\nsubnet = \"10.0.0.0/24\"\n\n\
+                [[host]]\nname = \"host1\"\nvtep = \"192.168.100.1\"\n\n\
+                [[container]]\nname = \"A\"\nhost = \"host1\"\nip = \"10.0.0.2\"\n\n\
+                [[container]]\nname = \"B\"\nhost = \"host1\"\nip = \"10.0.0.2\"\n\n\
+                [[variant]]\nname = \"swarm-mode\"\nprofile = \"swarm-mode\"\n";
+    let file = scratch("dup-ip.toml");
+    std::fs::write(&file, text).unwrap();
+    let o = netrace(&["check", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    // Line 19 is B's `ip = "10.0.0.2"`, not its name on line 17.
+    assert!(err.contains("dup-ip.toml:19:"), "{err}");
+    assert!(err.contains("already container A's"), "{err}");
+}
+
+#[test]
 fn model_actions_are_deterministic() {
     let m = OverlaySystem::new(&spec(), &profile("classic-17.03", &[])).unwrap();
     let a = explore::bfs(&m, &Options::default(), &mut |_| {});

@@ -275,17 +275,18 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
                 format!("use a host address of {subnet} other than the gateway {gateway}"),
             ));
         }
-        if containers
-            .iter()
-            .any(|x| x.name == *rc.name.get_ref() || x.ip == ip)
-        {
+        if let Some(x) = containers.iter().find(|x| x.name == *rc.name.get_ref()) {
             return Err(src.error(
                 rc.name.span(),
-                format!(
-                    "container {} or its address {ip} is defined twice",
-                    rc.name.get_ref()
-                ),
-                "give every container its own name and address",
+                format!("container {} is defined twice", x.name),
+                "give every container its own name",
+            ));
+        }
+        if let Some(x) = containers.iter().find(|x| x.ip == ip) {
+            return Err(src.error(
+                rc.ip.span(),
+                format!("address {ip} is already container {}'s", x.name),
+                "give every container its own address",
             ));
         }
         containers.push(ContainerSpec {
