@@ -80,10 +80,11 @@ struct Case<M> {
 
 /// Runs the schedule the bytes give (a choice per step, modulo the number
 /// of enabled actions; past the end the first enabled action) and panics on
-/// a violation of an expected property.
-fn run_case<M: Model>(case: &Case<M>, schedule_bytes: &[u8], max_steps: usize) {
+/// a violation of an expected property. Returns how many states were
+/// checked, or `None` when the case is not expected to hold (not run).
+fn run_case<M: Model>(case: &Case<M>, schedule_bytes: &[u8], max_steps: usize) -> Option<usize> {
     if !case.expect_hold {
-        return;
+        return None;
     }
     let m = &case.model;
     let props = m.properties();
@@ -117,7 +118,7 @@ fn run_case<M: Model>(case: &Case<M>, schedule_bytes: &[u8], max_steps: usize) {
             }
         }
         if quiescent || step == max_steps {
-            return;
+            return Some(step + 1);
         }
         let choice = schedule_bytes
             .get(step)
@@ -125,6 +126,7 @@ fn run_case<M: Model>(case: &Case<M>, schedule_bytes: &[u8], max_steps: usize) {
         state = m.next_state(&state, &actions[choice], &mut trace);
         schedule.push(choice as u32);
     }
+    unreachable!("the loop returns at step == max_steps")
 }
 
 fn ipam_case(bytes: &mut Bytes, expect: Expect) -> Option<Case<IpamSystem>> {
@@ -441,11 +443,32 @@ mod tests {
                 }
             }
         }
-        // And the fixed target stays quiet on the same inputs.
-        let mut data = vec![0u8, 0, 0, 2, 0, 1, 0, 0, 0, 0];
-        data.extend([0u8, 1].iter().cycle().take(40));
-        ipam_schedule(&data, Expect::Fixed);
         assert!(found, "alternating schedules give the duplicate");
+        // And the fixed target stays quiet on the same inputs: the same
+        // scenario and schedules with the profile byte choosing
+        // libnetwork-18.03, which the fixed target really runs.
+        let fixed = PROFILE_NAMES
+            .iter()
+            .position(|n| *n == "libnetwork-18.03")
+            .expect("listed") as u8;
+        for a in 0..4u8 {
+            for b in 0..4u8 {
+                let mut data = vec![0u8, fixed, 0, 2, 0, 1, 0, 0, 0, 0];
+                data.extend([a, b].iter().cycle().take(40));
+                let mut bytes = Bytes {
+                    data: &data,
+                    pos: 0,
+                };
+                let case = ipam_case(&mut bytes, Expect::Fixed).expect("a valid scenario");
+                assert_eq!(case.variant, "libnetwork-18.03");
+                assert!(case.expect_hold, "the fixed target checks this profile");
+                let checked = run_case(&case, bytes.rest(), 400);
+                assert!(
+                    checked.is_some_and(|n| n > 1),
+                    "the fixed target ran the schedule and checked its states: {checked:?}"
+                );
+            }
+        }
     }
 
     #[test]

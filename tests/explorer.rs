@@ -239,3 +239,41 @@ fn state_bounds_are_respected_and_reported() {
     assert_eq!(r.stop, Some(explore::Stop::MaxDepth));
     assert!(r.max_depth_seen <= 5);
 }
+
+#[test]
+fn pinned_state_counts_of_the_bundled_l2_scenarios() {
+    // Every variant of every bundled L2 scenario, with the default options
+    // (those of `netrace check`). If one changes, the L2 model's semantics
+    // changed: explain it in the commit that changes it.
+    let want: [(&str, &str, u64); 10] = [
+        ("classic-overlay-first-word", "classic-17.03", 108),
+        ("classic-overlay-first-word", "locality-check", 46),
+        ("classic-overlay-first-word", "learning-off", 76),
+        ("classic-overlay-last-word", "classic-17.03", 445),
+        ("classic-overlay-last-word", "swarm-mode", 170),
+        ("classic-overlay-last-word", "locality-check", 248),
+        ("classic-overlay-last-word", "learning-off", 546),
+        ("classic-overlay-last-word", "vxlan-fdb-zero", 380),
+        ("classic-overlay-last-word", "neigh-suppress", 445),
+        ("classic-overlay-last-word", "delete-local-arp", 560),
+    ];
+    let mut seen = Vec::new();
+    for s in bundled() {
+        let System::L2(l2) = &s.system else {
+            continue;
+        };
+        for v in &l2.variants {
+            let r = explore::bfs(&v.model, &Options::default(), &mut |_| {});
+            assert!(r.complete, "{} {}", s.name, v.name);
+            seen.push((s.name.clone(), v.name.clone(), r.states));
+        }
+    }
+    let want: Vec<(String, String, u64)> = want
+        .iter()
+        .map(|(s, v, n)| (s.to_string(), v.to_string(), *n))
+        .collect();
+    seen.sort();
+    let mut want_sorted = want.clone();
+    want_sorted.sort();
+    assert_eq!(seen, want_sorted, "every bundled L2 variant, pinned");
+}

@@ -20,6 +20,9 @@ fn netrace(args: &[&str]) -> Output {
 
 const SCENARIO: &str = "scenarios/classic-overlay-last-word.toml";
 
+/// `netrace replay` exits 2 when a token's schedule diverges on the model.
+const EXPECTED_LOCALITY_REPLAY_CODE: i32 = 2;
+
 /// A, B on host1, C on host2; A resolves B twice (forgetting in between),
 /// then sends to B once the replies settled.
 fn spec() -> L2Spec {
@@ -164,9 +167,8 @@ fn the_fdb_counterexample_tells_the_incident() {
     let last_word = text
         .rfind("fdb: 02:42:0a:00:00:03 moved veth-B -> vxlan1")
         .expect("B's MAC moves to vxlan1");
-    if let Some(real) = real {
-        assert!(real < last_word, "the proxied reply must be the last word");
-    }
+    let real = real.expect("B's own reply reaches br0 on veth-B after the proxied one is made");
+    assert!(real < last_word, "the proxied reply must be the last word");
     // A's next frame to B does not reach B: looped back and dropped.
     let after = &text[last_word..];
     assert!(after.contains("local bypass"), "{after}");
@@ -252,16 +254,107 @@ fn topology_prints_dot() {
 #[test]
 fn a_delivery_with_the_locality_fix_reaches_b() {
     // Replaying the classic counterexample on the fixed variant: the fix
-    // changes what is enabled, so the schedule either diverges (exit 2) or
-    // runs without the violation (exit 0) — never the bug.
+    // changes what is enabled (no driver work after the miss), so the
+    // schedule diverges: exit 2 with a message, not a pass and not the bug.
     let token = token_of("classic-17.03", "l2.fdb_correct");
     let o = netrace(&["replay", SCENARIO, &token, "--variant", "locality-check"]);
-    assert_ne!(
+    assert_eq!(
         o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
+        Some(EXPECTED_LOCALITY_REPLAY_CODE),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
     );
+}
+
+/// A and B on host1 talk to C on host2 with the hop bound at 2: every
+/// cross-host frame takes veth → br0 → vxlan1 → underlay → br0 → veth, so
+/// its copy arriving at host2's br0 has been forwarded 3 times.
+fn cross_host_spec(max_hops: u8) -> L2Spec {
+    let mut s = spec();
+    s.containers[0].script = vec![ScriptStep::Resolve(2), ScriptStep::Send(2)];
+    s.max_hops = max_hops;
+    s
+}
+
+#[test]
+fn a_flood_past_the_hop_bound_violates_no_storm() {
+    let verdicts = |max_hops| {
+        let m =
+            OverlaySystem::new(&cross_host_spec(max_hops), &profile("swarm-mode", &[])).unwrap();
+        let r = explore::bfs(&m, &Options::default(), &mut |_| {});
+        assert!(r.complete);
+        r.violations
+            .iter()
+            .map(|v| v.as_ref().map(|c| c.message.clone()))
+            .collect::<Vec<_>>()
+    };
+    // [single_arp_reply, fdb_correct, delivery, no_storm, converges]
+    let tight = verdicts(2);
+    let storm = tight[3].as_ref().expect("l2.no_storm is violated");
+    assert!(storm.contains("(bound 2)"), "{storm}");
+    assert_eq!(
+        tight.iter().map(Option::is_some).collect::<Vec<_>>(),
+        vec![false, false, false, true, false]
+    );
+    // The default bound is met by the same traffic.
+    assert!(verdicts(16).iter().all(Option::is_none));
+}
+
+#[test]
+fn a_300_step_script_is_refused_at_load() {
+    let steps = vec!["\"wait 1\""; 300].join(", ");
+    let text = format!(
+        "name = \"long\"\nkind = \"l2\"\n\n[network]\nsubnet = \"10.0.0.0/24\"\n\n\
+         [[host]]\nname = \"host1\"\nvtep = \"192.168.100.1\"\n\n\
+         [[container]]\nname = \"A\"\nhost = \"host1\"\nip = \"10.0.0.2\"\n\
+         script = [{steps}]\n\n\
+         [[variant]]\nname = \"swarm-mode\"\nprofile = \"swarm-mode\"\n"
+    );
+    let file = scratch("long-script.toml");
+    std::fs::write(&file, text).unwrap();
+    let o = netrace(&["check", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("long-script.toml:15:2011"), "{err}");
+    assert!(
+        err.contains("script has 300 steps: at most 200 are supported"),
+        "{err}"
+    );
+    assert!(err.contains("shorten the script"), "{err}");
+}
+
+#[test]
+fn a_subnet_with_host_bits_is_refused() {
+    let text = "name = \"bits\"\nkind = \"l2\"\n\n[network]\nsubnet = \"10.0.0.1/24\"\n\n\
+                [[host]]\nname = \"host1\"\nvtep = \"192.168.100.1\"\n\n\
+                [[container]]\nname = \"A\"\nhost = \"host1\"\nip = \"10.0.0.2\"\n\n\
+                [[variant]]\nname = \"swarm-mode\"\nprofile = \"swarm-mode\"\n";
+    let file = scratch("host-bits.toml");
+    std::fs::write(&file, text).unwrap();
+    let o = netrace(&["check", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("host-bits.toml:5:"), "{err}");
+    assert!(err.contains("has host bits set"), "{err}");
+    assert!(err.contains("10.0.0.0/24"), "{err}");
+}
+
+#[test]
+fn a_duplicate_address_is_reported_on_its_own_line() {
+    let text = "name = \"dup\"\nkind = \"l2\"\n\n[network]\nsubnet = \"10.0.0.0/24\"\n\n\
+                [[host]]\nname = \"host1\"\nvtep = \"192.168.100.1\"\n\n\
+                [[container]]\nname = \"A\"\nhost = \"host1\"\nip = \"10.0.0.2\"\n\n\
+                [[container]]\nname = \"B\"\nhost = \"host1\"\nip = \"10.0.0.2\"\n\n\
+                [[variant]]\nname = \"swarm-mode\"\nprofile = \"swarm-mode\"\n";
+    let file = scratch("dup-ip.toml");
+    std::fs::write(&file, text).unwrap();
+    let o = netrace(&["check", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    // Line 19 is B's `ip = "10.0.0.2"`, not its name on line 17.
+    assert!(err.contains("dup-ip.toml:19:"), "{err}");
+    assert!(err.contains("already container A's"), "{err}");
 }
 
 #[test]

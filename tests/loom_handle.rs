@@ -126,7 +126,9 @@ fn loom_passes_classic_swarm_cas() {
 mod arp_race {
     use loom::sync::{Arc, Mutex};
     use netrace::l2::bridge::{Bridge, BridgeConfig, PortConfig, AGEING_TIME_S};
-    use netrace::l2::vxlan::{Tx, VxNeigh, VxlanConfig, VxlanDev};
+    use netrace::l2::vxlan::{Miss, Tx, VxlanConfig, VxlanDev};
+    use netrace::overlay::system::{miss_path, MissPath};
+    use netrace::overlay::{Fix, OverlayProfile};
     use netrace::wire::{build, EthernetAddress};
     use std::net::Ipv4Addr;
 
@@ -137,10 +139,46 @@ mod arp_race {
         Ipv4Addr::new(10, 0, 0, last)
     }
 
-    /// One host: br0 with vxlan1, veth-A, veth-B. `local_peer_programmed`
-    /// says whether the driver's miss path programmed B on vxlan1 (classic
-    /// 17.03) or not (the locality check).
-    fn race(local_peer_programmed: bool) {
+    /// One host: br0 with vxlan1, veth-A, veth-B. A's first request for B
+    /// reaches vxlan1 and misses; the overlay driver's real miss path
+    /// ([`miss_path`]) under `profile` decides what is programmed; then
+    /// A's next request is flooded, one copy reaching B, one vxlan1.
+    /// Returns what the miss path did.
+    fn race(profile: OverlayProfile) -> MissPath {
+        let local_vtep: Ipv4Addr = "192.168.100.1".parse().unwrap();
+        let vx_config = VxlanConfig {
+            vni: 256,
+            proxy: true,
+            learning: true,
+            l2miss: true,
+            l3miss: true,
+            local_ip: local_vtep,
+            mac: EthernetAddress([2, 0, 0, 0, 1, 0xfe]),
+            ageing_s: 300,
+        };
+        let (a, b) = (
+            EthernetAddress::docker(ip(2)),
+            EthernetAddress::docker(ip(3)),
+        );
+        let request = build::arp_request(a, ip(2), ip(3));
+        // The first request: an l3miss, handled by the driver.
+        let mut vx = VxlanDev::default();
+        let mut notes = Vec::new();
+        let miss = vx.xmit(&vx_config, &request, 0, &mut notes);
+        assert_eq!(miss, Tx::Miss(Miss::L3(ip(3))), "the first request misses");
+        // resolvePeer: B, on this host.
+        let path = miss_path(
+            &profile,
+            Miss::L3(ip(3)),
+            Some((ip(3), b, local_vtep)),
+            local_vtep,
+        );
+        if let MissPath::Program(ops) = &path {
+            for op in ops {
+                op.apply(&mut vx, 0);
+            }
+        }
+        let result = path.clone();
         loom::model(move || {
             let config = BridgeConfig {
                 mac: EthernetAddress([2, 0, 0, 0, 1, 1]),
@@ -155,46 +193,23 @@ mod arp_race {
                     .collect(),
                 ageing_time_s: AGEING_TIME_S,
             };
-            let vx_config = VxlanConfig {
-                vni: 256,
-                proxy: true,
-                learning: true,
-                l2miss: true,
-                l3miss: true,
-                local_ip: "192.168.100.1".parse().unwrap(),
-                mac: EthernetAddress([2, 0, 0, 0, 1, 0xfe]),
-                ageing_s: 300,
-            };
-            let (a, b) = (
-                EthernetAddress::docker(ip(2)),
-                EthernetAddress::docker(ip(3)),
-            );
-            let mut vx = VxlanDev::default();
-            if local_peer_programmed {
-                vx.neigh.insert(
-                    ip(3),
-                    VxNeigh {
-                        mac: b,
-                        permanent: true,
-                    },
-                );
-            }
+            let mut vx = vx.clone();
+            let vx_config = vx_config.clone();
+            let request = request.clone();
             let bridge = Arc::new(Mutex::new(Bridge::new(&config)));
             let config = Arc::new(config);
-            // A's request has been flooded: one copy reached B, one vxlan1.
-            let request = build::arp_request(a, ip(2), ip(3));
             let proxied = {
                 let (bridge, config) = (Arc::clone(&bridge), Arc::clone(&config));
                 loom::thread::spawn(move || {
                     let mut notes = Vec::new();
-                    if let Tx::ProxyReply(reply) = vx.xmit(&vx_config, &request, 0, &mut notes) {
-                        bridge.lock().unwrap().receive(&config, VXLAN1, &reply, 0);
+                    if let Tx::ProxyReply(reply) = vx.xmit(&vx_config, &request, 1, &mut notes) {
+                        bridge.lock().unwrap().receive(&config, VXLAN1, &reply, 1);
                     }
                 })
             };
             // B's own reply, on its veth.
             let real = build::arp_reply(b, ip(3), a, ip(2));
-            bridge.lock().unwrap().receive(&config, VETH_B, &real, 0);
+            bridge.lock().unwrap().receive(&config, VETH_B, &real, 1);
             proxied.join().unwrap();
             let port = bridge.lock().unwrap().fdb[&b].port;
             assert_eq!(
@@ -202,16 +217,26 @@ mod arp_race {
                 "wrong final FDB: B's MAC learned on vxlan1 (the proxied reply had the last word)"
             );
         });
+        result
+    }
+
+    fn profile(fixes: &[Fix]) -> OverlayProfile {
+        let mut p = OverlayProfile::builtin("classic-17.03").unwrap();
+        p.fixes = fixes.to_vec();
+        p
     }
 
     #[test]
     #[should_panic(expected = "wrong final FDB")]
     fn loom_finds_the_last_word_of_classic_17_03() {
-        race(true);
+        race(profile(&[]));
     }
 
     #[test]
     fn loom_passes_with_the_locality_check() {
-        race(false);
+        // The miss path reaches the locality check, which skips B; then
+        // loom explores both orders of the two replies and B stays on its
+        // veth in every one.
+        assert_eq!(race(profile(&[Fix::LocalityCheck])), MissPath::LocalSkipped);
     }
 }

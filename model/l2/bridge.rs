@@ -5,7 +5,14 @@
 //! - [`Bridge::receive`] stands for `br_handle_frame_finish`: learning via
 //!   `br_fdb_update` when the ingress port has `learning` on, then
 //!   `br_do_proxy_suppress_arp` for ARP when some port has
-//!   `neigh_suppress`, then forwarding: known unicast to the entry's port
+//!   `neigh_suppress` (`br_do_proxy_suppress_arp`, net/bridge/br_arp_nd_proxy.c:
+//!   a loopback or multicast target is left alone; an ARP packet of *any*
+//!   op but the RARP ones whose sender IP is 0.0.0.0 or its own target —
+//!   probes, gratuitous requests and gratuitous replies — is marked
+//!   `proxyarp_replied` so it is not flooded to suppress ports; a request
+//!   for the bridge's own IP likewise; a request whose target is in the
+//!   bridge's neighbour table and whose MAC sits behind a suppress port is
+//!   answered by `br_arp_send`), then forwarding: known unicast to the entry's port
 //!   unless that is the ingress port (`should_deliver` refuses it: the
 //!   frame is dropped), unknown unicast and broadcast flooded (`br_flood`)
 //!   to every port but the ingress one (and not to `neigh_suppress` ports
@@ -176,13 +183,18 @@ impl Bridge {
             {
                 let (sip, tip) = (arp.source_protocol_addr, arp.target_protocol_addr);
                 let is_request = arp.operation == ArpOperation::Request;
-                if is_request && dst.is_unicast() {
-                    // Newer kernels leave unicast requests alone.
-                } else if is_request && (sip.is_unspecified() || sip == tip) {
+                if tip.is_loopback() || tip.is_multicast() {
+                    // br_do_proxy_suppress_arp returns before anything else.
+                } else if sip.is_unspecified() || sip == tip {
+                    // Every ARP op (not only requests: gratuitous *replies*
+                    // too) with a zero or self sender is kept from the
+                    // suppress ports; only RARP ops are exempt.
                     proxyarp_replied = true;
                     o.notes.push(
                         "neigh_suppress: gratuitous/probe ARP not flooded to suppress ports".into(),
                     );
+                } else if is_request && dst.is_unicast() {
+                    // Newer kernels leave unicast requests alone.
                 } else if is_request && tip == config.ip {
                     proxyarp_replied = true;
                 } else if is_request {
@@ -380,5 +392,22 @@ mod tests {
             vec![1, 2],
             "reply out of the ingress port, flood to veth-B only"
         );
+    }
+
+    #[test]
+    fn neigh_suppress_keeps_gratuitous_replies_from_suppress_ports_too() {
+        let mut c = config();
+        c.ports[0].neigh_suppress = true;
+        let mut b = Bridge::new(&c);
+        // A gratuitous ARP *reply* (sender = target = 10.0.0.2), broadcast:
+        // br_do_proxy_suppress_arp marks it for every ARP op but RARP.
+        let garp_reply = build::arp_reply(mac(2), ip(2), EthernetAddress::BROADCAST, ip(2));
+        let o = b.receive(&c, 1, &garp_reply, 0);
+        let to: Vec<u8> = o.out.iter().map(|(p, _)| *p).collect();
+        assert_eq!(to, vec![2], "flooded to veth-B only, not to vxlan1");
+        // The gratuitous request likewise.
+        let o = b.receive(&c, 1, &build::gratuitous_arp(mac(2), ip(2)), 1);
+        let to: Vec<u8> = o.out.iter().map(|(p, _)| *p).collect();
+        assert_eq!(to, vec![2]);
     }
 }

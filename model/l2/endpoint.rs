@@ -7,7 +7,12 @@
 //!   (a reply confirmed it), `STALE` (time passed, or learned from a
 //!   request), `PROBE` (unicast request sent to the cached MAC);
 //! - `arp_process`: a request for our address is answered (unless the
-//!   responder is off: `ip link set eth0 arp off`) and creates or updates
+//!   scenario turned the responder off, `arp_responder = false`: the
+//!   container still sends requests and learns from what it receives — a
+//!   model switch with no exact Linux equivalent (`arp_ignore=8` also
+//!   stops the answers but skips learning the sender too); it is *not*
+//!   `ip link set eth0 arp off`, IFF_NOARP, under which `arp_rcv` drops every ARP packet and no
+//!   request is ever sent; that is not modelled) and creates or updates
 //!   a `STALE` entry for its sender; a reply updates an existing entry to
 //!   `REACHABLE`; a gratuitous ARP updates an existing entry only
 //!   (`arp_accept=0`); frames for another MAC are dropped by the stack
@@ -203,7 +208,8 @@ impl Endpoint {
                         cfg.name, cfg.ip, cfg.mac
                     ));
                 } else {
-                    r.notes.push(format!("{}: ARP is off: no answer", cfg.name));
+                    r.notes
+                        .push(format!("{}: ARP responder off: no answer", cfg.name));
                 }
                 // neigh_event_ns: the sender is learned as STALE.
                 let e = self.arp.entry(sip).or_insert(ArpEntry {

@@ -23,7 +23,13 @@
 //!   `learning`, `vxlan_snoop` learns or migrates the source MAC to the
 //!   outer source IP, but never moves a permanent entry (the packet is then
 //!   dropped);
-//! - [`VxlanDev::age`] stands for `vxlan_cleanup` (learned entries only).
+//! - [`VxlanDev::age`] stands for `vxlan_cleanup` (learned entries only):
+//!   an entry expires `ageing` seconds after its last *use*
+//!   (`f->used + age_interval`), and `f->used` is stamped by
+//!   `vxlan_find_mac` on the transmit path (`vxlan_xmit`, `arp_reduce`);
+//!   `vxlan_snoop` from the remote an entry already has returns at once
+//!   and refreshes nothing, so traffic received from a peer does not keep
+//!   its entry alive — only traffic sent to it does.
 //!
 //! Not modelled: multicast groups and the default-entry flood list beyond
 //! one remote per entry, VNI filtering, GBP/GPE, nexthop objects, route
@@ -46,8 +52,27 @@ pub struct VxFdb {
     pub remote: Ipv4Addr,
     /// `permanent` (never aged, never migrated by snooping).
     pub permanent: bool,
-    /// Simulated time of the last update, seconds.
+    /// Simulated time of the last update (creation or migration), seconds:
+    /// the kernel's `f->updated`.
     pub updated_s: u32,
+    /// Simulated time of the last use by the transmit path, seconds: the
+    /// kernel's `f->used`, which `vxlan_find_mac` stamps on every lookup
+    /// and which `vxlan_cleanup` ages by. The model stamps learned entries
+    /// only (a permanent entry's use time is never looked at).
+    pub used_s: u32,
+}
+
+impl VxFdb {
+    /// A permanent entry (`bridge fdb replace ... self permanent`) created
+    /// at `now_s`.
+    pub fn permanent(remote: Ipv4Addr, now_s: u32) -> VxFdb {
+        VxFdb {
+            remote,
+            permanent: true,
+            updated_s: now_s,
+            used_s: now_s,
+        }
+    }
 }
 
 /// A neighbour entry on the vxlan device (`ip neigh ... dev vxlan1`).
@@ -126,15 +151,16 @@ impl VxlanDev {
             return Tx::Dropped("malformed frame".into());
         };
         if config.proxy && eth.ethertype() == EtherType::Arp {
-            return self.arp_reduce(config, eth.payload());
+            return self.arp_reduce(config, eth.payload(), now_s);
         }
         let dst = eth.dst_addr();
-        let remote = match self
-            .fdb
-            .get(&dst)
-            .or_else(|| self.fdb.get(&EthernetAddress([0; 6])))
-        {
-            Some(f) => f.remote,
+        let key = if self.fdb.contains_key(&dst) {
+            dst
+        } else {
+            EthernetAddress([0; 6])
+        };
+        let remote = match self.find_mac(&key, now_s) {
+            Some(remote) => remote,
             None => {
                 if config.l2miss && dst.is_unicast() {
                     return Tx::Miss(Miss::L2(dst));
@@ -167,8 +193,17 @@ impl VxlanDev {
         Tx::Encap(remote, outer)
     }
 
+    /// `vxlan_find_mac`: the entry's remote, stamping its use time.
+    fn find_mac(&mut self, mac: &EthernetAddress, now_s: u32) -> Option<Ipv4Addr> {
+        let f = self.fdb.get_mut(mac)?;
+        if !f.permanent {
+            f.used_s = now_s;
+        }
+        Some(f.remote)
+    }
+
     /// `arp_reduce`.
-    fn arp_reduce(&self, config: &VxlanConfig, payload: &[u8]) -> Tx {
+    fn arp_reduce(&mut self, config: &VxlanConfig, payload: &[u8], now_s: u32) -> Tx {
         let Some(arp) = ArpPacket::new_checked(payload)
             .ok()
             .and_then(|p| ArpRepr::parse(&p).ok())
@@ -185,10 +220,10 @@ impl VxlanDev {
         if tip.is_loopback() || tip.is_multicast() {
             return Tx::Dropped("proxy: loopback/multicast target: consumed".into());
         }
-        match self.neigh.get(&tip) {
+        match self.neigh.get(&tip).cloned() {
             Some(n) => {
-                if let Some(f) = self.fdb.get(&n.mac) {
-                    if f.remote.is_unspecified() {
+                if let Some(remote) = self.find_mac(&n.mac, now_s) {
+                    if remote.is_unspecified() {
                         return Tx::Dropped(format!(
                             "proxy: {tip} is bridge-local (FDB remote 0.0.0.0): no reply, request consumed"
                         ));
@@ -223,10 +258,9 @@ impl VxlanDev {
             return false;
         }
         match self.fdb.get_mut(&mac) {
-            Some(f) if f.remote == remote => {
-                f.updated_s = now_s;
-                true
-            }
+            // The remote it already has: nothing to learn, nothing
+            // refreshed (`vxlan_snoop` returns before touching the entry).
+            Some(f) if f.remote == remote => true,
             Some(f) if f.permanent => {
                 notes.push(format!(
                     "vxlan1: {mac} from {remote} but permanently at {}: not migrated, packet dropped",
@@ -250,6 +284,7 @@ impl VxlanDev {
                         remote,
                         permanent: false,
                         updated_s: now_s,
+                        used_s: now_s,
                     },
                 );
                 notes.push(format!("vxlan1 fdb: {mac} learned at {remote}"));
@@ -284,13 +319,13 @@ impl VxlanDev {
         Some(inner)
     }
 
-    /// `vxlan_cleanup` at `now_s`: removes learned entries older than the
-    /// ageing interval.
+    /// `vxlan_cleanup` at `now_s`: removes learned entries not used by the
+    /// transmit path for the ageing interval (`f->used + age_interval`).
     pub fn age(&mut self, config: &VxlanConfig, now_s: u32) -> Vec<EthernetAddress> {
         let expired: Vec<EthernetAddress> = self
             .fdb
             .iter()
-            .filter(|(_, f)| !f.permanent && now_s.saturating_sub(f.updated_s) >= config.ageing_s)
+            .filter(|(_, f)| !f.permanent && now_s.saturating_sub(f.used_s) >= config.ageing_s)
             .map(|(m, _)| *m)
             .collect();
         for m in &expired {
@@ -362,14 +397,8 @@ mod tests {
         };
         assert_eq!(reply, &build::arp_reply(mac(3), ip(3), mac(2), ip(2)));
         // A bridge-local FDB entry (remote 0.0.0.0) silences the proxy.
-        v.fdb.insert(
-            mac(3),
-            VxFdb {
-                remote: Ipv4Addr::UNSPECIFIED,
-                permanent: true,
-                updated_s: 0,
-            },
-        );
+        v.fdb
+            .insert(mac(3), VxFdb::permanent(Ipv4Addr::UNSPECIFIED, 0));
         assert!(matches!(v.xmit(&c, &req, 0, &mut notes), Tx::Dropped(_)));
         // ARP replies into a proxy device are consumed.
         let reply = build::arp_reply(mac(3), ip(3), mac(2), ip(2));
@@ -380,14 +409,7 @@ mod tests {
     fn a_local_remote_takes_the_bypass_and_snoops_loopback() {
         let c = config();
         let mut v = VxlanDev::default();
-        v.fdb.insert(
-            mac(3),
-            VxFdb {
-                remote: c.local_ip,
-                permanent: true,
-                updated_s: 0,
-            },
-        );
+        v.fdb.insert(mac(3), VxFdb::permanent(c.local_ip, 0));
         let data = build::unicast_ip(mac(2), mac(3), ip(2), ip(3), b"x");
         let mut notes = Vec::new();
         assert_eq!(v.xmit(&c, &data, 5, &mut notes), Tx::Bypass(data.clone()));
@@ -399,14 +421,7 @@ mod tests {
         let c = config();
         let mut v = VxlanDev::default();
         let far: Ipv4Addr = "192.168.100.2".parse().unwrap();
-        v.fdb.insert(
-            mac(4),
-            VxFdb {
-                remote: far,
-                permanent: true,
-                updated_s: 0,
-            },
-        );
+        v.fdb.insert(mac(4), VxFdb::permanent(far, 0));
         let data = build::unicast_ip(mac(2), mac(4), ip(2), ip(4), b"x");
         let mut notes = Vec::new();
         let out = v.xmit(&c, &data, 0, &mut notes);
@@ -422,13 +437,30 @@ mod tests {
         // A permanent entry elsewhere: dropped, not migrated.
         v2.fdb.insert(
             mac(2),
-            VxFdb {
-                remote: "192.168.100.9".parse().unwrap(),
-                permanent: true,
-                updated_s: 0,
-            },
+            VxFdb::permanent("192.168.100.9".parse().unwrap(), 0),
         );
         assert_eq!(v2.receive(&c2, outer, 0, &mut notes), None);
+    }
+
+    #[test]
+    fn ageing_follows_use_not_snooping_from_the_same_remote() {
+        let c = config();
+        let far: Ipv4Addr = "192.168.100.2".parse().unwrap();
+        let mut notes = Vec::new();
+        // Learned at 0; snooped again from the same remote at 200: not
+        // refreshed, so it expires at 300.
+        let mut v = VxlanDev::default();
+        assert!(v.snoop(mac(4), far, 0, &mut notes));
+        assert!(v.snoop(mac(4), far, 200, &mut notes));
+        assert_eq!(v.age(&c, 300), vec![mac(4)]);
+        // Learned at 0, used by the transmit path at 200: alive at 300,
+        // gone at 500.
+        let mut v = VxlanDev::default();
+        assert!(v.snoop(mac(4), far, 0, &mut notes));
+        let data = build::unicast_ip(mac(2), mac(4), ip(2), ip(4), b"x");
+        assert!(matches!(v.xmit(&c, &data, 200, &mut notes), Tx::Encap(..)));
+        assert_eq!(v.age(&c, 300), Vec::<EthernetAddress>::new());
+        assert_eq!(v.age(&c, 500), vec![mac(4)]);
     }
 
     #[test]

@@ -14,9 +14,13 @@
 //!   self permanent`) — two netlink calls, neighbour first;
 //! - **local peers** are filtered out on the event paths (#1220);
 //! - **the gap** of classic Swarm (`classic-17.03`): `watchMiss` turns
-//!   every l3miss/l2miss into `resolvePeer` + `peerAdd` *with no locality
+//!   every l3miss into `resolvePeer` + `peerAdd` *with no locality
 //!   check*, so an ARP request for a local container that reaches vxlan1
 //!   programs that local container as a peer at this host's own VTEP;
+//!   the miss path's `peerAdd` programs exactly what the join path's
+//!   does: the neighbour entry, then the FDB entry
+//!   ([`system::miss_path`]). l2misses carry no IPv4 destination and the
+//!   era's `watchMiss` skipped them (`neigh.IP.To4() == nil`);
 //! - swarm mode (`swarm-mode`) runs no `watchMiss` for its networks (#2047).
 //!
 //! Fixes ([`Fix`]) are variants a scenario combines with a profile.
@@ -30,8 +34,13 @@ pub mod topology;
 pub struct OverlayProfile {
     /// The profile's name as written in scenario files.
     pub name: String,
-    /// `watchMiss` programs peers from l2miss/l3miss notifications.
+    /// `watchMiss` programs peers from l3miss notifications.
     pub miss_handling: bool,
+    /// `watchMiss` also handles l2miss notifications (later libnetwork:
+    /// the peer's IP taken from its MAC). The 17.03 `watchMiss` skipped
+    /// every notification without an IPv4 destination
+    /// (`if neigh.IP.To4() == nil { continue }`), so it ignored l2misses.
+    pub l2_miss_handling: bool,
     /// The fixes applied.
     pub fixes: Vec<Fix>,
 }
@@ -92,6 +101,9 @@ impl OverlayProfile {
         Some(OverlayProfile {
             name: name.to_string(),
             miss_handling,
+            // Neither built-in profile programs peers from l2misses: the
+            // 17.03 watchMiss ignored them, swarm mode runs no watchMiss.
+            l2_miss_handling: false,
             fixes: Vec::new(),
         })
     }
@@ -104,7 +116,11 @@ impl OverlayProfile {
     /// One line for trace headers.
     pub fn summary(&self) -> String {
         let mut s = if self.miss_handling {
-            "watchMiss programs peers from l2/l3 misses".to_string()
+            if self.l2_miss_handling {
+                "watchMiss programs peers from l2/l3 misses".to_string()
+            } else {
+                "watchMiss programs peers from l3 misses (l2 misses ignored)".to_string()
+            }
         } else {
             "no miss handling (swarm mode)".to_string()
         };

@@ -32,6 +32,18 @@ use crate::l2::vxlan::{Miss, Tx, VxFdb, VxNeigh, VxlanConfig, VxlanDev};
 use crate::sim::{Checked, Model, Property, Trace, When};
 use crate::wire::{build, EthernetAddress, EthernetFrame};
 
+/// At most this many hosts (host indices are `u8` in the state).
+pub const MAX_HOSTS: usize = 8;
+
+/// At most this many containers (container indices are `u8` in actions
+/// and locations, and the high byte of a data frame's id).
+pub const MAX_CONTAINERS: usize = 32;
+
+/// At most this many steps per script: the program counter is a `u8` and
+/// the step index is the low byte of a data frame's id
+/// ([`data_frame_id`]), so 255 is the hard limit; 200 leaves no doubt.
+pub const MAX_SCRIPT_STEPS: usize = 200;
+
 /// The vxlan1 port's index on every bridge.
 pub const VXLAN_PORT: u8 = 0;
 
@@ -146,6 +158,98 @@ pub enum DriverOp {
     FdbAdd(EthernetAddress, Ipv4Addr),
 }
 
+impl DriverOp {
+    /// Applies a `peerAdd` netlink call to vxlan1 at `now_s` (a miss
+    /// notification is not a netlink call: nothing changes).
+    pub fn apply(&self, vx: &mut VxlanDev, now_s: u32) {
+        match *self {
+            DriverOp::Miss(_) => {}
+            DriverOp::NeighAdd(ip, mac) => {
+                vx.neigh.insert(
+                    ip,
+                    VxNeigh {
+                        mac,
+                        permanent: true,
+                    },
+                );
+            }
+            DriverOp::FdbAdd(mac, remote) => {
+                vx.fdb.insert(mac, VxFdb::permanent(remote, now_s));
+            }
+        }
+    }
+
+    /// The `ip`/`bridge` command the call stands for.
+    pub fn command(&self, local_vtep: Ipv4Addr) -> String {
+        match *self {
+            DriverOp::Miss(m) => format!("{m:?}"),
+            DriverOp::NeighAdd(ip, mac) => {
+                format!("ip neigh replace {ip} lladdr {mac} dev vxlan1 nud permanent")
+            }
+            DriverOp::FdbAdd(mac, remote) => format!(
+                "bridge fdb replace {mac} dev vxlan1 dst {remote} self permanent{}",
+                if remote == local_vtep {
+                    "  (this host's own VTEP)"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+}
+
+/// What the overlay driver's miss path does with one notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MissPath {
+    /// The profile's `watchMiss` does not handle this kind of miss.
+    Ignored,
+    /// `resolvePeer` knows no such peer.
+    NoPeer,
+    /// The locality check found the peer on this host: nothing programmed.
+    LocalSkipped,
+    /// `peerAdd`'s netlink calls, in order.
+    Program(Vec<DriverOp>),
+}
+
+/// The miss path of libnetwork's overlay driver, `watchMiss` →
+/// `resolvePeer` → `peerAdd` (`drivers/overlay/ov_network.go`,
+/// `peerdb.go`), for one notification on a host whose VTEP is
+/// `local_vtep`; `peer` is what `resolvePeer` returns (IP, MAC, VTEP).
+///
+/// `peerAdd`/`peerAddOp` programs the same two entries on every path, in
+/// this order: `AddNeighbor(peerIP, peerMac)` on vxlan1, then the FDB
+/// entry `AddNeighbor(vtep, peerMac, Family(AF_BRIDGE))`; the l2Miss and
+/// l3Miss arguments only mark the entries, they do not choose which are
+/// written. So an l3miss programs the neighbour and then the FDB entry;
+/// an l2miss is ignored unless the profile's `watchMiss` handles l2misses
+/// (`l2_miss_handling`), and then programs both too.
+pub fn miss_path(
+    profile: &OverlayProfile,
+    miss: Miss,
+    peer: Option<(Ipv4Addr, EthernetAddress, Ipv4Addr)>,
+    local_vtep: Ipv4Addr,
+) -> MissPath {
+    if !profile.miss_handling || (matches!(miss, Miss::L2(_)) && !profile.l2_miss_handling) {
+        return MissPath::Ignored;
+    }
+    let Some((ip, mac, vtep)) = peer else {
+        return MissPath::NoPeer;
+    };
+    let local = vtep == local_vtep;
+    if local && profile.has(Fix::LocalityCheck) {
+        return MissPath::LocalSkipped;
+    }
+    let remote = if local && profile.has(Fix::VxlanFdbZero) {
+        Ipv4Addr::UNSPECIFIED
+    } else {
+        vtep
+    };
+    MissPath::Program(vec![
+        DriverOp::NeighAdd(ip, mac),
+        DriverOp::FdbAdd(mac, remote),
+    ])
+}
+
 /// One host's dynamic state.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct HostState {
@@ -221,6 +325,7 @@ pub struct OverlaySystem {
 
 /// The id of the data frame sent by container `ep` at script step `step`.
 pub fn data_frame_id(ep: usize, step: usize) -> u16 {
+    debug_assert!(ep < MAX_CONTAINERS && step < MAX_SCRIPT_STEPS);
     ((ep as u16) << 8) | step as u16
 }
 
@@ -228,11 +333,22 @@ impl OverlaySystem {
     /// Builds the model: devices configured as libnetwork creates them,
     /// remote peers programmed as join events would, local peers not.
     pub fn new(spec: &L2Spec, profile: &OverlayProfile) -> Result<OverlaySystem, String> {
-        if spec.hosts.is_empty() || spec.hosts.len() > 8 {
-            return Err("an L2 scenario has 1 to 8 hosts".into());
+        if spec.hosts.is_empty() || spec.hosts.len() > MAX_HOSTS {
+            return Err(format!("an L2 scenario has 1 to {MAX_HOSTS} hosts"));
         }
-        if spec.containers.len() > 32 {
-            return Err("at most 32 containers are supported".into());
+        if spec.containers.len() > MAX_CONTAINERS {
+            return Err(format!("at most {MAX_CONTAINERS} containers are supported"));
+        }
+        if let Some(c) = spec
+            .containers
+            .iter()
+            .find(|c| c.script.len() > MAX_SCRIPT_STEPS)
+        {
+            return Err(format!(
+                "{}'s script has {} steps; at most {MAX_SCRIPT_STEPS} are supported",
+                c.name,
+                c.script.len()
+            ));
         }
         let gateway = Ipv4Addr::from(u32::from(spec.subnet.network()) + 1);
         let mut hosts = Vec::new();
@@ -300,14 +416,8 @@ impl OverlaySystem {
                             permanent: true,
                         },
                     );
-                    vx.fdb.insert(
-                        eps[i].mac,
-                        VxFdb {
-                            remote: spec.hosts[c.host].vtep,
-                            permanent: true,
-                            updated_s: 0,
-                        },
-                    );
+                    vx.fdb
+                        .insert(eps[i].mac, VxFdb::permanent(spec.hosts[c.host].vtep, 0));
                 }
             }
             host_states.push(HostState {
@@ -519,14 +629,16 @@ impl OverlaySystem {
                             Miss::L3(ip) => format!("l3miss {ip}"),
                             Miss::L2(mac) => format!("l2miss {mac}"),
                         };
-                        if self.profile.miss_handling {
+                        let listened = self.profile.miss_handling
+                            && (matches!(m, Miss::L3(_)) || self.profile.l2_miss_handling);
+                        if listened {
                             trace.line(format!(
                                 "vxlan1: no entry: {what} notified to the driver; request consumed"
                             ));
                             s.hosts[h].driver.push(DriverOp::Miss(m));
                         } else {
                             trace.line(format!(
-                                "vxlan1: no entry: {what} notified, nobody listens; consumed"
+                                "vxlan1: no entry: {what} notified, the driver ignores it; consumed"
                             ));
                         }
                     }
@@ -726,67 +838,40 @@ impl OverlaySystem {
                     Miss::L3(ip) => self.spec.containers.iter().position(|c| c.ip == ip),
                     Miss::L2(mac) => self.eps.iter().position(|c| c.mac == mac),
                 };
-                let Some(p) = peer else {
-                    trace.line("resolvePeer: no such peer in the cluster");
-                    return;
-                };
-                let c = &self.spec.containers[p];
-                let vtep = self.spec.hosts[c.host].vtep;
-                trace.line(format!(
-                    "watchMiss: resolvePeer({}) = {} at VTEP {vtep}",
-                    c.ip, self.eps[p].mac
-                ));
-                if c.host == h && self.profile.has(Fix::LocalityCheck) {
-                    trace.line("locality check: the peer is local: not programmed");
-                    return;
-                }
-                let remote = if c.host == h && self.profile.has(Fix::VxlanFdbZero) {
-                    Ipv4Addr::UNSPECIFIED
-                } else {
-                    vtep
-                };
-                if c.host == h {
-                    trace.line(format!(
-                        "peerAdd for a LOCAL container ({}), no locality check",
-                        c.name
-                    ));
-                }
-                let mut ops = Vec::new();
-                if let Miss::L3(ip) = m {
-                    ops.push(DriverOp::NeighAdd(ip, self.eps[p].mac));
-                }
-                ops.push(DriverOp::FdbAdd(self.eps[p].mac, remote));
-                s.hosts[h].driver.splice(0..0, ops);
-            }
-            DriverOp::NeighAdd(ip, mac) => {
-                s.hosts[h].vx.neigh.insert(
-                    ip,
-                    VxNeigh {
-                        mac,
-                        permanent: true,
-                    },
-                );
-                trace.line(format!(
-                    "ip neigh replace {ip} lladdr {mac} dev vxlan1 nud permanent"
-                ));
-            }
-            DriverOp::FdbAdd(mac, remote) => {
-                s.hosts[h].vx.fdb.insert(
-                    mac,
-                    VxFdb {
-                        remote,
-                        permanent: true,
-                        updated_s: s.now_s,
-                    },
-                );
-                trace.line(format!(
-                    "bridge fdb replace {mac} dev vxlan1 dst {remote} self permanent{}",
-                    if remote == local_vtep {
-                        "  (this host's own VTEP)"
-                    } else {
-                        ""
+                let resolved = peer.map(|p| {
+                    let c = &self.spec.containers[p];
+                    (c.ip, self.eps[p].mac, self.spec.hosts[c.host].vtep)
+                });
+                if let (Some(p), Some((ip, mac, vtep))) = (peer, resolved) {
+                    if self.profile.miss_handling
+                        && (matches!(m, Miss::L3(_)) || self.profile.l2_miss_handling)
+                    {
+                        trace.line(format!(
+                            "watchMiss: resolvePeer({ip}) = {mac} at VTEP {vtep}"
+                        ));
+                        if vtep == local_vtep && !self.profile.has(Fix::LocalityCheck) {
+                            trace.line(format!(
+                                "peerAdd for a LOCAL container ({}), no locality check",
+                                self.spec.containers[p].name
+                            ));
+                        }
                     }
-                ));
+                }
+                match miss_path(&self.profile, m, resolved, local_vtep) {
+                    MissPath::Ignored => trace
+                        .line("watchMiss: an l2miss has no IPv4 destination: ignored (this era)"),
+                    MissPath::NoPeer => trace.line("resolvePeer: no such peer in the cluster"),
+                    MissPath::LocalSkipped => {
+                        trace.line("locality check: the peer is local: not programmed")
+                    }
+                    MissPath::Program(ops) => {
+                        s.hosts[h].driver.splice(0..0, ops);
+                    }
+                }
+            }
+            DriverOp::NeighAdd(..) | DriverOp::FdbAdd(..) => {
+                op.apply(&mut s.hosts[h].vx, s.now_s);
+                trace.line(op.command(local_vtep));
             }
         }
     }

@@ -13,7 +13,10 @@ use super::{
     check_name, check_variant_names, parse_cidr, parse_expect, parse_ipv4, InputError, RawBounds,
     Scenario, Source, System, Verdict,
 };
-use crate::overlay::system::{ContainerSpec, HostSpec, L2Spec, OverlaySystem, ScriptStep};
+use crate::overlay::system::{
+    ContainerSpec, HostSpec, L2Spec, OverlaySystem, ScriptStep, MAX_CONTAINERS, MAX_HOSTS,
+    MAX_SCRIPT_STEPS,
+};
 use crate::overlay::{Fix, OverlayProfile, PROFILE_NAMES};
 
 /// The properties an L2 scenario checks, in matrix order.
@@ -98,8 +101,11 @@ struct RawContainer {
     name: Spanned<String>,
     host: Spanned<String>,
     ip: Spanned<String>,
+    /// Refused: `arp = false` would read as IFF_NOARP (`ip link set eth0
+    /// arp off`), which the model does not have; see `arp_responder`.
+    arp: Option<Spanned<bool>>,
     #[serde(default = "yes")]
-    arp: bool,
+    arp_responder: bool,
     #[serde(default)]
     script: Vec<Spanned<String>>,
 }
@@ -127,7 +133,13 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     check_name(src, &raw.name, "scenario")?;
     let net = raw.network.get_ref();
     let subnet = parse_cidr(src, &net.subnet, "subnet")?;
-    let subnet = subnet.trunc();
+    if subnet.trunc() != subnet {
+        return Err(src.error(
+            net.subnet.span(),
+            format!("subnet {subnet} has host bits set"),
+            format!("write the network address: subnet = \"{}\"", subnet.trunc()),
+        ));
+    }
     if subnet.prefix_len() > 29 {
         return Err(src.error(
             net.subnet.span(),
@@ -157,12 +169,51 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             ))
         }
     };
-    if raw.host.is_empty() || raw.host.len() > 8 {
+    if raw.host.is_empty() {
         return Err(src.error(
             raw.network.span(),
-            "an l2 scenario has 1 to 8 hosts",
+            format!("an l2 scenario has 1 to {MAX_HOSTS} hosts"),
             "add [[host]] tables with name and vtep",
         ));
+    }
+    if let Some(extra) = raw.host.get(MAX_HOSTS) {
+        return Err(src.error(
+            extra.span(),
+            format!(
+                "{} hosts: an l2 scenario has at most {MAX_HOSTS}",
+                raw.host.len()
+            ),
+            format!("remove this [[host]] table and those after it (at most {MAX_HOSTS} hosts)"),
+        ));
+    }
+    if let Some(extra) = raw.container.get(MAX_CONTAINERS) {
+        return Err(src.error(
+            extra.span(),
+            format!(
+                "{} containers: an l2 scenario has at most {MAX_CONTAINERS}",
+                raw.container.len()
+            ),
+            format!(
+                "remove this [[container]] table and those after it (at most {MAX_CONTAINERS} containers)"
+            ),
+        ));
+    }
+    for c in &raw.container {
+        let script = &c.get_ref().script;
+        if let Some(extra) = script.get(MAX_SCRIPT_STEPS) {
+            return Err(src.error(
+                extra.span(),
+                format!(
+                    "container {}'s script has {} steps: at most {MAX_SCRIPT_STEPS} are supported",
+                    c.get_ref().name.get_ref(),
+                    script.len()
+                ),
+                format!(
+                    "shorten the script to {MAX_SCRIPT_STEPS} steps (this is step {}); split the work over more containers or use \"wait N\" for long pauses",
+                    MAX_SCRIPT_STEPS + 1
+                ),
+            ));
+        }
     }
     let mut hosts: Vec<HostSpec> = Vec::new();
     for h in &raw.host {
@@ -202,6 +253,16 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
                     "host names are those of the [[host]] tables",
                 )
             })?;
+        if let Some(arp) = &rc.arp {
+            return Err(src.error(
+                arp.span(),
+                format!(
+                    "arp = {} is not a key: on Linux `arp off` (IFF_NOARP) means the container sends no ARP and ignores all it receives, which the model does not express",
+                    arp.get_ref()
+                ),
+                "for a container that resolves its peers but does not answer requests for its own address, write arp_responder = false",
+            ));
+        }
         let ip = parse_ipv4(src, &rc.ip, "ip")?;
         if !subnet.contains(&ip)
             || ip == subnet.network()
@@ -214,24 +275,25 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
                 format!("use a host address of {subnet} other than the gateway {gateway}"),
             ));
         }
-        if containers
-            .iter()
-            .any(|x| x.name == *rc.name.get_ref() || x.ip == ip)
-        {
+        if let Some(x) = containers.iter().find(|x| x.name == *rc.name.get_ref()) {
             return Err(src.error(
                 rc.name.span(),
-                format!(
-                    "container {} or its address {ip} is defined twice",
-                    rc.name.get_ref()
-                ),
-                "give every container its own name and address",
+                format!("container {} is defined twice", x.name),
+                "give every container its own name",
+            ));
+        }
+        if let Some(x) = containers.iter().find(|x| x.ip == ip) {
+            return Err(src.error(
+                rc.ip.span(),
+                format!("address {ip} is already container {}'s", x.name),
+                "give every container its own address",
             ));
         }
         containers.push(ContainerSpec {
             name: rc.name.get_ref().clone(),
             host,
             ip,
-            arp_responder: rc.arp,
+            arp_responder: rc.arp_responder,
             script: Vec::new(),
         });
     }
