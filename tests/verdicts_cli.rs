@@ -353,10 +353,14 @@ fn ipam_ops_bounds_its_input() {
             .spawn()
             .unwrap();
         let mut stdin = child.stdin.take().unwrap();
-        // The child may stop reading early; a broken pipe is expected.
-        let _ = stdin.write_all(&input);
-        drop(stdin);
-        child.wait_with_output().unwrap()
+        // Written from a thread while the output is read, so neither pipe
+        // fills up; the child may stop reading early (a broken pipe).
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        out
     };
     let mut long = b"{\"op\":\"set_any\"".to_vec();
     long.extend(std::iter::repeat_n(b' ', 10_000));

@@ -98,7 +98,7 @@ pub fn parse_size(flag: &str, text: &str) -> Result<u64, InputError> {
         _ => return Err(bad()),
     };
     let bytes = n * (1u64 << shift) as f64;
-    if !(bytes >= 1.0 && bytes < 1e18) {
+    if !(1.0..1e18).contains(&bytes) {
         return Err(InputError::whole(
             flag,
             format!("{text} is not a usable memory budget"),
