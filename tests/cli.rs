@@ -280,6 +280,21 @@ fn bad_scenarios_get_a_position_and_a_hint() {
         &format!("{GOOD_HEAD}[network]\nsubnet = \"10.0.0.0/24\"\n[[actor]]\nrun = \"a\"\n"),
         1,
         "the scenario has no variants",
+    ); // Each problem at the line of the key that has it (issue 9).
+    expect_input_error(
+        &format!("{GOOD_HEAD}[network]\nsubnet = \"10.0.0.0/24\"\ngateway = \"10.0.1.1\"\n[[actor]]\nrun = \"a\"\n[[variant]]\nname = \"v\"\nprofile = \"libnetwork-17.05\"\n"),
+        5,
+        "gateway 10.0.1.1 is not a host address of the subnet",
+    );
+    expect_input_error(
+        &format!("{GOOD_HEAD}[network]\nsubnet = \"10.0.0.7/24\"\n[[actor]]\nrun = \"a\"\n[[variant]]\nname = \"v\"\nprofile = \"libnetwork-17.05\"\n"),
+        4,
+        "has host bits set",
+    );
+    expect_input_error(
+        &format!("{GOOD_HEAD}[network]\nsubnet = \"10.0.0.0/24\"\nip_range = \"10.1.0.0/28\"\n[[actor]]\nrun = \"a\"\n[[variant]]\nname = \"v\"\nprofile = \"libnetwork-17.05\"\n"),
+        5,
+        "ip_range 10.1.0.0/28 is not inside the subnet",
     );
 }
 

@@ -114,6 +114,16 @@ pub enum Miss {
     L2(EthernetAddress),
 }
 
+impl std::fmt::Display for Miss {
+    /// As `ip monitor` names the notification: `l3miss 10.0.0.3`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Miss::L3(ip) => write!(f, "l3miss {ip}"),
+            Miss::L2(mac) => write!(f, "l2miss {mac}"),
+        }
+    }
+}
+
 /// The device's dynamic state.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub struct VxlanDev {

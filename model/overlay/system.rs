@@ -182,7 +182,7 @@ impl DriverOp {
     /// The `ip`/`bridge` command the call stands for.
     pub fn command(&self, local_vtep: Ipv4Addr) -> String {
         match *self {
-            DriverOp::Miss(m) => format!("{m:?}"),
+            DriverOp::Miss(m) => format!("handle {m} (watchMiss)"),
             DriverOp::NeighAdd(ip, mac) => {
                 format!("ip neigh replace {ip} lladdr {mac} dev vxlan1 nud permanent")
             }
@@ -1017,8 +1017,9 @@ impl Model for OverlaySystem {
                 )
             }
             L2Action::Driver(h) => format!(
-                "{} overlay driver: {:?}",
-                self.hosts[h as usize].name, s.hosts[h as usize].driver[0]
+                "{} overlay driver: {}",
+                self.hosts[h as usize].name,
+                s.hosts[h as usize].driver[0].command(self.spec.hosts[h as usize].vtep)
             ),
             L2Action::Cleanup(h) => format!(
                 "{} operator: delete vxlan1 ARP entries of local containers",
@@ -1102,11 +1103,12 @@ impl Model for OverlaySystem {
             } else {
                 "script done".to_string()
             };
+            let received: Vec<String> = st.ep.received.iter().map(|id| format!("#{id}")).collect();
             out.push(format!(
-                "{}: {progress}; arp: {}; received: {:?}",
+                "{}: {progress}; arp: {}; received: {}",
                 self.eps[e].name,
                 list_or_empty(&arp),
-                st.ep.received
+                list_or_empty(&received)
             ));
         }
         if !s.inflight.is_empty() {

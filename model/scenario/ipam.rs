@@ -144,6 +144,39 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         .as_ref()
         .map(|r| parse_cidr(src, r, "ip_range"))
         .transpose()?;
+    // Each problem at the key that has it.
+    for (cidr, raw_cidr, what) in [
+        (Some(subnet), Some(&net.subnet), "subnet"),
+        (ip_range, net.ip_range.as_ref(), "ip_range"),
+    ] {
+        if let (Some(c), Some(r)) = (cidr, raw_cidr) {
+            if c != c.trunc() {
+                return Err(src.error(
+                    r.span(),
+                    format!("{what} {c} has host bits set"),
+                    format!("write the network address: \"{}\"", c.trunc()),
+                ));
+            }
+        }
+    }
+    if let (Some(g), Some(raw_g)) = (gateway, &net.gateway) {
+        if !subnet.contains(&g) || g == subnet.network() || g == subnet.broadcast() {
+            return Err(src.error(
+                raw_g.span(),
+                format!("gateway {g} is not a host address of the subnet {subnet}"),
+                format!("give an address inside {subnet}, other than its network and broadcast addresses"),
+            ));
+        }
+    }
+    if let (Some(r), Some(raw_r)) = (ip_range, &net.ip_range) {
+        if !subnet.contains(&r) {
+            return Err(src.error(
+                raw_r.span(),
+                format!("ip_range {r} is not inside the subnet {subnet}"),
+                format!("give a range inside {subnet}"),
+            ));
+        }
+    }
 
     let mut setup = Vec::new();
     if let Some(raw_setup) = &raw.setup {

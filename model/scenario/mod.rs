@@ -162,7 +162,16 @@ impl Source<'_> {
     pub fn parse<T: for<'de> Deserialize<'de>>(&self, hint: &str) -> Result<T, InputError> {
         toml::from_str::<T>(self.text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
-            let message = e.message().trim().replace('\n', " ");
+            let mut message = e.message().trim().replace('\n', " ");
+            // serde's untagged-enum message names a Rust type; say what
+            // the key takes instead.
+            if message.contains("untagged enum RawRuns") {
+                message = "`run` takes a number of containers (run = 16) or a list of names \
+                           (run = [\"web\", \"db\"])"
+                    .to_string();
+            } else if message.contains("untagged enum") {
+                message = "this value has the wrong type for its key".to_string();
+            }
             self.error(span, message, hint)
         })
     }
@@ -494,6 +503,16 @@ mod tests {
         assert_eq!(src.position(0), (1, 1));
         assert_eq!(src.position(6), (2, 1));
         assert_eq!(src.position(9), (2, 3)); // after 'b' and 'é' (2 bytes)
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_shape_is_explained_in_scenario_terms() {
+        let text = "name = \"x\"\nkind = \"ipam\"\n[network]\nsubnet = \"172.17.0.0/16\"\n[setup]\nrun = true\n[[actor]]\nrun = \"a\"\n[[variant]]\nname = \"v\"\nprofile = \"libnetwork-17.05\"\n";
+        let e = load_str("f.toml", text, Path::new("f.toml")).unwrap_err();
+        assert!(!e.message.contains("untagged"), "{e}");
+        assert!(!e.message.contains("RawRuns"), "{e}");
+        assert!(e.message.contains("`run` takes a number"), "{e}");
+        assert_eq!(e.line, 6, "{e}");
     }
 
     #[test]
