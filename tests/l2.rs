@@ -20,8 +20,9 @@ fn netrace(args: &[&str]) -> Output {
 
 const SCENARIO: &str = "scenarios/classic-overlay-last-word.toml";
 
-/// `netrace replay` exits 2 when a token's schedule diverges on the model.
-const EXPECTED_LOCALITY_REPLAY_CODE: i32 = 2;
+/// `netrace replay --variant` replays a schedule by actor and stops where
+/// the variant blocks it: exit 0 when nothing was violated up to there.
+const EXPECTED_LOCALITY_REPLAY_CODE: i32 = 0;
 
 /// A, B on host1, C on host2; A resolves B twice (forgetting in between),
 /// then sends to B once the replies settled.
@@ -255,7 +256,7 @@ fn topology_prints_dot() {
 fn a_delivery_with_the_locality_fix_reaches_b() {
     // Replaying the classic counterexample on the fixed variant: the fix
     // changes what is enabled (no driver work after the miss), so the
-    // schedule diverges: exit 2 with a message, not a pass and not the bug.
+    // replay stops at the driver's step and says why: exit 0, not the bug.
     let token = token_of("classic-17.03", "l2.fdb_correct");
     let o = netrace(&["replay", SCENARIO, &token, "--variant", "locality-check"]);
     assert_eq!(
@@ -265,6 +266,13 @@ fn a_delivery_with_the_locality_fix_reaches_b() {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("BLOCKED on variant locality-check"), "{out}");
+    assert!(
+        out.contains("overlay driver has nothing to program"),
+        "{out}"
+    );
+    assert!(!out.contains("l2.fdb_correct violated"), "{out}");
 }
 
 /// A and B on host1 talk to C on host2 with the hop bound at 2: every

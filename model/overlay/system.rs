@@ -1036,9 +1036,39 @@ impl Model for OverlaySystem {
             // A delivery is known by what is delivered where.
             L2Action::Deliver(i) => {
                 let item = &s.inflight[i as usize];
-                (crate::explore::fingerprint(&(item.at, &item.bytes)) >> 4) as u64
+                // The top four bits stay clear of the tags above.
+                (crate::explore::fingerprint(&(item.at, &item.bytes)) as u64) >> 4
             }
         }
+    }
+
+    fn blocked(&self, s: &L2State, key: u64) -> Option<String> {
+        let index = (key & 0xff) as usize;
+        Some(match key >> 60 {
+            1 => {
+                let name = &self.eps.get(index)?.name;
+                let st = &s.eps[index];
+                if st.pc as usize >= self.spec.containers[index].script.len() {
+                    format!("{name}'s script is already done")
+                } else if st.waiting {
+                    format!("{name} is still waiting for an ARP reply")
+                } else {
+                    format!("{name} cannot take its next script step")
+                }
+            }
+            2 => format!(
+                "{}'s overlay driver has nothing to program here: this variant's miss path \
+                 queued no netlink call (a fix such as the locality check skipped it)",
+                self.hosts.get(index)?.name
+            ),
+            3 => format!(
+                "no operator cleanup is pending on {}",
+                self.hosts.get(index)?.name
+            ),
+            _ => "that frame is not in flight on this variant: it was never sent, or was \
+                  already dropped or delivered"
+                .to_string(),
+        })
     }
 
     fn summarize(&self, s: &L2State) -> Vec<String> {

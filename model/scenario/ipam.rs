@@ -195,7 +195,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         let mut auto = 0;
         for table in tables {
             let step: RawSetup = table.try_into().map_err(|e: toml::de::Error| {
-                setup_error(format!("setup: {}", e.message().trim()))
+                setup_error(format!("setup: {}", super::serde_message(e.message())))
             })?;
             match step.run {
                 None => {}

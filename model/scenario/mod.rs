@@ -162,18 +162,22 @@ impl Source<'_> {
     pub fn parse<T: for<'de> Deserialize<'de>>(&self, hint: &str) -> Result<T, InputError> {
         toml::from_str::<T>(self.text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
-            let mut message = e.message().trim().replace('\n', " ");
-            // serde's untagged-enum message names a Rust type; say what
-            // the key takes instead.
-            if message.contains("untagged enum RawRuns") {
-                message = "`run` takes a number of containers (run = 16) or a list of names \
-                           (run = [\"web\", \"db\"])"
-                    .to_string();
-            } else if message.contains("untagged enum") {
-                message = "this value has the wrong type for its key".to_string();
-            }
-            self.error(span, message, hint)
+            self.error(span, serde_message(e.message()), hint)
         })
+    }
+}
+
+/// A TOML/serde error message in scenario terms: serde's untagged-enum
+/// message names a Rust type, so say what the key takes instead.
+pub(crate) fn serde_message(message: &str) -> String {
+    let message = message.trim().replace('\n', " ");
+    if message.contains("untagged enum RawRuns") {
+        "`run` takes a number of containers (run = 16) or a list of names (run = [\"web\", \"db\"])"
+            .to_string()
+    } else if message.contains("untagged enum") {
+        "this value has the wrong type for its key".to_string()
+    } else {
+        message
     }
 }
 
@@ -512,7 +516,7 @@ mod tests {
         assert!(!e.message.contains("untagged"), "{e}");
         assert!(!e.message.contains("RawRuns"), "{e}");
         assert!(e.message.contains("`run` takes a number"), "{e}");
-        assert_eq!(e.line, 6, "{e}");
+        assert_eq!(e.line, 5, "the [setup] table: {e}");
     }
 
     #[test]
