@@ -104,13 +104,8 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
                 continue;
             }
         };
-        let comparison = kernel::compare(
-            &v.model,
-            &plan.expected,
-            &plan.received,
-            &run.observed,
-            &run.frames,
-        );
+        // A divergence at any step disagrees, not only in the final tables.
+        let comparison = kernel::compare::compare_run(&v.model, &plan, &run);
         if !comparison.agree() {
             disagree += 1;
         }
