@@ -667,3 +667,35 @@ fn a_step_that_diverges_disagrees_even_when_the_final_tables_agree() {
     assert!(!cmp.agree(), "a divergence mid-run is a disagreement");
     assert!(cmp.disagreeing().iter().any(|t| t.starts_with("events")));
 }
+
+#[test]
+fn an_entry_whose_flags_differ_disagrees() {
+    let (model, plan) = last_word_plan();
+    let flags = &plan.expected.flags;
+    assert!(
+        flags.iter().flatten().any(|(_, f)| f == "self permanent"),
+        "the driver programs permanent vxlan1 entries: {flags:?}"
+    );
+    // The same entries, one of them learned (dynamic) on the kernel side.
+    let mut kernel_side = plan.expected.clone();
+    let (h, key) = kernel_side
+        .flags
+        .iter()
+        .enumerate()
+        .find_map(|(h, m)| {
+            m.iter()
+                .find(|(_, f)| *f == "self permanent")
+                .map(|(k, _)| (h, k.clone()))
+        })
+        .unwrap();
+    kernel_side.flags[h].insert(key, "self dynamic".into());
+    let cmp = kernel::compare(
+        &model,
+        &plan.expected,
+        &plan.received,
+        &kernel_side,
+        &plan.received,
+    );
+    assert!(!cmp.agree(), "permanent vs dynamic must disagree");
+    assert!(cmp.disagreeing().iter().any(|t| t.contains("entry flags")));
+}

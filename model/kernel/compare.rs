@@ -151,6 +151,11 @@ pub fn compare(
             host(&expected.vxlan_neigh, h),
             host(&observed.vxlan_neigh, h),
         ));
+        tables.push(map_table(
+            format!("{name} entry flags (entry -> flags)"),
+            host(&expected.flags, h),
+            host(&observed.flags, h),
+        ));
     }
     let replies = |o: &Observables| -> BTreeMap<String, String> {
         o.arp_replies
