@@ -256,6 +256,11 @@ fn netrace_kernel_shows_the_last_word_in_both_columns() {
         assert_eq!(row, vec![B_MAC, "vxlan1", "vxlan1"], "{table}");
         assert!(text.contains("schedule: counterexample of l2.fdb_correct"));
         assert!(text.contains("result: the kernel AGREES with the model on every table"));
+        // Progress goes to stderr, the report to stdout.
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("picking the schedule"), "{err}");
+        assert!(err.contains("events on the kernel"), "{err}");
+        assert!(!text.contains("picking the schedule"));
 
         // The same as JSON.
         let o = netrace(&[

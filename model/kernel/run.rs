@@ -284,8 +284,14 @@ fn drive(
 
     let mut events = Vec::new();
     let mut first_divergence = None;
+    let mut shown = Instant::now();
     for (i, ev) in plan.events.iter().enumerate() {
         let t0 = Instant::now();
+        if t0.duration_since(shown) >= Duration::from_secs(3) {
+            // A line every few seconds on long runs.
+            eprintln!("netrace kernel: event {} of {}", i + 1, plan.events.len());
+            shown = t0;
+        }
         do_event(model, topology, &sockets, ev)?;
         let timeout = if first_divergence.is_none() {
             opts.wait_timeout
