@@ -570,7 +570,10 @@ fn a_namespace_of_another_process_is_not_counted_as_left_behind() {
         leaves_no_namespace(|| ip(&["netns", "add", &foreign]));
     });
     ip(&["netns", "del", &foreign]);
-    assert!(r.is_ok(), "a namespace this process did not create is not its own");
+    assert!(
+        r.is_ok(),
+        "a namespace this process did not create is not its own"
+    );
 }
 
 fn last_word_plan() -> (OverlaySystem, Plan) {

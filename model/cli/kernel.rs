@@ -77,7 +77,10 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
     for v in variants {
         // Progress on stderr: the schedule search and the run can take a
         // while; stdout stays the report.
-        eprintln!("netrace kernel: {} · {}: picking the schedule", s.name, v.name);
+        eprintln!(
+            "netrace kernel: {} · {}: picking the schedule",
+            s.name, v.name
+        );
         let (schedule, source) = match (&token, &a.token) {
             (Some(t), Some(text)) => (t.schedule.clone(), ScheduleSource::Token(text.clone())),
             _ => kernel::default_schedule(&v.model, s.bounds),
