@@ -55,7 +55,23 @@ fn kernel_or_skip(test: &str) -> Option<MutexGuard<'static, ()>> {
     }
 }
 
+/// The network namespaces this test process created (named
+/// `nr<pid>x…` by [`kernel::netns::unique_prefix`]): other builds and
+/// engineers on the machine create and delete their own at any time.
 fn netns_list() -> Vec<String> {
+    netns_of(std::process::id())
+}
+
+/// The network namespaces process `pid` created.
+fn netns_of(pid: u32) -> Vec<String> {
+    let prefix = format!("nr{pid}x");
+    all_netns()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
+}
+
+fn all_netns() -> Vec<String> {
     let out = Command::new("ip")
         .args(["netns", "list"])
         .output()
@@ -240,6 +256,11 @@ fn netrace_kernel_shows_the_last_word_in_both_columns() {
         assert_eq!(row, vec![B_MAC, "vxlan1", "vxlan1"], "{table}");
         assert!(text.contains("schedule: counterexample of l2.fdb_correct"));
         assert!(text.contains("result: the kernel AGREES with the model on every table"));
+        // Progress goes to stderr, the report to stdout.
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("picking the schedule"), "{err}");
+        assert!(err.contains("events on the kernel"), "{err}");
+        assert!(!text.contains("picking the schedule"));
 
         // The same as JSON.
         let o = netrace(&[
@@ -290,7 +311,6 @@ fn a_panic_mid_run_leaves_no_namespace() {
 /// and checks the child died of the signal leaving nothing behind.
 fn interrupt_when(when: impl Fn(&str) -> bool) {
     use std::os::unix::process::ExitStatusExt;
-    let before = netns_list();
     let mut child = Command::new(env!("CARGO_BIN_EXE_netrace"))
         .current_dir(manifest())
         .args(["kernel", SCENARIO])
@@ -298,10 +318,11 @@ fn interrupt_when(when: impl Fn(&str) -> bool) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("netrace starts");
-    let prefix = format!("nr{}x", child.id());
+    let out_pid = child.id();
+    let prefix = format!("nr{out_pid}x");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if netns_list()
+        if all_netns()
             .iter()
             .any(|n| n.strip_prefix(&prefix).is_some_and(&when))
         {
@@ -325,12 +346,8 @@ fn interrupt_when(when: impl Fn(&str) -> bool) {
         "dies of the signal: {err}"
     );
     assert!(err.contains("removed"), "{err}");
-    let left: Vec<String> = netns_list()
-        .into_iter()
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
+    let left = netns_of(out_pid);
     assert!(left.is_empty(), "left behind: {left:?}");
-    assert_eq!(before, netns_list());
 }
 
 #[test]
@@ -537,4 +554,156 @@ fn without_root_netrace_kernel_says_it_cannot_run() {
     }
     let e = KernelError::Unavailable("not root".into());
     assert!(e.to_string().contains("cannot run here"));
+}
+
+#[test]
+fn a_namespace_of_another_process_is_not_counted_as_left_behind() {
+    let Some(_k) = kernel_or_skip("foreign namespace") else {
+        return;
+    };
+    // Another build on the machine adds a namespace while a test runs.
+    let foreign = format!("other{}", std::process::id());
+    let ip = |args: &[&str]| {
+        assert!(Command::new("ip").args(args).status().unwrap().success());
+    };
+    let r = std::panic::catch_unwind(|| {
+        leaves_no_namespace(|| ip(&["netns", "add", &foreign]));
+    });
+    ip(&["netns", "del", &foreign]);
+    assert!(
+        r.is_ok(),
+        "a namespace this process did not create is not its own"
+    );
+}
+
+fn last_word_plan() -> (OverlaySystem, Plan) {
+    let s = scenario::load(&manifest().join(SCENARIO)).unwrap();
+    let System::L2(l2) = &s.system else {
+        panic!("an l2 scenario")
+    };
+    let model = l2
+        .variants
+        .iter()
+        .find(|v| v.name == "classic-17.03")
+        .unwrap()
+        .model
+        .clone();
+    let (schedule, _) = kernel::default_schedule(&model, s.bounds);
+    let plan = oracle::plan(&model, &schedule).unwrap();
+    (model, plan)
+}
+
+#[test]
+fn frames_that_differ_only_in_an_arp_address_disagree() {
+    // No kernel needed: the comparison itself, on the model's own frames.
+    let (model, plan) = last_word_plan();
+    let frames_table = |c: &kernel::Comparison| {
+        c.tables
+            .iter()
+            .find(|t| t.name.starts_with("frames received"))
+            .unwrap()
+            .agree()
+    };
+    assert!(frames_table(&kernel::compare(
+        &model,
+        &plan.expected,
+        &plan.received,
+        &plan.expected,
+        &plan.received
+    )));
+    // Find an ARP frame received by someone; change one byte of its ARP
+    // sender protocol address (bytes 28..32), then of its target hardware
+    // address (bytes 32..38), each alone.
+    let (e, i) = plan
+        .received
+        .iter()
+        .enumerate()
+        .find_map(|(e, fs)| {
+            fs.iter()
+                .position(|f| f.len() >= 42 && f[12..14] == [0x08, 0x06])
+                .map(|i| (e, i))
+        })
+        .expect("an ARP frame is received");
+    for byte in [31usize, 37] {
+        let mut tampered = plan.received.clone();
+        tampered[e][i][byte] ^= 0x01;
+        let cmp = kernel::compare(
+            &model,
+            &plan.expected,
+            &plan.received,
+            &plan.expected,
+            &tampered,
+        );
+        assert!(
+            !frames_table(&cmp),
+            "frames differing in byte {byte} (an ARP address) must disagree"
+        );
+        assert!(!cmp.agree());
+    }
+}
+
+#[test]
+fn a_step_that_diverges_disagrees_even_when_the_final_tables_agree() {
+    let (model, plan) = last_word_plan();
+    let mut events: Vec<kernel::EventLog> = plan
+        .events
+        .iter()
+        .map(|ev| kernel::EventLog {
+            what: kernel::run::describe_event(&model, ev),
+            waited_ms: 0.0,
+            reached: true,
+            missing: None,
+        })
+        .collect();
+    let agreeing = kernel::KernelRun {
+        observed: plan.expected.clone(),
+        frames: plan.received.clone(),
+        events: events.clone(),
+        first_divergence: None,
+        namespaces: Vec::new(),
+    };
+    assert!(kernel::compare::compare_run(&model, &plan, &agreeing).agree());
+    events[1].reached = false;
+    events[1].missing = Some("A received 0 of 1 frame(s)".into());
+    let diverging = kernel::KernelRun {
+        events,
+        first_divergence: Some(1),
+        ..agreeing
+    };
+    // The verdict `netrace kernel` exits on (1 when it disagrees).
+    let cmp = kernel::compare::compare_run(&model, &plan, &diverging);
+    assert!(!cmp.agree(), "a divergence mid-run is a disagreement");
+    assert!(cmp.disagreeing().iter().any(|t| t.starts_with("events")));
+}
+
+#[test]
+fn an_entry_whose_flags_differ_disagrees() {
+    let (model, plan) = last_word_plan();
+    let flags = &plan.expected.flags;
+    assert!(
+        flags.iter().flatten().any(|(_, f)| f == "self permanent"),
+        "the driver programs permanent vxlan1 entries: {flags:?}"
+    );
+    // The same entries, one of them learned (dynamic) on the kernel side.
+    let mut kernel_side = plan.expected.clone();
+    let (h, key) = kernel_side
+        .flags
+        .iter()
+        .enumerate()
+        .find_map(|(h, m)| {
+            m.iter()
+                .find(|(_, f)| *f == "self permanent")
+                .map(|(k, _)| (h, k.clone()))
+        })
+        .unwrap();
+    kernel_side.flags[h].insert(key, "self dynamic".into());
+    let cmp = kernel::compare(
+        &model,
+        &plan.expected,
+        &plan.received,
+        &kernel_side,
+        &plan.received,
+    );
+    assert!(!cmp.agree(), "permanent vs dynamic must disagree");
+    assert!(cmp.disagreeing().iter().any(|t| t.contains("entry flags")));
 }

@@ -75,6 +75,12 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
     let mut out = stdout.lock();
     let (mut disagree, mut unrunnable) = (0usize, 0usize);
     for v in variants {
+        // Progress on stderr: the schedule search and the run can take a
+        // while; stdout stays the report.
+        eprintln!(
+            "netrace kernel: {} · {}: picking the schedule",
+            s.name, v.name
+        );
         let (schedule, source) = match (&token, &a.token) {
             (Some(t), Some(text)) => (t.schedule.clone(), ScheduleSource::Token(text.clone())),
             _ => kernel::default_schedule(&v.model, s.bounds),
@@ -96,6 +102,12 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
             unrunnable += 1;
             continue;
         }
+        eprintln!(
+            "netrace kernel: {} · {}: running {} events on the kernel",
+            s.name,
+            v.name,
+            plan.events.len()
+        );
         let run = match kernel::run(&v.model, &plan, &kernel::RunOptions::default()) {
             Ok(r) => r,
             Err(e) => {
@@ -104,13 +116,8 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
                 continue;
             }
         };
-        let comparison = kernel::compare(
-            &v.model,
-            &plan.expected,
-            &plan.received,
-            &run.observed,
-            &run.frames,
-        );
+        // A divergence at any step disagrees, not only in the final tables.
+        let comparison = kernel::compare::compare_run(&v.model, &plan, &run);
         if !comparison.agree() {
             disagree += 1;
         }

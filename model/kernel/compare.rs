@@ -104,6 +104,27 @@ fn host(v: &[BTreeMap<String, String>], h: usize) -> &BTreeMap<String, String> {
     v.get(h).unwrap_or(&EMPTY)
 }
 
+/// The events whose predicted effect never showed on the kernel, as a
+/// table: a divergence at any step is a disagreement, even when the
+/// final tables agree.
+pub fn events_table(events: &[crate::kernel::EventLog]) -> Table {
+    Table {
+        name: "events (predicted effect showed after each)".into(),
+        rows: events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.reached)
+            .map(|(i, e)| Row {
+                key: format!("event {}", i + 1),
+                model: Some("effect shows".into()),
+                kernel: Some(e.missing.clone().unwrap_or_else(|| "not reached".into())),
+                agree: false,
+                detail: None,
+            })
+            .collect(),
+    }
+}
+
 /// Compares the model's `expected` observables and `expected_frames` (per
 /// container) with the kernel's.
 pub fn compare(
@@ -129,6 +150,11 @@ pub fn compare(
             format!("{name} vxlan1 neighbours (IP -> MAC)"),
             host(&expected.vxlan_neigh, h),
             host(&observed.vxlan_neigh, h),
+        ));
+        tables.push(map_table(
+            format!("{name} entry flags (entry -> flags)"),
+            host(&expected.flags, h),
+            host(&observed.flags, h),
         ));
     }
     let replies = |o: &Observables| -> BTreeMap<String, String> {
@@ -174,8 +200,23 @@ pub fn compare(
                 .map(|f| f.iter().map(|b| build::describe(b)).collect())
                 .unwrap_or_default()
         };
-        let (m, k) = (describe(expected_frames), describe(observed_frames));
-        let agree = m == k;
+        let bytes = |frames: &[Vec<Vec<u8>>]| -> Vec<Vec<u8>> {
+            frames.get(e).cloned().unwrap_or_default()
+        };
+        // Frames agree when their bytes do: a description drops fields
+        // (ARP sender and target addresses among them).
+        let agree = bytes(expected_frames) == bytes(observed_frames);
+        let (mut m, mut k) = (describe(expected_frames), describe(observed_frames));
+        if !agree && m == k {
+            let hex = |frames: Vec<Vec<u8>>| -> Vec<String> {
+                frames
+                    .iter()
+                    .map(|f| f.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                    .collect()
+            };
+            m = hex(bytes(expected_frames));
+            k = hex(bytes(observed_frames));
+        }
         rows.push(Row {
             key: ep.name.clone(),
             model: Some(format!("{} frame(s)", m.len())),
@@ -189,4 +230,23 @@ pub fn compare(
         rows,
     });
     Comparison { tables }
+}
+
+/// The comparison the CLI's verdict is made on: [`compare()`] of the
+/// plan's prediction and the run's observation, plus [`events_table`] of
+/// the run (a step whose predicted effect never showed disagrees).
+pub fn compare_run(
+    model: &OverlaySystem,
+    plan: &crate::overlay::oracle::Plan,
+    run: &crate::kernel::KernelRun,
+) -> Comparison {
+    let mut c = compare(
+        model,
+        &plan.expected,
+        &plan.received,
+        &run.observed,
+        &run.frames,
+    );
+    c.tables.push(events_table(&run.events));
+    c
 }

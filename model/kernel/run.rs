@@ -106,6 +106,7 @@ struct Tables {
     br0_fdb: Vec<BTreeMap<String, String>>,
     vxlan_fdb: Vec<BTreeMap<String, String>>,
     vxlan_neigh: Vec<BTreeMap<String, String>>,
+    flags: Vec<BTreeMap<String, String>>,
 }
 
 impl Tables {
@@ -114,6 +115,7 @@ impl Tables {
             br0_fdb: o.br0_fdb.clone(),
             vxlan_fdb: o.vxlan_fdb.clone(),
             vxlan_neigh: o.vxlan_neigh.clone(),
+            flags: o.flags.clone(),
         }
     }
 
@@ -123,6 +125,7 @@ impl Tables {
             ("br0 fdb", &self.br0_fdb, &other.br0_fdb),
             ("vxlan1 fdb", &self.vxlan_fdb, &other.vxlan_fdb),
             ("vxlan1 neighbours", &self.vxlan_neigh, &other.vxlan_neigh),
+            ("entry flags", &self.flags, &other.flags),
         ];
         for (what, a, b) in named {
             for (h, name) in hosts.iter().enumerate() {
@@ -281,8 +284,14 @@ fn drive(
 
     let mut events = Vec::new();
     let mut first_divergence = None;
+    let mut shown = Instant::now();
     for (i, ev) in plan.events.iter().enumerate() {
         let t0 = Instant::now();
+        if t0.duration_since(shown) >= Duration::from_secs(3) {
+            // A line every few seconds on long runs.
+            eprintln!("netrace kernel: event {} of {}", i + 1, plan.events.len());
+            shown = t0;
+        }
         do_event(model, topology, &sockets, ev)?;
         let timeout = if first_divergence.is_none() {
             opts.wait_timeout
@@ -321,6 +330,7 @@ fn drive(
     observed.br0_fdb = tables.br0_fdb;
     observed.vxlan_fdb = tables.vxlan_fdb;
     observed.vxlan_neigh = tables.vxlan_neigh;
+    observed.flags = tables.flags;
     Ok((observed, frames, events, first_divergence))
 }
 
@@ -449,16 +459,30 @@ fn read_tables(model: &OverlaySystem, topology: &Topology) -> Result<Tables, Ker
     for ns in &topology.overlay_ns {
         let mut br = BTreeMap::new();
         let mut vx: BTreeMap<String, String> = BTreeMap::new();
+        let mut fl: BTreeMap<String, String> = BTreeMap::new();
         for entry in run_json("bridge", &["-n", ns, "-j", "fdb", "show"])? {
             let (Some(mac), Some(dev)) = (entry["mac"].as_str(), entry["ifname"].as_str()) else {
                 continue;
             };
+            let state = entry["state"].as_str().unwrap_or("");
+            let kflags = |attach: &str| match state {
+                "permanent" => format!("{attach} permanent"),
+                "static" | "noarp" => format!("{attach} static"),
+                _ => format!("{attach} dynamic"),
+            };
             if entry["master"].as_str() == Some("br0") {
                 if macs.contains(mac) {
                     br.insert(mac.to_string(), dev.to_string());
+                    fl.insert(format!("br0 {mac}"), kflags("master"));
                 }
             } else if dev == "vxlan1" && has_flag(&entry, "self") {
                 if let Some(dst) = entry["dst"].as_str() {
+                    fl.entry(format!("vxlan1 fdb {mac}"))
+                        .and_modify(|f: &mut String| {
+                            f.push(',');
+                            f.push_str(&kflags("self"));
+                        })
+                        .or_insert_with(|| kflags("self"));
                     // Several remotes for one MAC show as several rows;
                     // the model has one, so a second one shows up joined.
                     vx.entry(mac.to_string())
@@ -472,19 +496,26 @@ fn read_tables(model: &OverlaySystem, topology: &Topology) -> Result<Tables, Ker
         }
         let mut neigh = BTreeMap::new();
         for n in run_json("ip", &["-n", ns, "-j", "neigh", "show", "dev", "vxlan1"])? {
-            let connected = n["state"].as_array().is_some_and(|s| {
-                s.iter()
-                    .any(|x| matches!(x.as_str(), Some("PERMANENT" | "REACHABLE")))
-            });
+            let has = |want: &str| {
+                n["state"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|x| x.as_str() == Some(want)))
+            };
+            let connected = has("PERMANENT") || has("REACHABLE");
             if let (true, Some(ip), Some(mac)) =
                 (connected, n["dst"].as_str(), n["lladdr"].as_str())
             {
                 neigh.insert(ip.to_string(), mac.to_string());
+                fl.insert(
+                    format!("vxlan1 neigh {ip}"),
+                    crate::overlay::oracle::flags("neigh", has("PERMANENT")),
+                );
             }
         }
         t.br0_fdb.push(br);
         t.vxlan_fdb.push(vx);
         t.vxlan_neigh.push(neigh);
+        t.flags.push(fl);
     }
     Ok(t)
 }

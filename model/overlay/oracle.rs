@@ -81,6 +81,19 @@ pub struct Observables {
     pub vxlan_fdb: Vec<BTreeMap<String, String>>,
     /// Per host: vxlan1 neighbours, IP → MAC.
     pub vxlan_neigh: Vec<BTreeMap<String, String>>,
+    /// Per host: the flags of every entry above (`br0 MAC`, `vxlan1 fdb
+    /// MAC`, `vxlan1 neigh IP` → `master dynamic`, `self permanent`, …).
+    pub flags: Vec<BTreeMap<String, String>>,
+}
+
+/// How an entry's flags are spelled on both sides: `permanent` (kernel
+/// state `permanent`), `static` (`noarp`/`static`), else `dynamic`
+/// (learned: reachable or stale).
+pub fn flags(attach: &str, permanent: bool) -> String {
+    format!(
+        "{attach} {}",
+        if permanent { "permanent" } else { "dynamic" }
+    )
 }
 
 /// A kernel-runnable plan for one schedule.
@@ -127,11 +140,20 @@ pub fn observe(model: &OverlaySystem, state: &L2State, received: &[Vec<Vec<u8>>]
     let mut o = Observables::default();
     for (h, hs) in state.hosts.iter().enumerate() {
         let mut br = BTreeMap::new();
+        let mut fl = BTreeMap::new();
         for ep in eps {
             if let Some(e) = hs.br.fdb.get(&ep.mac) {
                 br.insert(ep.mac.to_string(), model.port_name(h, e.port).to_string());
+                fl.insert(format!("br0 {}", ep.mac), flags("master", e.local));
             }
         }
+        for (m, f) in &hs.vx.fdb {
+            fl.insert(format!("vxlan1 fdb {m}"), flags("self", f.permanent));
+        }
+        for (ip, n) in &hs.vx.neigh {
+            fl.insert(format!("vxlan1 neigh {ip}"), flags("neigh", n.permanent));
+        }
+        o.flags.push(fl);
         o.br0_fdb.push(br);
         o.vxlan_fdb.push(
             hs.vx
