@@ -373,3 +373,18 @@ fn ipam_ops_bounds_its_input() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("stdin:100001:1: error: more than 100000 ops"));
 }
+
+#[test]
+fn netrace_kernel_refuses_absurd_bounds_before_running() {
+    for (flag, v) in [("--max-states", "0"), ("--max-depth", "5000000")] {
+        let o = run(&[
+            "kernel",
+            "scenarios/classic-overlay-last-word.toml",
+            flag,
+            v,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {v}");
+        let e = text(&o.stderr);
+        assert!(e.contains(flag) && e.contains("hint:"), "{e}");
+    }
+}

@@ -19,6 +19,8 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
     use crate::overlay::oracle;
 
     let s = scenario::load(&a.scenario)?;
+    // Checked before anything runs, as `check` checks them.
+    let bounds = super::bounds_override(s.bounds, a.max_states, a.max_depth)?;
     let System::L2(sc) = &s.system else {
         return Err(InputError::whole(
             a.scenario.display().to_string(),
@@ -83,7 +85,7 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
         );
         let (schedule, source) = match (&token, &a.token) {
             (Some(t), Some(text)) => (t.schedule.clone(), ScheduleSource::Token(text.clone())),
-            _ => kernel::default_schedule(&v.model, s.bounds),
+            _ => kernel::default_schedule(&v.model, bounds),
         };
         let plan = oracle::plan(&v.model, &schedule).map_err(|d| {
             InputError::whole(

@@ -69,6 +69,13 @@ pub(crate) struct KernelArgs {
     /// property, else the canonical schedule, else a seeded random walk.
     #[arg(long)]
     pub(crate) token: Option<String>,
+    /// Override the scenario's state bound for the search that picks the
+    /// default schedule (1 to 1000000000).
+    #[arg(long)]
+    pub(crate) max_states: Option<i64>,
+    /// Override the scenario's depth bound for that search (1 to 1000000).
+    #[arg(long)]
+    pub(crate) max_depth: Option<i64>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) format: Format,
