@@ -36,6 +36,25 @@ fn scratch(name: &str, body: &str) -> PathBuf {
     p
 }
 
+/// The token of the seed's 17.05 duplicate, as `check` prints it.
+fn seed_duplicate_token() -> String {
+    let o = run(&[
+        "check",
+        SEED,
+        "--variant",
+        "libnetwork-17.05",
+        "--format",
+        "json",
+    ]);
+    rows(&o)
+        .into_iter()
+        .find(|r| r["property"] == "ipam.unique")
+        .unwrap()["counterexample"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 const RACE: &str = "scenarios/release-race-duplicate.toml";
 const SEED: &str = "scenarios/docker-17.05-duplicate-ip.toml";
 
@@ -264,21 +283,7 @@ fn sigint_keeps_the_finished_rows_and_exits_130() {
 
 #[test]
 fn a_token_is_refused_on_an_edited_scenario_or_another_file_of_that_name() {
-    let o = run(&[
-        "check",
-        SEED,
-        "--variant",
-        "libnetwork-17.05",
-        "--format",
-        "json",
-    ]);
-    let token = rows(&o)
-        .into_iter()
-        .find(|r| r["property"] == "ipam.unique")
-        .unwrap()["counterexample"]["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = seed_duplicate_token();
     let original = std::fs::read_to_string(SEED).unwrap();
     // Reformatting and prose do not matter.
     let reworded = format!(
@@ -304,21 +309,7 @@ fn a_token_is_refused_on_an_edited_scenario_or_another_file_of_that_name() {
 
 #[test]
 fn replaying_a_race_on_a_fixed_variant_shows_what_blocks_it() {
-    let o = run(&[
-        "check",
-        SEED,
-        "--variant",
-        "libnetwork-17.05",
-        "--format",
-        "json",
-    ]);
-    let token = rows(&o)
-        .into_iter()
-        .find(|r| r["property"] == "ipam.unique")
-        .unwrap()["counterexample"]["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = seed_duplicate_token();
     let o = run(&["replay", SEED, &token, "--variant", "libnetwork-18.03"]);
     let out = text(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}");

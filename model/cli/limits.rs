@@ -69,6 +69,16 @@ pub fn default_max_memory() -> u64 {
         .map_or(4 << 30, |kib| kib * 1024 / 4 * 3)
 }
 
+/// Splits `12.5M` into the number and the unit after it.
+fn number_and_unit(text: &str) -> Option<(f64, &str)> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    Some((num.parse().ok()?, unit.trim()))
+}
+
 /// Parses a size: a number of bytes, or with a unit `K`, `M`, `G`, `T`
 /// (powers of 1024; `KiB`, `MB` ... accepted alike).
 pub fn parse_size(flag: &str, text: &str) -> Result<u64, InputError> {
@@ -79,12 +89,7 @@ pub fn parse_size(flag: &str, text: &str) -> Result<u64, InputError> {
             "give bytes with a unit, for example 512M or 8G",
         )
     };
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| bad())?;
+    let (n, unit) = number_and_unit(text).ok_or_else(bad)?;
     let shift = match unit
         .trim()
         .to_ascii_uppercase()
@@ -124,13 +129,8 @@ pub fn parse_duration(flag: &str, text: &str) -> Result<Duration, InputError> {
             "give a duration such as 30s, 5m or 2h",
         )
     };
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit.trim() {
+    let (n, unit) = number_and_unit(text).ok_or_else(bad)?;
+    let secs = match unit {
         "" | "s" => n,
         "ms" => n / 1000.0,
         "m" | "min" => n * 60.0,
