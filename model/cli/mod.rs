@@ -1,10 +1,13 @@
 //! The command line: `check`, `replay`, `ipam ops` (and the L2 commands).
 //!
 //! This is the I/O edge: it reads files and stdin, measures wall time,
-//! draws progress on stderr and decides exit codes. The contract:
-//! exit 0 = every verdict as expected (or the replayed schedule violates
-//! nothing), 1 = a mismatch (or a violation replayed), 2 = bad input or
-//! usage, with a message naming the file, line and column and what to do.
+//! draws progress on stderr, watches the run's limits ([`limits`]) and
+//! decides exit codes. The contract: exit 0 = every verdict as expected,
+//! conclusively (or the replayed schedule violates nothing), 1 = a
+//! conclusive mismatch (or a violation replayed), 2 = bad input, usage or
+//! a write error, with a message naming the file, line and column and what
+//! to do; 3 = nothing contradicts but an expected verdict is `unknown`;
+//! 130 = interrupted, with the finished rows printed.
 
 mod kernel;
 pub mod limits;

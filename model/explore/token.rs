@@ -35,7 +35,7 @@ pub struct Token {
 /// Why a token was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenError {
-    /// Not of the form `VARIANT:CHOICES:CHECK`.
+    /// Not of the form `VARIANT:CHOICES:SCENARIO:CHECK`.
     Shape,
     /// A character outside the alphabet, at this byte offset of the choices.
     BadChoice(usize),
