@@ -310,26 +310,11 @@ pub(crate) fn bounds_override(
     max_states: Option<i64>,
     max_depth: Option<i64>,
 ) -> Result<Bounds, InputError> {
-    Bounds::validate(max_states, max_depth).map_err(|e| {
-        let (message, hint) = e.split_once(": ").unwrap_or((&e, ""));
-        InputError::whole(
-            if message.starts_with("max_states") {
-                "--max-states"
-            } else {
-                "--max-depth"
-            },
-            message.replacen("max_", "--max-", 1).replacen("_", "-", 1),
-            hint,
-        )
-    })?;
-    let mut b = base;
-    if let Some(m) = max_states {
-        b.max_states = m as u64;
-    }
-    if let Some(d) = max_depth {
-        b.max_depth = d as u32;
-    }
-    Ok(b)
+    base.with(max_states, max_depth).map_err(|e| {
+        let flag = format!("--{}", e.bound.replace('_', "-"));
+        let message = format!("{flag} = {} is impossible", e.value);
+        InputError::whole(flag, message, e.hint)
+    })
 }
 
 fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {

@@ -58,26 +58,45 @@ impl Default for Bounds {
     }
 }
 
+/// A bound a user gave that no search can run with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadBound {
+    /// `max_states` or `max_depth`.
+    pub bound: &'static str,
+    /// The value given.
+    pub value: i64,
+    /// What to give instead.
+    pub hint: String,
+}
+
 impl Bounds {
-    /// Checks a bound as given by a user; `Err` says what is wrong and
-    /// what to give instead. The scenario loader and the command line
-    /// both use it, so they refuse the same values.
-    pub fn validate(max_states: Option<i64>, max_depth: Option<i64>) -> Result<(), String> {
-        if let Some(v) = max_states {
-            if v < 1 || v as u64 > MAX_STATES_LIMIT {
-                return Err(format!(
-                    "max_states = {v} is impossible: give a number of states from 1 to {MAX_STATES_LIMIT}"
-                ));
+    /// These bounds with the given ones replacing theirs, each checked;
+    /// `Err` names the bound that is impossible and what to give instead.
+    /// The scenario loader and the command line both use it, so they
+    /// refuse the same values.
+    pub fn with(self, max_states: Option<i64>, max_depth: Option<i64>) -> Result<Bounds, BadBound> {
+        let mut b = self;
+        if let Some(value) = max_states {
+            if value < 1 || value as u64 > MAX_STATES_LIMIT {
+                return Err(BadBound {
+                    bound: "max_states",
+                    value,
+                    hint: format!("give a number of states from 1 to {MAX_STATES_LIMIT}"),
+                });
             }
+            b.max_states = value as u64;
         }
-        if let Some(v) = max_depth {
-            if v < 1 || v as u64 > u64::from(MAX_DEPTH_LIMIT) {
-                return Err(format!(
-                    "max_depth = {v} is impossible: give a depth from 1 to {MAX_DEPTH_LIMIT}"
-                ));
+        if let Some(value) = max_depth {
+            if value < 1 || value as u64 > u64::from(MAX_DEPTH_LIMIT) {
+                return Err(BadBound {
+                    bound: "max_depth",
+                    value,
+                    hint: format!("give a depth from 1 to {MAX_DEPTH_LIMIT}"),
+                });
             }
+            b.max_depth = value as u32;
         }
-        Ok(())
+        Ok(b)
     }
 }
 

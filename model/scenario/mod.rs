@@ -235,23 +235,25 @@ pub struct RawBounds {
 impl RawBounds {
     /// Validates the bounds.
     pub fn resolve(&self, src: &Source) -> Result<Bounds, InputError> {
+        // One key at a time, so an error points at the key that has it.
+        let at = |key: &Option<Spanned<i64>>| key.as_ref().map(|v| (*v.get_ref(), v.span()));
         let mut b = Bounds::default();
-        if let Some(v) = &self.max_states {
-            Bounds::validate(Some(*v.get_ref()), None).map_err(|e| {
-                let (message, hint) = e.split_once(": ").unwrap_or((&e, ""));
-                src.error(v.span(), message, hint)
-            })?;
-            b.max_states = *v.get_ref() as u64;
+        if let Some((v, span)) = at(&self.max_states) {
+            b = b.with(Some(v), None).map_err(|e| bad_bound(src, span, e))?;
         }
-        if let Some(v) = &self.max_depth {
-            Bounds::validate(None, Some(*v.get_ref())).map_err(|e| {
-                let (message, hint) = e.split_once(": ").unwrap_or((&e, ""));
-                src.error(v.span(), message, hint)
-            })?;
-            b.max_depth = *v.get_ref() as u32;
+        if let Some((v, span)) = at(&self.max_depth) {
+            b = b.with(None, Some(v)).map_err(|e| bad_bound(src, span, e))?;
         }
         Ok(b)
     }
+}
+
+fn bad_bound(src: &Source, span: Range<usize>, e: crate::explore::BadBound) -> InputError {
+    src.error(
+        span,
+        format!("{} = {} is impossible", e.bound, e.value),
+        e.hint,
+    )
 }
 
 /// Parses the `expect` table of a variant against the known properties.
