@@ -20,20 +20,23 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use netrace::explore::{self, token, Options};
-use netrace::scenario::{self, System};
+use netrace::scenario;
+use netrace::scenario::ipam::IpamScenario;
+use netrace::scenario::l2::L2Scenario;
 
 fn seed_variant(name: &str) -> netrace::ipam::system::IpamSystem {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/docker-17.05-duplicate-ip.toml");
     let s = scenario::load(&path).expect("bundled scenario loads");
-    let System::Ipam(ipam) = s.system else {
+    let Some(ipam) = s.system.downcast::<IpamScenario>() else {
         panic!("the seed scenario is an ipam scenario")
     };
     ipam.variants
-        .into_iter()
+        .iter()
         .find(|v| v.name == name)
         .expect("variant exists")
         .model
+        .clone()
 }
 
 fn explorer(c: &mut Criterion) {
@@ -84,7 +87,7 @@ fn l2(c: &mut Criterion) {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/classic-overlay-last-word.toml");
     let s = scenario::load(&path).expect("bundled scenario loads");
-    let System::L2(l2) = s.system else {
+    let Some(l2) = s.system.downcast::<L2Scenario>() else {
         panic!("the last-word scenario is an l2 scenario")
     };
     let mut g = c.benchmark_group("l2");

@@ -17,7 +17,8 @@
 //! - [`l2`]: the Linux bridge, vxlan device and a container's ARP stack;
 //! - [`overlay`]: libnetwork's overlay driver and the L2 system model;
 //! - [`kernel`]: the kernel oracle, L2 schedules run on the real bridge and vxlan;
-//! - [`scenario`]: the TOML scenario format;
+//! - [`scenario`]: the TOML scenario format, and `scenario::kind`, the one
+//!   place a kind of scenario registers;
 //! - [`fuzzing`]: the bodies of the cargo-fuzz targets;
 //! - [`cli`]: the `netrace` command.
 #![warn(missing_docs)]

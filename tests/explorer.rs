@@ -8,7 +8,9 @@ use std::path::Path;
 use netrace::explore::{self, Bounds, Options, Strategy};
 use netrace::ipam::profile::Profile;
 use netrace::ipam::system::{ActorKind, ActorSpec, IpamSpec, IpamSystem, SetupOp, Target};
-use netrace::scenario::{self, System};
+use netrace::scenario;
+use netrace::scenario::ipam::IpamScenario;
+use netrace::scenario::l2::L2Scenario;
 use netrace::sim::{Model, Trace, When};
 
 fn bundled() -> Vec<scenario::Scenario> {
@@ -39,7 +41,7 @@ fn verdicts<M: Model>(m: &M, por: bool) -> (Vec<bool>, bool, u64) {
 #[test]
 fn partial_order_reduction_never_changes_a_verdict() {
     for s in bundled() {
-        let System::Ipam(ipam) = &s.system else {
+        let Some(ipam) = s.system.downcast::<IpamScenario>() else {
             continue;
         };
         for v in &ipam.variants {
@@ -96,7 +98,7 @@ fn pinned_state_counts_of_the_seed_scenario() {
 #[test]
 fn shrunk_counterexamples_are_one_minimal() {
     for s in bundled() {
-        let System::Ipam(ipam) = &s.system else {
+        let Some(ipam) = s.system.downcast::<IpamScenario>() else {
             continue;
         };
         for v in &ipam.variants {
@@ -259,7 +261,7 @@ fn pinned_state_counts_of_the_bundled_l2_scenarios() {
     ];
     let mut seen = Vec::new();
     for s in bundled() {
-        let System::L2(l2) = &s.system else {
+        let Some(l2) = s.system.downcast::<L2Scenario>() else {
             continue;
         };
         for v in &l2.variants {

@@ -26,7 +26,8 @@ use netrace::explore::Bounds;
 use netrace::kernel::{self, KernelError, RunOptions};
 use netrace::overlay::oracle::{self, Plan};
 use netrace::overlay::system::OverlaySystem;
-use netrace::scenario::{self, System};
+use netrace::scenario;
+use netrace::scenario::l2::L2Scenario;
 
 const SCENARIO: &str = "scenarios/classic-overlay-last-word.toml";
 const B_MAC: &str = "02:42:0a:00:00:03";
@@ -104,7 +105,7 @@ fn l2_variants() -> Vec<(String, String, OverlaySystem, Bounds)> {
     let mut out = Vec::new();
     for f in files {
         let s = scenario::load(&f).expect("scenarios load");
-        if let System::L2(l2) = &s.system {
+        if let Some(l2) = s.system.downcast::<L2Scenario>() {
             for v in &l2.variants {
                 out.push((s.name.clone(), v.name.clone(), v.model.clone(), s.bounds));
             }
@@ -375,7 +376,7 @@ fn a_wrong_expectation_is_caught() {
     };
     leaves_no_namespace(|| {
         let s = scenario::load(&manifest().join(SCENARIO)).unwrap();
-        let System::L2(l2) = &s.system else {
+        let Some(l2) = s.system.downcast::<L2Scenario>() else {
             panic!("an l2 scenario")
         };
         let model = &l2
@@ -502,7 +503,7 @@ fn an_unforceable_token_runs_labelled_as_the_oracle_forms_prediction() {
     let file = dir.join("interleaving.toml");
     std::fs::write(&file, INTERLEAVING).unwrap();
     let s = scenario::load(&file).unwrap();
-    let System::L2(l2) = &s.system else {
+    let Some(l2) = s.system.downcast::<L2Scenario>() else {
         panic!("an l2 scenario")
     };
     let model = &l2.variants[0].model;
@@ -578,7 +579,7 @@ fn a_namespace_of_another_process_is_not_counted_as_left_behind() {
 
 fn last_word_plan() -> (OverlaySystem, Plan) {
     let s = scenario::load(&manifest().join(SCENARIO)).unwrap();
-    let System::L2(l2) = &s.system else {
+    let Some(l2) = s.system.downcast::<L2Scenario>() else {
         panic!("an l2 scenario")
     };
     let model = l2

@@ -113,7 +113,10 @@ fn the_explorer_finds_the_last_word_and_the_fixes_remove_it() {
 fn the_price_of_learning_off_is_flooding() {
     let scenario =
         netrace::scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(SCENARIO)).unwrap();
-    let netrace::scenario::System::L2(l2) = scenario.system else {
+    let Some(l2) = scenario
+        .system
+        .downcast::<netrace::scenario::l2::L2Scenario>()
+    else {
         panic!("an l2 scenario")
     };
     let floods = |name: &str| {
@@ -380,7 +383,10 @@ fn every_variant_of_the_scenario_has_a_kernel_forceable_plan() {
     use netrace::overlay::oracle;
     let scenario =
         netrace::scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(SCENARIO)).unwrap();
-    let netrace::scenario::System::L2(l2) = scenario.system else {
+    let Some(l2) = scenario
+        .system
+        .downcast::<netrace::scenario::l2::L2Scenario>()
+    else {
         panic!("an l2 scenario")
     };
     for v in &l2.variants {

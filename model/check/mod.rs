@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::explore::{self, token, Bounds, Options, Progress, Report, Stop, Strategy};
-use crate::scenario::{Scenario, System, Verdict};
+use crate::scenario::{Scenario, Verdict};
 use crate::sim::Model;
 pub mod linearizability;
 
@@ -266,37 +266,13 @@ pub fn check_scenario(
         out.push(r);
         !interrupted
     };
-    match &scenario.system {
-        System::Ipam(s) => {
-            for v in &s.variants {
-                if only.is_some_and(|o| o != v.name) {
-                    continue;
-                }
-                let mut p = |pr: Progress| progress(&v.name, pr);
-                let r = check_model(run, &v.name, &v.model, &v.expect, &mut p);
-                if !finish(r, &mut out) {
-                    break;
-                }
-            }
+    for v in scenario.system.variants() {
+        if only.is_some_and(|o| o != v.name()) {
+            continue;
         }
-        System::L2(s) => {
-            for v in &s.variants {
-                if only.is_some_and(|o| o != v.name) {
-                    continue;
-                }
-                let mut p = |pr: Progress| progress(&v.name, pr);
-                let mut r = check_model(run, &v.name, &v.model, &v.expect, &mut p);
-                // The price of a fix: unicast frames flooded because a
-                // bridge did not know the destination, on the schedule
-                // that always takes the first enabled action.
-                let floods = v
-                    .model
-                    .canonical_count("unicast_floods", run.options.bounds.max_depth);
-                r.extra.push(("floods".to_string(), floods));
-                if !finish(r, &mut out) {
-                    break;
-                }
-            }
+        let mut p = |pr: Progress| progress(v.name(), pr);
+        if !finish(v.check(run, &mut p), &mut out) {
+            break;
         }
     }
     out

@@ -9,7 +9,8 @@ use serde_json::json;
 use super::output::format_ms;
 use super::{Format, KernelArgs};
 use crate::explore::token;
-use crate::scenario::{self, InputError, Scenario, System};
+use crate::scenario::l2::L2Scenario;
+use crate::scenario::{self, InputError, Scenario};
 
 /// `netrace kernel`: exit 0 when the kernel agrees with the model on
 /// every variant run, 1 when it disagrees on one, 2 when it cannot run
@@ -21,10 +22,13 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
     let s = scenario::load(&a.scenario)?;
     // Checked before anything runs, as `check` checks them.
     let bounds = super::bounds_override(s.bounds, a.max_states, a.max_depth)?;
-    let System::L2(sc) = &s.system else {
+    let Some(sc) = s.system.downcast::<L2Scenario>() else {
         return Err(InputError::whole(
             a.scenario.display().to_string(),
-            "an ipam scenario has no datapath to run on the kernel",
+            format!(
+                "a {} scenario has no datapath to run on the kernel",
+                s.system.kind()
+            ),
             "netrace kernel takes an l2 scenario",
         ));
     };
@@ -47,22 +51,13 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
         .or_else(|| token.as_ref().map(|t| t.variant.clone()));
     let variants: Vec<_> = match &wanted {
         Some(name) => {
-            let v = sc
-                .variants
-                .iter()
-                .find(|v| &v.name == name)
-                .ok_or_else(|| {
-                    InputError::whole(
-                        if a.variant.is_some() {
-                            "--variant"
-                        } else {
-                            "--token"
-                        },
-                        format!("scenario {} has no variant {name}", s.name),
-                        format!("variants: {}", s.variant_names().join(", ")),
-                    )
-                })?;
-            vec![v]
+            let what = if a.variant.is_some() {
+                "--variant"
+            } else {
+                "--token"
+            };
+            s.find_variant(name, what)?;
+            sc.variants.iter().filter(|v| &v.name == name).collect()
         }
         None => sc.variants.iter().collect(),
     };

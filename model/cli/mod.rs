@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::explore::{self, token, Bounds, Options, Progress, Strategy};
-use crate::scenario::{self, InputError, Scenario, System};
+use crate::scenario::{self, InputError, Scenario};
 
 /// netrace: finds and explains race conditions in container networking.
 #[derive(Parser, Debug)]
@@ -487,66 +487,13 @@ fn cmd_replay(a: ReplayArgs) -> Result<u8, InputError> {
         )
     })?;
     let variant = a.variant.clone().unwrap_or_else(|| t.variant.clone());
-    if !s.variant_names().contains(&variant) {
-        return Err(InputError::whole(
-            if a.variant.is_some() {
-                "--variant"
-            } else {
-                "TOKEN"
-            },
-            format!("scenario {} has no variant {variant}", s.name),
-            format!("variants: {}", s.variant_names().join(", ")),
-        ));
-    }
-    let text = match &s.system {
-        System::Ipam(sc) => {
-            let find = |name: &str| sc.variants.iter().find(|v| v.name == name);
-            let v = find(&variant).expect("checked above");
-            let origin = find(&t.variant).ok_or_else(|| no_origin(&s, &t))?;
-            let header = vec![
-                format!("scenario {} · variant {}", s.name, v.name),
-                format!("profile {}: {}", v.profile.name, v.profile.summary()),
-            ];
-            replay_model(&a, &s, &t, &variant, &v.model, &origin.model, header)?
-        }
-        System::L2(sc) => {
-            let find = |name: &str| sc.variants.iter().find(|v| v.name == name);
-            let v = find(&variant).expect("checked above");
-            let origin = find(&t.variant).ok_or_else(|| no_origin(&s, &t))?;
-            let header = vec![
-                format!("scenario {} · variant {}", s.name, v.name),
-                format!("profile {}: {}", v.profile.name, v.profile.summary()),
-            ];
-            replay_model(&a, &s, &t, &variant, &v.model, &origin.model, header)?
-        }
+    let what = if a.variant.is_some() {
+        "--variant"
+    } else {
+        "TOKEN"
     };
-    emit(&mut std::io::stdout().lock(), &text.0)?;
-    Ok(text.1)
-}
-
-fn no_origin(s: &Scenario, t: &token::Token) -> InputError {
-    InputError::whole(
-        "TOKEN",
-        format!("scenario {} has no variant {}", s.name, t.variant),
-        format!("variants: {}", s.variant_names().join(", ")),
-    )
-}
-
-/// Replays a schedule on a model and renders it; returns (text, exit
-/// code). On the token's own variant the schedule is replayed by choice;
-/// on another variant (`origin` is the token's) it is replayed by action
-/// keys, the same actors in the same order, and stops where the variant
-/// blocks it, saying why.
-#[allow(clippy::too_many_arguments)]
-fn replay_model<M: crate::sim::Model>(
-    a: &ReplayArgs,
-    s: &Scenario,
-    t: &token::Token,
-    variant: &str,
-    model: &M,
-    origin: &M,
-    header: Vec<String>,
-) -> Result<(String, u8), InputError> {
+    let v = s.find_variant(&variant, what)?;
+    let origin = s.find_variant(&t.variant, "TOKEN")?;
     let diverged = |d: explore::Divergence| {
         InputError::whole(
             "TOKEN",
@@ -557,59 +504,69 @@ fn replay_model<M: crate::sim::Model>(
             ),
         )
     };
-    let (replay, blocked) = if variant == t.variant {
-        (explore::replay(model, &t.schedule).map_err(diverged)?, None)
+    // On the token's own variant the schedule is replayed by choice; on
+    // another it is replayed by action keys, the same actors in the same
+    // order, and stops where the variant blocks it, saying why.
+    let replayed = if variant == t.variant {
+        v.replay(&t.schedule).map_err(diverged)?
     } else {
-        let keys = explore::keys_of(origin, &t.schedule).map_err(diverged)?;
-        let (replay, _, blocked) = explore::replay_keys(model, &keys);
-        (replay, blocked)
+        v.replay_keys(&origin.keys_of(&t.schedule).map_err(diverged)?)
     };
     if let Some(path) = &a.pcap {
-        let frames: Vec<Vec<u8>> = replay
-            .steps
-            .iter()
-            .flat_map(|st| st.frames.iter().cloned())
-            .collect();
-        if frames.is_empty() {
-            return Err(InputError::whole(
-                "--pcap",
-                "this schedule moves no frames (only L2 scenarios have frames)",
-                "use --pcap with an l2 scenario",
-            ));
-        }
-        let file = std::fs::File::create(path).map_err(|e| {
-            InputError::whole(
-                path.display().to_string(),
-                format!("cannot create: {e}"),
-                "check the directory exists and is writable",
-            )
-        })?;
-        crate::wire::pcap::write_pcap(std::io::BufWriter::new(file), &frames).map_err(|e| {
-            InputError::whole(
-                path.display().to_string(),
-                format!("cannot write: {e}"),
-                "check the disk",
-            )
-        })?;
+        write_pcap(path, &replayed)?;
     }
-    let code = if replay.violated.is_empty() { 0 } else { 1 };
+    let header = vec![
+        format!("scenario {} · variant {}", s.name, v.name()),
+        v.profile_line(),
+    ];
     let text = match a.format {
-        Format::Text => output::replay_text(model, header, t, variant, &replay, blocked.as_ref()),
-        Format::Json => output::replay_json(model, &s.name, variant, &replay, blocked.as_ref()),
+        Format::Text => output::replay_text(header, &t, &variant, &replayed),
+        Format::Json => output::replay_json(&s.name, &variant, &replayed),
     };
-    Ok((text, code))
+    emit(&mut std::io::stdout().lock(), &text)?;
+    Ok(if replayed.violated.is_empty() { 0 } else { 1 })
+}
+
+/// `replay --pcap PATH`: every frame of the trace, in order.
+fn write_pcap(path: &Path, replayed: &scenario::kind::Replayed) -> Result<(), InputError> {
+    let frames: Vec<Vec<u8>> = replayed
+        .steps
+        .iter()
+        .flat_map(|st| st.frames.iter().cloned())
+        .collect();
+    if frames.is_empty() {
+        return Err(InputError::whole(
+            "--pcap",
+            "this schedule moves no frames (only L2 scenarios have frames)",
+            "use --pcap with an l2 scenario",
+        ));
+    }
+    let file = std::fs::File::create(path).map_err(|e| {
+        InputError::whole(
+            path.display().to_string(),
+            format!("cannot create: {e}"),
+            "check the directory exists and is writable",
+        )
+    })?;
+    crate::wire::pcap::write_pcap(std::io::BufWriter::new(file), &frames).map_err(|e| {
+        InputError::whole(
+            path.display().to_string(),
+            format!("cannot write: {e}"),
+            "check the disk",
+        )
+    })
 }
 
 fn cmd_topology(a: TopologyArgs) -> Result<u8, InputError> {
     let s = scenario::load(&a.scenario)?;
-    match &s.system {
-        System::L2(sc) => {
-            print!("{}", crate::overlay::topology::dot(&sc.spec));
+    match s.system.topology_dot() {
+        Some(dot) => {
+            emit(&mut std::io::stdout().lock(), &dot)?;
             Ok(0)
         }
-        System::Ipam(_) => Err(InputError::whole(
+        None => Err(InputError::whole(
             a.scenario.display().to_string(),
-            "an ipam scenario has no network topology",
+            format!("a {} scenario has no network topology", s.system.kind()),
             "netrace topology takes an l2 scenario",
         )),
     }

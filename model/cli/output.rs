@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use crate::check::{Judgement, VariantResult};
+use crate::explore::token::Token;
 use crate::explore::Stop;
-use crate::explore::{token::Token, Blocked, Replay};
+use crate::scenario::kind::Replayed;
 use crate::scenario::{Scenario, Verdict};
-use crate::sim::Model;
 
 /// The fix matrix of one scenario, with its counterexamples.
 pub fn matrix(s: &Scenario, results: &[VariantResult]) -> String {
@@ -228,14 +228,8 @@ pub fn json_lines(results: &[VariantResult]) -> String {
 }
 
 /// The full trace of a replayed schedule, for people.
-pub fn replay_text<M: Model>(
-    model: &M,
-    header: Vec<String>,
-    token: &Token,
-    variant: &str,
-    replay: &Replay<M::State>,
-    blocked: Option<&Blocked>,
-) -> String {
+pub fn replay_text(header: Vec<String>, token: &Token, variant: &str, replay: &Replayed) -> String {
+    let blocked = replay.blocked.as_ref();
     let mut out = String::new();
     for h in header {
         let _ = writeln!(out, "{h}");
@@ -248,7 +242,7 @@ pub fn replay_text<M: Model>(
         );
     }
     let _ = writeln!(out, "initial state:");
-    for l in model.summarize(&model.init_state()) {
+    for l in &replay.initial {
         let _ = writeln!(out, "  {l}");
     }
     let width = replay.steps.len().to_string().len();
@@ -286,7 +280,7 @@ pub fn replay_text<M: Model>(
         "final state{}:",
         if replay.quiescent { " (quiescent)" } else { "" }
     );
-    for l in model.summarize(&replay.final_state) {
+    for l in &replay.final_summary {
         let _ = writeln!(out, "  {l}");
     }
     if let Some(b) = blocked.filter(|_| replay.violated.is_empty()) {
@@ -305,13 +299,8 @@ pub fn replay_text<M: Model>(
 }
 
 /// The replayed trace as one JSON object.
-pub fn replay_json<M: Model>(
-    model: &M,
-    scenario: &str,
-    variant: &str,
-    replay: &Replay<M::State>,
-    blocked: Option<&Blocked>,
-) -> String {
+pub fn replay_json(scenario: &str, variant: &str, replay: &Replayed) -> String {
+    let blocked = replay.blocked.as_ref();
     let steps: Vec<serde_json::Value> = replay
         .steps
         .iter()
@@ -332,9 +321,9 @@ pub fn replay_json<M: Model>(
         "steps": steps,
         "quiescent": replay.quiescent,
         "blocked": blocked.map(|b| json!({"step": b.step, "reason": b.reason})),
-        "final": model.summarize(&replay.final_state),
+        "final": replay.final_summary,
         "violated": replay.violated.iter().map(|(p, m)| json!({"property": p, "message": m})).collect::<Vec<_>>(),
-        "tables": model.tables(&replay.final_state),
+        "tables": replay.final_tables,
     });
     format!("{obj}\n")
 }

@@ -9,15 +9,17 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::kind::{CheckedModel, Describe, System, Variant, VariantOf};
 use super::{
     check_name, check_variant_names, parse_cidr, parse_expect, parse_ipv4, InputError, RawBounds,
-    Scenario, Source, System, Verdict,
+    Scenario, Source,
 };
 use crate::ipam::bitseq::Version;
 use crate::ipam::profile::{Profile, PROFILE_NAMES};
 use crate::ipam::system::{
     ActorKind, ActorSpec, BuildError, IpamSpec, IpamSystem, SetupOp, Target,
 };
+use std::any::Any;
 
 /// The properties an IPAM scenario checks, in matrix order.
 pub const PROPERTIES: [&str; 3] = ["ipam.unique", "ipam.accounted", "ipam.counter"];
@@ -32,18 +34,29 @@ pub struct IpamScenario {
 }
 
 /// One variant: a profile, its model, and what is expected of it.
-#[derive(Debug)]
-pub struct IpamVariant {
-    /// The variant's name.
-    pub name: String,
-    /// Why it is there (free text).
-    pub note: String,
-    /// The resolved profile with overrides applied.
-    pub profile: Profile,
-    /// The model, built and validated at load time.
-    pub model: IpamSystem,
-    /// Expected verdict per property.
-    pub expect: BTreeMap<String, Verdict>,
+pub type IpamVariant = VariantOf<IpamSystem, Profile>;
+
+impl System for IpamScenario {
+    fn kind(&self) -> &'static str {
+        "ipam"
+    }
+    fn variants(&self) -> Vec<&dyn Variant> {
+        self.variants.iter().map(|v| v as &dyn Variant).collect()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl CheckedModel for IpamSystem {}
+
+impl Describe for Profile {
+    fn profile_name(&self) -> &str {
+        &self.name
+    }
+    fn summary(&self) -> String {
+        Profile::summary(self)
+    }
 }
 
 #[derive(Deserialize)]
@@ -333,6 +346,6 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         description: raw.description,
         bounds,
         content_hash: 0,
-        system: System::Ipam(IpamScenario { spec, variants }),
+        system: Box::new(IpamScenario { spec, variants }),
     })
 }

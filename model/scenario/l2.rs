@@ -9,15 +9,18 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::kind::{CheckedModel, Describe, System, Variant, VariantOf};
 use super::{
     check_name, check_variant_names, parse_cidr, parse_expect, parse_ipv4, InputError, RawBounds,
-    Scenario, Source, System, Verdict,
+    Scenario, Source,
 };
+use crate::check::Run;
 use crate::overlay::system::{
     ContainerSpec, HostSpec, L2Spec, OverlaySystem, ScriptStep, MAX_CONTAINERS, MAX_HOSTS,
     MAX_SCRIPT_STEPS,
 };
 use crate::overlay::{Fix, OverlayProfile, PROFILE_NAMES};
+use std::any::Any;
 
 /// The properties an L2 scenario checks, in matrix order.
 pub const PROPERTIES: [&str; 5] = [
@@ -37,19 +40,42 @@ pub struct L2Scenario {
     pub variants: Vec<L2Variant>,
 }
 
-/// One variant.
-#[derive(Debug)]
-pub struct L2Variant {
-    /// Its name.
-    pub name: String,
-    /// Why it is there.
-    pub note: String,
-    /// Profile with fixes.
-    pub profile: OverlayProfile,
-    /// The model.
-    pub model: OverlaySystem,
-    /// Expected verdicts.
-    pub expect: BTreeMap<String, Verdict>,
+/// One variant: a driver profile with fixes, its model, and what is
+/// expected of it.
+pub type L2Variant = VariantOf<OverlaySystem, OverlayProfile>;
+
+impl System for L2Scenario {
+    fn kind(&self) -> &'static str {
+        "l2"
+    }
+    fn variants(&self) -> Vec<&dyn Variant> {
+        self.variants.iter().map(|v| v as &dyn Variant).collect()
+    }
+    fn topology_dot(&self) -> Option<String> {
+        Some(crate::overlay::topology::dot(&self.spec))
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl CheckedModel for OverlaySystem {
+    /// The price of a fix: unicast frames flooded because a bridge did not
+    /// know the destination, on the schedule that always takes the first
+    /// enabled action.
+    fn extra(&self, run: Run) -> Vec<(String, u64)> {
+        let floods = self.canonical_count("unicast_floods", run.options.bounds.max_depth);
+        vec![("floods".to_string(), floods)]
+    }
+}
+
+impl Describe for OverlayProfile {
+    fn profile_name(&self) -> &str {
+        &self.name
+    }
+    fn summary(&self) -> String {
+        OverlayProfile::summary(self)
+    }
 }
 
 #[derive(Deserialize)]
@@ -377,7 +403,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         description: raw.description,
         bounds,
         content_hash: 0,
-        system: System::L2(L2Scenario { spec, variants }),
+        system: Box::new(L2Scenario { spec, variants }),
     })
 }
 

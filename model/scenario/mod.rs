@@ -2,7 +2,7 @@
 //! reported with the file, line, column and what to do.
 //!
 //! The format is documented for users in `docs/scenario-format.md`; this
-//! module is its only reader. A file has a `kind` (`ipam` or `l2`) that
+//! module is its only reader. A file has a `kind` (registered in [`KINDS`], see [`kind`]) that
 //! selects the rest of its shape; unknown keys are errors, not ignored, so
 //! a typo cannot silently change what is checked.
 //!
@@ -12,7 +12,10 @@
 //! position.
 
 pub mod ipam;
+pub mod kind;
 pub mod l2;
+
+pub use kind::{Kind, System, Variant, VariantOf, KINDS};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -192,29 +195,29 @@ pub struct Scenario {
     pub description: String,
     /// Search bounds.
     pub bounds: Bounds,
-    /// The system and its variants.
-    pub system: System,
+    /// The system and its variants, whatever its kind ([`kind`]).
+    pub system: Box<dyn System>,
     /// A hash of the scenario's normalised content and the model version
     /// ([`content_hash`]): replay tokens carry it.
     pub content_hash: u32,
 }
 
-/// The system a scenario describes.
-#[derive(Debug)]
-pub enum System {
-    /// Allocator scenarios.
-    Ipam(ipam::IpamScenario),
-    /// Overlay L2 scenarios.
-    L2(l2::L2Scenario),
-}
-
 impl Scenario {
     /// Variant names in file order.
     pub fn variant_names(&self) -> Vec<String> {
-        match &self.system {
-            System::Ipam(s) => s.variants.iter().map(|v| v.name.clone()).collect(),
-            System::L2(s) => s.variants.iter().map(|v| v.name.clone()).collect(),
-        }
+        self.system.variant_names()
+    }
+
+    /// The variant named `name`, or an error naming `what` (the flag or
+    /// argument that asked for it) and listing the variants.
+    pub fn find_variant(&self, name: &str, what: &str) -> Result<&dyn Variant, InputError> {
+        self.system.variant(name).ok_or_else(|| {
+            InputError::whole(
+                what,
+                format!("scenario {} has no variant {name}", self.name),
+                format!("variants: {}", self.variant_names().join(", ")),
+            )
+        })
     }
 }
 
@@ -443,18 +446,33 @@ fn load_kind(file: &str, text: &str, path: &Path) -> Result<Scenario, InputError
         return Err(src.error(
             0..0,
             "the scenario has no `kind`",
-            "add kind = \"ipam\" or kind = \"l2\" at the top",
+            format!("add kind = {} at the top", kinds_hint(" or kind = ")),
         ));
     };
-    match kind.get_ref().as_str() {
-        "ipam" => ipam::load(&src, path),
-        "l2" => l2::load(&src, path),
-        other => Err(src.error(
+    match KINDS.iter().find(|k| k.name == kind.get_ref()) {
+        Some(k) => (k.load)(&src, path),
+        None => Err(src.error(
             kind.span(),
-            format!("unknown scenario kind {other:?}"),
-            "kind is \"ipam\" (address allocator) or \"l2\" (overlay datapath)",
+            format!("unknown scenario kind {:?}", kind.get_ref()),
+            format!(
+                "kind is one of: {}",
+                KINDS
+                    .iter()
+                    .map(|k| format!("\"{}\" ({})", k.name, k.about))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         )),
     }
+}
+
+/// `"ipam"<sep>"l2"`: the registered kinds, quoted.
+fn kinds_hint(sep: &str) -> String {
+    KINDS
+        .iter()
+        .map(|k| format!("\"{}\"", k.name))
+        .collect::<Vec<_>>()
+        .join(sep)
 }
 
 /// The scenario files a list of paths names: files as given, directories
@@ -522,6 +540,34 @@ mod tests {
     }
 
     #[test]
+    fn kinds_are_registered_once_and_dispatch_to_their_loader() {
+        let mut names: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), KINDS.len(), "a kind is registered twice");
+        // Every bundled scenario reaches the loader its `kind` names, and
+        // the system it builds says so.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut seen = std::collections::BTreeSet::new();
+        for f in collect(&[dir]).unwrap() {
+            let s = load(&f).unwrap();
+            let text = std::fs::read_to_string(&f).unwrap();
+            assert!(
+                text.contains(&format!("kind = \"{}\"", s.system.kind())),
+                "{}",
+                f.display()
+            );
+            assert_eq!(s.variant_names().len(), s.system.variants().len());
+            seen.insert(s.system.kind());
+        }
+        assert_eq!(
+            seen.len(),
+            KINDS.len(),
+            "a registered kind has no bundled scenario"
+        );
+    }
+
+    #[test]
     fn missing_and_unknown_kind() {
         let e = load_str("f.toml", "name = \"x\"\n", Path::new("f.toml")).unwrap_err();
         assert!(e.message.contains("no `kind`"));
@@ -532,6 +578,10 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!((e.line, e.column), (2, 8));
+        // The hint lists every registered kind.
+        for k in KINDS {
+            assert!(e.hint.contains(&format!("\"{}\"", k.name)), "{e}");
+        }
         let e = load_str("f.toml", "name = [\n", Path::new("f.toml")).unwrap_err();
         assert!(e.line >= 1, "{e}");
     }

@@ -1,0 +1,218 @@
+//! The one place a kind of scenario is registered, and the object-safe
+//! interface through which `check`, `replay`, `kernel` and `topology` see
+//! every kind.
+//!
+//! The engine is generic over [`Model`]; the CLI is not, and should not
+//! match on kinds. A kind is three things:
+//!
+//! 1. a loader, `fn(&Source, &Path) -> Result<Scenario, InputError>`, in
+//!    its own module under `model/scenario/`, which builds one model per
+//!    variant into a [`VariantOf`] and a scenario type implementing
+//!    [`System`] (a handful of lines: the kind's name, its variants);
+//! 2. its model implementing [`CheckedModel`] (usually an empty `impl`;
+//!    a kind that reports extra figures overrides [`CheckedModel::extra`]);
+//! 3. one line in [`KINDS`].
+//!
+//! Everything else — the matrix, JSON rows, replay by choice or by action
+//! keys on another variant, `--pcap` — works through [`Variant`] and does
+//! not change. A capability only some kinds have (the kernel oracle for
+//! L2) reaches the concrete type through [`System::downcast`].
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use super::{InputError, Scenario, Source, Verdict};
+use crate::check::{check_model, Run, VariantResult};
+use crate::explore::{self, Blocked, Divergence, Progress, ReplayStep};
+use crate::sim::Model;
+
+/// A kind of scenario: the value of a file's `kind` key and its loader.
+pub struct Kind {
+    /// The `kind` key's value.
+    pub name: &'static str,
+    /// What it models, for error hints (`"address allocator"`).
+    pub about: &'static str,
+    /// Reads the rest of the file.
+    pub load: fn(&Source, &Path) -> Result<Scenario, InputError>,
+}
+
+/// Every kind of scenario netrace reads: add a new kind here, once.
+pub const KINDS: &[Kind] = &[
+    Kind {
+        name: "ipam",
+        about: "address allocator",
+        load: super::ipam::load,
+    },
+    Kind {
+        name: "l2",
+        about: "overlay datapath",
+        load: super::l2::load,
+    },
+];
+
+/// A loaded scenario's system: its variants, behind one interface.
+pub trait System: fmt::Debug + Any {
+    /// The kind's name, as in [`KINDS`].
+    fn kind(&self) -> &'static str;
+    /// The variants in file order.
+    fn variants(&self) -> Vec<&dyn Variant>;
+    /// A Graphviz picture of the system, for kinds that have a topology.
+    fn topology_dot(&self) -> Option<String> {
+        None
+    }
+    /// The concrete type, for [`System::downcast`].
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl dyn System {
+    /// The concrete scenario type, when it is `T`.
+    pub fn downcast<T: System>(&self) -> Option<&T> {
+        self.as_any().downcast_ref::<T>()
+    }
+
+    /// The variant named `name`.
+    pub fn variant(&self, name: &str) -> Option<&dyn Variant> {
+        self.variants().into_iter().find(|v| v.name() == name)
+    }
+
+    /// The variants' names in file order.
+    pub fn variant_names(&self) -> Vec<String> {
+        self.variants()
+            .iter()
+            .map(|v| v.name().to_string())
+            .collect()
+    }
+}
+
+/// One variant of any kind: checked, replayed, described.
+pub trait Variant {
+    /// The variant's name.
+    fn name(&self) -> &str;
+    /// Why it is there.
+    fn note(&self) -> &str;
+    /// `profile NAME: what it does`, for trace headers.
+    fn profile_line(&self) -> String;
+    /// Expected verdict per property.
+    fn expect(&self) -> &BTreeMap<String, Verdict>;
+    /// Searches the variant's model and judges every property.
+    fn check(&self, run: Run, progress: &mut dyn FnMut(Progress)) -> VariantResult;
+    /// Replays a schedule of choices found on this variant.
+    fn replay(&self, schedule: &[u32]) -> Result<Replayed, Divergence>;
+    /// The action keys of a schedule of this variant (to replay it on
+    /// another variant of the same scenario).
+    fn keys_of(&self, schedule: &[u32]) -> Result<Vec<u64>, Divergence>;
+    /// Replays action keys from another variant: the same actors' steps in
+    /// the same order, stopping where this variant blocks them.
+    fn replay_keys(&self, keys: &[u64]) -> Replayed;
+}
+
+/// A replayed schedule, with the model's descriptions already rendered.
+#[derive(Debug)]
+pub struct Replayed {
+    /// The model's summary of the initial state.
+    pub initial: Vec<String>,
+    /// Every step in order (the first is the initial state's check).
+    pub steps: Vec<ReplayStep>,
+    /// The model's summary of the final state.
+    pub final_summary: Vec<String>,
+    /// The model's tables of the final state (JSON).
+    pub final_tables: serde_json::Value,
+    /// True when no action is enabled in the final state.
+    pub quiescent: bool,
+    /// Every property violated at some point: (name, first explanation).
+    pub violated: Vec<(&'static str, String)>,
+    /// Where a replay by keys could not go on, and why.
+    pub blocked: Option<Blocked>,
+}
+
+/// What a kind's model adds to the generic [`Model`] for `check`.
+pub trait CheckedModel: Model + 'static {
+    /// Extra per-variant figures (name, value) for the matrix and JSON.
+    fn extra(&self, _run: Run) -> Vec<(String, u64)> {
+        Vec::new()
+    }
+}
+
+/// What a profile says about itself in trace headers.
+pub trait Describe {
+    /// The profile's name.
+    fn profile_name(&self) -> &str;
+    /// One line saying what it does.
+    fn summary(&self) -> String;
+}
+
+/// A variant of a kind whose model is `M` and profile `P`: every kind's
+/// variants have this shape, so [`Variant`] is implemented once for all.
+#[derive(Debug)]
+pub struct VariantOf<M, P> {
+    /// The variant's name.
+    pub name: String,
+    /// Why it is there (free text).
+    pub note: String,
+    /// The resolved profile with overrides and fixes applied.
+    pub profile: P,
+    /// The model, built and validated at load time.
+    pub model: M,
+    /// Expected verdict per property.
+    pub expect: BTreeMap<String, Verdict>,
+}
+
+fn rendered<M: Model>(
+    model: &M,
+    replay: explore::Replay<M::State>,
+    blocked: Option<Blocked>,
+) -> Replayed {
+    Replayed {
+        initial: model.summarize(&model.init_state()),
+        final_summary: model.summarize(&replay.final_state),
+        final_tables: model.tables(&replay.final_state),
+        steps: replay.steps,
+        quiescent: replay.quiescent,
+        violated: replay.violated,
+        blocked,
+    }
+}
+
+impl<M: CheckedModel, P: Describe> Variant for VariantOf<M, P> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn note(&self) -> &str {
+        &self.note
+    }
+
+    fn profile_line(&self) -> String {
+        format!(
+            "profile {}: {}",
+            self.profile.profile_name(),
+            self.profile.summary()
+        )
+    }
+
+    fn expect(&self) -> &BTreeMap<String, Verdict> {
+        &self.expect
+    }
+
+    fn check(&self, run: Run, progress: &mut dyn FnMut(Progress)) -> VariantResult {
+        let mut r = check_model(run, &self.name, &self.model, &self.expect, progress);
+        r.extra.extend(self.model.extra(run));
+        r
+    }
+
+    fn replay(&self, schedule: &[u32]) -> Result<Replayed, Divergence> {
+        let r = explore::replay(&self.model, schedule)?;
+        Ok(rendered(&self.model, r, None))
+    }
+
+    fn keys_of(&self, schedule: &[u32]) -> Result<Vec<u64>, Divergence> {
+        explore::keys_of(&self.model, schedule)
+    }
+
+    fn replay_keys(&self, keys: &[u64]) -> Replayed {
+        let (r, _, blocked) = explore::replay_keys(&self.model, keys);
+        rendered(&self.model, r, blocked)
+    }
+}
