@@ -16,7 +16,7 @@
 //! Everything else — the matrix, JSON rows, replay by choice or by action
 //! keys on another variant, `--pcap` — works through [`Variant`] and does
 //! not change. A capability only some kinds have (the kernel oracle for
-//! L2) reaches the concrete type through [`System::downcast`].
+//! L2) reaches the concrete type through `<dyn System>::downcast`.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -62,7 +62,7 @@ pub trait System: fmt::Debug + Any {
     fn topology_dot(&self) -> Option<String> {
         None
     }
-    /// The concrete type, for [`System::downcast`].
+    /// The concrete type, for `<dyn System>::downcast`.
     fn as_any(&self) -> &dyn Any;
 }
 
