@@ -379,3 +379,44 @@ fn netrace_kernel_refuses_absurd_bounds_before_running() {
         assert!(e.contains(flag) && e.contains("hint:"), "{e}");
     }
 }
+
+#[test]
+fn fail_fast_stops_at_the_first_counterexample_and_the_first_contradiction() {
+    // The seed, with a wrong expectation on its first variant: 17.05 is
+    // expected to keep addresses unique, which it does not.
+    let seed = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(SEED))
+        .unwrap()
+        .replacen(
+            r#"expect = { "ipam.unique" = "violated", "ipam.accounted" = "violated""#,
+            r#"expect = { "ipam.unique" = "holds", "ipam.accounted" = "violated""#,
+            1,
+        );
+    let p = scratch("fail-fast.toml", &seed);
+    let p = p.to_str().unwrap();
+    let full = run(&["check", p, "--format", "json"]);
+    assert_eq!(full.status.code(), Some(1), "{}", text(&full.stderr));
+    let full = rows(&full);
+    let fast = run(&["check", p, "--format", "json", "--fail-fast"]);
+    assert_eq!(fast.status.code(), Some(1), "{}", text(&fast.stderr));
+    assert!(text(&fast.stderr).contains("stopped by --fail-fast"));
+    let fast = rows(&fast);
+    // Only the first variant ran.
+    assert!(fast.iter().all(|r| r["variant"] == "libnetwork-17.05"));
+    assert!(full.iter().any(|r| r["variant"] != "libnetwork-17.05"));
+    // Its search ended at the first violation, with fewer states, and
+    // what it did not decide is unknown, never holds.
+    let states = |rows: &[serde_json::Value]| rows[0]["states"].as_u64().unwrap();
+    assert!(
+        states(&fast) < states(&full),
+        "{} vs {}",
+        states(&fast),
+        states(&full)
+    );
+    assert!(fast.iter().any(|r| r["verdict"] == "violated"));
+    for r in &fast {
+        assert_ne!(r["verdict"], "holds", "{r}");
+        if r["verdict"] == "unknown" {
+            assert_eq!(r["unknown_reason"], "first_violation", "{r}");
+        }
+    }
+}

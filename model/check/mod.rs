@@ -251,7 +251,8 @@ fn shorter_by_search<M: Model>(
 
 /// Checks the variants of a scenario (all, or those named in `only`),
 /// calling `done` with each variant's result as soon as it is known.
-/// Stops after a variant whose search was interrupted.
+/// Stops after a variant whose search was interrupted, and with
+/// `stop_at_first` after the first variant that contradicts its expectations.
 pub fn check_scenario(
     run: Run,
     only: Option<&str>,
@@ -262,9 +263,12 @@ pub fn check_scenario(
     let mut out = Vec::new();
     let mut finish = |r: VariantResult, out: &mut Vec<VariantResult>| -> bool {
         done(&r);
-        let interrupted = r.stop == Some(Stop::Interrupted);
+        // Stop after an interrupted search, and with `stop_at_first`
+        // (`--fail-fast`) after the first variant that contradicts.
+        let go_on = r.stop != Some(Stop::Interrupted)
+            && !(run.options.stop_at_first && r.judgement() == Judgement::Contradicted);
         out.push(r);
-        !interrupted
+        go_on
     };
     for v in scenario.system.variants() {
         if only.is_some_and(|o| o != v.name()) {

@@ -149,6 +149,12 @@ struct CheckArgs {
     /// Turn off the partial-order reduction (for comparison).
     #[arg(long)]
     no_por: bool,
+    /// Stop at the first counterexample: each search ends when it finds a
+    /// violation (the properties it has not decided read `unknown
+    /// (first_violation)`), and no variant is checked after the first one
+    /// whose verdicts contradict their expectations.
+    #[arg(long)]
+    fail_fast: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -385,7 +391,7 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
                 },
             },
             por: !a.no_por,
-            stop_at_first: false,
+            stop_at_first: a.fail_fast,
         };
         let mut progress = ProgressLine::new(Some(max_memory));
         let mut write_error = None;
@@ -440,9 +446,12 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
         if a.format == Format::Text {
             emit(&mut out, &output::matrix(s, &results))?;
         }
-        if interrupted {
+        if interrupted || (a.fail_fast && contradicted > 0) {
             break;
         }
+    }
+    if a.fail_fast && contradicted > 0 && !interrupted {
+        eprintln!("netrace check: stopped by --fail-fast after the first contradicted verdict");
     }
     if a.format == Format::Text {
         let summary = if contradicted > 0 {

@@ -167,7 +167,7 @@ impl Stop {
             Stop::Sampling => {
                 "random walks never cover a space: use --strategy bfs to prove a property"
             }
-            Stop::FirstViolation => "run without stopping at the first violation",
+            Stop::FirstViolation => "run without --fail-fast to decide every property",
         }
     }
 }
