@@ -385,3 +385,65 @@ fn quiescent_violation<M: Model>(m: &M, p: &Property<M>, keys: &[u64]) -> Option
     }
     (actions.is_empty() && (p.check)(m, &state).is_err()).then_some(n)
 }
+
+#[test]
+fn depth_first_search_finds_a_violation_behind_a_cycle_of_local_steps() {
+    // The stack proviso: the toggle's successor is on the stack, so the
+    // state is expanded fully and the raise is found, with and without
+    // the reduction; the search covers the space.
+    for por in [true, false] {
+        let r = explore::dfs(
+            &Cycle,
+            &Options {
+                por,
+                ..Options::default()
+            },
+            &mut |_| {},
+        );
+        assert!(
+            r.violations[0].is_some(),
+            "por={por}: the raise behind the toggle cycle is missed"
+        );
+        assert_eq!(r.complete, r.stop.is_none(), "por={por}");
+    }
+}
+
+/// (variant, property) -> verdict words, for one strategy.
+fn verdicts(
+    s: &netrace::scenario::Scenario,
+    strategy: Strategy,
+) -> std::collections::BTreeMap<(String, &'static str), String> {
+    let options = Options {
+        bounds: s.bounds,
+        strategy,
+        ..Options::default()
+    };
+    let run = netrace::check::Run {
+        scenario: s,
+        options: &options,
+        expect_holds: false,
+    };
+    netrace::check::check_scenario(run, None, &mut |_, _| {}, &mut |_| {})
+        .into_iter()
+        .flat_map(|r| {
+            let v = r.variant.clone();
+            r.properties
+                .into_iter()
+                .map(move |p| ((v.clone(), p.property), p.verdict.words()))
+        })
+        .collect()
+}
+
+#[test]
+fn depth_first_and_breadth_first_searches_give_the_same_verdicts() {
+    for s in bundled() {
+        let bfs = verdicts(&s, Strategy::Bfs);
+        let dfs = verdicts(&s, Strategy::Dfs);
+        assert_eq!(bfs, dfs, "{}", s.name);
+        assert!(
+            bfs.values().all(|v| !v.starts_with("unknown")),
+            "{}: a bundled scenario is proven",
+            s.name
+        );
+    }
+}

@@ -196,6 +196,7 @@ pub fn check_model<M: Model>(
     }
     let (strategy, por) = match options.strategy {
         Strategy::Bfs => ("bfs", options.por),
+        Strategy::Dfs => ("dfs", options.por),
         Strategy::Random { .. } => ("random", false),
     };
     VariantResult {
@@ -224,7 +225,7 @@ pub const SHORTER_SEARCH_STATES: u64 = 200_000;
 /// removal undoes). A breadth-first search bounded to fewer steps than the
 /// shrunk schedule, and to [`SHORTER_SEARCH_STATES`], finds the shortest
 /// one when the space is small enough: then the random counterexample is
-/// as short as the exhaustive search's. Exhaustive searches need none.
+/// as short as the breadth-first search's. Breadth-first searches need none.
 fn shorter_by_search<M: Model>(
     model: &M,
     options: &Options,

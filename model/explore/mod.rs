@@ -24,7 +24,7 @@ pub mod token;
 
 pub use shrink::shrink;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -177,6 +177,11 @@ impl Stop {
 pub enum Strategy {
     /// Exhaustive breadth-first search.
     Bfs,
+    /// Exhaustive depth-first search: the same verdicts as `Bfs` when
+    /// complete, with a visited set of bare fingerprints and a frontier
+    /// as deep as the search (not as wide), so it needs far less memory;
+    /// its counterexamples are long and are shortened afterwards.
+    Dfs,
     /// `walks` random walks from a seed.
     Random {
         /// The seed; walk `i` uses its own stream derived from it.
@@ -376,6 +381,7 @@ pub fn explore<M: Model>(
     progress: &mut dyn FnMut(Progress),
 ) -> Report {
     match options.strategy {
+        Strategy::Dfs => dfs(model, options, progress),
         Strategy::Bfs => bfs(model, options, progress),
         Strategy::Random { seed, walks } => {
             random_walks_with(model, seed, walks, options, progress)
@@ -602,6 +608,191 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
         + queue.capacity() as u64 * state_bytes;
     Report {
         states: nodes.len() as u64,
+        complete: stop.is_none(),
+        stop,
+        max_depth_seen,
+        violations: findings.found,
+        checked: findings.checked,
+        bytes,
+    }
+}
+
+/// One state on the depth-first stack: its enabled actions and the
+/// choices still to explore from it (popped from the back).
+struct Frame<S, A> {
+    state: S,
+    fp: Fingerprint,
+    actions: Vec<A>,
+    todo: Vec<u32>,
+    /// The choice that led here from the frame below.
+    choice: u32,
+}
+
+type FingerprintSet = HashSet<Fingerprint, BuildHasherDefault<FingerprintHasher>>;
+
+/// Exhaustive depth-first search with a visited set of fingerprints
+/// (16 bytes a state, no parent links: the path to a state is the stack).
+///
+/// The partial-order reduction is the one of [`bfs`] with the depth-first
+/// form of the cycle proviso (the stack proviso of Peled and of Holzmann's
+/// SPIN): a state explores only its ample action unless that action's
+/// successor is on the stack, where the edge closes a cycle; then it is
+/// expanded fully. On every cycle the state pushed last has its cycle
+/// successor on the stack, so no action is ignored around a cycle.
+///
+/// With a depth bound, a state first reached deep and later reached
+/// shallower is not explored again, so a search that hit the bound may
+/// miss states within it; such a search is never complete (its verdicts
+/// read `unknown (max_depth)`), so this costs precision, not soundness.
+/// `complete` is true only when the stack emptied with every state
+/// expanded.
+pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Progress)) -> Report {
+    let started = Instant::now();
+    let props = model.properties();
+    let mut findings = Findings::new(props.len());
+    let bounds = options.bounds;
+    let mut visited = FingerprintSet::default();
+    let mut on_stack = FingerprintSet::default();
+    let mut trace = Trace::off();
+    let mut stop: Option<Stop> = None;
+    let mut depth_bound_hit = false;
+    let mut max_depth_seen = 0u32;
+    let mut next_check = CHECK_EVERY;
+    let path = |stack: &[Frame<M::State, M::Action>], last: Option<u32>| -> Vec<u32> {
+        stack.iter().skip(1).map(|f| f.choice).chain(last).collect()
+    };
+    // Builds the frame of a newly visited state `depth` steps deep: its
+    // actions, and which of them to explore (the ample one, or all).
+    let frame = |state: M::State,
+                 fp: Fingerprint,
+                 choice: u32,
+                 depth: u32,
+                 on_stack: &FingerprintSet,
+                 depth_bound_hit: &mut bool,
+                 trace: &mut Trace| {
+        let mut actions = Vec::new();
+        model.actions(&state, &mut actions);
+        let todo: Vec<u32> = if actions.is_empty() {
+            Vec::new()
+        } else if depth >= bounds.max_depth {
+            *depth_bound_hit = true;
+            Vec::new()
+        } else {
+            let ample = if options.por {
+                actions.iter().position(|a| model.is_local(&state, a))
+            } else {
+                None
+            };
+            match ample {
+                Some(a)
+                    if !on_stack.contains(&fingerprint(&model.next_state(
+                        &state,
+                        &actions[a],
+                        trace,
+                    ))) =>
+                {
+                    vec![a as u32]
+                }
+                _ => (0..actions.len() as u32).rev().collect(),
+            }
+        };
+        Frame {
+            state,
+            fp,
+            actions,
+            todo,
+            choice,
+        }
+    };
+    let init = model.init_state();
+    let init_fp = fingerprint(&init);
+    visited.insert(init_fp);
+    on_stack.insert(init_fp);
+    findings.check_state(model, &props, &init, false, &mut Vec::new);
+    let mut stack = vec![frame(
+        init,
+        init_fp,
+        u32::MAX,
+        0,
+        &on_stack,
+        &mut depth_bound_hit,
+        &mut trace,
+    )];
+    if stack[0].actions.is_empty() {
+        findings.check_state(model, &props, &stack[0].state, true, &mut Vec::new);
+    }
+    let frame_bytes = std::mem::size_of::<Frame<M::State, M::Action>>() as u64;
+    'search: while let Some(top) = stack.last_mut() {
+        let Some(choice) = top.todo.pop() else {
+            on_stack.remove(&top.fp);
+            stack.pop();
+            continue;
+        };
+        let next = model.next_state(&top.state, &top.actions[choice as usize], &mut trace);
+        let fp = fingerprint(&next);
+        if visited.contains(&fp) {
+            continue;
+        }
+        if visited.len() as u64 >= bounds.max_states {
+            stop = Some(Stop::MaxStates);
+            break 'search;
+        }
+        let growth = if visited.len() == visited.capacity() {
+            visited.capacity() as u64 * 2 * 17
+        } else {
+            0
+        };
+        if visited.len() as u64 >= next_check || growth > 0 {
+            if let Some(s) = limit_hit(&options.limits, started, growth) {
+                stop = Some(s);
+                break 'search;
+            }
+            if visited.len() as u64 >= next_check {
+                next_check += CHECK_EVERY;
+                progress(Progress {
+                    states: visited.len() as u64,
+                    depth: stack.len() as u32,
+                    max_states: bounds.max_states,
+                });
+            }
+        }
+        visited.insert(fp);
+        let depth = stack.len() as u32;
+        max_depth_seen = max_depth_seen.max(depth);
+        findings.check_state(model, &props, &next, false, &mut || {
+            path(&stack, Some(choice))
+        });
+        let f = frame(
+            next,
+            fp,
+            choice,
+            depth,
+            &on_stack,
+            &mut depth_bound_hit,
+            &mut trace,
+        );
+        if f.actions.is_empty() {
+            findings.check_state(model, &props, &f.state, true, &mut || {
+                path(&stack, Some(choice))
+            });
+        }
+        on_stack.insert(fp);
+        stack.push(f);
+        if findings.all_found() || (options.stop_at_first && findings.any_found()) {
+            if stack.iter().any(|f| !f.todo.is_empty()) {
+                stop = Some(Stop::FirstViolation);
+            }
+            break;
+        }
+    }
+    if stop.is_none() && depth_bound_hit {
+        stop = Some(Stop::MaxDepth);
+    }
+    let bytes = visited.capacity() as u64 * 17
+        + on_stack.capacity() as u64 * 17
+        + stack.capacity() as u64 * frame_bytes;
+    Report {
+        states: visited.len() as u64,
         complete: stop.is_none(),
         stop,
         max_depth_seen,
