@@ -310,6 +310,7 @@ fn l2_case(bytes: &mut Bytes, expect: Expect) -> Case<OverlaySystem> {
         ],
         containers,
         max_hops: 16,
+        ageing_time_s: crate::l2::bridge::AGEING_TIME_S,
     };
     let model = OverlaySystem::new(&spec, &profile).expect("the generated topology is valid");
     let fixed = matches!(variant, "swarm-mode" | "locality-check");

@@ -13,7 +13,7 @@
 //! - [`check`]: verdicts per variant and property;
 //! - [`ipam`]: libnetwork's `bitseq` and `Handle.set` protocol, profiles;
 //! - [`store`]: versioned key-value store with compare-and-swap;
-//! - [`wire`]: Ethernet, ARP, IPv4, UDP and VXLAN as real bytes; pcap;
+//! - [`wire`]: Ethernet, ARP, IPv4, UDP and VXLAN as real bytes; pcapng capture files;
 //! - [`l2`]: the Linux bridge, vxlan device and a container's ARP stack;
 //! - [`overlay`]: libnetwork's overlay driver and the L2 system model;
 //! - [`kernel`]: the kernel oracle, L2 schedules run on the real bridge and vxlan;

@@ -418,16 +418,34 @@ fn a_wrong_expectation_is_caught() {
             .iter()
             .any(|t| t.starts_with("ARP replies")));
 
-        // 3. The kernel really does something else: the ageing event is
-        // left out of the run, the prediction is not changed.
-        let age = plan
+        // 3. The kernel really does something else: no time passes (every
+        // wait is left out of the run), the prediction is not changed.
+        assert!(
+            plan.events
+                .iter()
+                .any(|e| matches!(e, oracle::OracleEvent::Wait { seconds }
+                if *seconds >= model.spec().ageing_time_s)),
+            "the schedule ages"
+        );
+        let first_wait = plan
             .events
             .iter()
-            .position(|e| *e == oracle::OracleEvent::Age)
-            .expect("the schedule ages");
+            .position(|e| matches!(e, oracle::OracleEvent::Wait { .. }))
+            .unwrap();
         let mut short = plan.clone();
-        short.events.remove(age);
-        short.received_after.remove(age);
+        for i in (0..plan.events.len()).rev() {
+            if matches!(plan.events[i], oracle::OracleEvent::Wait { .. }) {
+                short.events.remove(i);
+                short.received_after.remove(i);
+            }
+        }
+        // The plan's frame counts after the waits assume time passed;
+        // waiting for them would let the real clock age the entries
+        // during the timeout. Ask only for what had arrived before.
+        let before = short.received_after[first_wait - 1].clone();
+        for counts in &mut short.received_after[first_wait..] {
+            *counts = before.clone();
+        }
         let run = kernel::run(model, &short, &RunOptions::default()).unwrap();
         let cmp = kernel::compare(
             model,
@@ -436,7 +454,7 @@ fn a_wrong_expectation_is_caught() {
             &run.observed,
             &run.frames,
         );
-        assert!(!cmp.agree(), "a run without ageing ends elsewhere");
+        assert!(!cmp.agree(), "a run in which no time passes ends elsewhere");
 
         // 4. A prediction the kernel never reaches mid-run: the wait
         // gives up, names the event, and the run still completes.
@@ -661,6 +679,7 @@ fn a_step_that_diverges_disagrees_even_when_the_final_tables_agree() {
         frames: plan.received.clone(),
         events: events.clone(),
         first_divergence: None,
+        clock_lag_ms: 0.0,
         namespaces: Vec::new(),
     };
     assert!(kernel::compare::compare_run(&model, &plan, &agreeing).agree());
@@ -707,4 +726,109 @@ fn an_entry_whose_flags_differ_disagrees() {
     );
     assert!(!cmp.agree(), "permanent vs dynamic must disagree");
     assert!(cmp.disagreeing().iter().any(|t| t.contains("entry flags")));
+}
+
+/// A resolves B, and a wait of `wait` seconds follows, with br0 and vxlan1
+/// ageing after `ageing` seconds.
+fn ageing_scenario(ageing: u32, wait: u32) -> OverlaySystem {
+    ageing_file(ageing, wait).1
+}
+
+/// [`ageing_scenario`] and the file it was loaded from.
+fn ageing_file(ageing: u32, wait: u32) -> (std::path::PathBuf, OverlaySystem) {
+    let text = format!(
+        "name = \"ageing\"\nkind = \"l2\"\n[network]\nsubnet = \"10.0.0.0/24\"\n\
+         ageing_time_s = {ageing}\n\
+         [[host]]\nname = \"host1\"\nvtep = \"192.168.100.1\"\n\
+         [[container]]\nname = \"A\"\nhost = \"host1\"\nip = \"10.0.0.2\"\n\
+         script = [\"resolve B\", \"wait {wait}\"]\n\
+         [[container]]\nname = \"B\"\nhost = \"host1\"\nip = \"10.0.0.3\"\n\
+         [[variant]]\nname = \"swarm-mode\"\nprofile = \"swarm-mode\"\n"
+    );
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kernel-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("ageing-{ageing}-{wait}.toml"));
+    std::fs::write(&file, text).unwrap();
+    let s = scenario::load(&file).unwrap();
+    let l2 = s.system.downcast::<L2Scenario>().expect("an l2 scenario");
+    (file, l2.variants[0].model.clone())
+}
+
+#[test]
+fn the_real_bridge_and_vxlan_get_the_scenarios_ageing_time_in_their_units() {
+    let Some(_k) = kernel_or_skip("ageing units") else {
+        return;
+    };
+    leaves_no_namespace(|| {
+        let model = ageing_scenario(7, 2);
+        let topology = kernel::netns::Topology::build(&model).unwrap();
+        let ns = &topology.overlay_ns[0];
+        let info = |dev: &str| {
+            let out = Command::new("ip")
+                .args(["-n", ns, "-d", "-j", "link", "show", dev])
+                .output()
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            v[0]["linkinfo"]["info_data"].clone()
+        };
+        // IFLA_BR_AGEING_TIME is in centiseconds, IFLA_VXLAN_AGEING in seconds.
+        assert_eq!(info("br0")["ageing_time"], 700, "{}", info("br0"));
+        assert_eq!(info("vxlan1")["ageing"], 7, "{}", info("vxlan1"));
+    });
+}
+
+#[test]
+fn the_real_bridge_ages_its_entries_on_the_real_clock() {
+    let Some(_k) = kernel_or_skip("real ageing") else {
+        return;
+    };
+    leaves_no_namespace(|| {
+        for (ageing, wait, aged) in [(2, 2, true), (4, 2, false)] {
+            let model = ageing_scenario(ageing, wait);
+            let (schedule, _) = kernel::default_schedule(&model, Bounds::default());
+            let plan = oracle::plan(&model, &schedule).unwrap();
+            let label = format!("ageing_time_s {ageing}, wait {wait}");
+            // The model's prediction: learned before the wait, and gone
+            // after it exactly when the wait reaches the ageing time.
+            assert_eq!(plan.expected.br0_fdb[0].is_empty(), aged, "{label}");
+            let run = assert_kernel_agrees(&label, &model, &plan);
+            let waited = run
+                .events
+                .iter()
+                .find(|e| e.what.contains("real clock"))
+                .expect("the wait ran");
+            // A wait ends when the real clock reaches the model's: its
+            // seconds less the milliseconds the events before it took.
+            assert!(
+                waited.waited_ms >= f64::from(wait) * 1000.0 - 500.0,
+                "{label}: the wait took {} ms",
+                waited.waited_ms
+            );
+            assert!(run.clock_lag_ms < 500.0, "{label}: {}", run.clock_lag_ms);
+        }
+    });
+}
+
+#[test]
+fn a_kernel_run_refuses_waits_the_real_clock_cannot_honour() {
+    let Some(_k) = kernel_or_skip("timing refusal") else {
+        return;
+    };
+    for (ageing, wait, says) in [(1, 1, "too short"), (300, 300, "waits 300 s in all")] {
+        let model = ageing_scenario(ageing, wait);
+        let (schedule, _) = kernel::default_schedule(&model, Bounds::default());
+        let plan = oracle::plan(&model, &schedule).unwrap();
+        let err = kernel::run(&model, &plan, &RunOptions::default()).unwrap_err();
+        assert!(err.to_string().contains(says), "{err}");
+        assert!(err.to_string().contains("ageing_time_s"), "{err}");
+        // The command line refuses it as bad input, before building anything.
+        let (file, _) = ageing_file(ageing, wait);
+        let o = leaves_no_namespace(|| netrace(&["kernel", file.to_str().unwrap()]));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(says) && stderr.contains("real clock"),
+            "{stderr}"
+        );
+    }
 }

@@ -65,6 +65,7 @@ fn spec() -> L2Spec {
             c("C", 1, 4, vec![]),
         ],
         max_hops: 16,
+        ageing_time_s: netrace::l2::bridge::AGEING_TIME_S,
     }
 }
 
@@ -206,13 +207,64 @@ fn replay_writes_a_pcap_that_reads_back_frame_for_frame() {
     let o = netrace(&["replay", SCENARIO, &token, "--pcap", pcap.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let text = String::from_utf8(o.stdout).unwrap();
-    let frames = netrace::wire::pcap::read_pcap(std::fs::File::open(&pcap).unwrap()).unwrap();
-    let deliveries = text
-        .lines()
-        .filter(|l| l.starts_with("step") && (l.contains(" in: ") || l.contains("vxlan1 out: ")))
-        .count();
-    assert_eq!(frames.len(), deliveries, "one frame per delivery step");
-    assert!(netrace::wire::build::describe(&frames[0])
+    let packets = netrace::wire::pcap::read_pcapng(std::fs::File::open(&pcap).unwrap()).unwrap();
+    // One packet per delivery step, at the capture point the step names,
+    // going the way it says, commented with its step, stamped with the
+    // simulated clock (the sum of the waits before it) plus its index in
+    // microseconds.
+    let mut now = 0;
+    let mut deliveries: Vec<(String, String, &str, u32)> = Vec::new();
+    for l in text.lines() {
+        let Some(rest) = l.strip_prefix("step") else {
+            continue;
+        };
+        let Some((n, headline)) = rest.trim_start().split_once("  ") else {
+            continue;
+        };
+        if let Some(w) = headline.split_once(": wait ") {
+            now += w.1.trim_end_matches(" s").parse::<u32>().unwrap();
+            continue;
+        }
+        let Some((at, _)) = headline.split_once(": ") else {
+            continue;
+        };
+        let Some((point, way)) = at.rsplit_once(' ') else {
+            continue;
+        };
+        if matches!(way, "in" | "out") {
+            deliveries.push((n.to_string(), point.to_string(), way, now));
+        }
+    }
+    assert!(deliveries.len() > 10, "{text}");
+    assert!(now >= 3, "the schedule waits: {text}");
+    assert_eq!(
+        packets.len(),
+        deliveries.len(),
+        "one packet per delivery step"
+    );
+    for (i, (p, (n, point, way, at_s))) in packets.iter().zip(&deliveries).enumerate() {
+        // "host1 br0 veth-A in", "host1 vxlan1 out", "A eth0 in",
+        // "host2 underlay in": the interface is the point without "in"/"out".
+        assert_eq!(&p.interface, point, "step {n}");
+        let direction = match *way {
+            "in" => netrace::sim::Direction::Inbound,
+            _ => netrace::sim::Direction::Outbound,
+        };
+        assert_eq!(p.direction, Some(direction), "step {n}");
+        let comment = p.comment.as_deref().unwrap_or_default();
+        assert!(
+            comment.starts_with(&format!("step {n}: {point} {way}: ")),
+            "{comment}"
+        );
+        assert_eq!(
+            p.timestamp,
+            netrace::wire::pcap::timestamp(*at_s, i),
+            "step {n}"
+        );
+    }
+    assert!(packets.iter().any(|p| p.interface == "host1 br0 vxlan1"));
+    assert!(packets.iter().any(|p| p.interface == "host2 underlay"));
+    assert!(netrace::wire::build::describe(&packets[0].bytes)
         .contains("ARP, Request who-has 10.0.0.3 tell 10.0.0.2"));
     // Byte-identical on a second run.
     let pcap2 = scratch("last-word-2.pcap");
@@ -399,5 +451,68 @@ fn every_variant_of_the_scenario_has_a_kernel_forceable_plan() {
         if v.name == "classic-17.03" {
             assert_eq!(b_port.as_deref(), Some("vxlan1"), "the last word");
         }
+    }
+}
+
+/// The br0 FDB of host1 after A resolves B and then runs `waits`, with
+/// br0 and vxlan1 ageing after `ageing_time_s` (first enabled action each
+/// step: the tables at quiescence do not depend on the order).
+fn br0_after_waits(ageing_time_s: u32, waits: &[u32]) -> Vec<String> {
+    let mut s = spec();
+    s.ageing_time_s = ageing_time_s;
+    s.containers[0].script = std::iter::once(ScriptStep::Resolve(1))
+        .chain(waits.iter().map(|&n| ScriptStep::Wait(n)))
+        .collect();
+    let m = OverlaySystem::new(&s, &profile("swarm-mode", &[])).unwrap();
+    let mut state = m.init_state();
+    let mut actions = Vec::new();
+    let mut trace = netrace::sim::Trace::off();
+    for _ in 0..10_000 {
+        actions.clear();
+        m.actions(&state, &mut actions);
+        let Some(a) = actions.first() else { break };
+        state = m.next_state(&state, a, &mut trace);
+    }
+    assert!(actions.is_empty(), "the script ends");
+    let received = vec![Vec::new(); m.endpoints().len()];
+    let o = netrace::overlay::oracle::observe(&m, &state, &received);
+    o.br0_fdb[0].keys().cloned().collect()
+}
+
+#[test]
+fn a_wait_of_the_ageing_time_ages_and_a_shorter_one_does_not() {
+    let a_and_b = vec!["02:42:0a:00:00:02".to_string(), "02:42:0a:00:00:03".into()];
+    assert_eq!(br0_after_waits(5, &[]), a_and_b, "A and B are learned");
+    assert_eq!(br0_after_waits(5, &[4]), a_and_b, "4 s < ageing_time 5 s");
+    assert!(br0_after_waits(5, &[5]).is_empty(), "5 s = ageing_time");
+    assert!(br0_after_waits(5, &[4, 1]).is_empty(), "waits add up");
+    assert_eq!(
+        br0_after_waits(netrace::l2::bridge::AGEING_TIME_S, &[5]),
+        a_and_b,
+        "the default is 300 s"
+    );
+}
+
+#[test]
+fn ageing_time_s_is_checked_at_load() {
+    for (value, col) in [("0", 17), ("1000001", 17), ("-3", 17)] {
+        let text = format!(
+            "name = \"age\"\nkind = \"l2\"\n\n[network]\nsubnet = \"10.0.0.0/24\"\n\
+             ageing_time_s = {value}\n\n\
+             [[host]]\nname = \"host1\"\nvtep = \"192.168.100.1\"\n\n\
+             [[container]]\nname = \"A\"\nhost = \"host1\"\nip = \"10.0.0.2\"\n\n\
+             [[variant]]\nname = \"swarm-mode\"\nprofile = \"swarm-mode\"\n"
+        );
+        let file = scratch("ageing.toml");
+        std::fs::write(&file, text).unwrap();
+        let o = netrace(&["check", file.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{value}: {err}");
+        assert!(err.contains(&format!("ageing.toml:6:{col}")), "{err}");
+        assert!(
+            err.contains(&format!("ageing_time_s = {value} is out of range")),
+            "{err}"
+        );
+        assert!(err.contains("1 to 1000000"), "{err}");
     }
 }

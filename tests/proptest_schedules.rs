@@ -142,6 +142,7 @@ fn l2_spec(a_script: Vec<ScriptStep>, b_script: Vec<ScriptStep>) -> L2Spec {
             c("C", 1, 4, vec![]),
         ],
         max_hops: 16,
+        ageing_time_s: netrace::l2::bridge::AGEING_TIME_S,
     }
 }
 

@@ -89,6 +89,15 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
                 "a token runs on the variant and scenario version it was found with",
             )
         })?;
+        // A schedule that waits longer than a run can, or ages faster
+        // than the real clock can follow, is the scenario's to change.
+        kernel::run::check_timing(&v.model, &plan).map_err(|why| {
+            InputError::whole(
+                a.scenario.display().to_string(),
+                format!("variant {}: {why}", v.name),
+                "the kernel oracle runs a script's waits on the real clock",
+            )
+        })?;
         if !plan.faithful() && token.is_none() {
             eprintln!(
                 "netrace kernel: {} · {}: the {source} cannot be forced on a kernel: it depends \
@@ -317,6 +326,7 @@ pub fn kernel_json(r: &KernelReport) -> String {
         "versions": r.versions,
         "events": r.run.events,
         "first_divergence": r.run.first_divergence.map(|i| i + 1),
+        "clock_lag_ms": r.run.clock_lag_ms,
         "model": r.plan.expected,
         "kernel": r.run.observed,
         "tables": r.comparison.tables.iter().map(|t| json!({

@@ -171,7 +171,8 @@ struct ReplayArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
-    /// Also write every frame of the trace to this pcap file (L2 scenarios).
+    /// Also write every frame of the trace to this pcapng file (L2 scenarios): one
+    /// interface per capture point, timestamps from the simulated clock.
     #[arg(long)]
     pcap: Option<PathBuf>,
 }
@@ -539,12 +540,26 @@ fn cmd_replay(a: ReplayArgs) -> Result<u8, InputError> {
     Ok(if replayed.violated.is_empty() { 0 } else { 1 })
 }
 
-/// `replay --pcap PATH`: every frame of the trace, in order.
+/// `replay --pcap PATH`: every frame of the trace, in order, as pcapng
+/// (one interface per capture point, each packet's comment its step).
 fn write_pcap(path: &Path, replayed: &scenario::kind::Replayed) -> Result<(), InputError> {
-    let frames: Vec<Vec<u8>> = replayed
+    // Step numbers as the text trace prints them: the initial state's
+    // check, when present, is not a step.
+    let first = usize::from(
+        replayed
+            .steps
+            .first()
+            .is_some_and(|st| st.headline == "initial state"),
+    );
+    let frames: Vec<(String, crate::sim::CapturedFrame)> = replayed
         .steps
         .iter()
-        .flat_map(|st| st.frames.iter().cloned())
+        .skip(first)
+        .enumerate()
+        .flat_map(|(i, st)| {
+            let comment = format!("step {}: {}", i + 1, st.headline);
+            st.frames.iter().map(move |f| (comment.clone(), f.clone()))
+        })
         .collect();
     if frames.is_empty() {
         return Err(InputError::whole(
@@ -560,7 +575,7 @@ fn write_pcap(path: &Path, replayed: &scenario::kind::Replayed) -> Result<(), In
             "check the directory exists and is writable",
         )
     })?;
-    crate::wire::pcap::write_pcap(std::io::BufWriter::new(file), &frames).map_err(|e| {
+    crate::wire::pcap::write_pcapng(std::io::BufWriter::new(file), &frames).map_err(|e| {
         InputError::whole(
             path.display().to_string(),
             format!("cannot write: {e}"),

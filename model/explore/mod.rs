@@ -926,8 +926,8 @@ pub struct ReplayStep {
     pub headline: String,
     /// What the model logged.
     pub lines: Vec<String>,
-    /// The frames this step delivered, as bytes.
-    pub frames: Vec<Vec<u8>>,
+    /// The frames this step delivered, with where and when.
+    pub frames: Vec<crate::sim::CapturedFrame>,
     /// Properties first violated in the state after this step:
     /// (property name, explanation).
     pub violations: Vec<(&'static str, String)>,

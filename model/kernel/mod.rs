@@ -25,8 +25,9 @@
 //! L2 endpoints with no address: every frame they send is injected, which
 //! is how a late real reply is *held back* until its turn), run the real
 //! overlay driver (its netlink calls are replayed from the plan), or wait
-//! for the 300 s ageing timer (ageing is emulated by deleting the entries
-//! it would delete). It needs root; without it, or without iproute2 or
+//! more than 60 s in all (a script's `wait` is real time, with the
+//! scenario's short `ageing_time_s` on every bridge and vxlan device, so
+//! the kernel's own timers age the entries). It needs root; without it, or without iproute2 or
 //! network namespaces, it says so ([`KernelError::Unavailable`], exit 2).
 
 pub mod capture;

@@ -385,6 +385,8 @@ impl Topology {
         let gateway = Ipv4Addr::from(u32::from(spec.subnet.network()) + 1);
         let gateway_cidr = format!("{gateway}/{}", spec.subnet.prefix_len());
         let vni = spec.vni.to_string();
+        let ageing_s = spec.ageing_time_s.to_string();
+        let ageing_cs = (u64::from(spec.ageing_time_s) * 100).to_string();
         for (h, host) in spec.hosts.iter().enumerate() {
             let hn = self.host_ns[h].clone();
             let on = self.overlay_ns[h].clone();
@@ -452,6 +454,9 @@ impl Topology {
                 "learning",
                 "l2miss",
                 "l3miss",
+                // Seconds (IFLA_VXLAN_AGEING).
+                "ageing",
+                &ageing_s,
             ])?;
             ip(&["-n", &hn, "link", "set", "vxlan1", "netns", &on])?;
             ip(&[
@@ -470,6 +475,11 @@ impl Topology {
                 // place for.
                 "mcast_snooping",
                 "0",
+                // Centiseconds: IFLA_BR_AGEING_TIME is a clock_t, which
+                // iproute2 passes through (`ip -d link` shows 30000 for
+                // the default 300 s).
+                "ageing_time",
+                &ageing_cs,
             ])?;
             ip(&["-n", &on, "addr", "add", &gateway_cidr, "dev", "br0"])?;
             ip(&["-n", &on, "link", "set", "vxlan1", "master", "br0"])?;

@@ -11,10 +11,31 @@
 //!   permanent`);
 //! - `DeleteLocalNeigh`: `ip neigh del` of every local container's entry
 //!   on vxlan1;
-//! - `Age`: the ageing timer is *emulated*, not waited for: every dynamic
-//!   `br0` entry and every learned (not permanent) vxlan1 entry is deleted
-//!   with `bridge fdb del` — what `br_fdb_cleanup` and `vxlan_cleanup` do
-//!   once 300 s have passed since the last event.
+//! - `Wait`: a script's `wait N` is N seconds on the real clock, with the
+//!   scenario's `ageing_time_s` given to every `br0` (`ageing_time`) and
+//!   vxlan1 (`ageing`) by [`Topology::build`]: the kernel's own timers
+//!   age the entries, nothing is deleted by hand. Frames are captured
+//!   while it waits. `br_fdb_cleanup` re-arms its work at the earliest
+//!   expiry, so a `br0` entry goes within a jiffy of `updated +
+//!   ageing_time`; `vxlan_cleanup` re-arms at the earliest expiry too,
+//!   but at most [`VXLAN_AGE_INTERVAL`] (`FDB_AGE_INTERVAL`, 10 s) ahead,
+//!   so an entry learned after the timer was armed may go up to 10 s late:
+//!   the wait for a `Wait`'s effect allows that much more. Real time also
+//!   passes between events (milliseconds), where the model's does not:
+//!   a wait therefore ends when the real clock, counted from the first
+//!   event, reaches the model's (the sum of the waits so far), so the
+//!   milliseconds do not add up over a long script; a run whose events
+//!   overran a wait by more than [`MAX_CLOCK_LAG`] fails. When the
+//!   kernel's timers show a wait's effect late (vxlan's, above), the
+//!   model's clock is taken to read the wait's end at the moment they
+//!   have: entries that survive such a wait are that much older on the
+//!   kernel, and if that ages one early, the next event's prediction
+//!   fails to show, a disagreement, not a silent agreement. An entry the
+//!   model ages exactly at a wait's end (a tie: learned `ageing_time_s`
+//!   before it) is at most milliseconds from expiry on the kernel, and the
+//!   wait for the prediction lets it go. [`check_timing`] refuses ageing
+//!   times under [`MIN_KERNEL_AGEING_S`] and scripts that would wait
+//!   longer than [`MAX_KERNEL_WAIT_S`] in all.
 //!
 //! After each event it waits, with a timeout that only matters when the
 //! kernel disagrees, until the kernel shows the event's effect: every
@@ -45,6 +66,58 @@ use crate::overlay::oracle::{apply, observe, oracle_form, Observables, OracleEve
 use crate::overlay::system::{DriverOp, OverlaySystem};
 use crate::sim::Model;
 use crate::wire::build;
+
+/// The shortest `ageing_time_s` a kernel run accepts: under 2 s the
+/// milliseconds each event takes on the real clock could age an entry
+/// the model (whose events take no time) keeps.
+pub const MIN_KERNEL_AGEING_S: u32 = 2;
+
+/// The most a kernel run waits for a plan's `wait` steps, seconds, in
+/// all: runs are interactive and in CI, a scenario's default 300 s
+/// ageing belongs to the model alone.
+pub const MAX_KERNEL_WAIT_S: u64 = 60;
+
+/// The most the real clock may run ahead of the model's at the start of
+/// a wait: the model's times are whole seconds, so under half a second
+/// of lag no entry ages on the kernel that the model keeps.
+pub const MAX_CLOCK_LAG: Duration = Duration::from_millis(500);
+
+/// `FDB_AGE_INTERVAL` of drivers/net/vxlan: the longest `vxlan_cleanup`
+/// arms its timer ahead.
+pub const VXLAN_AGE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Refuses a plan whose real-clock waits a kernel run cannot honour:
+/// an ageing time under [`MIN_KERNEL_AGEING_S`], or more than
+/// [`MAX_KERNEL_WAIT_S`] of `wait` in all. The message says what to
+/// change in the scenario.
+pub fn check_timing(model: &OverlaySystem, plan: &Plan) -> Result<(), String> {
+    let waits: u64 = plan
+        .events
+        .iter()
+        .map(|e| match e {
+            OracleEvent::Wait { seconds } => u64::from(*seconds),
+            _ => 0,
+        })
+        .sum();
+    if waits == 0 {
+        return Ok(());
+    }
+    let ageing = model.spec().ageing_time_s;
+    if ageing < MIN_KERNEL_AGEING_S {
+        return Err(format!(
+            "ageing_time_s = {ageing} is too short for the real clock: each event takes \
+             milliseconds there; set [network] ageing_time_s = {MIN_KERNEL_AGEING_S} or more"
+        ));
+    }
+    if waits > MAX_KERNEL_WAIT_S {
+        return Err(format!(
+            "this schedule waits {waits} s in all on the real clock, more than the kernel \
+             oracle's {MAX_KERNEL_WAIT_S} s; give the scenario a short [network] ageing_time_s \
+             (e.g. 2) and waits of that length, so that the real timers age the entries"
+        ));
+    }
+    Ok(())
+}
 
 /// How long to wait for effects.
 #[derive(Clone, Copy, Debug)]
@@ -96,6 +169,11 @@ pub struct KernelRun {
     pub events: Vec<EventLog>,
     /// The index of the first event whose predicted effect never showed.
     pub first_divergence: Option<usize>,
+    /// How far the real clock was past the model's when a wait began, at
+    /// most, in milliseconds: the work since the previous wait took longer
+    /// than the wait (0 when every wait began in time). Over
+    /// [`MAX_CLOCK_LAG`] the run fails.
+    pub clock_lag_ms: f64,
     /// The namespaces used (all deleted when `run` returns).
     pub namespaces: Vec<String>,
 }
@@ -196,9 +274,10 @@ pub fn describe_event(model: &OverlaySystem, event: &OracleEvent) -> String {
             "{} operator: ip neigh del <each local container> dev vxlan1",
             hosts[*host]
         ),
-        OracleEvent::Age => "ageing: dynamic br0 and learned vxlan1 FDB entries deleted \
-                             (emulates 300 s passing)"
-            .into(),
+        OracleEvent::Wait { seconds } => format!(
+            "{seconds} s pass on the real clock (ageing_time {} s)",
+            model.spec().ageing_time_s
+        ),
     }
 }
 
@@ -211,6 +290,7 @@ pub fn run(
     opts: &RunOptions,
 ) -> Result<KernelRun, KernelError> {
     require_root()?;
+    check_timing(model, plan).map_err(KernelError::Failed)?;
     let n_eps = model.endpoints().len();
     if plan.received_after.len() != plan.events.len() {
         return Err(KernelError::Failed(
@@ -232,17 +312,33 @@ pub fn run(
     let namespaces = topology.namespaces().to_vec();
     let result = drive(model, plan, opts, &topology, &initial, &expected_after);
     drop(topology);
-    let (observed, frames, events, first_divergence) = result?;
+    let d = result?;
+    if d.clock_lag > MAX_CLOCK_LAG {
+        return Err(KernelError::Failed(format!(
+            "the events before a wait took {} ms more than the wait itself, so the real \
+             clock ran {} ms ahead of the model's and could age entries the model keeps; \
+             make the waits longer than the work between them",
+            d.clock_lag.as_millis(),
+            d.clock_lag.as_millis()
+        )));
+    }
     Ok(KernelRun {
-        observed,
-        frames,
-        events,
-        first_divergence,
+        observed: d.observed,
+        frames: d.frames,
+        events: d.events,
+        first_divergence: d.first_divergence,
+        clock_lag_ms: d.clock_lag.as_secs_f64() * 1e3,
         namespaces,
     })
 }
 
-type Driven = (Observables, Vec<Vec<Vec<u8>>>, Vec<EventLog>, Option<usize>);
+struct Driven {
+    observed: Observables,
+    frames: Vec<Vec<Vec<u8>>>,
+    events: Vec<EventLog>,
+    first_divergence: Option<usize>,
+    clock_lag: Duration,
+}
 
 fn drive(
     model: &OverlaySystem,
@@ -284,6 +380,11 @@ fn drive(
 
     let mut events = Vec::new();
     let mut first_divergence = None;
+    // The simulated clock is the sum of the waits so far; each wait ends
+    // when the real clock, counted from here, reaches it again.
+    let mut clock0 = Instant::now();
+    let mut model_s: u64 = 0;
+    let mut clock_lag = Duration::ZERO;
     let mut shown = Instant::now();
     for (i, ev) in plan.events.iter().enumerate() {
         let t0 = Instant::now();
@@ -293,11 +394,29 @@ fn drive(
             shown = t0;
         }
         do_event(model, topology, &sockets, ev)?;
-        let timeout = if first_divergence.is_none() {
+        let mut timeout = if first_divergence.is_none() {
             opts.wait_timeout
         } else {
             opts.settle_timeout
         };
+        if let OracleEvent::Wait { seconds } = ev {
+            // The real clock runs until it reads the model's again (the
+            // milliseconds the events since the last wait took are not
+            // added on top); frames that arrive meanwhile are kept.
+            model_s += u64::from(*seconds);
+            let until = clock0 + Duration::from_secs(model_s);
+            clock_lag = clock_lag.max(Instant::now().saturating_duration_since(until));
+            while let Some(left) = until.checked_duration_since(Instant::now()) {
+                if left.is_zero() {
+                    break;
+                }
+                wait_any(&sockets, &mut frames, left.min(Duration::from_millis(100)))?;
+            }
+            timeout += until.saturating_duration_since(t0);
+            if first_divergence.is_none() {
+                timeout += VXLAN_AGE_INTERVAL;
+            }
+        }
         let missing = wait_for(
             model,
             topology,
@@ -309,6 +428,15 @@ fn drive(
         )?;
         if missing.is_some() && first_divergence.is_none() {
             first_divergence = Some(i);
+        }
+        if matches!(ev, OracleEvent::Wait { .. }) {
+            // The kernel's timers may show a wait's effect late (vxlan's up
+            // to 10 s): the model's clock reads the wait's end when they
+            // have, so that time does not count as the next wait's lag.
+            let now_model = Instant::now()
+                .checked_sub(Duration::from_secs(model_s))
+                .unwrap_or(clock0);
+            clock0 = clock0.max(now_model);
         }
         events.push(EventLog {
             what: describe_event(model, ev),
@@ -331,7 +459,13 @@ fn drive(
     observed.vxlan_fdb = tables.vxlan_fdb;
     observed.vxlan_neigh = tables.vxlan_neigh;
     observed.flags = tables.flags;
-    Ok((observed, frames, events, first_divergence))
+    Ok(Driven {
+        observed,
+        frames,
+        events,
+        first_divergence,
+        clock_lag,
+    })
 }
 
 /// Waits until the counts and tables are reached or `deadline` passes;
@@ -411,34 +545,8 @@ fn do_event(
             }
             Ok(())
         }
-        OracleEvent::Age => {
-            for ns in &topology.overlay_ns {
-                for entry in run_json("bridge", &["-n", ns, "-j", "fdb", "show"])? {
-                    let (Some(mac), Some(dev)) = (entry["mac"].as_str(), entry["ifname"].as_str())
-                    else {
-                        continue;
-                    };
-                    let state = entry["state"].as_str().unwrap_or("");
-                    if matches!(state, "permanent" | "static" | "noarp") {
-                        continue;
-                    }
-                    if entry["master"].as_str() == Some("br0") {
-                        cmd(
-                            "bridge",
-                            &["-n", ns, "fdb", "del", mac, "dev", dev, "master"],
-                        )?;
-                    } else if dev == "vxlan1" && has_flag(&entry, "self") {
-                        if let Some(dst) = entry["dst"].as_str() {
-                            cmd(
-                                "bridge",
-                                &["-n", ns, "fdb", "del", mac, "dev", dev, "dst", dst, "self"],
-                            )?;
-                        }
-                    }
-                }
-            }
-            Ok(())
-        }
+        // The real clock does it: `drive` waits.
+        OracleEvent::Wait { .. } => Ok(()),
     }
 }
 

@@ -36,7 +36,6 @@ use serde::Serialize;
 use super::system::{DriverOp, L2Action, L2State, Loc, OverlaySystem, ScriptStep};
 use super::Fix;
 use crate::explore::Divergence;
-use crate::l2::bridge::AGEING_TIME_S;
 use crate::l2::endpoint::data_id;
 use crate::sim::{Model, Trace};
 use crate::wire::{ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetFrame};
@@ -64,8 +63,13 @@ pub enum OracleEvent {
         /// Host index.
         host: usize,
     },
-    /// At least the ageing time passes: dynamic FDB entries expire.
-    Age,
+    /// A script's `wait`: `seconds` of simulated time pass, and dynamic
+    /// FDB entries unused for the ageing time expire (the kernel run
+    /// waits that long on the real clock).
+    Wait {
+        /// How long, seconds.
+        seconds: u32,
+    },
 }
 
 /// What the kernel oracle compares.
@@ -306,14 +310,12 @@ pub fn plan(model: &OverlaySystem, schedule: &[u32]) -> Result<Plan, Divergence>
                     .script
                     .get(st.pc as usize)
                 {
-                    if *n >= AGEING_TIME_S {
-                        roots.push(Root {
-                            event: OracleEvent::Age,
-                            created: k,
-                            first_bridge: None,
-                            last_change: Some(k),
-                        });
-                    }
+                    roots.push(Root {
+                        event: OracleEvent::Wait { seconds: *n },
+                        created: k,
+                        first_bridge: None,
+                        last_change: Some(k),
+                    });
                 }
             }
         }
@@ -500,7 +502,7 @@ impl OverlaySystem {
                 *s = self.next_state(s, &L2Action::Driver(*host as u8), &mut trace);
             }
             OracleEvent::DeleteLocalNeigh { host } => self.delete_local_neigh(s, *host, &mut trace),
-            OracleEvent::Age => self.age_all(s, AGEING_TIME_S, &mut trace),
+            OracleEvent::Wait { seconds } => self.age_all(s, *seconds, &mut trace),
         }
     }
 }
@@ -552,6 +554,7 @@ mod tests {
                 c("C", 1, 4, vec![]),
             ],
             max_hops: 16,
+            ageing_time_s: crate::l2::bridge::AGEING_TIME_S,
         }
     }
 

@@ -26,10 +26,10 @@ use ipnet::Ipv4Net;
 use serde_json::json;
 
 use super::{Fix, OverlayProfile};
-use crate::l2::bridge::{Bridge, BridgeConfig, PortConfig, AGEING_TIME_S};
+use crate::l2::bridge::{Bridge, BridgeConfig, PortConfig};
 use crate::l2::endpoint::{data_id, Endpoint, EndpointConfig};
 use crate::l2::vxlan::{Miss, Tx, VxFdb, VxNeigh, VxlanConfig, VxlanDev};
-use crate::sim::{Checked, Model, Property, Trace, When};
+use crate::sim::{Checked, Direction, Model, Property, Trace, When};
 use crate::wire::{build, EthernetAddress, EthernetFrame};
 
 /// At most this many hosts (host indices are `u8` in the state).
@@ -107,6 +107,10 @@ pub struct L2Spec {
     pub containers: Vec<ContainerSpec>,
     /// The forwarding hop bound of `l2.no_storm`.
     pub max_hops: u8,
+    /// Every `br0`'s `ageing_time` and every vxlan1's `ageing`, seconds
+    /// (the scenario's `[network] ageing_time_s`, 300 by default as in
+    /// the kernel).
+    pub ageing_time_s: u32,
 }
 
 /// Where an in-flight frame is.
@@ -378,7 +382,7 @@ impl OverlaySystem {
                     mac: EthernetAddress([0x02, 0x00, 0x00, 0x00, n, 0x01]),
                     ip: gateway,
                     ports,
-                    ageing_time_s: AGEING_TIME_S,
+                    ageing_time_s: spec.ageing_time_s,
                 },
                 vx: VxlanConfig {
                     vni: spec.vni,
@@ -388,7 +392,7 @@ impl OverlaySystem {
                     l3miss: true,
                     local_ip: hs.vtep,
                     mac: EthernetAddress([0x02, 0x00, 0x00, 0x00, n, 0xfe]),
-                    ageing_s: AGEING_TIME_S,
+                    ageing_s: spec.ageing_time_s,
                 },
                 port_ep,
             });
@@ -555,6 +559,35 @@ impl OverlaySystem {
         }
     }
 
+    /// The capture point of a frame at `at`, as a pcapng interface: the
+    /// bridge port it enters `br0` by (`host1 br0 veth-A`), vxlan1 as it
+    /// transmits (`host1 vxlan1`), the host's underlay as the encapsulated
+    /// frame arrives (`host1 underlay`), a container's `eth0` (`A eth0`).
+    pub fn capture_point(&self, at: Loc) -> (String, Direction) {
+        match at {
+            Loc::Bridge { host, port } => (
+                format!(
+                    "{} br0 {}",
+                    self.hosts[host as usize].name,
+                    self.port_name(host as usize, port)
+                ),
+                Direction::Inbound,
+            ),
+            Loc::VxlanTx { host } => (
+                format!("{} vxlan1", self.hosts[host as usize].name),
+                Direction::Outbound,
+            ),
+            Loc::Underlay { host } => (
+                format!("{} underlay", self.hosts[host as usize].name),
+                Direction::Inbound,
+            ),
+            Loc::Endpoint { ep } => (
+                format!("{} eth0", self.eps[ep as usize].name),
+                Direction::Inbound,
+            ),
+        }
+    }
+
     /// After a frame reached container `ep`: its pending resolve/probe
     /// completes once the target is confirmed.
     fn maybe_complete(&self, s: &mut L2State, ep: usize, trace: &mut Trace) {
@@ -578,7 +611,7 @@ impl OverlaySystem {
 
     fn deliver(&self, s: &mut L2State, item: InFlight, trace: &mut Trace) {
         let now = s.now_s;
-        trace.frame(&item.bytes);
+        trace.frame(|| self.capture_point(item.at), now, &item.bytes);
         match item.at {
             Loc::Bridge { host, port } => {
                 let h = host as usize;
@@ -884,7 +917,7 @@ impl OverlaySystem {
             let Some(last_wait) = c
                 .script
                 .iter()
-                .rposition(|s| matches!(s, ScriptStep::Wait(n) if *n >= AGEING_TIME_S))
+                .rposition(|s| matches!(s, ScriptStep::Wait(n) if *n >= self.spec.ageing_time_s))
             else {
                 continue;
             };

@@ -154,6 +154,7 @@ mod tests {
                 script: vec![],
             }],
             max_hops: 16,
+            ageing_time_s: crate::l2::bridge::AGEING_TIME_S,
         };
         let d = dot(&spec);
         assert!(d.starts_with("digraph {"));

@@ -15,6 +15,7 @@ use super::{
     Scenario, Source,
 };
 use crate::check::Run;
+use crate::l2::bridge::AGEING_TIME_S;
 use crate::overlay::system::{
     ContainerSpec, HostSpec, L2Spec, OverlaySystem, ScriptStep, MAX_CONTAINERS, MAX_HOSTS,
     MAX_SCRIPT_STEPS,
@@ -78,6 +79,11 @@ impl Describe for OverlayProfile {
     }
 }
 
+/// The largest `ageing_time_s`: about 11.5 days. The kernel takes more
+/// (`ageing_time` is a clock_t), but no scenario needs it and simulated
+/// time must not wrap.
+pub const MAX_AGEING_TIME_S: u32 = 1_000_000;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Raw {
@@ -108,6 +114,7 @@ struct RawNetwork {
     subnet: Spanned<String>,
     vni: Option<Spanned<i64>>,
     max_hops: Option<Spanned<i64>>,
+    ageing_time_s: Option<Spanned<i64>>,
 }
 
 fn default_name() -> String {
@@ -192,6 +199,20 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
                 v.span(),
                 format!("max_hops = {} is impossible", v.get_ref()),
                 "give a hop bound from 1 to 250",
+            ))
+        }
+    };
+    let ageing_time_s = match &net.ageing_time_s {
+        None => AGEING_TIME_S,
+        Some(v) if (1..=i64::from(MAX_AGEING_TIME_S)).contains(v.get_ref()) => *v.get_ref() as u32,
+        Some(v) => {
+            return Err(src.error(
+                v.span(),
+                format!("ageing_time_s = {} is out of range", v.get_ref()),
+                format!(
+                    "give the bridge and vxlan ageing time in seconds, 1 to {MAX_AGEING_TIME_S} \
+                     (the kernel's default is {AGEING_TIME_S})"
+                ),
             ))
         }
     };
@@ -351,6 +372,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         hosts,
         containers,
         max_hops,
+        ageing_time_s,
     };
     check_variant_names(
         src,

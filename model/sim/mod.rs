@@ -133,6 +133,29 @@ pub trait Model: Sized {
     }
 }
 
+/// Which way a captured frame was going through its capture point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Received by the device (a bridge port's ingress, a container's
+    /// `eth0`, a VTEP's underlay).
+    Inbound,
+    /// Sent by the device (vxlan1 transmitting towards the underlay).
+    Outbound,
+}
+
+/// A frame as a capture point saw it: a packet of a pcapng file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CapturedFrame {
+    /// The capture point, e.g. `host1 br0 veth-A` (a pcapng interface).
+    pub interface: String,
+    /// Which way the frame went through it.
+    pub direction: Direction,
+    /// The simulated clock when it was delivered, seconds.
+    pub at_s: u32,
+    /// The Ethernet frame, no FCS.
+    pub bytes: Vec<u8>,
+}
+
 /// The explanation a model writes while stepping, when asked to: lines
 /// of text, the frames that moved (for pcap files), and named counters
 /// (for figures such as "unicast frames flooded").
@@ -140,7 +163,7 @@ pub trait Model: Sized {
 pub struct Trace {
     enabled: bool,
     lines: Vec<String>,
-    frames: Vec<Vec<u8>>,
+    frames: Vec<CapturedFrame>,
     counters: std::collections::BTreeMap<&'static str, u64>,
 }
 
@@ -170,10 +193,23 @@ impl Trace {
         }
     }
 
-    /// Records a frame's bytes as it is delivered (ignored when off).
-    pub fn frame(&mut self, bytes: &[u8]) {
+    /// Records a frame's bytes as it is delivered at `at_s` on the
+    /// simulated clock; `capture` names where it was seen (called only
+    /// when the trace is on, so exploring formats nothing).
+    pub fn frame(
+        &mut self,
+        capture: impl FnOnce() -> (String, Direction),
+        at_s: u32,
+        bytes: &[u8],
+    ) {
         if self.enabled {
-            self.frames.push(bytes.to_vec());
+            let (interface, direction) = capture();
+            self.frames.push(CapturedFrame {
+                interface,
+                direction,
+                at_s,
+                bytes: bytes.to_vec(),
+            });
         }
     }
 
@@ -190,7 +226,7 @@ impl Trace {
     }
 
     /// Takes the recorded frames.
-    pub fn take_frames(&mut self) -> Vec<Vec<u8>> {
+    pub fn take_frames(&mut self) -> Vec<CapturedFrame> {
         std::mem::take(&mut self.frames)
     }
 

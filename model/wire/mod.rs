@@ -12,7 +12,8 @@
 //! with an `Unknown(..)` case so that odd bytes survive a round trip.
 //! [`build`] has the frame builders the L2 model uses and a one-line,
 //! `tcpdump -e`-style [`build::describe`]; [`pcap`] writes and reads
-//! capture files that Wireshark and tcpdump open.
+//! pcapng capture files (one interface per capture point) that
+//! Wireshark, tshark and tcpdump open.
 //!
 //! What is modelled, and from which text:
 //! - Ethernet II (DIX) headers: destination, source, EtherType. Frames are
