@@ -420,3 +420,40 @@ fn fail_fast_stops_at_the_first_counterexample_and_the_first_contradiction() {
         }
     }
 }
+
+#[test]
+fn symmetry_is_on_by_default_named_in_the_row_and_can_be_turned_off() {
+    let args = [
+        "check",
+        "scenarios/docker-17.05-duplicate-ip.toml",
+        "--variant",
+        "libnetwork-17.05",
+        "--format",
+        "json",
+    ];
+    let on = run(&args);
+    let off = run(&[&args[..], &["--symmetry", "off"]].concat());
+    assert_eq!((on.status.code(), off.status.code()), (Some(0), Some(0)));
+    let (on, off) = (rows(&on), rows(&off));
+    assert_eq!(on.len(), off.len());
+    for (a, b) in on.iter().zip(&off) {
+        assert_eq!(a["reductions"], serde_json::json!(["por", "symmetry"]));
+        assert_eq!(b["reductions"], serde_json::json!(["por"]));
+        // Four interchangeable runs: the same verdicts over far fewer states.
+        assert_eq!(a["verdict"], b["verdict"]);
+        assert_eq!(a["complete"], true);
+        assert!(a["states"].as_u64().unwrap() * 10 < b["states"].as_u64().unwrap());
+    }
+    // An L2 scenario has no interchangeable actors: nothing is said.
+    let l2 = rows(&run(&[
+        "check",
+        "scenarios/classic-overlay-first-word.toml",
+        "--format",
+        "json",
+    ]));
+    assert!(l2
+        .iter()
+        .all(|r| r["reductions"] == serde_json::json!(["por"])));
+    let bad = run(&[&args[..], &["--symmetry", "maybe"]].concat());
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -113,7 +113,7 @@ pub struct VariantResult {
     pub bounds: Bounds,
     /// The strategy's name (`bfs`, `random`).
     pub strategy: &'static str,
-    /// The reductions that ran (`por`).
+    /// The reductions that ran (`por`, `symmetry`).
     pub reductions: Vec<&'static str>,
     /// Bytes of the visited set and frontier at the end of the search.
     pub bytes: u64,
@@ -194,11 +194,18 @@ pub fn check_model<M: Model>(
             counterexample,
         });
     }
-    let (strategy, por) = match options.strategy {
-        Strategy::Bfs => ("bfs", options.por),
-        Strategy::Dfs => ("dfs", options.por),
+    let (strategy, exhaustive) = match options.strategy {
+        Strategy::Bfs => ("bfs", true),
+        Strategy::Dfs => ("dfs", true),
         Strategy::Random { .. } => ("random", false),
     };
+    let mut reductions = Vec::new();
+    if exhaustive && options.por {
+        reductions.push("por");
+    }
+    if exhaustive && options.symmetry && model.has_symmetry() {
+        reductions.push("symmetry");
+    }
     VariantResult {
         scenario: run.scenario.name.clone(),
         file: run.scenario.path.display().to_string(),
@@ -209,7 +216,7 @@ pub fn check_model<M: Model>(
         stop: report.stop,
         bounds: options.bounds,
         strategy,
-        reductions: if por { vec!["por"] } else { Vec::new() },
+        reductions,
         bytes: report.bytes,
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
         extra: Vec::new(),

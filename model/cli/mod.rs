@@ -110,6 +110,15 @@ enum StrategyArg {
     Random,
 }
 
+/// A reduction switched on or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum OnOff {
+    /// On (the default).
+    On,
+    /// Off, for comparison.
+    Off,
+}
+
 #[derive(clap::Args, Debug)]
 struct CheckArgs {
     /// Scenario files or directories (default: scenarios/).
@@ -151,6 +160,12 @@ struct CheckArgs {
     /// Turn off the partial-order reduction (for comparison).
     #[arg(long)]
     no_por: bool,
+    /// The symmetry reduction: interchangeable actors (concurrent `docker
+    /// run`s on one daemon) are explored once per arrangement, not once
+    /// per permutation. Verdicts are the same either way; `off` is for
+    /// comparison.
+    #[arg(long, value_enum, default_value_t = OnOff::On)]
+    symmetry: OnOff,
     /// Stop at the first counterexample: each search ends when it finds a
     /// violation (the properties it has not decided read `unknown
     /// (first_violation)`), and no variant is checked after the first one
@@ -395,6 +410,7 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
                 },
             },
             por: !a.no_por,
+            symmetry: a.symmetry == OnOff::On,
             stop_at_first: a.fail_fast,
         };
         let mut progress = ProgressLine::new(Some(max_memory));

@@ -202,6 +202,9 @@ pub struct Options {
     pub strategy: Strategy,
     /// Use the partial-order reduction (exhaustive search only).
     pub por: bool,
+    /// Use the model's symmetry reduction, when it has one
+    /// ([`Model::canonical`]; exhaustive search only).
+    pub symmetry: bool,
     /// Stop at the first violation of any property (for "time to first
     /// violation" measurements); the report is then not complete.
     pub stop_at_first: bool,
@@ -214,6 +217,7 @@ impl Default for Options {
             limits: Limits::default(),
             strategy: Strategy::Bfs,
             por: true,
+            symmetry: true,
             stop_at_first: false,
         }
     }
@@ -457,6 +461,84 @@ fn limit_hit(limits: &Limits, started: Instant, extra: u64) -> Option<Stop> {
     None
 }
 
+/// `state`, or its representative when the symmetry reduction is on.
+fn canonical<M: Model>(model: &M, symmetry: bool, state: M::State) -> M::State {
+    if symmetry {
+        model.canonical(&state).unwrap_or(state)
+    } else {
+        state
+    }
+}
+
+/// Maps a schedule over representatives (each choice an index into the
+/// actions of the representative reached so far) to a concrete schedule
+/// from the initial state: at each step, the first concrete action whose
+/// successor has the same representative as the reduced step's. One
+/// exists by [`Model::canonical`]'s contract; the concrete states stay
+/// in the orbits of the reduced ones, step for step.
+pub fn concretize<M: Model>(model: &M, schedule: &[u32]) -> Vec<u32> {
+    let mut trace = Trace::off();
+    let mut concrete = model.init_state();
+    let mut reduced = canonical(model, true, concrete.clone());
+    let (mut actions, mut reduced_actions) = (Vec::new(), Vec::new());
+    let mut out = Vec::with_capacity(schedule.len());
+    for &choice in schedule {
+        reduced_actions.clear();
+        model.actions(&reduced, &mut reduced_actions);
+        let target = canonical(
+            model,
+            true,
+            model.next_state(&reduced, &reduced_actions[choice as usize], &mut trace),
+        );
+        actions.clear();
+        model.actions(&concrete, &mut actions);
+        let (index, next) = actions
+            .iter()
+            .enumerate()
+            .find_map(|(i, a)| {
+                let next = model.next_state(&concrete, a, &mut trace);
+                (canonical(model, true, next.clone()) == target).then_some((i, next))
+            })
+            .expect("Model::canonical's contract: a concrete step into every reduced successor");
+        out.push(index as u32);
+        concrete = next;
+        reduced = target;
+    }
+    out
+}
+
+/// The violations of a search over representatives, as concrete
+/// schedules, each with the message its own final state gives (the
+/// names in it are the concrete actors').
+fn concrete_violations<M: Model>(
+    model: &M,
+    symmetry: bool,
+    found: Vec<Option<Violation>>,
+) -> Vec<Option<Violation>> {
+    if !symmetry {
+        return found;
+    }
+    let props = model.properties();
+    found
+        .into_iter()
+        .zip(&props)
+        .map(|(v, p)| {
+            let v = v?;
+            let schedule = concretize(model, &v.schedule);
+            let mut state = model.init_state();
+            let mut actions = Vec::new();
+            let mut trace = Trace::off();
+            for &c in &schedule {
+                actions.clear();
+                model.actions(&state, &mut actions);
+                state = model.next_state(&state, &actions[c as usize], &mut trace);
+            }
+            let message = (p.check)(model, &state).err().unwrap_or(v.message);
+            Some(Violation { schedule, message })
+        })
+        .collect()
+}
+
 /// Exhaustive breadth-first search with a visited set of fingerprints.
 ///
 /// The partial-order reduction: when a state has an enabled action that
@@ -477,6 +559,16 @@ fn limit_hit(limits: &Limits, started: Instant, extra: u64) -> Option<Stop> {
 /// Choices are recorded as indices into the *full* action list, so
 /// schedules found with the reduction replay without it.
 ///
+/// The symmetry reduction (with [`Options::symmetry`], for a model with
+/// [`Model::has_symmetry`]): every state is replaced by its
+/// representative ([`Model::canonical`]) before it is fingerprinted,
+/// stored and expanded, so a state count counts orbits. Properties are
+/// symmetric by the contract, so a violation is found in the reduced
+/// space exactly when one exists in the full space; the schedule found
+/// over representatives is mapped back to a concrete one ([`concretize`])
+/// of the same length, so breadth-first counterexamples stay shortest
+/// and their tokens replay without the reduction.
+///
 /// `complete` is true only when the frontier was emptied with every state
 /// in it expanded: a bound, a limit or an early stop leaves it false.
 pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Progress)) -> Report {
@@ -488,7 +580,9 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
     let mut visited: Visited = Visited::default();
     let mut nodes: Vec<(u32, u32)> = Vec::new();
     let mut queue: VecDeque<(M::State, u32, u32)> = VecDeque::new();
-    let init = model.init_state();
+    let symmetry = options.symmetry && model.has_symmetry();
+    let canon = |s: M::State| canonical(model, symmetry, s);
+    let init = canon(model.init_state());
     visited.insert(fingerprint(&init), 0);
     nodes.push((u32::MAX, u32::MAX));
     let path_to = |nodes: &[(u32, u32)], mut at: u32| -> Vec<u32> {
@@ -538,7 +632,7 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
             // reduced states; expand fully instead.
             let mut first = None;
             if let Some(a) = ample {
-                let next = model.next_state(&state, &actions[a], &mut trace);
+                let next = canon(model.next_state(&state, &actions[a], &mut trace));
                 let fp = fingerprint(&next);
                 match visited.get(&fp) {
                     Some(&seen) if next_layer.is_none_or(|first| seen < first) => ample = None,
@@ -550,7 +644,7 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
                 first.into_iter().chain(
                     actions.iter().enumerate().filter(|_| ample.is_none()).map(
                         |(index, action)| {
-                            let next = model.next_state(&state, action, &mut trace);
+                            let next = canon(model.next_state(&state, action, &mut trace));
                             let fp = fingerprint(&next);
                             (index, next, fp)
                         },
@@ -611,7 +705,7 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
         complete: stop.is_none(),
         stop,
         max_depth_seen,
-        violations: findings.found,
+        violations: concrete_violations(model, symmetry, findings.found),
         checked: findings.checked,
         bytes,
     }
@@ -658,6 +752,7 @@ pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
     let mut depth_bound_hit = false;
     let mut max_depth_seen = 0u32;
     let mut next_check = CHECK_EVERY;
+    let symmetry = options.symmetry && model.has_symmetry();
     let path = |stack: &[Frame<M::State, M::Action>], last: Option<u32>| -> Vec<u32> {
         stack.iter().skip(1).map(|f| f.choice).chain(last).collect()
     };
@@ -685,10 +780,10 @@ pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
             };
             match ample {
                 Some(a)
-                    if !on_stack.contains(&fingerprint(&model.next_state(
-                        &state,
-                        &actions[a],
-                        trace,
+                    if !on_stack.contains(&fingerprint(&canonical(
+                        model,
+                        symmetry,
+                        model.next_state(&state, &actions[a], trace),
                     ))) =>
                 {
                     vec![a as u32]
@@ -704,7 +799,7 @@ pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
             choice,
         }
     };
-    let init = model.init_state();
+    let init = canonical(model, symmetry, model.init_state());
     let init_fp = fingerprint(&init);
     visited.insert(init_fp);
     on_stack.insert(init_fp);
@@ -728,7 +823,11 @@ pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
             stack.pop();
             continue;
         };
-        let next = model.next_state(&top.state, &top.actions[choice as usize], &mut trace);
+        let next = canonical(
+            model,
+            symmetry,
+            model.next_state(&top.state, &top.actions[choice as usize], &mut trace),
+        );
         let fp = fingerprint(&next);
         if visited.contains(&fp) {
             continue;
@@ -796,7 +895,7 @@ pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
         complete: stop.is_none(),
         stop,
         max_depth_seen,
-        violations: findings.found,
+        violations: concrete_violations(model, symmetry, findings.found),
         checked: findings.checked,
         bytes,
     }

@@ -29,6 +29,7 @@
 //! Not modelled: IPv6, endpoint joins, the daemon's own restart replay of
 //! endpoints, or the store failing in ways other than a CAS conflict.
 
+use std::hash::Hash;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -267,6 +268,8 @@ pub struct IpamSystem {
     actors: Vec<ActorDef>,
     init: IpamState,
     store_key: String,
+    /// Classes of interchangeable actors (see [`IpamSystem::symmetry_classes`]).
+    symmetric: Vec<Vec<u8>>,
 }
 
 /// Scenario problems found while building the model (the scenario layer
@@ -480,6 +483,22 @@ impl IpamSystem {
                 "at most 64 concurrent actors are supported".into(),
             ));
         }
+        // Interchangeable actors: concurrent runs on one daemon whose
+        // containers no rm targets. Their programs are equal (the profile
+        // makes them) and each owns a fresh container; nothing but its name
+        // tells one from another.
+        let mut symmetric: Vec<Vec<u8>> = Vec::new();
+        for daemon in 0..spec.actors.iter().map(|a| a.daemon + 1).max().unwrap_or(0) {
+            let class: Vec<u8> = defs
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.run && d.daemon == daemon && !rm_targets.contains(&d.container))
+                .map(|(i, _)| i as u8)
+                .collect();
+            if class.len() >= 2 {
+                symmetric.push(class);
+            }
+        }
         Ok(IpamSystem {
             profile: profile.clone(),
             pool,
@@ -488,7 +507,17 @@ impl IpamSystem {
             actors: defs,
             init: state,
             store_key,
+            symmetric,
         })
+    }
+
+    /// The classes of interchangeable actors, by actor index: concurrent
+    /// `docker run`s on the same daemon whose containers no concurrent rm
+    /// targets. Permuting the actors of a class (their private state,
+    /// their containers' holdings and the locks they hold) maps the model
+    /// onto itself: the symmetry [`Model::canonical`] reduces by.
+    pub fn symmetry_classes(&self) -> &[Vec<u8>] {
+        &self.symmetric
     }
 
     /// The profile this model runs.
@@ -1127,6 +1156,56 @@ impl Model for IpamSystem {
             Phase::Write => state.store.is_none(),
             _ => false,
         }
+    }
+
+    /// Sorts the actors of each symmetry class by a stable fingerprint of
+    /// what distinguishes them in `state`: the actor's private state, what
+    /// its container holds, and which locks it holds. Actors with equal
+    /// keys are equal in all of that, so the order among them does not
+    /// matter: every arrangement of an orbit gets the same representative
+    /// (up to a 128-bit fingerprint collision, which only costs reduction).
+    fn canonical(&self, state: &IpamState) -> Option<IpamState> {
+        let mut out: Option<IpamState> = None;
+        for class in &self.symmetric {
+            let key = |i: u8| {
+                let def = &self.actors[i as usize];
+                let daemon = &state.daemons[def.daemon];
+                let mut h = crate::explore::StableHasher::new();
+                state.actors[i as usize].hash(&mut h);
+                state.holders[def.container].hash(&mut h);
+                (daemon.network_lock == Some(i)).hash(&mut h);
+                (daemon.handle_lock == Some(i)).hash(&mut h);
+                h.finish128()
+            };
+            let mut order: Vec<(u128, u8)> = class.iter().map(|&i| (key(i), i)).collect();
+            order.sort_unstable();
+            if order.iter().zip(class).all(|((_, src), dst)| src == dst) {
+                continue;
+            }
+            let t = out.get_or_insert_with(|| state.clone());
+            for (&dst, &(_, src)) in class.iter().zip(&order) {
+                let (d, s) = (dst as usize, src as usize);
+                t.actors[d] = state.actors[s].clone();
+                t.holders[self.actors[d].container] = state.holders[self.actors[s].container];
+            }
+            let moved = |lock: Option<u8>| {
+                lock.and_then(|a| order.iter().position(|&(_, src)| src == a))
+                    .map(|k| class[k])
+            };
+            for (t, d) in t.daemons.iter_mut().zip(&state.daemons) {
+                if let Some(a) = moved(d.network_lock) {
+                    t.network_lock = Some(a);
+                }
+                if let Some(a) = moved(d.handle_lock) {
+                    t.handle_lock = Some(a);
+                }
+            }
+        }
+        out
+    }
+
+    fn has_symmetry(&self) -> bool {
+        !self.symmetric.is_empty()
     }
 
     fn summarize(&self, state: &IpamState) -> Vec<String> {

@@ -123,6 +123,32 @@ pub trait Model: Sized {
         None
     }
 
+    /// A representative of `state`'s orbit under the model's symmetry
+    /// (actors that are interchangeable up to their names), or `None`
+    /// when `state` is its own representative or the model has none. The
+    /// exhaustive explorers store and expand representatives only (see
+    /// [`crate::explore::bfs`]), then map each counterexample back to a
+    /// concrete schedule.
+    ///
+    /// The contract, for a group of permutations of actors: the result is
+    /// `π(state)` for some permutation `π` of the group; the model is
+    /// equivariant under every `π` (the actions of `π(s)` are the permuted
+    /// actions of `s`, and stepping commutes with `π`); and every
+    /// property's verdict (violated or not, something to check or not) is
+    /// the same in `s` and `π(s)`. Then a property is violated in the
+    /// reduced space exactly when it is in the full one. Representatives
+    /// that are equal for every member of an orbit give the most
+    /// reduction; that is not needed for soundness.
+    fn canonical(&self, _state: &Self::State) -> Option<Self::State> {
+        None
+    }
+
+    /// Whether [`Model::canonical`] can map a state elsewhere: the model
+    /// has interchangeable actors (reported as the `symmetry` reduction).
+    fn has_symmetry(&self) -> bool {
+        false
+    }
+
     /// Lines summarizing a state (printed at the end of a trace).
     fn summarize(&self, state: &Self::State) -> Vec<String>;
 

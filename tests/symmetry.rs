@@ -1,0 +1,291 @@
+//! The symmetry reduction: the same verdicts and counterexample lengths
+//! with and without it on every bundled scenario (breadth- and
+//! depth-first), tokens found with it replay concretely, and the reduced
+//! space is exactly one state per orbit of the full space — checked by a
+//! breadth-first search written here, independent of the explorer, over
+//! the IPAM model with its permutations applied by hand.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::path::Path;
+
+use netrace::explore::{self, token, Options, Strategy};
+use netrace::ipam::profile::Profile;
+use netrace::ipam::system::{ActorKind, ActorSpec, IpamSpec, IpamState, IpamSystem, SetupOp};
+use netrace::scenario::{self, ipam::IpamScenario, Scenario};
+use netrace::sim::{Model, Trace};
+
+fn bundled() -> Vec<Scenario> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    scenario::collect(&[dir])
+        .unwrap()
+        .iter()
+        .map(|p| scenario::load(p).unwrap())
+        .collect()
+}
+
+type Row = (String, bool, Option<usize>);
+
+/// Rows, per-variant reductions, and counterexample tokens.
+type Checked = (
+    BTreeMap<(String, &'static str), Row>,
+    BTreeMap<String, Vec<&'static str>>,
+    Vec<String>,
+);
+
+/// Per (variant, property): verdict words, complete, counterexample
+/// steps; and per variant the reductions that ran.
+fn check(s: &Scenario, strategy: Strategy, symmetry: bool) -> Checked {
+    let options = Options {
+        bounds: s.bounds,
+        strategy,
+        symmetry,
+        ..Options::default()
+    };
+    let run = netrace::check::Run {
+        scenario: s,
+        options: &options,
+        expect_holds: false,
+    };
+    let results = netrace::check::check_scenario(run, None, &mut |_, _| {}, &mut |_| {});
+    let mut rows = BTreeMap::new();
+    let mut reductions = BTreeMap::new();
+    let mut tokens = Vec::new();
+    for r in results {
+        reductions.insert(r.variant.clone(), r.reductions.clone());
+        for p in r.properties {
+            if let Some(c) = &p.counterexample {
+                tokens.push(c.token.clone());
+            }
+            rows.insert(
+                (r.variant.clone(), p.property),
+                (
+                    p.verdict.words(),
+                    r.complete,
+                    p.counterexample.map(|c| c.steps),
+                ),
+            );
+        }
+    }
+    (rows, reductions, tokens)
+}
+
+#[test]
+fn verdicts_and_counterexample_lengths_are_the_same_with_and_without_symmetry() {
+    let mut reduced = 0;
+    for s in bundled() {
+        let ipam = s.system.downcast::<IpamScenario>();
+        for strategy in [Strategy::Bfs, Strategy::Dfs] {
+            let (on, reductions, _) = check(&s, strategy, true);
+            let (off, without, _) = check(&s, strategy, false);
+            let lengths = |m: &BTreeMap<(String, &'static str), Row>| {
+                m.iter()
+                    .map(|(k, (v, c, n))| (k.clone(), (v.clone(), *c, n.is_some())))
+                    .collect::<BTreeMap<_, _>>()
+            };
+            assert_eq!(lengths(&on), lengths(&off), "{} {strategy:?}", s.name);
+            if strategy == Strategy::Bfs {
+                // Breadth-first counterexamples are shortest either way.
+                assert_eq!(on, off, "{}", s.name);
+            }
+            for (variant, r) in &reductions {
+                let classes = ipam
+                    .and_then(|i| i.variants.iter().find(|v| &v.name == variant))
+                    .map_or(0, |v| v.model.symmetry_classes().len());
+                assert_eq!(
+                    r.contains(&"symmetry"),
+                    classes > 0,
+                    "{} {variant}: {r:?}",
+                    s.name
+                );
+                assert!(!without[variant].contains(&"symmetry"));
+                reduced += usize::from(classes > 0);
+            }
+        }
+    }
+    assert!(
+        reduced >= 10,
+        "the IPAM scenarios have interchangeable runs"
+    );
+}
+
+#[test]
+fn counterexamples_found_with_symmetry_replay_concretely() {
+    for s in bundled() {
+        let (rows, _, tokens) = check(&s, Strategy::Bfs, true);
+        assert!(!tokens.is_empty() || rows.is_empty(), "{}", s.name);
+        for t in tokens {
+            let tok = token::decode((&s).into(), &t).unwrap();
+            let v = s.system.variant(&tok.variant).unwrap();
+            let replayed = v
+                .replay(&tok.schedule)
+                .unwrap_or_else(|d| panic!("{} {t}: the token does not replay: {d}", s.name));
+            assert!(
+                !replayed.violated.is_empty(),
+                "{} {t}: replayed without a violation",
+                s.name
+            );
+        }
+    }
+}
+
+/// Every reachable state of `m`, by a plain breadth-first search (no
+/// reduction of any kind).
+fn reachable(m: &IpamSystem) -> HashSet<IpamState> {
+    let mut seen = HashSet::new();
+    let mut queue = VecDeque::new();
+    let init = m.init_state();
+    seen.insert(init.clone());
+    queue.push_back(init);
+    let mut actions = Vec::new();
+    let mut trace = Trace::off();
+    while let Some(s) = queue.pop_front() {
+        actions.clear();
+        m.actions(&s, &mut actions);
+        for a in &actions {
+            let n = m.next_state(&s, a, &mut trace);
+            if seen.insert(n.clone()) {
+                queue.push_back(n);
+            }
+        }
+    }
+    seen
+}
+
+/// `s` with actors `i` and `j` (of one class) exchanged, by hand: their
+/// private states, their containers' holdings, and the locks they hold.
+fn swapped(m: &IpamSystem, s: &IpamState, i: u8, j: u8, containers: &[usize]) -> IpamState {
+    let mut t = s.clone();
+    let (a, b) = (i as usize, j as usize);
+    t.actors.swap(a, b);
+    t.holders.swap(containers[a], containers[b]);
+    let swap = |l: Option<u8>| {
+        l.map(|x| {
+            if x == i {
+                j
+            } else if x == j {
+                i
+            } else {
+                x
+            }
+        })
+    };
+    for d in &mut t.daemons {
+        d.network_lock = swap(d.network_lock);
+        d.handle_lock = swap(d.handle_lock);
+    }
+    let _ = m;
+    t
+}
+
+fn runs(n: usize, setup: Vec<SetupOp>) -> IpamSpec {
+    IpamSpec {
+        network: "bridge".into(),
+        subnet: "172.17.0.0/28".parse().unwrap(),
+        gateway: None,
+        ip_range: None,
+        setup,
+        actors: (0..n)
+            .map(|i| ActorSpec {
+                kind: ActorKind::Run(format!("r{i}")),
+                daemon: 0,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn the_reduced_space_is_one_state_per_orbit_of_the_full_space() {
+    let release = vec![
+        SetupOp::Run("old".into()),
+        SetupOp::Rm(netrace::ipam::system::Target::Name("old".into())),
+    ];
+    for (n, setup) in [(3, Vec::new()), (3, release)] {
+        for (profile, serial) in [
+            ("libnetwork-17.05", false),
+            ("libnetwork-17.05", true),
+            ("libnetwork-18.03", false),
+            ("classic-swarm-cas", false),
+        ] {
+            let mut p = Profile::builtin(profile).unwrap();
+            p.serial = serial;
+            let m = IpamSystem::new(&runs(n, setup.clone()), &p).unwrap();
+            assert_eq!(m.symmetry_classes(), &[vec![0, 1, 2]], "{profile}");
+            let containers: Vec<usize> = (0..n).map(|i| m.containers().len() - n + i).collect();
+            let all = reachable(&m);
+            // The symmetry is real: swapping two runs of a reachable state
+            // gives a reachable state with the same property results.
+            let props = m.properties();
+            for s in &all {
+                for (i, j) in [(0, 1), (1, 2), (0, 2)] {
+                    let t = swapped(&m, s, i, j, &containers);
+                    assert!(all.contains(&t), "{profile}: a swap leaves the space");
+                    for p in &props {
+                        assert_eq!(
+                            (p.check)(&m, s).is_ok(),
+                            (p.check)(&m, &t).is_ok(),
+                            "{profile}: {} is not symmetric",
+                            p.name
+                        );
+                    }
+                }
+                // The representative is a member of the orbit.
+                let c = m.canonical(s).unwrap_or_else(|| s.clone());
+                let orbit: Vec<IpamState> = [
+                    s.clone(),
+                    swapped(&m, s, 0, 1, &containers),
+                    swapped(&m, s, 1, 2, &containers),
+                    swapped(&m, s, 0, 2, &containers),
+                    swapped(&m, &swapped(&m, s, 0, 1, &containers), 1, 2, &containers),
+                    swapped(&m, &swapped(&m, s, 1, 2, &containers), 0, 1, &containers),
+                ]
+                .into();
+                assert!(
+                    orbit.contains(&c),
+                    "{profile}: a representative outside its orbit"
+                );
+                // Every member of the orbit has the same representative.
+                for o in &orbit {
+                    assert_eq!(m.canonical(o).unwrap_or_else(|| o.clone()), c, "{profile}");
+                }
+            }
+            let orbits: HashSet<IpamState> = all
+                .iter()
+                .map(|s| m.canonical(s).unwrap_or_else(|| s.clone()))
+                .collect();
+            // The explorer without partial-order reduction visits exactly
+            // the states of the full space, or exactly its orbits.
+            let count = |symmetry| {
+                let r = explore::bfs(
+                    &m,
+                    &Options {
+                        por: false,
+                        symmetry,
+                        ..Options::default()
+                    },
+                    &mut |_| {},
+                );
+                assert!(r.complete);
+                r.states
+            };
+            assert_eq!(count(false), all.len() as u64, "{profile}");
+            assert_eq!(count(true), orbits.len() as u64, "{profile}");
+            assert!(orbits.len() * 2 < all.len(), "{profile}: a real reduction");
+        }
+    }
+}
+
+#[test]
+fn runs_targeted_by_an_rm_or_on_other_daemons_are_not_interchangeable() {
+    let mut spec = runs(3, Vec::new());
+    spec.actors.push(ActorSpec {
+        kind: ActorKind::Rm(netrace::ipam::system::Target::Name("r1".into())),
+        daemon: 0,
+    });
+    let m = IpamSystem::new(&spec, &Profile::builtin("libnetwork-17.05").unwrap()).unwrap();
+    assert_eq!(m.symmetry_classes(), &[vec![0, 2]]);
+    let mut spec = runs(4, Vec::new());
+    spec.actors[1].daemon = 1;
+    spec.actors[3].daemon = 1;
+    let m = IpamSystem::new(&spec, &Profile::builtin("classic-swarm-cas").unwrap()).unwrap();
+    assert_eq!(m.symmetry_classes(), &[vec![0, 2], vec![1, 3]]);
+}
