@@ -302,3 +302,48 @@ fn pinned_state_counts_of_the_bundled_l2_scenarios() {
     want_sorted.sort();
     assert_eq!(seen, want_sorted, "every bundled L2 variant, pinned");
 }
+
+#[test]
+fn pct_needs_depth_two_for_the_seed_duplicate_and_is_reproducible() {
+    let m = IpamSystem::new(&seed(), &Profile::builtin("libnetwork-17.05").unwrap()).unwrap();
+    let pct = |depth, seed| {
+        explore::explore(
+            &m,
+            &Options {
+                strategy: Strategy::Pct {
+                    seed,
+                    runs: 300,
+                    depth,
+                },
+                ..Options::default()
+            },
+            &mut |_| {},
+        )
+    };
+    // Depth 1: no change point, so the highest-priority run goes to the
+    // end before the next starts: serial runs never collide.
+    for seed in 0..3 {
+        let r = pct(1, seed);
+        assert!(
+            r.violations[0].is_none(),
+            "seed {seed}: a serial run collided"
+        );
+        assert!(!r.complete);
+        assert_eq!(r.stop, Some(explore::Stop::Sampling));
+    }
+    // Depth 2: one preemption is all the duplicate needs (a run reads the
+    // bitmap and is preempted before it commits).
+    for seed in 0..3 {
+        let r = pct(2, seed);
+        let v = r.violations[0]
+            .as_ref()
+            .expect("depth 2 finds the duplicate");
+        assert!(violates(&m, 0, &v.schedule), "seed {seed}");
+        assert!(!r.complete);
+        assert_eq!(
+            r.violations,
+            pct(2, seed).violations,
+            "same seed, same runs"
+        );
+    }
+}

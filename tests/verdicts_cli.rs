@@ -457,3 +457,45 @@ fn symmetry_is_on_by_default_named_in_the_row_and_can_be_turned_off() {
     let bad = run(&[&args[..], &["--symmetry", "maybe"]].concat());
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn pct_never_prints_holds_and_refuses_a_depth_out_of_range() {
+    let o = run(&[
+        "check",
+        "scenarios/docker-17.05-duplicate-ip.toml",
+        "--variant",
+        "libnetwork-17.05",
+        "--strategy",
+        "pct",
+        "--pct-depth",
+        "2",
+        "--walks",
+        "300",
+        "--format",
+        "json",
+    ]);
+    let rows = rows(&o);
+    let verdict = |p: &str| {
+        rows.iter()
+            .find(|r| r["property"] == p)
+            .map(|r| (r["verdict"].clone(), r["strategy"].clone()))
+            .unwrap()
+    };
+    assert_eq!(verdict("ipam.unique").0, "violated");
+    // Never proven by sampling, so its `holds` expectation is unmet: exit 3.
+    assert_eq!(verdict("ipam.counter").0, "unknown");
+    assert_eq!(verdict("ipam.counter").1, "pct");
+    assert_eq!(o.status.code(), Some(3));
+    for bad in ["0", "101"] {
+        let o = run(&[
+            "check",
+            "scenarios/docker-17.05-duplicate-ip.toml",
+            "--strategy",
+            "pct",
+            "--pct-depth",
+            bad,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "--pct-depth {bad}");
+        assert!(text(&o.stderr).contains("--pct-depth"));
+    }
+}

@@ -198,6 +198,7 @@ pub fn check_model<M: Model>(
         Strategy::Bfs => ("bfs", true),
         Strategy::Dfs => ("dfs", true),
         Strategy::Random { .. } => ("random", false),
+        Strategy::Pct { .. } => ("pct", false),
     };
     let mut reductions = Vec::new();
     if exhaustive && options.por {

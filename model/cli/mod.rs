@@ -108,6 +108,9 @@ enum StrategyArg {
     Dfs,
     /// Seeded random walks.
     Random,
+    /// Probabilistic concurrency testing: random actor priorities with
+    /// --pct-depth - 1 change points, --walks runs (see the user guide).
+    Pct,
 }
 
 /// A reduction switched on or off.
@@ -135,9 +138,13 @@ struct CheckArgs {
     /// Seed for --strategy random.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Number of walks for --strategy random.
+    /// Number of walks for --strategy random (runs for --strategy pct).
     #[arg(long, default_value_t = 10_000)]
     walks: u64,
+    /// The bug depth --strategy pct aims at: 1 + the number of priority
+    /// change points per run (1 to 100).
+    #[arg(long, default_value_t = 3)]
+    pct_depth: u32,
     /// Override the scenario's state bound (1 to 1000000000).
     #[arg(long)]
     max_states: Option<i64>,
@@ -365,7 +372,14 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
         }
     }
     bounds_override(Bounds::default(), a.max_states, a.max_depth)?;
-    if a.strategy == StrategyArg::Random && a.walks == 0 {
+    if a.strategy == StrategyArg::Pct && !(1..=100).contains(&a.pct_depth) {
+        return Err(InputError::whole(
+            "--pct-depth",
+            format!("--pct-depth {} is out of range", a.pct_depth),
+            "give a depth from 1 to 100 (3 finds most two-actor races)",
+        ));
+    }
+    if matches!(a.strategy, StrategyArg::Random | StrategyArg::Pct) && a.walks == 0 {
         return Err(InputError::whole(
             "--walks",
             "0 walks search nothing",
@@ -407,6 +421,11 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
                 StrategyArg::Random => Strategy::Random {
                     seed: a.seed,
                     walks: a.walks,
+                },
+                StrategyArg::Pct => Strategy::Pct {
+                    seed: a.seed,
+                    runs: a.walks,
+                    depth: a.pct_depth,
                 },
             },
             por: !a.no_por,

@@ -24,7 +24,7 @@ pub mod token;
 
 pub use shrink::shrink;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -165,7 +165,7 @@ impl Stop {
             Stop::Time => "raise --time-limit",
             Stop::Interrupted => "run it again without interrupting",
             Stop::Sampling => {
-                "random walks never cover a space: use --strategy bfs to prove a property"
+                "random walks and PCT never cover a space: use --strategy bfs to prove a property"
             }
             Stop::FirstViolation => "run without --fail-fast to decide every property",
         }
@@ -182,6 +182,17 @@ pub enum Strategy {
     /// as deep as the search (not as wide), so it needs far less memory;
     /// its counterexamples are long and are shortened afterwards.
     Dfs,
+    /// Probabilistic concurrency testing (see [`pct`]): `runs` runs from
+    /// a seed, each with random actor priorities and `depth - 1` priority
+    /// change points.
+    Pct {
+        /// The seed; run `i` uses its own stream derived from it.
+        seed: u64,
+        /// How many runs.
+        runs: u64,
+        /// The bug depth `d` the runs aim at (1 or more).
+        depth: u32,
+    },
     /// `walks` random walks from a seed.
     Random {
         /// The seed; walk `i` uses its own stream derived from it.
@@ -390,6 +401,7 @@ pub fn explore<M: Model>(
         Strategy::Random { seed, walks } => {
             random_walks_with(model, seed, walks, options, progress)
         }
+        Strategy::Pct { seed, runs, depth } => pct(model, seed, runs, depth, options, progress),
     }
 }
 
@@ -898,6 +910,139 @@ pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
         violations: concrete_violations(model, symmetry, findings.found),
         checked: findings.checked,
         bytes,
+    }
+}
+
+/// Probabilistic concurrency testing (Burckhardt, Kothari, Musuvathi and
+/// Nagarakatte, "A Randomized Scheduler with Probabilistic Guarantees of
+/// Finding Bugs", ASPLOS 2010), over the model's actions.
+///
+/// A *thread* is an [`Model::action_key`] (an IPAM actor; in L2 models
+/// each frame in flight and each container's next script step). Each run
+/// gives every thread, when it is first enabled, a random priority above
+/// `depth`, and picks `depth - 1` change points uniformly among the steps
+/// `1..=k`; at every step it takes the enabled action of the highest
+/// priority, and at the `j`-th change point the thread about to run drops
+/// to priority `j` (below every initial one). `k` is the length of the
+/// first run, which has no change point.
+///
+/// The guarantee, for a system of `n` threads whose runs take at most `k`
+/// steps: a bug of depth `d` (one that needs `d` ordering constraints
+/// between steps to show) is found by each run with probability at least
+/// `1 / (n · k^(d-1))`, so `runs` runs miss it with probability at most
+/// `(1 - 1/(n·k^(d-1)))^runs`. It holds when every thread is one
+/// sequential actor, as in the IPAM models; the L2 models' threads are
+/// events, so there it is a heuristic. Like random walks, PCT never covers
+/// a space: the report's stop is [`Stop::Sampling`] unless a bound or a
+/// limit came first.
+pub fn pct<M: Model>(
+    model: &M,
+    seed: u64,
+    runs: u64,
+    depth: u32,
+    options: &Options,
+    progress: &mut dyn FnMut(Progress),
+) -> Report {
+    let started = Instant::now();
+    let bounds = options.bounds;
+    let props = model.properties();
+    let mut findings = Findings::new(props.len());
+    let mut steps = 0u64;
+    let mut max_depth_seen = 0;
+    let mut stop = None;
+    let mut trace = Trace::off();
+    let mut actions = Vec::new();
+    let mut next_check = CHECK_EVERY;
+    let depth = depth.max(1);
+    let mut k: u64 = 0;
+    'runs: for run in 0..runs {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ run);
+        // Change points: none in the first run, which measures `k`.
+        let mut changes: Vec<u64> = if run == 0 || k == 0 {
+            Vec::new()
+        } else {
+            (1..depth).map(|_| rng.gen_range(1..=k)).collect()
+        };
+        changes.sort_unstable();
+        let mut priority: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut state = model.init_state();
+        let mut schedule: Vec<u32> = Vec::new();
+        loop {
+            actions.clear();
+            model.actions(&state, &mut actions);
+            let quiescent = actions.is_empty();
+            findings.check_state(model, &props, &state, quiescent, &mut || schedule.clone());
+            if quiescent || findings.all_found() {
+                break;
+            }
+            if schedule.len() as u32 >= bounds.max_depth {
+                stop = stop.or(Some(Stop::MaxDepth));
+                break;
+            }
+            if steps >= bounds.max_states {
+                stop = Some(Stop::MaxStates);
+                break 'runs;
+            }
+            if steps >= next_check {
+                next_check += CHECK_EVERY;
+                if let Some(s) = limit_hit(&options.limits, started, 0) {
+                    stop = Some(s);
+                    break 'runs;
+                }
+                progress(Progress {
+                    states: steps,
+                    depth: max_depth_seen,
+                    max_states: bounds.max_states,
+                });
+            }
+            let keys: Vec<u64> = actions
+                .iter()
+                .map(|a| model.action_key(&state, a))
+                .collect();
+            for key in &keys {
+                priority
+                    .entry(*key)
+                    .or_insert_with(|| u64::from(depth) + rng.gen_range(0..u64::MAX / 2));
+            }
+            let (choice, key) = keys
+                .iter()
+                .enumerate()
+                .max_by_key(|(i, key)| (priority[key], std::cmp::Reverse(*i)))
+                .map(|(i, key)| (i, *key))
+                .expect("an enabled action");
+            let step = schedule.len() as u64 + 1;
+            if let Some(j) = changes.iter().position(|&c| c == step) {
+                // The thread about to run drops below every initial
+                // priority; the choice is made again.
+                priority.insert(key, j as u64 + 1);
+                changes[j] = 0;
+                let (again, _) = keys
+                    .iter()
+                    .enumerate()
+                    .max_by_key(|(i, key)| (priority[key], std::cmp::Reverse(*i)))
+                    .expect("an enabled action");
+                state = model.next_state(&state, &actions[again], &mut trace);
+                schedule.push(again as u32);
+            } else {
+                state = model.next_state(&state, &actions[choice], &mut trace);
+                schedule.push(choice as u32);
+            }
+            steps += 1;
+            max_depth_seen = max_depth_seen.max(schedule.len() as u32);
+        }
+        k = k.max(schedule.len() as u64);
+        if findings.all_found() || (options.stop_at_first && findings.any_found()) {
+            break;
+        }
+    }
+    Report {
+        states: steps,
+        complete: false,
+        stop: Some(stop.unwrap_or(Stop::Sampling)),
+        max_depth_seen,
+        violations: findings.found,
+        checked: findings.checked,
+        bytes: 0,
     }
 }
 
