@@ -943,6 +943,64 @@ pub fn pct<M: Model>(
     options: &Options,
     progress: &mut dyn FnMut(Progress),
 ) -> Report {
+    let depth = depth.max(1);
+    sample(model, runs, options, progress, |run, k| {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ run);
+        // Change points: none in the first run, which measures `k`.
+        let mut changes: Vec<u64> = if run == 0 || k == 0 {
+            Vec::new()
+        } else {
+            (1..depth).map(|_| rng.gen_range(1..=k)).collect()
+        };
+        changes.sort_unstable();
+        let mut priority: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut step = 0u64;
+        move |state: &M::State, actions: &[M::Action]| {
+            let keys: Vec<u64> = actions.iter().map(|a| model.action_key(state, a)).collect();
+            for key in &keys {
+                priority
+                    .entry(*key)
+                    .or_insert_with(|| u64::from(depth) + rng.gen_range(0..u64::MAX / 2));
+            }
+            let highest = |priority: &BTreeMap<u64, u64>| {
+                keys.iter()
+                    .enumerate()
+                    .max_by_key(|(i, key)| (priority[key], std::cmp::Reverse(*i)))
+                    .map(|(i, _)| i)
+                    .expect("an enabled action")
+            };
+            let mut choice = highest(&priority);
+            step += 1;
+            if let Some(j) = changes.iter().position(|&c| c == step) {
+                // The thread about to run drops below every initial
+                // priority; the choice is made again.
+                priority.insert(keys[choice], j as u64 + 1);
+                changes[j] = 0;
+                choice = highest(&priority);
+            }
+            choice
+        }
+    })
+}
+
+/// The loop every sampling strategy shares: `runs` runs from the initial
+/// state, each checked as it goes and ended at quiescence, at the depth
+/// bound or once every property is violated; the whole ended by the
+/// state bound (counted in steps), a limit, or with `stop_at_first` the
+/// first violation. `new_run(i, k)` makes run `i`'s chooser, given the
+/// longest run so far `k`; the chooser picks the index of the enabled
+/// action to take at each step.
+fn sample<M, C>(
+    model: &M,
+    runs: u64,
+    options: &Options,
+    progress: &mut dyn FnMut(Progress),
+    mut new_run: impl FnMut(u64, u64) -> C,
+) -> Report
+where
+    M: Model,
+    C: FnMut(&M::State, &[M::Action]) -> usize,
+{
     let started = Instant::now();
     let bounds = options.bounds;
     let props = model.properties();
@@ -953,18 +1011,9 @@ pub fn pct<M: Model>(
     let mut trace = Trace::off();
     let mut actions = Vec::new();
     let mut next_check = CHECK_EVERY;
-    let depth = depth.max(1);
-    let mut k: u64 = 0;
+    let mut longest: u64 = 0;
     'runs: for run in 0..runs {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ run);
-        // Change points: none in the first run, which measures `k`.
-        let mut changes: Vec<u64> = if run == 0 || k == 0 {
-            Vec::new()
-        } else {
-            (1..depth).map(|_| rng.gen_range(1..=k)).collect()
-        };
-        changes.sort_unstable();
-        let mut priority: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut choose = new_run(run, longest);
         let mut state = model.init_state();
         let mut schedule: Vec<u32> = Vec::new();
         loop {
@@ -995,42 +1044,13 @@ pub fn pct<M: Model>(
                     max_states: bounds.max_states,
                 });
             }
-            let keys: Vec<u64> = actions
-                .iter()
-                .map(|a| model.action_key(&state, a))
-                .collect();
-            for key in &keys {
-                priority
-                    .entry(*key)
-                    .or_insert_with(|| u64::from(depth) + rng.gen_range(0..u64::MAX / 2));
-            }
-            let (choice, key) = keys
-                .iter()
-                .enumerate()
-                .max_by_key(|(i, key)| (priority[key], std::cmp::Reverse(*i)))
-                .map(|(i, key)| (i, *key))
-                .expect("an enabled action");
-            let step = schedule.len() as u64 + 1;
-            if let Some(j) = changes.iter().position(|&c| c == step) {
-                // The thread about to run drops below every initial
-                // priority; the choice is made again.
-                priority.insert(key, j as u64 + 1);
-                changes[j] = 0;
-                let (again, _) = keys
-                    .iter()
-                    .enumerate()
-                    .max_by_key(|(i, key)| (priority[key], std::cmp::Reverse(*i)))
-                    .expect("an enabled action");
-                state = model.next_state(&state, &actions[again], &mut trace);
-                schedule.push(again as u32);
-            } else {
-                state = model.next_state(&state, &actions[choice], &mut trace);
-                schedule.push(choice as u32);
-            }
+            let choice = choose(&state, &actions);
+            state = model.next_state(&state, &actions[choice], &mut trace);
+            schedule.push(choice as u32);
             steps += 1;
             max_depth_seen = max_depth_seen.max(schedule.len() as u32);
         }
-        k = k.max(schedule.len() as u64);
+        longest = longest.max(schedule.len() as u64);
         if findings.all_found() || (options.stop_at_first && findings.any_found()) {
             break;
         }
@@ -1071,67 +1091,10 @@ pub fn random_walks_with<M: Model>(
     options: &Options,
     progress: &mut dyn FnMut(Progress),
 ) -> Report {
-    let started = Instant::now();
-    let bounds = options.bounds;
-    let props = model.properties();
-    let mut findings = Findings::new(props.len());
-    let mut steps = 0u64;
-    let mut max_depth_seen = 0;
-    let mut stop = None;
-    let mut trace = Trace::off();
-    let mut actions = Vec::new();
-    let mut next_check = CHECK_EVERY;
-    'walks: for walk in 0..walks {
+    sample(model, walks, options, progress, |walk, _| {
         let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ walk);
-        let mut state = model.init_state();
-        let mut schedule: Vec<u32> = Vec::new();
-        loop {
-            actions.clear();
-            model.actions(&state, &mut actions);
-            let quiescent = actions.is_empty();
-            findings.check_state(model, &props, &state, quiescent, &mut || schedule.clone());
-            if quiescent || findings.all_found() {
-                break;
-            }
-            if schedule.len() as u32 >= bounds.max_depth {
-                stop = stop.or(Some(Stop::MaxDepth));
-                break;
-            }
-            if steps >= bounds.max_states {
-                stop = Some(Stop::MaxStates);
-                break 'walks;
-            }
-            if steps >= next_check {
-                next_check += CHECK_EVERY;
-                if let Some(s) = limit_hit(&options.limits, started, 0) {
-                    stop = Some(s);
-                    break 'walks;
-                }
-                progress(Progress {
-                    states: steps,
-                    depth: max_depth_seen,
-                    max_states: bounds.max_states,
-                });
-            }
-            let choice = rng.gen_range(0..actions.len());
-            state = model.next_state(&state, &actions[choice], &mut trace);
-            schedule.push(choice as u32);
-            steps += 1;
-            max_depth_seen = max_depth_seen.max(schedule.len() as u32);
-        }
-        if findings.all_found() || (options.stop_at_first && findings.any_found()) {
-            break;
-        }
-    }
-    Report {
-        states: steps,
-        complete: false,
-        stop: Some(stop.unwrap_or(Stop::Sampling)),
-        max_depth_seen,
-        violations: findings.found,
-        checked: findings.checked,
-        bytes: 0,
-    }
+        move |_: &M::State, actions: &[M::Action]| rng.gen_range(0..actions.len())
+    })
 }
 
 /// Why a schedule could not be replayed.

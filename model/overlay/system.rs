@@ -546,17 +546,15 @@ impl OverlaySystem {
         }
     }
 
+    /// Where a frame is, as the trace says it: its capture point and the
+    /// way it goes through it (`host1 br0 veth-A in`, `host1 vxlan1 out`).
     fn loc_name(&self, at: Loc) -> String {
-        match at {
-            Loc::Bridge { host, port } => format!(
-                "{} br0 {} in",
-                self.hosts[host as usize].name,
-                self.port_name(host as usize, port)
-            ),
-            Loc::VxlanTx { host } => format!("{} vxlan1 out", self.hosts[host as usize].name),
-            Loc::Underlay { host } => format!("{} underlay in", self.hosts[host as usize].name),
-            Loc::Endpoint { ep } => format!("{} eth0 in", self.eps[ep as usize].name),
-        }
+        let (point, direction) = self.capture_point(at);
+        let way = match direction {
+            Direction::Inbound => "in",
+            Direction::Outbound => "out",
+        };
+        format!("{point} {way}")
     }
 
     /// The capture point of a frame at `at`, as a pcapng interface: the
