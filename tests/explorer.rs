@@ -3,24 +3,15 @@
 //! change in semantics and must be explained), shrunk counterexamples are
 //! minimal, random walks are reproducible, and seeded bugs are found.
 
-use std::path::Path;
-
 use netrace::explore::{self, Bounds, Options, Strategy};
 use netrace::ipam::profile::Profile;
 use netrace::ipam::system::{ActorKind, ActorSpec, IpamSpec, IpamSystem, SetupOp, Target};
-use netrace::scenario;
 use netrace::scenario::ipam::IpamScenario;
 use netrace::scenario::l2::L2Scenario;
 use netrace::sim::{Model, Trace, When};
 
-fn bundled() -> Vec<scenario::Scenario> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    scenario::collect(&[dir])
-        .unwrap()
-        .iter()
-        .map(|p| scenario::load(p).unwrap())
-        .collect()
-}
+mod common;
+use common::bundled;
 
 fn verdicts<M: Model>(m: &M, por: bool) -> (Vec<bool>, bool, u64) {
     verdicts_with(m, por, false)
@@ -85,34 +76,25 @@ fn seed() -> IpamSpec {
 fn pinned_state_counts_of_the_seed_scenario() {
     // If one of these changes, the model's semantics changed: explain it
     // in the commit that changes it.
-    // Without the symmetry reduction (`--symmetry off`):
+    // The symmetry reduction (the default) makes the four runs
+    // interchangeable; its counts are checked independently of these
+    // figures by tests/symmetry.rs (one state per orbit of the full space).
     let cases = [
-        ("libnetwork-17.05", true, 2778),
-        ("libnetwork-17.05", false, 7363),
-        ("libnetwork-17.06", true, 513),
-        ("libnetwork-18.03", true, 513),
-        ("classic-swarm-cas", true, 20504),
+        ("libnetwork-17.05", true, false, 2778),
+        ("libnetwork-17.05", false, false, 7363),
+        ("libnetwork-17.06", true, false, 513),
+        ("libnetwork-18.03", true, false, 513),
+        ("classic-swarm-cas", true, false, 20504),
+        ("libnetwork-17.05", true, true, 199),
+        ("libnetwork-17.06", true, true, 33),
+        ("libnetwork-18.03", true, true, 33),
+        ("classic-swarm-cas", true, true, 984),
     ];
-    for (name, por, want) in cases {
+    for (name, por, symmetry, want) in cases {
         let m = IpamSystem::new(&seed(), &Profile::builtin(name).unwrap()).unwrap();
-        let (_, complete, states) = verdicts(&m, por);
+        let (_, complete, states) = verdicts_with(&m, por, symmetry);
         assert!(complete);
-        assert_eq!(states, want, "{name} por={por}");
-    }
-    // With it (the default): the four runs are interchangeable. Checked
-    // independently of these figures by tests/symmetry.rs (one state per
-    // orbit of the full space).
-    let cases = [
-        ("libnetwork-17.05", true, 199),
-        ("libnetwork-17.06", true, 33),
-        ("libnetwork-18.03", true, 33),
-        ("classic-swarm-cas", true, 984),
-    ];
-    for (name, por, want) in cases {
-        let m = IpamSystem::new(&seed(), &Profile::builtin(name).unwrap()).unwrap();
-        let (_, complete, states) = verdicts_with(&m, por, true);
-        assert!(complete);
-        assert_eq!(states, want, "{name} por={por} symmetry");
+        assert_eq!(states, want, "{name} por={por} symmetry={symmetry}");
     }
 }
 

@@ -200,6 +200,17 @@ fn scratch(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// Writes `text` as scratch file `name`, runs `netrace check` on it,
+/// asserts it is refused as bad input (exit 2) and returns its stderr.
+fn refused(name: &str, text: &str) -> String {
+    let file = scratch(name);
+    std::fs::write(&file, text).unwrap();
+    let o = netrace(&["check", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+    err
+}
+
 #[test]
 fn replay_writes_a_pcap_that_reads_back_frame_for_frame() {
     let token = token_of("classic-17.03", "l2.fdb_correct");
@@ -374,11 +385,7 @@ fn a_300_step_script_is_refused_at_load() {
          script = [{steps}]\n\n\
          [[variant]]\nname = \"swarm-mode\"\nprofile = \"swarm-mode\"\n"
     );
-    let file = scratch("long-script.toml");
-    std::fs::write(&file, text).unwrap();
-    let o = netrace(&["check", file.to_str().unwrap()]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let err = refused("long-script.toml", &text);
     assert!(err.contains("long-script.toml:15:2011"), "{err}");
     assert!(
         err.contains("script has 300 steps: at most 200 are supported"),
@@ -393,11 +400,7 @@ fn a_subnet_with_host_bits_is_refused() {
                 [[host]]\nname = \"host1\"\nvtep = \"192.168.100.1\"\n\n\
                 [[container]]\nname = \"A\"\nhost = \"host1\"\nip = \"10.0.0.2\"\n\n\
                 [[variant]]\nname = \"swarm-mode\"\nprofile = \"swarm-mode\"\n";
-    let file = scratch("host-bits.toml");
-    std::fs::write(&file, text).unwrap();
-    let o = netrace(&["check", file.to_str().unwrap()]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let err = refused("host-bits.toml", text);
     assert!(err.contains("host-bits.toml:5:"), "{err}");
     assert!(err.contains("has host bits set"), "{err}");
     assert!(err.contains("10.0.0.0/24"), "{err}");
@@ -410,11 +413,7 @@ fn a_duplicate_address_is_reported_on_its_own_line() {
                 [[container]]\nname = \"A\"\nhost = \"host1\"\nip = \"10.0.0.2\"\n\n\
                 [[container]]\nname = \"B\"\nhost = \"host1\"\nip = \"10.0.0.2\"\n\n\
                 [[variant]]\nname = \"swarm-mode\"\nprofile = \"swarm-mode\"\n";
-    let file = scratch("dup-ip.toml");
-    std::fs::write(&file, text).unwrap();
-    let o = netrace(&["check", file.to_str().unwrap()]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let err = refused("dup-ip.toml", text);
     // Line 19 is B's `ip = "10.0.0.2"`, not its name on line 17.
     assert!(err.contains("dup-ip.toml:19:"), "{err}");
     assert!(err.contains("already container A's"), "{err}");
@@ -503,11 +502,7 @@ fn ageing_time_s_is_checked_at_load() {
              [[container]]\nname = \"A\"\nhost = \"host1\"\nip = \"10.0.0.2\"\n\n\
              [[variant]]\nname = \"swarm-mode\"\nprofile = \"swarm-mode\"\n"
         );
-        let file = scratch("ageing.toml");
-        std::fs::write(&file, text).unwrap();
-        let o = netrace(&["check", file.to_str().unwrap()]);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{value}: {err}");
+        let err = refused("ageing.toml", &text);
         assert!(err.contains(&format!("ageing.toml:6:{col}")), "{err}");
         assert!(
             err.contains(&format!("ageing_time_s = {value} is out of range")),

@@ -11,6 +11,9 @@ use netrace::explore::{self, fingerprint, Bounds, Options, Stop, Strategy};
 use netrace::scenario::Verdict;
 use netrace::sim::{Checked, Model, Property, Trace, When};
 
+mod common;
+use common::bundled;
+
 /// A toy model with a cycle of local steps: a private toggle that is
 /// always enabled, beside a shared step that raises a flag the property
 /// forbids. Without the cycle proviso, the reduction follows the toggle
@@ -245,15 +248,6 @@ fn fingerprints_are_pinned() {
 const PIN_A: u128 = 0x6531_9689_dfd8_341a_9245_c6d9_414c_bd77;
 const PIN_B: u128 = 0xd06e_5e97_72f5_466a_2366_802f_e4de_8080;
 
-fn bundled() -> Vec<netrace::scenario::Scenario> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    netrace::scenario::collect(&[dir])
-        .unwrap()
-        .iter()
-        .map(|p| netrace::scenario::load(p).unwrap())
-        .collect()
-}
-
 /// (variant, property) -> counterexample length, for one strategy.
 fn lengths(
     s: &netrace::scenario::Scenario,
@@ -264,12 +258,7 @@ fn lengths(
         strategy,
         ..Options::default()
     };
-    let run = netrace::check::Run {
-        scenario: s,
-        options: &options,
-        expect_holds: false,
-    };
-    netrace::check::check_scenario(run, None, &mut |_, _| {}, &mut |_| {})
+    common::check_all(s, &options)
         .into_iter()
         .flat_map(|r| {
             let v = r.variant.clone();
@@ -418,12 +407,7 @@ fn verdicts(
         strategy,
         ..Options::default()
     };
-    let run = netrace::check::Run {
-        scenario: s,
-        options: &options,
-        expect_holds: false,
-    };
-    netrace::check::check_scenario(run, None, &mut |_, _| {}, &mut |_| {})
+    common::check_all(s, &options)
         .into_iter()
         .flat_map(|r| {
             let v = r.variant.clone();

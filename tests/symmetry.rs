@@ -6,22 +6,15 @@
 //! the IPAM model with its permutations applied by hand.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::path::Path;
 
 use netrace::explore::{self, token, Options, Strategy};
 use netrace::ipam::profile::Profile;
 use netrace::ipam::system::{ActorKind, ActorSpec, IpamSpec, IpamState, IpamSystem, SetupOp};
-use netrace::scenario::{self, ipam::IpamScenario, Scenario};
+use netrace::scenario::{ipam::IpamScenario, Scenario};
 use netrace::sim::{Model, Trace};
 
-fn bundled() -> Vec<Scenario> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    scenario::collect(&[dir])
-        .unwrap()
-        .iter()
-        .map(|p| scenario::load(p).unwrap())
-        .collect()
-}
+mod common;
+use common::bundled;
 
 type Row = (String, bool, Option<usize>);
 
@@ -41,12 +34,7 @@ fn check(s: &Scenario, strategy: Strategy, symmetry: bool) -> Checked {
         symmetry,
         ..Options::default()
     };
-    let run = netrace::check::Run {
-        scenario: s,
-        options: &options,
-        expect_holds: false,
-    };
-    let results = netrace::check::check_scenario(run, None, &mut |_, _| {}, &mut |_| {});
+    let results = common::check_all(s, &options);
     let mut rows = BTreeMap::new();
     let mut reductions = BTreeMap::new();
     let mut tokens = Vec::new();

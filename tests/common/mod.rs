@@ -1,0 +1,30 @@
+//! Helpers shared by the test binaries that work on the bundled scenarios
+//! (`mod common;` in each; not every binary uses every helper).
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use netrace::check::{self, Run, VariantResult};
+use netrace::explore::Options;
+use netrace::scenario::{self, Scenario};
+
+/// Every scenario under `scenarios/`, loaded.
+pub fn bundled() -> Vec<Scenario> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    scenario::collect(&[dir])
+        .unwrap()
+        .iter()
+        .map(|p| scenario::load(p).unwrap())
+        .collect()
+}
+
+/// `netrace check` of every variant of `s` with `options`, as the library
+/// runs it (no expectation of `holds` added).
+pub fn check_all(s: &Scenario, options: &Options) -> Vec<VariantResult> {
+    let run = Run {
+        scenario: s,
+        options,
+        expect_holds: false,
+    };
+    check::check_scenario(run, None, &mut |_, _| {}, &mut |_| {})
+}
