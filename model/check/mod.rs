@@ -228,12 +228,21 @@ pub fn check_model<M: Model>(
 /// violation may visit.
 pub const SHORTER_SEARCH_STATES: u64 = 200_000;
 
+/// The search for a shorter counterexample may compute about this many
+/// successors: its state budget is this divided by the number of actions
+/// enabled in the initial state (capped at [`SHORTER_SEARCH_STATES`]), so
+/// a scenario of 50 concurrent actors gets 10,000 states, not 200,000
+/// states of 50 successors each.
+pub const SHORTER_SEARCH_WORK: u64 = 500_000;
+
 /// A sampling strategy's violation, shrunk by step removal, can still be
 /// longer than the shortest one (a random walk orders steps in ways no
 /// removal undoes). A breadth-first search bounded to fewer steps than the
-/// shrunk schedule, and to [`SHORTER_SEARCH_STATES`], finds the shortest
-/// one when the space is small enough: then the random counterexample is
-/// as short as the breadth-first search's. Breadth-first searches need none.
+/// shrunk schedule, and to [`SHORTER_SEARCH_STATES`] and
+/// [`SHORTER_SEARCH_WORK`], finds the shortest one when the space is
+/// small enough: then the random counterexample is as short as the
+/// breadth-first search's. It checks only that property and stops at its
+/// first violation. Breadth-first searches need none.
 fn shorter_by_search<M: Model>(
     model: &M,
     options: &Options,
@@ -243,13 +252,17 @@ fn shorter_by_search<M: Model>(
     if options.strategy == Strategy::Bfs || len <= 1 {
         return None;
     }
+    let mut enabled = Vec::new();
+    model.actions(&model.init_state(), &mut enabled);
+    let budget = (SHORTER_SEARCH_WORK / (enabled.len() as u64).max(1)).min(SHORTER_SEARCH_STATES);
     let search = Options {
         bounds: Bounds {
-            max_states: options.bounds.max_states.min(SHORTER_SEARCH_STATES),
+            max_states: options.bounds.max_states.min(budget),
             max_depth: (len - 1) as u32,
         },
         strategy: Strategy::Bfs,
         stop_at_first: false,
+        target: Some(property),
         ..*options
     };
     let r = explore::bfs(model, &search, &mut |_| {});

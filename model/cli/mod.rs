@@ -431,6 +431,7 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
             por: !a.no_por,
             symmetry: a.symmetry == OnOff::On,
             stop_at_first: a.fail_fast,
+            target: None,
         };
         let mut progress = ProgressLine::new(Some(max_memory));
         let mut write_error = None;

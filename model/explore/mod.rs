@@ -219,6 +219,10 @@ pub struct Options {
     /// Stop at the first violation of any property (for "time to first
     /// violation" measurements); the report is then not complete.
     pub stop_at_first: bool,
+    /// Check only this property (an index into [`Model::properties`]),
+    /// and end the search at its first violation: the search for a
+    /// shorter counterexample of one property. `None`: every property.
+    pub target: Option<usize>,
 }
 
 impl Default for Options {
@@ -230,6 +234,7 @@ impl Default for Options {
             por: true,
             symmetry: true,
             stop_at_first: false,
+            target: None,
         }
     }
 }
@@ -292,21 +297,55 @@ pub type Fingerprint = u128;
 /// probability about n²/2¹²⁹ over n states, below 10⁻²⁰ for 10⁹ states;
 /// a collision would merge two states (an unexplored state, never a
 /// false violation). docs/user-guide.md states it.
-pub struct StableHasher(siphasher::sip128::SipHasher13);
+///
+/// Speed: the model's `Hash` impls write a few bytes at a time, and
+/// SipHash pays per call for its partial-word handling; the hasher
+/// gathers writes in a 256-byte buffer and feeds SipHash whole buffers.
+/// SipHash is a streaming hash (its output depends only on the
+/// concatenation of the bytes written), so the fingerprints are exactly
+/// those of writing every integer straight through.
+pub struct StableHasher {
+    sip: siphasher::sip128::SipHasher13,
+    buf: [u8; HASH_BUF],
+    len: usize,
+}
+
+/// The size of [`StableHasher`]'s write buffer.
+const HASH_BUF: usize = 256;
 
 impl StableHasher {
     /// A hasher with the fixed keys.
     pub fn new() -> StableHasher {
-        StableHasher(siphasher::sip128::SipHasher13::new_with_keys(
-            0x6e65_7472_6163_6521,
-            0x7374_6174_6573_0001,
-        ))
+        StableHasher {
+            sip: siphasher::sip128::SipHasher13::new_with_keys(
+                0x6e65_7472_6163_6521,
+                0x7374_6174_6573_0001,
+            ),
+            buf: [0; HASH_BUF],
+            len: 0,
+        }
     }
 
     /// The 128-bit result.
     pub fn finish128(&self) -> u128 {
         use siphasher::sip128::Hasher128;
-        self.0.finish128().as_u128()
+        let mut sip = self.sip;
+        sip.write(&self.buf[..self.len]);
+        sip.finish128().as_u128()
+    }
+
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        if self.len + bytes.len() > HASH_BUF {
+            self.sip.write(&self.buf[..self.len]);
+            self.len = 0;
+            if bytes.len() > HASH_BUF {
+                self.sip.write(bytes);
+                return;
+            }
+        }
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
     }
 }
 
@@ -321,25 +360,25 @@ impl Hasher for StableHasher {
         self.finish128() as u64
     }
     fn write(&mut self, bytes: &[u8]) {
-        self.0.write(bytes);
+        self.put(bytes);
     }
     fn write_u8(&mut self, i: u8) {
-        self.0.write(&[i]);
+        self.put(&[i]);
     }
     fn write_u16(&mut self, i: u16) {
-        self.0.write(&i.to_le_bytes());
+        self.put(&i.to_le_bytes());
     }
     fn write_u32(&mut self, i: u32) {
-        self.0.write(&i.to_le_bytes());
+        self.put(&i.to_le_bytes());
     }
     fn write_u64(&mut self, i: u64) {
-        self.0.write(&i.to_le_bytes());
+        self.put(&i.to_le_bytes());
     }
     fn write_u128(&mut self, i: u128) {
-        self.0.write(&i.to_le_bytes());
+        self.put(&i.to_le_bytes());
     }
     fn write_usize(&mut self, i: usize) {
-        self.0.write(&(i as u64).to_le_bytes());
+        self.put(&(i as u64).to_le_bytes());
     }
     fn write_i8(&mut self, i: i8) {
         self.write_u8(i as u8);
@@ -409,13 +448,21 @@ pub fn explore<M: Model>(
 struct Findings {
     found: Vec<Option<Violation>>,
     checked: Vec<bool>,
+    /// The properties checked at all (all, or [`Options::target`]).
+    tracked: Vec<bool>,
+    /// End at the first violation of a tracked property.
+    stop_at_first: bool,
 }
 
 impl Findings {
-    fn new(n: usize) -> Findings {
+    fn new(n: usize, options: &Options) -> Findings {
         Findings {
             found: vec![None; n],
             checked: vec![false; n],
+            tracked: (0..n)
+                .map(|i| options.target.is_none_or(|t| t == i))
+                .collect(),
+            stop_at_first: options.stop_at_first || options.target.is_some(),
         }
     }
 
@@ -430,7 +477,10 @@ impl Findings {
         schedule: &mut dyn FnMut() -> Vec<u32>,
     ) {
         for (i, p) in props.iter().enumerate() {
-            if self.found[i].is_some() || (p.when == When::Quiescent && !quiescent) {
+            if !self.tracked[i]
+                || self.found[i].is_some()
+                || (p.when == When::Quiescent && !quiescent)
+            {
                 continue;
             }
             match (p.check)(model, state) {
@@ -447,12 +497,15 @@ impl Findings {
         }
     }
 
-    fn all_found(&self) -> bool {
-        self.found.iter().all(Option::is_some)
-    }
-
-    fn any_found(&self) -> bool {
-        self.found.iter().any(Option::is_some)
+    /// True when the search has nothing left to find: every tracked
+    /// property violated, or with `stop_at_first` any of them.
+    fn done(&self) -> bool {
+        let mut tracked = self.found.iter().zip(&self.tracked).filter(|(_, t)| **t);
+        if self.stop_at_first {
+            tracked.any(|(f, _)| f.is_some())
+        } else {
+            tracked.all(|(f, _)| f.is_some())
+        }
     }
 }
 
@@ -586,7 +639,7 @@ fn concrete_violations<M: Model>(
 pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Progress)) -> Report {
     let started = Instant::now();
     let props = model.properties();
-    let mut findings = Findings::new(props.len());
+    let mut findings = Findings::new(props.len(), options);
     let bounds = options.bounds;
     // fingerprint -> index into `nodes`; nodes[i] = (parent index, choice).
     let mut visited: Visited = Visited::default();
@@ -699,7 +752,7 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
                 queue.push_back((next, here, depth + 1));
             }
         }
-        if findings.all_found() || (options.stop_at_first && findings.any_found()) {
+        if findings.done() {
             if !queue.is_empty() {
                 stop = Some(Stop::FirstViolation);
             }
@@ -755,7 +808,7 @@ type FingerprintSet = HashSet<Fingerprint, BuildHasherDefault<FingerprintHasher>
 pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Progress)) -> Report {
     let started = Instant::now();
     let props = model.properties();
-    let mut findings = Findings::new(props.len());
+    let mut findings = Findings::new(props.len(), options);
     let bounds = options.bounds;
     let mut visited = FingerprintSet::default();
     let mut on_stack = FingerprintSet::default();
@@ -889,7 +942,7 @@ pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
         }
         on_stack.insert(fp);
         stack.push(f);
-        if findings.all_found() || (options.stop_at_first && findings.any_found()) {
+        if findings.done() {
             if stack.iter().any(|f| !f.todo.is_empty()) {
                 stop = Some(Stop::FirstViolation);
             }
@@ -1004,7 +1057,7 @@ where
     let started = Instant::now();
     let bounds = options.bounds;
     let props = model.properties();
-    let mut findings = Findings::new(props.len());
+    let mut findings = Findings::new(props.len(), options);
     let mut steps = 0u64;
     let mut max_depth_seen = 0;
     let mut stop = None;
@@ -1021,7 +1074,7 @@ where
             model.actions(&state, &mut actions);
             let quiescent = actions.is_empty();
             findings.check_state(model, &props, &state, quiescent, &mut || schedule.clone());
-            if quiescent || findings.all_found() {
+            if quiescent || findings.done() {
                 break;
             }
             if schedule.len() as u32 >= bounds.max_depth {
@@ -1051,7 +1104,7 @@ where
             max_depth_seen = max_depth_seen.max(schedule.len() as u32);
         }
         longest = longest.max(schedule.len() as u64);
-        if findings.all_found() || (options.stop_at_first && findings.any_found()) {
+        if findings.done() {
             break;
         }
     }

@@ -124,4 +124,4 @@ pub fn shrink<M: Model>(model: &M, prop: usize, schedule: &[u32], max_depth: u32
 
 /// Pairs of steps are tried for removal up to this schedule length
 /// (quadratic in it).
-const MAX_PAIR_SHRINK: usize = 400;
+const MAX_PAIR_SHRINK: usize = 128;

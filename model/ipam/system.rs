@@ -31,6 +31,7 @@
 
 use std::hash::Hash;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 
@@ -224,8 +225,11 @@ pub struct Actor {
     pub ordinal: Option<u64>,
     /// Where `pushReservation` will act.
     pub pos: Option<Pos>,
-    /// `nh`, the private copy.
-    pub copy: Option<Handle>,
+    /// `nh`, the private copy. Shared (copy-on-write) between the states
+    /// that have it unchanged, so a step clones one actor's copy at most,
+    /// not every actor's; `Arc` hashes and compares as its content, so
+    /// fingerprints are those of the plain handle.
+    pub copy: Option<Arc<Handle>>,
     /// The result.
     pub outcome: Outcome,
 }
@@ -968,7 +972,7 @@ impl Model for IpamSystem {
                         let a = &mut s.actors[i];
                         a.ordinal = Some(ordinal);
                         a.pos = Some(pos);
-                        a.copy = Some(copy);
+                        a.copy = Some(Arc::new(copy));
                     }
                     Err(e) => {
                         if hold {
@@ -983,7 +987,7 @@ impl Model for IpamSystem {
             Phase::Modify => {
                 let a = &mut s.actors[i];
                 let pos = a.pos.expect("computed");
-                let copy = a.copy.as_mut().expect("computed");
+                let copy = Arc::make_mut(a.copy.as_mut().expect("computed"));
                 let changed = copy.bm.push_reservation(pos, !def.run);
                 if trace.is_on() {
                     let ordinal = a.ordinal.expect("computed");
@@ -1004,7 +1008,7 @@ impl Model for IpamSystem {
                 None => trace.line("nh.writeToStore(): no store, returns nil (nothing checked)"),
                 Some(store) => {
                     let a = &mut s.actors[i];
-                    let copy = a.copy.as_mut().expect("computed");
+                    let copy = Arc::make_mut(a.copy.as_mut().expect("computed"));
                     let read_at = copy.db_index;
                     match copy.write_to_store(store, &self.store_key) {
                         Ok(index) => {
