@@ -97,12 +97,28 @@ fn default_check_covers_every_bundled_scenario_and_exits_zero() {
     let o = run(&["check"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let text = stdout(&o);
-    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")).unwrap()
-    {
-        let path = entry.unwrap().path();
-        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
-        assert!(text.contains(&name), "matrix lacks {name}");
+    let mut seen = 0;
+    for dir in ["scenarios", "scenarios/scale"] {
+        for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|x| x != "toml") {
+                continue;
+            }
+            let name = std::fs::read_to_string(&path).unwrap();
+            let name = name
+                .lines()
+                .find_map(|l| l.strip_prefix("name = \""))
+                .and_then(|l| l.strip_suffix('"'))
+                .unwrap()
+                .to_string();
+            assert!(
+                text.contains(&format!("{name} — {dir}/")),
+                "matrix lacks {name}"
+            );
+            seen += 1;
+        }
     }
+    assert!(seen >= 8, "the catalogue and its scale scenarios");
     assert!(text.contains("every verdict matches its expectation"));
 }
 
@@ -114,7 +130,7 @@ fn every_token_replays_to_its_violation_with_an_identical_trace() {
     let mut replayed = 0;
     for r in rows.iter().filter(|r| r["verdict"] == "violated") {
         let token = r["counterexample"]["token"].as_str().unwrap();
-        let file = scenario_file(r["scenario"].as_str().unwrap());
+        let file = r["file"].as_str().unwrap().to_string();
         let a = run(&["replay", &file, token]);
         let b = run(&["replay", &file, token]);
         assert_eq!(
@@ -136,10 +152,6 @@ fn every_token_replays_to_its_violation_with_an_identical_trace() {
         replayed += 1;
     }
     assert!(replayed >= 3);
-}
-
-fn scenario_file(name: &str) -> String {
-    format!("scenarios/{name}.toml")
 }
 
 #[test]
@@ -255,6 +267,22 @@ fn bad_scenarios_get_a_position_and_a_hint() {
         &format!("{GOOD_HEAD}[network]\nsubnet = \"10.0.0.0/24\"\n[[actor]]\nrun = \"a\"\n[bounds]\nmax_states = 0\n[[variant]]\nname = \"v\"\nprofile = \"libnetwork-17.05\"\n"),
         8,
         "max_states = 0 is impossible",
+    );
+    // `[explore]` and a variant's `explore` (issue 10).
+    expect_input_error(
+        &format!("{GOOD_HEAD}[network]\nsubnet = \"10.0.0.0/24\"\n[[actor]]\nrun = \"a\"\n[explore]\nstrategy = \"bogus\"\n[[variant]]\nname = \"v\"\nprofile = \"libnetwork-17.05\"\n"),
+        8,
+        "unknown strategy \"bogus\"",
+    );
+    expect_input_error(
+        &format!("{GOOD_HEAD}[network]\nsubnet = \"10.0.0.0/24\"\n[[actor]]\nrun = \"a\"\n[[variant]]\nname = \"v\"\nprofile = \"libnetwork-17.05\"\nexplore = {{ strategy = \"random\", depth = 2 }}\n"),
+        10,
+        "depth does not apply to strategy \"random\"",
+    );
+    expect_input_error(
+        &format!("{GOOD_HEAD}[network]\nsubnet = \"10.0.0.0/24\"\n[[actor]]\nrun = \"a\"\n[[variant]]\nname = \"v\"\nprofile = \"libnetwork-17.05\"\nexplore = {{ strategy = \"pct\", runs = 0 }}\n"),
+        10,
+        "runs = 0 is impossible",
     );
     expect_input_error(
         &format!("{GOOD_HEAD}[network]\nsubnet = \"10.0.0.0/24\"\nsubnte = 1\n[[actor]]\nrun = \"a\"\n[[variant]]\nname = \"v\"\nprofile = \"libnetwork-17.05\"\n"),

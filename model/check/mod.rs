@@ -143,6 +143,11 @@ pub struct Run<'a> {
     pub options: &'a Options,
     /// Treat a property without an expectation as expected to hold.
     pub expect_holds: bool,
+    /// Search each variant the way its scenario says (a variant's
+    /// `explore`, else the scenario's `[explore]`), where it says;
+    /// `options.strategy` elsewhere. False when the command line gave
+    /// `--strategy`: then it applies everywhere.
+    pub scenario_strategy: bool,
 }
 
 /// Searches one model and judges every property.
@@ -297,6 +302,18 @@ pub fn check_scenario(
             continue;
         }
         let mut p = |pr: Progress| progress(v.name(), pr);
+        let own = run
+            .scenario_strategy
+            .then(|| v.explore().or(scenario.explore))
+            .flatten();
+        let options = Options {
+            strategy: own.unwrap_or(run.options.strategy),
+            ..*run.options
+        };
+        let run = Run {
+            options: &options,
+            ..run
+        };
         if !finish(v.check(run, &mut p), &mut out) {
             break;
         }

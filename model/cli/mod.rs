@@ -124,7 +124,7 @@ enum OnOff {
 
 #[derive(clap::Args, Debug)]
 struct CheckArgs {
-    /// Scenario files or directories (default: scenarios/).
+    /// Scenario files or directories (default: scenarios/ and scenarios/scale/).
     paths: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
@@ -132,9 +132,10 @@ struct CheckArgs {
     /// Only this variant (in every scenario that has it).
     #[arg(long)]
     variant: Option<String>,
-    /// Search strategy.
-    #[arg(long, value_enum, default_value = "bfs")]
-    strategy: StrategyArg,
+    /// Search strategy, for every variant (default: what each scenario's
+    /// `[explore]` says, else bfs).
+    #[arg(long, value_enum)]
+    strategy: Option<StrategyArg>,
     /// Seed for --strategy random.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -352,7 +353,12 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
     use crate::check::{Judgement, Run};
 
     let paths = if a.paths.is_empty() {
-        vec![PathBuf::from("scenarios")]
+        // The catalogue, and its scale scenarios where they are.
+        let mut p = vec![PathBuf::from("scenarios")];
+        if Path::new("scenarios/scale").is_dir() {
+            p.push(PathBuf::from("scenarios/scale"));
+        }
+        p
     } else {
         a.paths.clone()
     };
@@ -372,14 +378,14 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
         }
     }
     bounds_override(Bounds::default(), a.max_states, a.max_depth)?;
-    if a.strategy == StrategyArg::Pct && !(1..=100).contains(&a.pct_depth) {
+    if a.strategy == Some(StrategyArg::Pct) && !(1..=100).contains(&a.pct_depth) {
         return Err(InputError::whole(
             "--pct-depth",
             format!("--pct-depth {} is out of range", a.pct_depth),
             "give a depth from 1 to 100 (3 finds most two-actor races)",
         ));
     }
-    if matches!(a.strategy, StrategyArg::Random | StrategyArg::Pct) && a.walks == 0 {
+    if matches!(a.strategy, Some(StrategyArg::Random | StrategyArg::Pct)) && a.walks == 0 {
         return Err(InputError::whole(
             "--walks",
             "0 walks search nothing",
@@ -415,7 +421,7 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
                 time_limit,
                 interrupt: Some(&limits::INTERRUPTED),
             },
-            strategy: match a.strategy {
+            strategy: match a.strategy.unwrap_or(StrategyArg::Bfs) {
                 StrategyArg::Bfs => Strategy::Bfs,
                 StrategyArg::Dfs => Strategy::Dfs,
                 StrategyArg::Random => Strategy::Random {
@@ -440,6 +446,7 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
                 scenario: s,
                 options: &options,
                 expect_holds: a.expect_holds,
+                scenario_strategy: a.strategy.is_none(),
             };
             crate::check::check_scenario(
                 run,

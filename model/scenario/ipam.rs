@@ -12,7 +12,7 @@ use toml::Spanned;
 use super::kind::{CheckedModel, Describe, System, Variant, VariantOf};
 use super::{
     check_name, check_variant_names, parse_cidr, parse_expect, parse_ipv4, InputError, RawBounds,
-    Scenario, Source,
+    RawExplore, Scenario, Source,
 };
 use crate::ipam::bitseq::Version;
 use crate::ipam::profile::{Profile, PROFILE_NAMES};
@@ -77,6 +77,7 @@ struct Raw {
     actor: Vec<Spanned<RawActor>>,
     #[serde(default)]
     bounds: RawBounds,
+    explore: Option<RawExplore>,
     #[serde(default)]
     variant: Vec<Spanned<RawVariant>>,
 }
@@ -130,6 +131,7 @@ struct RawVariant {
     network_lock: Option<bool>,
     hold_handle_lock: Option<bool>,
     search: Option<Spanned<String>>,
+    explore: Option<RawExplore>,
     #[serde(default)]
     expect: BTreeMap<Spanned<String>, Spanned<String>>,
 }
@@ -338,6 +340,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             profile,
             model,
             expect,
+            explore: RawExplore::resolve_opt(&rv.explore, src)?,
         });
     }
     Ok(Scenario {
@@ -345,6 +348,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         name: raw.name.get_ref().clone(),
         description: raw.description,
         bounds,
+        explore: RawExplore::resolve_opt(&raw.explore, src)?,
         content_hash: 0,
         system: Box::new(IpamScenario { spec, variants }),
     })

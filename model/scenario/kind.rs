@@ -25,7 +25,7 @@ use std::path::Path;
 
 use super::{InputError, Scenario, Source, Verdict};
 use crate::check::{check_model, Run, VariantResult};
-use crate::explore::{self, Blocked, Divergence, Progress, ReplayStep};
+use crate::explore::{self, Blocked, Divergence, Progress, ReplayStep, Strategy};
 use crate::sim::Model;
 
 /// A kind of scenario: the value of a file's `kind` key and its loader.
@@ -96,6 +96,8 @@ pub trait Variant {
     fn profile_line(&self) -> String;
     /// Expected verdict per property.
     fn expect(&self) -> &BTreeMap<String, Verdict>;
+    /// The variant's own strategy (`explore = { ... }`), if it has one.
+    fn explore(&self) -> Option<Strategy>;
     /// Searches the variant's model and judges every property.
     fn check(&self, run: Run, progress: &mut dyn FnMut(Progress)) -> VariantResult;
     /// Replays a schedule of choices found on this variant.
@@ -157,6 +159,9 @@ pub struct VariantOf<M, P> {
     pub model: M,
     /// Expected verdict per property.
     pub expect: BTreeMap<String, Verdict>,
+    /// How to search this variant when the command line does not say
+    /// (its `explore = { ... }`); before the scenario's `[explore]`.
+    pub explore: Option<Strategy>,
 }
 
 fn rendered<M: Model>(
@@ -194,6 +199,10 @@ impl<M: CheckedModel, P: Describe> Variant for VariantOf<M, P> {
 
     fn expect(&self) -> &BTreeMap<String, Verdict> {
         &self.expect
+    }
+
+    fn explore(&self) -> Option<Strategy> {
+        self.explore
     }
 
     fn check(&self, run: Run, progress: &mut dyn FnMut(Progress)) -> VariantResult {

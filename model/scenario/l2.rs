@@ -12,7 +12,7 @@ use toml::Spanned;
 use super::kind::{CheckedModel, Describe, System, Variant, VariantOf};
 use super::{
     check_name, check_variant_names, parse_cidr, parse_expect, parse_ipv4, InputError, RawBounds,
-    Scenario, Source,
+    RawExplore, Scenario, Source,
 };
 use crate::check::Run;
 use crate::l2::bridge::AGEING_TIME_S;
@@ -102,6 +102,7 @@ struct Raw {
     container: Vec<Spanned<RawContainer>>,
     #[serde(default)]
     bounds: RawBounds,
+    explore: Option<RawExplore>,
     #[serde(default)]
     variant: Vec<Spanned<RawVariant>>,
 }
@@ -156,6 +157,7 @@ struct RawVariant {
     note: String,
     #[serde(default)]
     fixes: Vec<Spanned<String>>,
+    explore: Option<RawExplore>,
     #[serde(default)]
     expect: BTreeMap<Spanned<String>, Spanned<String>>,
 }
@@ -417,6 +419,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             profile,
             model,
             expect,
+            explore: RawExplore::resolve_opt(&rv.explore, src)?,
         });
     }
     Ok(Scenario {
@@ -424,6 +427,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         name: raw.name.get_ref().clone(),
         description: raw.description,
         bounds,
+        explore: RawExplore::resolve_opt(&raw.explore, src)?,
         content_hash: 0,
         system: Box::new(L2Scenario { spec, variants }),
     })

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::explore::{Bounds, Stop};
+use crate::explore::{Bounds, Stop, Strategy};
 
 /// A verdict, expected or found.
 ///
@@ -195,6 +195,9 @@ pub struct Scenario {
     pub description: String,
     /// Search bounds.
     pub bounds: Bounds,
+    /// How to search it when the command line does not say (`[explore]`);
+    /// a variant's own `explore` comes first. `None`: breadth-first.
+    pub explore: Option<Strategy>,
     /// The system and its variants, whatever its kind ([`kind`]).
     pub system: Box<dyn System>,
     /// A hash of the scenario's normalised content and the model version
@@ -248,6 +251,105 @@ impl RawBounds {
             b = b.with(None, Some(v)).map_err(|e| bad_bound(src, span, e))?;
         }
         Ok(b)
+    }
+}
+
+/// The `[explore]` table, and a variant's `explore = { ... }`: how the
+/// scenario (or that variant) is searched when the command line gives no
+/// `--strategy`. A sampled strategy here makes every property it does not
+/// find violated read `unknown (sampling)`, so such a variant should
+/// expect only `violated`.
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawExplore {
+    strategy: Spanned<String>,
+    seed: Option<Spanned<i64>>,
+    runs: Option<Spanned<i64>>,
+    depth: Option<Spanned<i64>>,
+}
+
+/// The most runs an `[explore]` table may ask for.
+pub const MAX_EXPLORE_RUNS: i64 = 100_000_000;
+
+impl RawExplore {
+    /// Validates the table into a strategy.
+    pub fn resolve(&self, src: &Source) -> Result<Strategy, InputError> {
+        let name = self.strategy.get_ref().as_str();
+        let sampled = matches!(name, "random" | "pct");
+        let not_for = |key: &str, v: &Option<Spanned<i64>>| -> Result<(), InputError> {
+            match v {
+                Some(v) => Err(src.error(
+                    v.span(),
+                    format!("{key} does not apply to strategy {name:?}"),
+                    match key {
+                        "depth" => "depth is PCT's bug depth: use it with strategy = \"pct\"",
+                        _ => "seed and runs are for strategy = \"random\" or \"pct\"",
+                    },
+                )),
+                None => Ok(()),
+            }
+        };
+        if !sampled {
+            not_for("seed", &self.seed)?;
+            not_for("runs", &self.runs)?;
+        }
+        if name != "pct" {
+            not_for("depth", &self.depth)?;
+        }
+        let seed = match &self.seed {
+            Some(v) if *v.get_ref() < 0 => {
+                return Err(src.error(
+                    v.span(),
+                    format!("seed = {} is impossible", v.get_ref()),
+                    "give a seed of 0 or more",
+                ))
+            }
+            Some(v) => *v.get_ref() as u64,
+            None => 0,
+        };
+        let runs = match &self.runs {
+            Some(v) if !(1..=MAX_EXPLORE_RUNS).contains(v.get_ref()) => {
+                return Err(src.error(
+                    v.span(),
+                    format!("runs = {} is impossible", v.get_ref()),
+                    format!("give a number of runs from 1 to {MAX_EXPLORE_RUNS}"),
+                ))
+            }
+            Some(v) => *v.get_ref() as u64,
+            None => 10_000,
+        };
+        let depth = match &self.depth {
+            Some(v) if !(1..=100).contains(v.get_ref()) => {
+                return Err(src.error(
+                    v.span(),
+                    format!("depth = {} is impossible", v.get_ref()),
+                    "give a bug depth from 1 to 100 (3 finds most two-actor races)",
+                ))
+            }
+            Some(v) => *v.get_ref() as u32,
+            None => 3,
+        };
+        Ok(match name {
+            "bfs" => Strategy::Bfs,
+            "dfs" => Strategy::Dfs,
+            "random" => Strategy::Random { seed, walks: runs },
+            "pct" => Strategy::Pct { seed, runs, depth },
+            other => {
+                return Err(src.error(
+                    self.strategy.span(),
+                    format!("unknown strategy {other:?}"),
+                    "strategy is \"bfs\", \"dfs\", \"random\" or \"pct\"",
+                ))
+            }
+        })
+    }
+
+    /// Validates an optional table.
+    pub fn resolve_opt(
+        raw: &Option<RawExplore>,
+        src: &Source,
+    ) -> Result<Option<Strategy>, InputError> {
+        raw.as_ref().map(|r| r.resolve(src)).transpose()
     }
 }
 
@@ -407,10 +509,13 @@ pub fn content_hash(text: &str) -> u32 {
     if let Some(table) = value.as_table_mut() {
         table.remove("description");
         table.remove("source");
+        // How a scenario is searched does not change what a schedule means.
+        table.remove("explore");
         if let Some(toml::Value::Array(variants)) = table.get_mut("variant") {
             for v in variants.iter_mut().filter_map(toml::Value::as_table_mut) {
                 v.remove("note");
                 v.remove("expect");
+                v.remove("explore");
             }
         }
     }

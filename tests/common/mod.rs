@@ -25,6 +25,33 @@ pub fn check_all(s: &Scenario, options: &Options) -> Vec<VariantResult> {
         scenario: s,
         options,
         expect_holds: false,
+        scenario_strategy: false,
+    };
+    check::check_scenario(run, None, &mut |_, _| {}, &mut |_| {})
+}
+
+/// The scale scenarios under `scenarios/scale/`, loaded.
+pub fn bundled_scale() -> Vec<Scenario> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/scale");
+    scenario::collect(&[dir])
+        .unwrap()
+        .iter()
+        .map(|p| scenario::load(p).unwrap())
+        .collect()
+}
+
+/// `netrace check` of every variant of `s` as the command line runs it
+/// without `--strategy`: each variant searched the way its scenario says.
+pub fn check_as_bundled(s: &Scenario) -> Vec<VariantResult> {
+    let options = Options {
+        bounds: s.bounds,
+        ..Options::default()
+    };
+    let run = Run {
+        scenario: s,
+        options: &options,
+        expect_holds: false,
+        scenario_strategy: true,
     };
     check::check_scenario(run, None, &mut |_, _| {}, &mut |_| {})
 }
