@@ -121,6 +121,15 @@ pub struct VariantResult {
     pub elapsed_ms: f64,
     /// Extra per-variant figures a system reports (the price of a fix).
     pub extra: Vec<(String, u64)>,
+    /// The strategy's parameters for a sampled strategy: (seed, runs,
+    /// PCT depth, 0 for random walks).
+    pub sampling: Option<(u64, u64, u32)>,
+    /// The shard this result covers (`--shard`), if only one.
+    pub shard: Option<explore::Shard>,
+    /// For a result of `netrace merge`: how many shards it combines.
+    pub merged_shards: Option<u64>,
+    /// The scenario's content hash (as in its replay tokens).
+    pub scenario_hash: u32,
 }
 
 impl VariantResult {
@@ -226,6 +235,14 @@ pub fn check_model<M: Model>(
         bytes: report.bytes,
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
         extra: Vec::new(),
+        sampling: match options.strategy {
+            Strategy::Random { seed, walks } => Some((seed, walks, 0)),
+            Strategy::Pct { seed, runs, depth } => Some((seed, runs, depth)),
+            Strategy::Bfs | Strategy::Dfs => None,
+        },
+        shard: options.shard,
+        merged_shards: None,
+        scenario_hash: run.scenario.content_hash,
     }
 }
 

@@ -11,6 +11,7 @@
 
 mod kernel;
 pub mod limits;
+mod merge;
 mod ops;
 mod output;
 
@@ -58,6 +59,22 @@ enum Command {
     Topology(TopologyArgs),
     /// Run an L2 schedule on the real kernel (root) and compare with the model.
     Kernel(KernelArgs),
+    /// Combine the JSON outputs of `check --shard I/N` (I = 1..N) into the
+    /// verdicts and counterexamples of one unsharded run.
+    ///
+    /// Exit codes as for `check`; 2 when a shard is missing, repeated, or
+    /// from another scenario, bound or strategy.
+    Merge(MergeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct MergeArgs {
+    /// The shards' `check --shard I/N --format json` outputs (JSON lines).
+    #[arg(required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) format: Format,
 }
 
 #[derive(clap::Args, Debug)]
@@ -180,6 +197,11 @@ struct CheckArgs {
     /// whose verdicts contradict their expectations.
     #[arg(long)]
     fail_fast: bool,
+    /// Explore only part I of N of each search (I from 1 to N), for
+    /// spreading a search over the jobs of a batch system; combine the
+    /// JSON outputs with `netrace merge` (docs/scaling.md).
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -234,6 +256,7 @@ pub fn main() -> ExitCode {
         } => ops::cmd_ipam_ops(a),
         Command::Topology(a) => cmd_topology(a),
         Command::Kernel(a) => kernel::cmd_kernel(a),
+        Command::Merge(a) => merge::cmd_merge(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -242,6 +265,29 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--shard I/N`: part I (1-based) of N.
+fn parse_shard(text: &str) -> Result<explore::Shard, InputError> {
+    let bad = || {
+        InputError::whole(
+            "--shard",
+            format!("--shard {text} is not a part I/N"),
+            "give I/N with 1 <= I <= N <= 1000000, e.g. --shard 2/4 (or JOB_COMPLETION_INDEX + 1)",
+        )
+    };
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u64, u64) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if i == 0 || i > n || n > 1_000_000 {
+        return Err(bad());
+    }
+    Ok(explore::Shard {
+        index: i - 1,
+        count: n,
+    })
 }
 
 /// Progress on stderr, driven by time: a spinner on a terminal, a line
@@ -392,6 +438,14 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
             "give a positive number of walks",
         ));
     }
+    let shard = a.shard.as_deref().map(parse_shard).transpose()?;
+    if shard.is_some() && a.strategy == Some(StrategyArg::Dfs) {
+        return Err(InputError::whole(
+            "--shard",
+            "--shard does not split a depth-first search",
+            "shard a breadth-first search (the default), random walks or PCT",
+        ));
+    }
     let max_memory = match &a.max_memory {
         Some(t) => limits::parse_size("--max-memory", t)?,
         None => limits::default_max_memory(),
@@ -438,6 +492,7 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
             symmetry: a.symmetry == OnOff::On,
             stop_at_first: a.fail_fast,
             target: None,
+            shard,
         };
         let mut progress = ProgressLine::new(Some(max_memory));
         let mut write_error = None;

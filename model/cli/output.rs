@@ -208,13 +208,23 @@ pub fn json_lines(results: &[VariantResult]) -> String {
                 "complete": r.complete,
                 "stop": r.stop.map(Stop::as_str),
                 "strategy": r.strategy,
+                "sampling": r.sampling.map(|(seed, runs, depth)| json!({
+                    "seed": seed,
+                    "runs": runs,
+                    "depth": depth,
+                })),
                 "reductions": r.reductions,
                 "max_states": r.bounds.max_states,
                 "max_depth": r.bounds.max_depth,
                 "states": r.states,
                 "bytes": r.bytes,
+                "bytes_per_state": (r.states > 0 && r.bytes > 0)
+                    .then(|| (r.bytes as f64 / r.states as f64 * 10.0).round() / 10.0),
                 "elapsed_ms": (r.elapsed_ms * 1000.0).round() / 1000.0,
                 "extra": extra,
+                "scenario_hash": format!("{:08x}", r.scenario_hash),
+                "shard": r.shard.map(|s| format!("{}/{}", s.index + 1, s.count)),
+                "merged_shards": r.merged_shards,
                 "counterexample": p.counterexample.as_ref().map(|c| json!({
                     "steps": c.steps,
                     "token": c.token,

@@ -17,7 +17,8 @@
 //! A report that ended early is never `complete`, and [`crate::check`]
 //! turns that into the verdict `unknown` for every property not violated.
 //!
-//! Not here yet: PCT, depth-first search and sharding (design.md).
+//! Depth-first search ([`dfs`]), PCT ([`pct`]) and shards ([`Shard`]) are
+//! here too.
 
 pub mod shrink;
 pub mod token;
@@ -143,6 +144,22 @@ pub enum Stop {
 }
 
 impl Stop {
+    /// Every reason, in declaration order.
+    pub const ALL: [Stop; 7] = [
+        Stop::MaxStates,
+        Stop::MaxDepth,
+        Stop::Memory,
+        Stop::Time,
+        Stop::Interrupted,
+        Stop::Sampling,
+        Stop::FirstViolation,
+    ];
+
+    /// The reason named `name` (as [`Stop::as_str`] prints it).
+    pub fn parse(name: &str) -> Option<Stop> {
+        Stop::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     /// The name used in verdicts: `unknown (max_states)`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -223,7 +240,38 @@ pub struct Options {
     /// and end the search at its first violation: the search for a
     /// shorter counterexample of one property. `None`: every property.
     pub target: Option<usize>,
+    /// Explore only this shard's part of the space ([`Shard`]).
+    pub shard: Option<Shard>,
 }
+
+/// One of `count` deterministic parts of a search (`--shard`), for
+/// spreading one search over the jobs of a batch system.
+///
+/// Breadth-first: every shard runs the same search until the first layer
+/// of at least [`SHARD_SPLIT_WIDTH`] × `count` states, then keeps the
+/// layer's states whose position is `index` modulo `count` and goes on
+/// from those alone (with the states of the shared prefix, other shards'
+/// roots included, already visited). Every reachable state is in the
+/// prefix or reachable from some root along a shortest path that avoids
+/// the prefix, so the union of the shards covers the space; states
+/// reachable from the roots of two shards are explored by both (the
+/// repeated work). The partial-order reduction's cycle proviso stays
+/// sound in a shard: node indices still grow with depth, and a reduced
+/// step into the prefix (a smaller depth) expands its state fully.
+/// Random walks and PCT: shard `index` takes the runs `r` with
+/// `r % count == index` (and PCT's first run, whose length sets its change
+/// points). Depth-first search is not split: each shard runs all of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// 0-based.
+    pub index: u64,
+    /// 1 or more.
+    pub count: u64,
+}
+
+/// A breadth-first search splits among `count` shards at the first layer
+/// of at least this many states per shard.
+pub const SHARD_SPLIT_WIDTH: usize = 8;
 
 impl Default for Options {
     fn default() -> Self {
@@ -235,6 +283,7 @@ impl Default for Options {
             symmetry: true,
             stop_at_first: false,
             target: None,
+            shard: None,
         }
     }
 }
@@ -265,8 +314,11 @@ pub struct Report {
     /// Per property, whether some checked state had something to check
     /// ([`Checked::Something`]); a property that never had is vacuous.
     pub checked: Vec<bool>,
-    /// Bytes the visited set and frontier took at the end (an estimate
-    /// from their lengths and element sizes).
+    /// Heap bytes the search took at its peak (visited set, parent links,
+    /// frontier states with their heap parts), measured by the binary's
+    /// counting allocator; without one (the library in tests), an estimate
+    /// from the tables' capacities and the states' inline size. 0 for
+    /// sampling strategies.
     pub bytes: u64,
 }
 
@@ -526,6 +578,44 @@ fn limit_hit(limits: &Limits, started: Instant, extra: u64) -> Option<Stop> {
     None
 }
 
+/// The heap a search takes, as the binary's counting allocator sees it
+/// ([`Limits::memory_in_use`]): the growth from the search's start to the
+/// highest of the samples taken every [`CHECK_EVERY`] states and at the
+/// end. Everything the search holds is in it: the visited set, parent
+/// links, and the frontier's states with their heap parts.
+struct HeapWatch {
+    used: Option<fn() -> u64>,
+    base: u64,
+    peak: u64,
+}
+
+impl HeapWatch {
+    fn new(limits: &Limits) -> HeapWatch {
+        let base = limits.memory_in_use.map_or(0, |f| f());
+        HeapWatch {
+            used: limits.memory_in_use,
+            base,
+            peak: base,
+        }
+    }
+
+    fn sample(&mut self) {
+        if let Some(f) = self.used {
+            self.peak = self.peak.max(f());
+        }
+    }
+
+    /// The measured growth, or `estimate` without a counting allocator.
+    fn bytes(&mut self, estimate: u64) -> u64 {
+        self.sample();
+        if self.used.is_some() {
+            self.peak - self.base
+        } else {
+            estimate
+        }
+    }
+}
+
 /// `state`, or its representative when the symmetry reduction is on.
 fn canonical<M: Model>(model: &M, symmetry: bool, state: M::State) -> M::State {
     if symmetry {
@@ -638,6 +728,7 @@ fn concrete_violations<M: Model>(
 /// in it expanded: a bound, a limit or an early stop leaves it false.
 pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Progress)) -> Report {
     let started = Instant::now();
+    let mut heap = HeapWatch::new(&options.limits);
     let props = model.properties();
     let mut findings = Findings::new(props.len(), options);
     let bounds = options.bounds;
@@ -672,10 +763,25 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
     // The index of the first node of depth `layer + 1`, once one exists.
     let mut layer = 0u32;
     let mut next_layer: Option<u32> = None;
+    let mut unsplit = options.shard.filter(|s| s.count > 1);
     'search: while let Some((state, at, depth)) = queue.pop_front() {
         if depth != layer {
             layer = depth;
             next_layer = None;
+            // The popped state and the queue are now exactly this layer.
+            if let Some(shard) = unsplit {
+                if queue.len() + 1 >= SHARD_SPLIT_WIDTH * shard.count as usize {
+                    unsplit = None;
+                    queue.push_front((state, at, depth));
+                    queue = std::mem::take(&mut queue)
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j as u64 % shard.count == shard.index)
+                        .map(|(_, e)| e)
+                        .collect();
+                    continue;
+                }
+            }
         }
         max_depth_seen = max_depth_seen.max(depth);
         actions.clear();
@@ -737,6 +843,7 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
                     }
                     if nodes.len() as u64 >= next_check {
                         next_check += CHECK_EVERY;
+                        heap.sample();
                         progress(Progress {
                             states: nodes.len() as u64,
                             depth: depth + 1,
@@ -762,9 +869,11 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
     if stop.is_none() && depth_bound_hit {
         stop = Some(Stop::MaxDepth);
     }
-    let bytes = visited.capacity() as u64 * 17
-        + nodes.capacity() as u64 * 8
-        + queue.capacity() as u64 * state_bytes;
+    let bytes = heap.bytes(
+        visited.capacity() as u64 * 17
+            + nodes.capacity() as u64 * 8
+            + queue.capacity() as u64 * state_bytes,
+    );
     Report {
         states: nodes.len() as u64,
         complete: stop.is_none(),
@@ -807,6 +916,7 @@ type FingerprintSet = HashSet<Fingerprint, BuildHasherDefault<FingerprintHasher>
 /// expanded.
 pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Progress)) -> Report {
     let started = Instant::now();
+    let mut heap = HeapWatch::new(&options.limits);
     let props = model.properties();
     let mut findings = Findings::new(props.len(), options);
     let bounds = options.bounds;
@@ -913,6 +1023,7 @@ pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
             }
             if visited.len() as u64 >= next_check {
                 next_check += CHECK_EVERY;
+                heap.sample();
                 progress(Progress {
                     states: visited.len() as u64,
                     depth: stack.len() as u32,
@@ -952,9 +1063,11 @@ pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
     if stop.is_none() && depth_bound_hit {
         stop = Some(Stop::MaxDepth);
     }
-    let bytes = visited.capacity() as u64 * 17
-        + on_stack.capacity() as u64 * 17
-        + stack.capacity() as u64 * frame_bytes;
+    let bytes = heap.bytes(
+        visited.capacity() as u64 * 17
+            + on_stack.capacity() as u64 * 17
+            + stack.capacity() as u64 * frame_bytes,
+    );
     Report {
         states: visited.len() as u64,
         complete: stop.is_none(),
@@ -1041,7 +1154,7 @@ pub fn pct<M: Model>(
 /// bound or once every property is violated; the whole ended by the
 /// state bound (counted in steps), a limit, or with `stop_at_first` the
 /// first violation. `new_run(i, k)` makes run `i`'s chooser, given the
-/// longest run so far `k`; the chooser picks the index of the enabled
+/// length `k` of the first run (0 for the first run itself); the chooser picks the index of the enabled
 /// action to take at each step.
 fn sample<M, C>(
     model: &M,
@@ -1064,9 +1177,14 @@ where
     let mut trace = Trace::off();
     let mut actions = Vec::new();
     let mut next_check = CHECK_EVERY;
-    let mut longest: u64 = 0;
+    let mut first_len: u64 = 0;
     'runs: for run in 0..runs {
-        let mut choose = new_run(run, longest);
+        if let Some(shard) = options.shard {
+            if run != 0 && run % shard.count.max(1) != shard.index {
+                continue;
+            }
+        }
+        let mut choose = new_run(run, first_len);
         let mut state = model.init_state();
         let mut schedule: Vec<u32> = Vec::new();
         loop {
@@ -1103,7 +1221,9 @@ where
             steps += 1;
             max_depth_seen = max_depth_seen.max(schedule.len() as u32);
         }
-        longest = longest.max(schedule.len() as u64);
+        if run == 0 {
+            first_len = schedule.len() as u64;
+        }
         if findings.done() {
             break;
         }

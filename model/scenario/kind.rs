@@ -98,6 +98,8 @@ pub trait Variant {
     fn expect(&self) -> &BTreeMap<String, Verdict>;
     /// The variant's own strategy (`explore = { ... }`), if it has one.
     fn explore(&self) -> Option<Strategy>;
+    /// The names of the properties its model checks, in order.
+    fn properties(&self) -> Vec<&'static str>;
     /// Searches the variant's model and judges every property.
     fn check(&self, run: Run, progress: &mut dyn FnMut(Progress)) -> VariantResult;
     /// Replays a schedule of choices found on this variant.
@@ -203,6 +205,10 @@ impl<M: CheckedModel, P: Describe> Variant for VariantOf<M, P> {
 
     fn explore(&self) -> Option<Strategy> {
         self.explore
+    }
+
+    fn properties(&self) -> Vec<&'static str> {
+        self.model.properties().iter().map(|p| p.name).collect()
     }
 
     fn check(&self, run: Run, progress: &mut dyn FnMut(Progress)) -> VariantResult {
