@@ -19,6 +19,17 @@
 //! bounded space of each variant (every property checked):
 //! - `search/classic-17.03`, `search/locality-check`, `search/learning-off`.
 //!
+//! Group `scale` (issue 10), from the scale scenarios and the seed's
+//! `classic-swarm-cas` variant:
+//! - `prove/libnetwork-18.03/16-runs`: the whole space of 16 concurrent
+//!   runs (`scenarios/scale/concurrent-runs-16.toml`);
+//! - `first_duplicate_shrunk/pct/50-runs`: PCT on the seed's batch of 50
+//!   runs until the first duplicate, then shrinking: what
+//!   `--strategy pct --fail-fast` waits for;
+//! - `jobs/1`, `jobs/2`: the whole `classic-swarm-cas` space of the seed
+//!   (984 orbits is too small to split: a 6-run version, 29,643 orbits)
+//!   with one and two threads, in one run (the ratio is the figure).
+//!
 //! Run: `cargo bench --bench explorer`. Figures: docs/performance.md.
 
 use std::path::Path;
@@ -144,5 +155,88 @@ fn l2(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, explorer, symmetry, l2);
+fn scale_variant(file: &str, name: &str) -> netrace::ipam::system::IpamSystem {
+    let s = scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+        .expect("bundled scenario loads");
+    let ipam = s.system.downcast::<IpamScenario>().expect("ipam");
+    ipam.variants
+        .iter()
+        .find(|v| v.name == name)
+        .expect("variant exists")
+        .model
+        .clone()
+}
+
+fn scale(c: &mut Criterion) {
+    use netrace::explore::Strategy;
+    let mut g = c.benchmark_group("scale");
+    g.sample_size(10);
+    let m16 = scale_variant(
+        "scenarios/scale/concurrent-runs-16.toml",
+        "libnetwork-18.03",
+    );
+    g.bench_function("prove/libnetwork-18.03/16-runs", |b| {
+        b.iter(|| {
+            let r = explore::bfs(&m16, &Options::default(), &mut |_| {});
+            assert!(r.complete);
+            r.states
+        })
+    });
+    let m50 = scale_variant(
+        "scenarios/scale/seed-batch-50-runs.toml",
+        "libnetwork-17.05",
+    );
+    let pct = Options {
+        strategy: Strategy::Pct {
+            seed: 1,
+            runs: 200,
+            depth: 3,
+        },
+        stop_at_first: true,
+        ..Options::default()
+    };
+    g.bench_function("first_duplicate_shrunk/pct/50-runs", |b| {
+        b.iter(|| {
+            let r = explore::explore(&m50, &pct, &mut |_| {});
+            let v = r.violations[0].as_ref().expect("the duplicate");
+            explore::shrink(&m50, 0, &v.schedule, 1000).len()
+        })
+    });
+    // The seed's classic-swarm-cas with six runs: the scenario file with
+    // two more `[[actor]]`s, built here.
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/docker-17.05-duplicate-ip.toml"),
+    )
+    .expect("seed scenario");
+    let six = text.replacen(
+        "[bounds]",
+        "[[actor]]\nrun = \"r5\"\n\n[[actor]]\nrun = \"r6\"\n\n[bounds]",
+        1,
+    );
+    let dir = std::env::temp_dir().join("netrace-bench");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("six-runs.toml");
+    std::fs::write(&file, six).expect("write");
+    let m6 = scale_variant(file.to_str().expect("utf-8"), "classic-swarm-cas");
+    for jobs in [1, 2] {
+        let options = Options {
+            jobs,
+            bounds: explore::Bounds {
+                max_states: 10_000_000,
+                ..Default::default()
+            },
+            ..Options::default()
+        };
+        g.bench_function(format!("jobs/{jobs}"), |b| {
+            b.iter(|| {
+                let r = explore::bfs(&m6, &options, &mut |_| {});
+                assert!(r.complete);
+                r.states
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, explorer, symmetry, l2, scale);
 criterion_main!(benches);

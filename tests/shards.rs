@@ -173,8 +173,8 @@ mod coverage {
     //! visiting order) the union over shards must equal the whole run's
     //! set, while some shard visits fewer states.
 
-    use std::cell::RefCell;
     use std::collections::BTreeSet;
+    use std::sync::Mutex;
 
     use netrace::explore::{self, fingerprint, Options, Shard};
     use netrace::scenario::{self, ipam::IpamScenario, l2::L2Scenario};
@@ -182,11 +182,11 @@ mod coverage {
 
     struct Recording<M: Model> {
         inner: M,
-        seen: RefCell<BTreeSet<u128>>,
+        seen: Mutex<BTreeSet<u128>>,
     }
 
     fn record<M: Model>(m: &Recording<M>, s: &M::State) -> Result<Checked, String> {
-        m.seen.borrow_mut().insert(fingerprint(s));
+        m.seen.lock().unwrap().insert(fingerprint(s));
         Ok(Checked::Something)
     }
 
@@ -231,7 +231,7 @@ mod coverage {
     fn sets<M: Model>(inner: M, n: u64) -> (BTreeSet<u128>, BTreeSet<u128>, usize) {
         let m = Recording {
             inner,
-            seen: RefCell::new(BTreeSet::new()),
+            seen: Mutex::new(BTreeSet::new()),
         };
         let options = Options {
             por: false,
@@ -239,7 +239,7 @@ mod coverage {
         };
         let whole = explore::bfs(&m, &options, &mut |_| {});
         assert!(whole.complete);
-        let all = m.seen.take();
+        let all = std::mem::take(&mut *m.seen.lock().unwrap());
         let mut union = BTreeSet::new();
         let mut smallest = usize::MAX;
         for index in 0..n {
@@ -252,7 +252,7 @@ mod coverage {
                 &mut |_| {},
             );
             assert!(r.complete);
-            let part = m.seen.take();
+            let part = std::mem::take(&mut *m.seen.lock().unwrap());
             smallest = smallest.min(part.len());
             union.extend(part);
         }

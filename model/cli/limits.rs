@@ -5,14 +5,45 @@
 //! This is I/O at the edge: the explorer only sees
 //! [`crate::explore::Limits`] (a probe function, a deadline, a flag).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::alloc::{GlobalAlloc, Layout};
+
+use mimalloc::MiMalloc;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::scenario::InputError;
 
-static IN_USE: AtomicU64 = AtomicU64::new(0);
+/// Per-thread slots of the byte count, each on its own cache line: the
+/// threads of a parallel search allocate all the time, and one shared
+/// counter would bounce its cache line between cores on every call. A
+/// block freed on another thread than the one that allocated it makes
+/// one slot go down and another up; only the sum means anything.
+const SLOTS: usize = 16;
+
+#[repr(align(64))]
+struct Slot(AtomicI64);
+
+static IN_USE: [Slot; SLOTS] = [const { Slot(AtomicI64::new(0)) }; SLOTS];
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
 static COUNTING: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static MY_SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+fn add(bytes: i64) {
+    // During a thread's teardown its slot may be gone: slot 0 then.
+    let slot = MY_SLOT
+        .try_with(|s| {
+            if s.get() == usize::MAX {
+                s.set(NEXT_SLOT.fetch_add(1, Ordering::Relaxed) % SLOTS);
+            }
+            s.get()
+        })
+        .unwrap_or(0);
+    IN_USE[slot].0.fetch_add(bytes, Ordering::Relaxed);
+}
 
 /// The system allocator, counting the bytes in use. The `netrace` binary
 /// installs it as its global allocator so that `--max-memory` measures
@@ -20,33 +51,38 @@ static COUNTING: AtomicBool = AtomicBool::new(false);
 pub struct CountingAlloc;
 
 // SAFETY: every call is forwarded to the system allocator unchanged; the
-// counter is only arithmetic on the side.
+// counter is only arithmetic on the side (thread-local access with a
+// `const` initialiser and no destructor does not allocate).
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        COUNTING.store(true, Ordering::Relaxed);
-        IN_USE.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        System.alloc(layout)
+        if !COUNTING.load(Ordering::Relaxed) {
+            COUNTING.store(true, Ordering::Relaxed);
+        }
+        add(layout.size() as i64);
+        MiMalloc.alloc(layout)
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        IN_USE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
-        System.dealloc(ptr, layout)
+        add(-(layout.size() as i64));
+        MiMalloc.dealloc(ptr, layout)
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        COUNTING.store(true, Ordering::Relaxed);
-        IN_USE.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        System.alloc_zeroed(layout)
+        if !COUNTING.load(Ordering::Relaxed) {
+            COUNTING.store(true, Ordering::Relaxed);
+        }
+        add(layout.size() as i64);
+        MiMalloc.alloc_zeroed(layout)
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        IN_USE.fetch_add(new_size as u64, Ordering::Relaxed);
-        IN_USE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
-        System.realloc(ptr, layout, new_size)
+        add(new_size as i64 - layout.size() as i64);
+        MiMalloc.realloc(ptr, layout, new_size)
     }
 }
 
 /// Bytes in use, as [`CountingAlloc`] counts them (0 when it is not the
 /// global allocator).
 pub fn memory_in_use() -> u64 {
-    IN_USE.load(Ordering::Relaxed)
+    let sum: i64 = IN_USE.iter().map(|s| s.0.load(Ordering::Relaxed)).sum();
+    sum.max(0) as u64
 }
 
 /// Whether [`CountingAlloc`] is the global allocator of this process.

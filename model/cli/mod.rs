@@ -202,6 +202,11 @@ struct CheckArgs {
     /// JSON outputs with `netrace merge` (docs/scaling.md).
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
+    /// Threads of a breadth-first search (default: the machine's cores).
+    /// Verdicts, state counts and counterexamples are the same for every
+    /// number.
+    #[arg(long)]
+    jobs: Option<usize>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -439,6 +444,17 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
         ));
     }
     let shard = a.shard.as_deref().map(parse_shard).transpose()?;
+    let jobs = match a.jobs {
+        Some(0) => {
+            return Err(InputError::whole(
+                "--jobs",
+                "--jobs 0 runs nothing",
+                "give a number of threads from 1 up (the default is the machine's cores)",
+            ))
+        }
+        Some(n) => n.min(1024),
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
     if shard.is_some() && a.strategy == Some(StrategyArg::Dfs) {
         return Err(InputError::whole(
             "--shard",
@@ -493,6 +509,7 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
             stop_at_first: a.fail_fast,
             target: None,
             shard,
+            jobs,
         };
         let mut progress = ProgressLine::new(Some(max_memory));
         let mut write_error = None;

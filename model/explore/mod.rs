@@ -242,6 +242,9 @@ pub struct Options {
     pub target: Option<usize>,
     /// Explore only this shard's part of the space ([`Shard`]).
     pub shard: Option<Shard>,
+    /// Threads of a breadth-first search ([`bfs_parallel`]); 1 runs the
+    /// sequential [`bfs`]. Results are identical for every value.
+    pub jobs: usize,
 }
 
 /// One of `count` deterministic parts of a search (`--shard`), for
@@ -284,6 +287,7 @@ impl Default for Options {
             stop_at_first: false,
             target: None,
             shard: None,
+            jobs: 1,
         }
     }
 }
@@ -549,6 +553,39 @@ impl Findings {
         }
     }
 
+    /// Which properties [`Findings::check_state`] would check now on a
+    /// state (`quiescent` or not): tracked, not yet violated, and due.
+    fn due<M: Model>(&self, props: &[Property<M>], quiescent: bool) -> Vec<bool> {
+        props
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                self.tracked[i] && self.found[i].is_none() && (p.when == When::Always || quiescent)
+            })
+            .collect()
+    }
+
+    /// Records results computed elsewhere (by [`Checks::run`]) exactly as
+    /// [`Findings::check_state`] would have recorded its own.
+    fn record(&mut self, results: &Checks, schedule: &mut dyn FnMut() -> Vec<u32>) {
+        for (i, r) in results.0.iter().enumerate() {
+            if self.found[i].is_some() {
+                continue;
+            }
+            match r {
+                None | Some(Ok(Checked::Nothing)) => {}
+                Some(Ok(Checked::Something)) => self.checked[i] = true,
+                Some(Err(message)) => {
+                    self.checked[i] = true;
+                    self.found[i] = Some(Violation {
+                        schedule: schedule(),
+                        message: message.clone(),
+                    });
+                }
+            }
+        }
+    }
+
     /// True when the search has nothing left to find: every tracked
     /// property violated, or with `stop_at_first` any of them.
     fn done(&self) -> bool {
@@ -727,6 +764,9 @@ fn concrete_violations<M: Model>(
 /// `complete` is true only when the frontier was emptied with every state
 /// in it expanded: a bound, a limit or an early stop leaves it false.
 pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Progress)) -> Report {
+    if options.jobs > 1 {
+        return bfs_parallel(model, options, progress);
+    }
     let started = Instant::now();
     let mut heap = HeapWatch::new(&options.limits);
     let props = model.properties();
@@ -873,6 +913,335 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
         visited.capacity() as u64 * 17
             + nodes.capacity() as u64 * 8
             + queue.capacity() as u64 * state_bytes,
+    );
+    Report {
+        states: nodes.len() as u64,
+        complete: stop.is_none(),
+        stop,
+        max_depth_seen,
+        violations: concrete_violations(model, symmetry, findings.found),
+        checked: findings.checked,
+        bytes,
+    }
+}
+
+/// Property results of one state, computed by a worker thread: per
+/// property, `None` when it was not due.
+struct Checks(Vec<Option<Result<Checked, String>>>);
+
+impl Checks {
+    fn run<M: Model>(model: &M, props: &[Property<M>], due: &[bool], state: &M::State) -> Checks {
+        Checks(
+            props
+                .iter()
+                .zip(due)
+                .map(|(p, &d)| d.then(|| (p.check)(model, state)))
+                .collect(),
+        )
+    }
+}
+
+/// What a worker of [`bfs_parallel`] computed for one state of a layer.
+enum Expanded<S> {
+    /// No action enabled: the `Quiescent` (and `Always`) results.
+    Quiescent(Checks),
+    /// At the depth bound: not expanded.
+    Bound,
+    /// The successors to offer, in the sequential search's order, that
+    /// were not visited when the chunk began: (choice, state, fingerprint).
+    Next(Vec<(u32, S, Fingerprint)>),
+}
+
+/// States of a layer handed to the workers at a time.
+const PARALLEL_CHUNK: usize = 2048;
+
+/// Layers smaller than this are expanded on the calling thread.
+const PARALLEL_MIN: usize = 256;
+
+/// Breadth-first search on `options.jobs` threads, with results identical
+/// to [`bfs`]'s: the same states, counts, verdicts and counterexamples.
+///
+/// The search goes layer by layer, a chunk of [`PARALLEL_CHUNK`] states
+/// at a time. Workers compute, for their part of the chunk, each state's
+/// actions, its ample set and cycle proviso, its successors with their
+/// representatives and fingerprints, and the property results of each
+/// successor; the calling thread then takes the chunk's states in order
+/// and does what [`bfs`] does with them: inserts new fingerprints,
+/// records parents, findings, bounds and limits. That is the same
+/// computation because the only shared state a worker reads, the visited
+/// set, answers the proviso's question the same way for the whole layer:
+/// "visited at a depth no greater than this state's" is "visited before
+/// this layer began" (an index below the layer's first new node), and
+/// nodes added during the layer are all of the next one. A successor a
+/// worker offers that an earlier state of the same chunk already added is
+/// skipped by the calling thread, as [`bfs`] would skip it.
+pub fn bfs_parallel<M: Model>(
+    model: &M,
+    options: &Options,
+    progress: &mut dyn FnMut(Progress),
+) -> Report {
+    let started = Instant::now();
+    let mut heap = HeapWatch::new(&options.limits);
+    let props = model.properties();
+    let mut findings = Findings::new(props.len(), options);
+    let bounds = options.bounds;
+    // Persistent worker threads for the whole search (threads made per
+    // chunk would each start a fresh allocator heap).
+    let pool = (options.jobs > 1)
+        .then(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(options.jobs)
+                .build()
+                .ok()
+        })
+        .flatten();
+    let mut visited: Visited = Visited::default();
+    let mut nodes: Vec<(u32, u32)> = Vec::new();
+    let symmetry = options.symmetry && model.has_symmetry();
+    let canon = |s: M::State| canonical(model, symmetry, s);
+    let init = canon(model.init_state());
+    visited.insert(fingerprint(&init), 0);
+    nodes.push((u32::MAX, u32::MAX));
+    let path_to = |nodes: &[(u32, u32)], mut at: u32| -> Vec<u32> {
+        let mut path = Vec::new();
+        while at != 0 {
+            let (parent, choice) = nodes[at as usize];
+            path.push(choice);
+            at = parent;
+        }
+        path.reverse();
+        path
+    };
+    findings.check_state(model, &props, &init, false, &mut Vec::new);
+    let mut layer: Vec<(M::State, u32)> = vec![(init, 0)];
+    let mut depth = 0u32;
+    let mut stop: Option<Stop> = None;
+    let mut depth_bound_hit = false;
+    let mut max_depth_seen = 0;
+    let mut next_check = CHECK_EVERY;
+    let mut unsplit = options.shard.filter(|s| s.count > 1);
+    let state_bytes = std::mem::size_of::<(M::State, u32)>() as u64;
+    let mut peak_layers = 0u64;
+    'search: while !layer.is_empty() {
+        if let Some(shard) = unsplit {
+            if depth > 0 && layer.len() >= SHARD_SPLIT_WIDTH * shard.count as usize {
+                unsplit = None;
+                layer = std::mem::take(&mut layer)
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j as u64 % shard.count == shard.index)
+                    .map(|(_, e)| e)
+                    .collect();
+            }
+        }
+        max_depth_seen = max_depth_seen.max(depth);
+        let next_layer_first = nodes.len() as u32;
+        let mut next: Vec<(M::State, u32)> = Vec::new();
+        let len = layer.len();
+        let mut done_at: Option<usize> = None;
+        let mut cut: Option<Stop> = None;
+        for (c, chunk) in layer.chunks(PARALLEL_CHUNK).enumerate() {
+            let due_always = findings.due(&props, false);
+            let due_quiescent = findings.due(&props, true);
+            let visited_ref = &visited;
+            // Phase 1, on the workers: actions, ample set and proviso,
+            // successors and their fingerprints.
+            let expand = |state: &M::State| -> Expanded<M::State> {
+                let mut trace = Trace::off();
+                let mut actions = Vec::new();
+                model.actions(state, &mut actions);
+                if actions.is_empty() {
+                    return Expanded::Quiescent(Checks::run(model, &props, &due_quiescent, state));
+                }
+                if depth >= bounds.max_depth {
+                    return Expanded::Bound;
+                }
+                let mut ample: Option<usize> = if options.por {
+                    actions.iter().position(|a| model.is_local(state, a))
+                } else {
+                    None
+                };
+                let mut out = Vec::new();
+                if let Some(a) = ample {
+                    let n = canon(model.next_state(state, &actions[a], &mut trace));
+                    let fp = fingerprint(&n);
+                    match visited_ref.get(&fp) {
+                        Some(&seen) if seen < next_layer_first => ample = None,
+                        Some(_) => {}
+                        None => out.push((a as u32, n, fp)),
+                    }
+                }
+                if ample.is_none() {
+                    for (index, action) in actions.iter().enumerate() {
+                        let n = canon(model.next_state(state, action, &mut trace));
+                        let fp = fingerprint(&n);
+                        if !visited_ref.contains_key(&fp) {
+                            out.push((index as u32, n, fp));
+                        }
+                    }
+                }
+                Expanded::Next(out)
+            };
+            let expanded: Vec<Expanded<M::State>> = match &pool {
+                Some(pool) if chunk.len() >= PARALLEL_MIN => pool.install(|| {
+                    use rayon::prelude::*;
+                    // One part per worker; a worker drops the successors
+                    // it repeats within its part itself (a state freed on
+                    // the thread that allocated it is the cheap case).
+                    let per = chunk.len().div_ceil(pool.current_num_threads());
+                    let parts: Vec<Vec<Expanded<M::State>>> = chunk
+                        .par_chunks(per)
+                        .map(|part| {
+                            let mut seen = FingerprintSet::default();
+                            part.iter()
+                                .map(|(s, _)| match expand(s) {
+                                    Expanded::Next(mut v) => {
+                                        v.retain(|(_, _, fp)| seen.insert(*fp));
+                                        Expanded::Next(v)
+                                    }
+                                    e => e,
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    parts.into_iter().flatten().collect()
+                }),
+                _ => chunk.iter().map(|(s, _)| expand(s)).collect(),
+            };
+            // Phase 2, here: new states into the visited set and the next
+            // layer, in the sequential search's order.
+            let start = next.len();
+            let mut fps: Vec<Fingerprint> = Vec::new();
+            // Per state of the chunk: where its new states end in `next`.
+            let mut ends: Vec<usize> = Vec::with_capacity(chunk.len());
+            let mut quiescent: Vec<(usize, Checks)> = Vec::new();
+            'insert: for (k, ((_, at), e)) in chunk.iter().zip(expanded).enumerate() {
+                match e {
+                    Expanded::Quiescent(checks) => quiescent.push((k, checks)),
+                    Expanded::Bound => depth_bound_hit = true,
+                    Expanded::Next(succ) => {
+                        for (index, n, fp) in succ {
+                            if visited.contains_key(&fp) {
+                                continue;
+                            }
+                            if nodes.len() as u64 >= bounds.max_states {
+                                cut = Some(Stop::MaxStates);
+                                ends.push(next.len());
+                                break 'insert;
+                            }
+                            let growth = if visited.len() == visited.capacity() {
+                                (visited.capacity() as u64 * 2) * 17 + nodes.capacity() as u64 * 8
+                            } else {
+                                0
+                            };
+                            if nodes.len() as u64 >= next_check || growth > 0 {
+                                if let Some(s) = limit_hit(&options.limits, started, growth) {
+                                    cut = Some(s);
+                                    ends.push(next.len());
+                                    break 'insert;
+                                }
+                                if nodes.len() as u64 >= next_check {
+                                    next_check += CHECK_EVERY;
+                                    heap.sample();
+                                    progress(Progress {
+                                        states: nodes.len() as u64,
+                                        depth: depth + 1,
+                                        max_states: bounds.max_states,
+                                    });
+                                }
+                            }
+                            let here = nodes.len() as u32;
+                            visited.insert(fp, here);
+                            nodes.push((*at, index));
+                            next.push((n, here));
+                            fps.push(fp);
+                        }
+                    }
+                }
+                ends.push(next.len());
+            }
+            // Phase 3, on the workers: the properties of the new states.
+            let fresh = &next[start..];
+            let checks: Vec<Checks> = match &pool {
+                Some(pool) if fresh.len() >= PARALLEL_MIN => pool.install(|| {
+                    use rayon::prelude::*;
+                    fresh
+                        .par_iter()
+                        .with_min_len(PARALLEL_MIN / 4)
+                        .map(|(n, _)| Checks::run(model, &props, &due_always, n))
+                        .collect()
+                }),
+                _ => fresh
+                    .iter()
+                    .map(|(n, _)| Checks::run(model, &props, &due_always, n))
+                    .collect(),
+            };
+            // Phase 4, here: findings in order; where the sequential
+            // search would have stopped, what came after is undone.
+            let mut q = quiescent.into_iter().peekable();
+            let mut from = start;
+            for (k, &end) in ends.iter().enumerate() {
+                let at = chunk[k].1;
+                if q.peek().is_some_and(|(qk, _)| *qk == k) {
+                    let (_, c) = q.next().expect("peeked");
+                    findings.record(&c, &mut || path_to(&nodes, at));
+                }
+                for x in from..end {
+                    let here = next[x].1;
+                    findings.record(&checks[x - start], &mut || path_to(&nodes, here));
+                }
+                from = end;
+                if findings.done() {
+                    for fp in &fps[end - start..] {
+                        visited.remove(fp);
+                    }
+                    if let Some(&(_, first)) = next.get(end) {
+                        nodes.truncate(first as usize);
+                    }
+                    next.truncate(end);
+                    done_at = Some(c * PARALLEL_CHUNK + k);
+                    cut = None;
+                    break;
+                }
+            }
+            if done_at.is_some() || cut.is_some() {
+                break;
+            }
+        }
+        if let Some(s) = cut {
+            stop = Some(s);
+            peak_layers = peak_layers.max((layer.capacity() + next.capacity()) as u64);
+            break 'search;
+        }
+        peak_layers = peak_layers.max((layer.capacity() + next.capacity()) as u64);
+        if let Some(k) = done_at {
+            if k + 1 < len || !next.is_empty() {
+                stop = Some(Stop::FirstViolation);
+            }
+            break;
+        }
+        let done = std::mem::replace(&mut layer, next);
+        if let Some(pool) = &pool {
+            // The workers made these states; they free them too.
+            pool.install(|| {
+                use rayon::prelude::*;
+                let per = done.len().div_ceil(pool.current_num_threads()).max(1);
+                let mut done = done;
+                let mut parts = Vec::new();
+                while done.len() > per {
+                    parts.push(done.split_off(done.len() - per));
+                }
+                parts.push(done);
+                parts.into_par_iter().for_each(drop);
+            });
+        }
+        depth += 1;
+    }
+    if stop.is_none() && depth_bound_hit {
+        stop = Some(Stop::MaxDepth);
+    }
+    let bytes = heap.bytes(
+        visited.capacity() as u64 * 17 + nodes.capacity() as u64 * 8 + peak_layers * state_bytes,
     );
     Report {
         states: nodes.len() as u64,

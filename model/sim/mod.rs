@@ -72,11 +72,12 @@ impl<M: Model> Clone for Property<M> {
 impl<M: Model> Copy for Property<M> {}
 
 /// A system model the explorer can run.
-pub trait Model: Sized {
-    /// The whole world: plain, hashable data.
-    type State: Clone + Eq + Hash + Debug;
+pub trait Model: Sized + Sync {
+    /// The whole world: plain, hashable data (shared between the threads
+    /// of a parallel search, so `Send + Sync`).
+    type State: Clone + Eq + Hash + Debug + Send + Sync;
     /// One atomic step of one actor.
-    type Action: Clone + Debug + Eq;
+    type Action: Clone + Debug + Eq + Send + Sync;
 
     /// The state before any concurrent step.
     fn init_state(&self) -> Self::State;
