@@ -54,10 +54,10 @@ fn shards(file: &str, n: u64) -> Vec<String> {
         .collect()
 }
 
-/// A row without the fields that count work or name the shard.
+/// A row without the fields that count work (or measure it) or name the shard.
 fn verdict_part(r: &Value) -> Value {
     let mut r = r.clone();
-    for k in ["states", "bytes", "elapsed_ms", "shard", "merged_shards"] {
+    for k in ["states", "bytes", "bytes_per_state", "elapsed_ms", "shard", "merged_shards"] {
         r.as_object_mut().unwrap().remove(k);
     }
     r
