@@ -57,7 +57,14 @@ fn shards(file: &str, n: u64) -> Vec<String> {
 /// A row without the fields that count work (or measure it) or name the shard.
 fn verdict_part(r: &Value) -> Value {
     let mut r = r.clone();
-    for k in ["states", "bytes", "bytes_per_state", "elapsed_ms", "shard", "merged_shards"] {
+    for k in [
+        "states",
+        "bytes",
+        "bytes_per_state",
+        "elapsed_ms",
+        "shard",
+        "merged_shards",
+    ] {
         r.as_object_mut().unwrap().remove(k);
     }
     r
