@@ -40,12 +40,18 @@ use netrace::scenario;
 use netrace::scenario::ipam::IpamScenario;
 use netrace::scenario::l2::L2Scenario;
 
+/// Variant `name` of the seed scenario.
 fn seed_variant(name: &str) -> netrace::ipam::system::IpamSystem {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/docker-17.05-duplicate-ip.toml");
-    let s = scenario::load(&path).expect("bundled scenario loads");
+    ipam_variant("scenarios/docker-17.05-duplicate-ip.toml", name)
+}
+
+/// Variant `name` of the bundled IPAM scenario `file` (relative to the
+/// crate's root).
+fn ipam_variant(file: &str, name: &str) -> netrace::ipam::system::IpamSystem {
+    let s = scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+        .expect("bundled scenario loads");
     let Some(ipam) = s.system.downcast::<IpamScenario>() else {
-        panic!("the seed scenario is an ipam scenario")
+        panic!("{file} is an ipam scenario")
     };
     ipam.variants
         .iter()
@@ -155,23 +161,11 @@ fn l2(c: &mut Criterion) {
     g.finish();
 }
 
-fn scale_variant(file: &str, name: &str) -> netrace::ipam::system::IpamSystem {
-    let s = scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
-        .expect("bundled scenario loads");
-    let ipam = s.system.downcast::<IpamScenario>().expect("ipam");
-    ipam.variants
-        .iter()
-        .find(|v| v.name == name)
-        .expect("variant exists")
-        .model
-        .clone()
-}
-
 fn scale(c: &mut Criterion) {
     use netrace::explore::Strategy;
     let mut g = c.benchmark_group("scale");
     g.sample_size(10);
-    let m16 = scale_variant(
+    let m16 = ipam_variant(
         "scenarios/scale/concurrent-runs-16.toml",
         "libnetwork-18.03",
     );
@@ -182,7 +176,7 @@ fn scale(c: &mut Criterion) {
             r.states
         })
     });
-    let m50 = scale_variant(
+    let m50 = ipam_variant(
         "scenarios/scale/seed-batch-50-runs.toml",
         "libnetwork-17.05",
     );
@@ -217,7 +211,7 @@ fn scale(c: &mut Criterion) {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let file = dir.join("six-runs.toml");
     std::fs::write(&file, six).expect("write");
-    let m6 = scale_variant(file.to_str().expect("utf-8"), "classic-swarm-cas");
+    let m6 = ipam_variant(file.to_str().expect("utf-8"), "classic-swarm-cas");
     for jobs in [1, 2] {
         let options = Options {
             jobs,

@@ -208,12 +208,7 @@ pub fn check_model<M: Model>(
             counterexample,
         });
     }
-    let (strategy, exhaustive) = match options.strategy {
-        Strategy::Bfs => ("bfs", true),
-        Strategy::Dfs => ("dfs", true),
-        Strategy::Random { .. } => ("random", false),
-        Strategy::Pct { .. } => ("pct", false),
-    };
+    let (strategy, exhaustive) = (options.strategy.name(), options.strategy.is_exhaustive());
     let mut reductions = Vec::new();
     if exhaustive && options.por {
         reductions.push("por");

@@ -90,6 +90,18 @@ pub fn memory_is_counted() -> bool {
     COUNTING.load(Ordering::Relaxed)
 }
 
+/// The limits of a search run from the command line: `max_memory` of the
+/// heap as the counting allocator sees it, an optional time limit, and
+/// Ctrl-C (after [`catch_sigint`]).
+pub fn run_limits(max_memory: u64, time_limit: Option<Duration>) -> crate::explore::Limits {
+    crate::explore::Limits {
+        max_memory: Some(max_memory),
+        memory_in_use: memory_is_counted().then_some(memory_in_use as fn() -> u64),
+        time_limit,
+        interrupt: Some(&INTERRUPTED),
+    }
+}
+
 /// The default memory budget: three quarters of the memory available
 /// when the run starts (`MemAvailable` in /proc/meminfo), 4 GiB where that
 /// cannot be read. Below the OOM killer's reach on a machine not already

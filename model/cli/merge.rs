@@ -237,17 +237,32 @@ fn strategy_of(row: &Row) -> Result<Strategy, InputError> {
 }
 
 fn verdict_of(row: &Row) -> Result<Verdict, InputError> {
-    Ok(match row.verdict.as_str() {
+    parse_verdict(
+        &row.verdict,
+        row.unknown_reason.as_deref(),
+        &row.at,
+        "verdict",
+    )
+}
+
+/// A row's verdict (`key` names its field) with the reason of an
+/// `unknown`.
+fn parse_verdict(
+    verdict: &str,
+    reason: Option<&str>,
+    at: &str,
+    key: &str,
+) -> Result<Verdict, InputError> {
+    Ok(match verdict {
         "holds" => Verdict::Holds,
         "violated" => Verdict::Violated,
         "vacuous" => Verdict::Vacuous,
         "unknown" => Verdict::Unknown(
-            row.unknown_reason
-                .as_deref()
+            reason
                 .and_then(Stop::parse)
-                .ok_or_else(|| bad(&row.at, "unknown_reason", "a known reason"))?,
+                .ok_or_else(|| bad(at, "unknown_reason", "a known reason"))?,
         ),
-        _ => return Err(bad(&row.at, "verdict", "a verdict")),
+        _ => return Err(bad(at, key, "a verdict")),
     })
 }
 
@@ -346,14 +361,11 @@ fn merge_variant(
         } else {
             None
         };
-        let expected = match first_expected(&column) {
-            Some(e) => Some(verdict_of(&Row {
-                verdict: e.clone(),
-                unknown_reason: None,
-                ..(*column[0]).clone()
-            })?),
-            None => None,
-        };
+        let expected = column
+            .iter()
+            .find_map(|r| r.expected.as_deref().map(|e| (e, &r.at)))
+            .map(|(e, at)| parse_verdict(e, None, at, "expected"))
+            .transpose()?;
         properties.push(PropertyResult {
             property: name,
             verdict,
@@ -373,12 +385,7 @@ fn merge_variant(
         complete,
         stop: if complete { None } else { stop },
         bounds: first.bounds,
-        strategy: match first.strategy.as_str() {
-            "bfs" => "bfs",
-            "dfs" => "dfs",
-            "random" => "random",
-            _ => "pct",
-        },
+        strategy: options.strategy.name(),
         reductions: ["por", "symmetry"]
             .into_iter()
             .filter(|r| first.reductions.iter().any(|x| x == r))
@@ -391,10 +398,6 @@ fn merge_variant(
         merged_shards: Some(shards.len() as u64),
         scenario_hash: hash,
     })
-}
-
-fn first_expected(column: &[&Row]) -> Option<String> {
-    column.iter().find_map(|r| r.expected.clone())
 }
 
 pub(crate) fn cmd_merge(a: MergeArgs) -> Result<u8, InputError> {
@@ -435,12 +438,7 @@ pub(crate) fn cmd_merge(a: MergeArgs) -> Result<u8, InputError> {
     let mut scenarios: Vec<(Scenario, Vec<VariantResult>)> = Vec::new();
     let max_memory = limits::default_max_memory();
     limits::catch_sigint();
-    let lim = Limits {
-        max_memory: Some(max_memory),
-        memory_in_use: limits::memory_is_counted().then_some(limits::memory_in_use as fn() -> u64),
-        time_limit: None,
-        interrupt: Some(&limits::INTERRUPTED),
-    };
+    let lim = limits::run_limits(max_memory, None);
     for key in &order {
         let (n, at) = &counts[key];
         let shards = &groups[key];
@@ -525,9 +523,5 @@ pub(crate) fn cmd_merge(a: MergeArgs) -> Result<u8, InputError> {
             ),
         )?;
     }
-    Ok(match worst {
-        Judgement::Met => 0,
-        Judgement::Contradicted => 1,
-        Judgement::Inconclusive => 3,
-    })
+    Ok(super::exit_code(worst))
 }

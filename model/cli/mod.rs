@@ -484,13 +484,7 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
         let bounds = bounds_override(s.bounds, a.max_states, a.max_depth)?;
         let options = Options {
             bounds,
-            limits: explore::Limits {
-                max_memory: Some(max_memory),
-                memory_in_use: limits::memory_is_counted()
-                    .then_some(limits::memory_in_use as fn() -> u64),
-                time_limit,
-                interrupt: Some(&limits::INTERRUPTED),
-            },
+            limits: limits::run_limits(max_memory, time_limit),
             strategy: match a.strategy.unwrap_or(StrategyArg::Bfs) {
                 StrategyArg::Bfs => Strategy::Bfs,
                 StrategyArg::Dfs => Strategy::Dfs,
@@ -591,15 +585,18 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
         }
         emit(&mut out, &line)?;
     }
-    Ok(if interrupted {
-        130
-    } else {
-        match worst {
-            Judgement::Met => 0,
-            Judgement::Contradicted => 1,
-            Judgement::Inconclusive => 3,
-        }
-    })
+    Ok(if interrupted { 130 } else { exit_code(worst) })
+}
+
+/// The exit code of a run whose worst judgement is `worst` (the CLI
+/// contract: 0 every expectation met, 1 one contradicted, 3 one
+/// inconclusive).
+pub(crate) fn exit_code(worst: crate::check::Judgement) -> u8 {
+    match worst {
+        crate::check::Judgement::Met => 0,
+        crate::check::Judgement::Contradicted => 1,
+        crate::check::Judgement::Inconclusive => 3,
+    }
 }
 
 fn cmd_replay(a: ReplayArgs) -> Result<u8, InputError> {

@@ -219,6 +219,24 @@ pub enum Strategy {
     },
 }
 
+impl Strategy {
+    /// The strategy's name, as `--strategy` and the JSON rows spell it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Strategy::Bfs => "bfs",
+            Strategy::Dfs => "dfs",
+            Strategy::Random { .. } => "random",
+            Strategy::Pct { .. } => "pct",
+        }
+    }
+
+    /// Whether the strategy covers the whole bounded space (when it is
+    /// not stopped), rather than sampling it.
+    pub fn is_exhaustive(&self) -> bool {
+        matches!(self, Strategy::Bfs | Strategy::Dfs)
+    }
+}
+
 /// Search options.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
@@ -653,6 +671,85 @@ impl HeapWatch {
     }
 }
 
+/// The choices from the initial state to node `at`, by the parent links
+/// of a breadth-first search (`nodes[i]` = (parent, choice); node 0 is
+/// the initial state).
+fn path_to(nodes: &[(u32, u32)], mut at: u32) -> Vec<u32> {
+    let mut path = Vec::new();
+    while at != 0 {
+        let (parent, choice) = nodes[at as usize];
+        path.push(choice);
+        at = parent;
+    }
+    path.reverse();
+    path
+}
+
+/// The bytes a visited table of `len` entries and `capacity` slots is
+/// about to take when it doubles (17 a slot: a fingerprint and an index
+/// or a control byte), with `links` parent links (8 bytes each) that may
+/// grow with it; 0 when it has room.
+fn table_growth(len: usize, capacity: usize, links: usize) -> u64 {
+    if len == capacity {
+        capacity as u64 * 2 * 17 + links as u64 * 8
+    } else {
+        0
+    }
+}
+
+/// What every exhaustive search does before it keeps a new state: the
+/// state bound, the run's limits (every [`CHECK_EVERY`] states, and
+/// before a table doubles: the one allocation that can jump past a
+/// memory budget between two checks), heap samples and progress.
+struct Pacer<'a> {
+    options: &'a Options,
+    started: Instant,
+    next_check: u64,
+    heap: HeapWatch,
+}
+
+impl<'a> Pacer<'a> {
+    fn new(options: &'a Options) -> Pacer<'a> {
+        Pacer {
+            options,
+            started: Instant::now(),
+            next_check: CHECK_EVERY,
+            heap: HeapWatch::new(&options.limits),
+        }
+    }
+
+    /// `Err` with the reason to stop before keeping one more state, when
+    /// `states` are kept already and the next allocation takes `growth`
+    /// bytes; `depth` is the new state's, for the progress report.
+    fn admit(
+        &mut self,
+        states: u64,
+        growth: u64,
+        depth: u32,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), Stop> {
+        let max_states = self.options.bounds.max_states;
+        if states >= max_states {
+            return Err(Stop::MaxStates);
+        }
+        if states >= self.next_check || growth > 0 {
+            if let Some(s) = limit_hit(&self.options.limits, self.started, growth) {
+                return Err(s);
+            }
+            if states >= self.next_check {
+                self.next_check += CHECK_EVERY;
+                self.heap.sample();
+                progress(Progress {
+                    states,
+                    depth,
+                    max_states,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `state`, or its representative when the symmetry reduction is on.
 fn canonical<M: Model>(model: &M, symmetry: bool, state: M::State) -> M::State {
     if symmetry {
@@ -767,8 +864,7 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
     if options.jobs > 1 {
         return bfs_parallel(model, options, progress);
     }
-    let started = Instant::now();
-    let mut heap = HeapWatch::new(&options.limits);
+    let mut pacer = Pacer::new(options);
     let props = model.properties();
     let mut findings = Findings::new(props.len(), options);
     let bounds = options.bounds;
@@ -781,16 +877,6 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
     let init = canon(model.init_state());
     visited.insert(fingerprint(&init), 0);
     nodes.push((u32::MAX, u32::MAX));
-    let path_to = |nodes: &[(u32, u32)], mut at: u32| -> Vec<u32> {
-        let mut path = Vec::new();
-        while at != 0 {
-            let (parent, choice) = nodes[at as usize];
-            path.push(choice);
-            at = parent;
-        }
-        path.reverse();
-        path
-    };
     let mut actions = Vec::new();
     findings.check_state(model, &props, &init, false, &mut Vec::new);
     queue.push_back((init, 0, 0));
@@ -798,7 +884,6 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
     let mut depth_bound_hit = false;
     let mut max_depth_seen = 0;
     let mut trace = Trace::off();
-    let mut next_check = CHECK_EVERY;
     let state_bytes = std::mem::size_of::<(M::State, u32, u32)>() as u64;
     // The index of the first node of depth `layer + 1`, once one exists.
     let mut layer = 0u32;
@@ -865,31 +950,10 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
                 if visited.contains_key(&next_fp) {
                     continue;
                 }
-                if nodes.len() as u64 >= bounds.max_states {
-                    stop = Some(Stop::MaxStates);
+                let growth = table_growth(visited.len(), visited.capacity(), nodes.capacity());
+                if let Err(s) = pacer.admit(nodes.len() as u64, growth, depth + 1, progress) {
+                    stop = Some(s);
                     break 'search;
-                }
-                // A table about to double is the one allocation that can
-                // jump past a memory budget between two checks.
-                let growth = if visited.len() == visited.capacity() {
-                    (visited.capacity() as u64 * 2) * 17 + nodes.capacity() as u64 * 8
-                } else {
-                    0
-                };
-                if nodes.len() as u64 >= next_check || growth > 0 {
-                    if let Some(s) = limit_hit(&options.limits, started, growth) {
-                        stop = Some(s);
-                        break 'search;
-                    }
-                    if nodes.len() as u64 >= next_check {
-                        next_check += CHECK_EVERY;
-                        heap.sample();
-                        progress(Progress {
-                            states: nodes.len() as u64,
-                            depth: depth + 1,
-                            max_states: bounds.max_states,
-                        });
-                    }
                 }
                 let here = nodes.len() as u32;
                 next_layer.get_or_insert(here);
@@ -909,7 +973,7 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
     if stop.is_none() && depth_bound_hit {
         stop = Some(Stop::MaxDepth);
     }
-    let bytes = heap.bytes(
+    let bytes = pacer.heap.bytes(
         visited.capacity() as u64 * 17
             + nodes.capacity() as u64 * 8
             + queue.capacity() as u64 * state_bytes,
@@ -980,8 +1044,7 @@ pub fn bfs_parallel<M: Model>(
     options: &Options,
     progress: &mut dyn FnMut(Progress),
 ) -> Report {
-    let started = Instant::now();
-    let mut heap = HeapWatch::new(&options.limits);
+    let mut pacer = Pacer::new(options);
     let props = model.properties();
     let mut findings = Findings::new(props.len(), options);
     let bounds = options.bounds;
@@ -1002,23 +1065,12 @@ pub fn bfs_parallel<M: Model>(
     let init = canon(model.init_state());
     visited.insert(fingerprint(&init), 0);
     nodes.push((u32::MAX, u32::MAX));
-    let path_to = |nodes: &[(u32, u32)], mut at: u32| -> Vec<u32> {
-        let mut path = Vec::new();
-        while at != 0 {
-            let (parent, choice) = nodes[at as usize];
-            path.push(choice);
-            at = parent;
-        }
-        path.reverse();
-        path
-    };
     findings.check_state(model, &props, &init, false, &mut Vec::new);
     let mut layer: Vec<(M::State, u32)> = vec![(init, 0)];
     let mut depth = 0u32;
     let mut stop: Option<Stop> = None;
     let mut depth_bound_hit = false;
     let mut max_depth_seen = 0;
-    let mut next_check = CHECK_EVERY;
     let mut unsplit = options.shard.filter(|s| s.count > 1);
     let state_bytes = std::mem::size_of::<(M::State, u32)>() as u64;
     let mut peak_layers = 0u64;
@@ -1124,31 +1176,14 @@ pub fn bfs_parallel<M: Model>(
                             if visited.contains_key(&fp) {
                                 continue;
                             }
-                            if nodes.len() as u64 >= bounds.max_states {
-                                cut = Some(Stop::MaxStates);
+                            let growth =
+                                table_growth(visited.len(), visited.capacity(), nodes.capacity());
+                            let admitted =
+                                pacer.admit(nodes.len() as u64, growth, depth + 1, progress);
+                            if let Err(s) = admitted {
+                                cut = Some(s);
                                 ends.push(next.len());
                                 break 'insert;
-                            }
-                            let growth = if visited.len() == visited.capacity() {
-                                (visited.capacity() as u64 * 2) * 17 + nodes.capacity() as u64 * 8
-                            } else {
-                                0
-                            };
-                            if nodes.len() as u64 >= next_check || growth > 0 {
-                                if let Some(s) = limit_hit(&options.limits, started, growth) {
-                                    cut = Some(s);
-                                    ends.push(next.len());
-                                    break 'insert;
-                                }
-                                if nodes.len() as u64 >= next_check {
-                                    next_check += CHECK_EVERY;
-                                    heap.sample();
-                                    progress(Progress {
-                                        states: nodes.len() as u64,
-                                        depth: depth + 1,
-                                        max_states: bounds.max_states,
-                                    });
-                                }
                             }
                             let here = nodes.len() as u32;
                             visited.insert(fp, here);
@@ -1240,7 +1275,7 @@ pub fn bfs_parallel<M: Model>(
     if stop.is_none() && depth_bound_hit {
         stop = Some(Stop::MaxDepth);
     }
-    let bytes = heap.bytes(
+    let bytes = pacer.heap.bytes(
         visited.capacity() as u64 * 17 + nodes.capacity() as u64 * 8 + peak_layers * state_bytes,
     );
     Report {
@@ -1284,8 +1319,7 @@ type FingerprintSet = HashSet<Fingerprint, BuildHasherDefault<FingerprintHasher>
 /// `complete` is true only when the stack emptied with every state
 /// expanded.
 pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Progress)) -> Report {
-    let started = Instant::now();
-    let mut heap = HeapWatch::new(&options.limits);
+    let mut pacer = Pacer::new(options);
     let props = model.properties();
     let mut findings = Findings::new(props.len(), options);
     let bounds = options.bounds;
@@ -1295,7 +1329,6 @@ pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
     let mut stop: Option<Stop> = None;
     let mut depth_bound_hit = false;
     let mut max_depth_seen = 0u32;
-    let mut next_check = CHECK_EVERY;
     let symmetry = options.symmetry && model.has_symmetry();
     let path = |stack: &[Frame<M::State, M::Action>], last: Option<u32>| -> Vec<u32> {
         stack.iter().skip(1).map(|f| f.choice).chain(last).collect()
@@ -1376,29 +1409,10 @@ pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
         if visited.contains(&fp) {
             continue;
         }
-        if visited.len() as u64 >= bounds.max_states {
-            stop = Some(Stop::MaxStates);
+        let growth = table_growth(visited.len(), visited.capacity(), 0);
+        if let Err(s) = pacer.admit(visited.len() as u64, growth, stack.len() as u32, progress) {
+            stop = Some(s);
             break 'search;
-        }
-        let growth = if visited.len() == visited.capacity() {
-            visited.capacity() as u64 * 2 * 17
-        } else {
-            0
-        };
-        if visited.len() as u64 >= next_check || growth > 0 {
-            if let Some(s) = limit_hit(&options.limits, started, growth) {
-                stop = Some(s);
-                break 'search;
-            }
-            if visited.len() as u64 >= next_check {
-                next_check += CHECK_EVERY;
-                heap.sample();
-                progress(Progress {
-                    states: visited.len() as u64,
-                    depth: stack.len() as u32,
-                    max_states: bounds.max_states,
-                });
-            }
         }
         visited.insert(fp);
         let depth = stack.len() as u32;
@@ -1432,7 +1446,7 @@ pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
     if stop.is_none() && depth_bound_hit {
         stop = Some(Stop::MaxDepth);
     }
-    let bytes = heap.bytes(
+    let bytes = pacer.heap.bytes(
         visited.capacity() as u64 * 17
             + on_stack.capacity() as u64 * 17
             + stack.capacity() as u64 * frame_bytes,

@@ -296,39 +296,45 @@ impl RawExplore {
         if name != "pct" {
             not_for("depth", &self.depth)?;
         }
-        let seed = match &self.seed {
-            Some(v) if *v.get_ref() < 0 => {
-                return Err(src.error(
+        // A key's value, checked against its range; `default` when absent.
+        let in_range = |key: &str,
+                        v: &Option<Spanned<i64>>,
+                        range: std::ops::RangeInclusive<i64>,
+                        hint: String,
+                        default: i64|
+         -> Result<i64, InputError> {
+            match v {
+                Some(v) if !range.contains(v.get_ref()) => Err(src.error(
                     v.span(),
-                    format!("seed = {} is impossible", v.get_ref()),
-                    "give a seed of 0 or more",
-                ))
+                    format!("{key} = {} is impossible", v.get_ref()),
+                    hint,
+                )),
+                Some(v) => Ok(*v.get_ref()),
+                None => Ok(default),
             }
-            Some(v) => *v.get_ref() as u64,
-            None => 0,
         };
-        let runs = match &self.runs {
-            Some(v) if !(1..=MAX_EXPLORE_RUNS).contains(v.get_ref()) => {
-                return Err(src.error(
-                    v.span(),
-                    format!("runs = {} is impossible", v.get_ref()),
-                    format!("give a number of runs from 1 to {MAX_EXPLORE_RUNS}"),
-                ))
-            }
-            Some(v) => *v.get_ref() as u64,
-            None => 10_000,
-        };
-        let depth = match &self.depth {
-            Some(v) if !(1..=100).contains(v.get_ref()) => {
-                return Err(src.error(
-                    v.span(),
-                    format!("depth = {} is impossible", v.get_ref()),
-                    "give a bug depth from 1 to 100 (3 finds most two-actor races)",
-                ))
-            }
-            Some(v) => *v.get_ref() as u32,
-            None => 3,
-        };
+        let seed = in_range(
+            "seed",
+            &self.seed,
+            0..=i64::MAX,
+            "give a seed of 0 or more".into(),
+            0,
+        )?;
+        let runs = in_range(
+            "runs",
+            &self.runs,
+            1..=MAX_EXPLORE_RUNS,
+            format!("give a number of runs from 1 to {MAX_EXPLORE_RUNS}"),
+            10_000,
+        )?;
+        let depth = in_range(
+            "depth",
+            &self.depth,
+            1..=100,
+            "give a bug depth from 1 to 100 (3 finds most two-actor races)".into(),
+            3,
+        )?;
+        let (seed, runs, depth) = (seed as u64, runs as u64, depth as u32);
         Ok(match name {
             "bfs" => Strategy::Bfs,
             "dfs" => Strategy::Dfs,

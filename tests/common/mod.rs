@@ -10,7 +10,12 @@ use netrace::scenario::{self, Scenario};
 
 /// Every scenario under `scenarios/`, loaded.
 pub fn bundled() -> Vec<Scenario> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    load_dir("scenarios")
+}
+
+/// Every scenario file in `dir` (relative to the crate's root), loaded.
+fn load_dir(dir: &str) -> Vec<Scenario> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     scenario::collect(&[dir])
         .unwrap()
         .iter()
@@ -32,12 +37,7 @@ pub fn check_all(s: &Scenario, options: &Options) -> Vec<VariantResult> {
 
 /// The scale scenarios under `scenarios/scale/`, loaded.
 pub fn bundled_scale() -> Vec<Scenario> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/scale");
-    scenario::collect(&[dir])
-        .unwrap()
-        .iter()
-        .map(|p| scenario::load(p).unwrap())
-        .collect()
+    load_dir("scenarios/scale")
 }
 
 /// `netrace check` of every variant of `s` as the command line runs it
