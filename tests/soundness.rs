@@ -235,18 +235,39 @@ fn bounds_make_unknown_verdicts_that_never_meet_holds() {
 
 #[test]
 fn fingerprints_are_pinned() {
-    // The visited set's keys: SipHash-1-3/128 with fixed keys over
-    // little-endian, fixed-width writes. If a Rust release changed how
-    // std's `Hash` impls feed a hasher, these would change: this test
-    // says so instead of letting state counts drift silently.
+    // The visited set's keys: XXH3-128 over little-endian, fixed-width
+    // writes. If a Rust release changed how std's `Hash` impls feed a
+    // hasher, these would change: this test says so instead of letting
+    // state counts drift silently. The pins were computed independently,
+    // with Python's `xxhash` (the C libxxhash) over the bytes the writes
+    // should make, so they also check the buffered hasher: one call for a
+    // short value, buffer flushes and a long write for the longer ones.
     let a = fingerprint(&0u8);
     let b = fingerprint(&(1u32, vec![2u64, 3], "four", Some(5usize)));
     assert_eq!(a, PIN_A);
     assert_eq!(b, PIN_B);
+    // 8 bytes of length, then 1,000 bytes in one write (past the buffer).
+    let long: Vec<u8> = (0..1000).map(|i| (i % 251) as u8).collect();
+    assert_eq!(fingerprint(&long), PIN_LONG);
+    // 100 writes of 4 bytes each: the buffer fills and flushes.
+    struct Each(Vec<u32>);
+    impl std::hash::Hash for Each {
+        fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+            for x in &self.0 {
+                h.write_u32(*x);
+            }
+        }
+    }
+    assert_eq!(
+        fingerprint(&Each((0..100).map(|i| i * 7).collect())),
+        PIN_MANY
+    );
 }
 
-const PIN_A: u128 = 0x6531_9689_dfd8_341a_9245_c6d9_414c_bd77;
-const PIN_B: u128 = 0xd06e_5e97_72f5_466a_2366_802f_e4de_8080;
+const PIN_A: u128 = 0xa6cd_5e93_9200_0f6a_c44b_dff4_074e_ecdb;
+const PIN_B: u128 = 0x822b_29e5_f361_ad13_18dc_f7f6_e130_7c1d;
+const PIN_LONG: u128 = 0x4920_93f5_f934_aa5f_21cc_3fac_dd45_4e73;
+const PIN_MANY: u128 = 0xa9a0_4c37_6b15_bd93_d78d_b9a0_fc78_d985;
 
 /// (variant, property) -> counterexample length, for one strategy.
 fn lengths(

@@ -28,12 +28,33 @@ static IN_USE: [Slot; SLOTS] = [const { Slot(AtomicI64::new(0)) }; SLOTS];
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
 static COUNTING: AtomicBool = AtomicBool::new(false);
 
+/// Bytes a thread counts locally before it adds them to its slot: an
+/// atomic add per allocation cost about 7% of a search's time. The sum
+/// read by [`memory_in_use`] lags by at most this much per thread.
+const FLUSH_AT: i64 = 4096;
+
 thread_local! {
     static MY_SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+    static PENDING: Cell<i64> = const { Cell::new(0) };
 }
 
 fn add(bytes: i64) {
-    // During a thread's teardown its slot may be gone: slot 0 then.
+    // During a thread's teardown its cells may be gone: slot 0 then.
+    let flush = PENDING
+        .try_with(|p| {
+            let n = p.get() + bytes;
+            if (-FLUSH_AT..=FLUSH_AT).contains(&n) {
+                p.set(n);
+                0
+            } else {
+                p.set(0);
+                n
+            }
+        })
+        .unwrap_or(bytes);
+    if flush == 0 {
+        return;
+    }
     let slot = MY_SLOT
         .try_with(|s| {
             if s.get() == usize::MAX {
@@ -42,7 +63,7 @@ fn add(bytes: i64) {
             s.get()
         })
         .unwrap_or(0);
-    IN_USE[slot].0.fetch_add(bytes, Ordering::Relaxed);
+    IN_USE[slot].0.fetch_add(flush, Ordering::Relaxed);
 }
 
 /// The system allocator, counting the bytes in use. The `netrace` binary

@@ -358,43 +358,103 @@ pub struct Progress {
 /// A 128-bit fingerprint of a state, the key of the visited set.
 pub type Fingerprint = u128;
 
-/// The hasher behind [`fingerprint`]: SipHash-1-3 with 128-bit output and
-/// fixed keys (the `siphasher` crate), fed every integer as little-endian
-/// bytes of a fixed width (`usize`/`isize` as 64 bits), so a fingerprint
-/// does not depend on the platform's endianness or word size, nor on a
-/// random seed. What it does depend on is the sequence of writes std's
-/// `Hash` impls make for the model's types; `tests/explorer.rs` pins the
-/// fingerprints of fixed states, so a Rust release that changed them
-/// would fail that test instead of silently changing results.
+/// The hasher behind [`fingerprint`], the visited set's key: XXH3-128 (the
+/// `xxhash-rust` crate; XXH3's output is fixed by its specification since
+/// xxHash 0.8.0, streaming and one-shot alike), fed every integer as
+/// little-endian bytes of a fixed width (`usize`/`isize` as 64 bits), so a
+/// fingerprint does not depend on the platform's word size, nor on a
+/// random seed. (std hashes a slice of integers as its memory bytes in
+/// one write, so a big-endian platform would give other fingerprints:
+/// the pinned test would fail there.) What it does depend on is the sequence of writes
+/// std's `Hash` impls make for the model's types; `tests/soundness.rs`
+/// pins the fingerprints of fixed values, so a Rust release that changed
+/// them would fail that test instead of silently changing results.
 ///
-/// Collision risk: two distinct states share a fingerprint with
-/// probability about n²/2¹²⁹ over n states, below 10⁻²⁰ for 10⁹ states;
-/// a collision would merge two states (an unexplored state, never a
-/// false violation). docs/user-guide.md states it.
+/// Collision risk: XXH3-128 is not cryptographic, but the states are not
+/// chosen by an adversary, and over such inputs two distinct states share
+/// a fingerprint with probability about n²/2¹²⁹ over n states, below
+/// 10⁻²⁰ for 10⁹ states; a collision would merge two states (an
+/// unexplored state, never a false violation). docs/user-guide.md states
+/// it.
 ///
-/// Speed: the model's `Hash` impls write a few bytes at a time, and
-/// SipHash pays per call for its partial-word handling; the hasher
-/// gathers writes in a 256-byte buffer and feeds SipHash whole buffers.
-/// SipHash is a streaming hash (its output depends only on the
-/// concatenation of the bytes written), so the fingerprints are exactly
-/// those of writing every integer straight through.
-pub struct StableHasher {
-    sip: siphasher::sip128::SipHasher13,
+/// Speed: the model's `Hash` impls write a few bytes at a time; the
+/// hasher gathers writes in a 256-byte buffer and feeds the hash function
+/// whole buffers, and a state that fits the buffer is hashed in one call.
+/// Both functions are streaming (the output depends only on the
+/// concatenation of the bytes written), so the results are exactly those
+/// of writing every integer straight through.
+pub type StateHasher = Buffered<xxhash_rust::xxh3::Xxh3Default>;
+
+/// SipHash-1-3 with 128-bit output and fixed keys (the `siphasher`
+/// crate) behind the same buffered, fixed-width writes as
+/// [`StateHasher`]: the hash of values whose hash decides an outcome
+/// (the symmetry reduction's order of actors, L2 delivery keys), kept as
+/// it was when [`fingerprint`] moved to XXH3 so that representatives and
+/// counterexamples did not change.
+pub type StableHasher = Buffered<siphasher::sip128::SipHasher13>;
+
+/// A 128-bit hash function that [`Buffered`] feeds whole buffers.
+pub trait HashCore: Clone {
+    /// The function in its initial state.
+    fn start() -> Self;
+    /// Adds bytes.
+    fn update(&mut self, bytes: &[u8]);
+    /// The result over everything added and then `tail`; `fed` says
+    /// whether anything was added before the tail.
+    fn result(&self, tail: &[u8], fed: bool) -> u128;
+}
+
+impl HashCore for siphasher::sip128::SipHasher13 {
+    fn start() -> Self {
+        siphasher::sip128::SipHasher13::new_with_keys(0x6e65_7472_6163_6521, 0x7374_6174_6573_0001)
+    }
+    fn update(&mut self, bytes: &[u8]) {
+        Hasher::write(self, bytes);
+    }
+    fn result(&self, tail: &[u8], _fed: bool) -> u128 {
+        use siphasher::sip128::Hasher128;
+        let mut sip = *self;
+        Hasher::write(&mut sip, tail);
+        sip.finish128().as_u128()
+    }
+}
+
+impl HashCore for xxhash_rust::xxh3::Xxh3Default {
+    fn start() -> Self {
+        xxhash_rust::xxh3::Xxh3Default::new()
+    }
+    fn update(&mut self, bytes: &[u8]) {
+        xxhash_rust::xxh3::Xxh3Default::update(self, bytes);
+    }
+    fn result(&self, tail: &[u8], fed: bool) -> u128 {
+        if fed {
+            let mut x = self.clone();
+            x.update(tail);
+            x.digest128()
+        } else {
+            xxhash_rust::xxh3::xxh3_128(tail)
+        }
+    }
+}
+
+/// A [`HashCore`] behind a 256-byte write buffer, with every integer
+/// written as little-endian bytes of a fixed width.
+pub struct Buffered<C> {
+    core: C,
+    fed: bool,
     buf: [u8; HASH_BUF],
     len: usize,
 }
 
-/// The size of [`StableHasher`]'s write buffer.
+/// The size of [`Buffered`]'s write buffer.
 const HASH_BUF: usize = 256;
 
-impl StableHasher {
-    /// A hasher with the fixed keys.
-    pub fn new() -> StableHasher {
-        StableHasher {
-            sip: siphasher::sip128::SipHasher13::new_with_keys(
-                0x6e65_7472_6163_6521,
-                0x7374_6174_6573_0001,
-            ),
+impl<C: HashCore> Buffered<C> {
+    /// A hasher in its initial state.
+    pub fn new() -> Buffered<C> {
+        Buffered {
+            core: C::start(),
+            fed: false,
             buf: [0; HASH_BUF],
             len: 0,
         }
@@ -402,19 +462,17 @@ impl StableHasher {
 
     /// The 128-bit result.
     pub fn finish128(&self) -> u128 {
-        use siphasher::sip128::Hasher128;
-        let mut sip = self.sip;
-        sip.write(&self.buf[..self.len]);
-        sip.finish128().as_u128()
+        self.core.result(&self.buf[..self.len], self.fed)
     }
 
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
         if self.len + bytes.len() > HASH_BUF {
-            self.sip.write(&self.buf[..self.len]);
+            self.core.update(&self.buf[..self.len]);
+            self.fed = true;
             self.len = 0;
             if bytes.len() > HASH_BUF {
-                self.sip.write(bytes);
+                self.core.update(bytes);
                 return;
             }
         }
@@ -423,13 +481,13 @@ impl StableHasher {
     }
 }
 
-impl Default for StableHasher {
+impl<C: HashCore> Default for Buffered<C> {
     fn default() -> Self {
-        StableHasher::new()
+        Buffered::new()
     }
 }
 
-impl Hasher for StableHasher {
+impl<C: HashCore> Hasher for Buffered<C> {
     fn finish(&self) -> u64 {
         self.finish128() as u64
     }
@@ -474,10 +532,18 @@ impl Hasher for StableHasher {
     }
 }
 
-/// The stable 128-bit fingerprint of a state (see [`StableHasher`]).
+/// The stable 128-bit fingerprint of a state (see [`StateHasher`]).
 pub fn fingerprint<S: Hash>(state: &S) -> Fingerprint {
-    let mut h = StableHasher::new();
+    let mut h = StateHasher::new();
     state.hash(&mut h);
+    h.finish128()
+}
+
+/// [`fingerprint`] with [`StableHasher`]: for hashes whose value decides
+/// an outcome.
+pub fn stable_hash<S: Hash>(value: &S) -> u128 {
+    let mut h = StableHasher::new();
+    value.hash(&mut h);
     h.finish128()
 }
 
@@ -718,6 +784,11 @@ impl<'a> Pacer<'a> {
         }
     }
 
+    /// The run's limits, when the next allocation takes `growth` bytes.
+    fn limits(&self, growth: u64) -> Option<Stop> {
+        limit_hit(&self.options.limits, self.started, growth)
+    }
+
     /// `Err` with the reason to stop before keeping one more state, when
     /// `states` are kept already and the next allocation takes `growth`
     /// bytes; `depth` is the new state's, for the progress report.
@@ -733,7 +804,7 @@ impl<'a> Pacer<'a> {
             return Err(Stop::MaxStates);
         }
         if states >= self.next_check || growth > 0 {
-            if let Some(s) = limit_hit(&self.options.limits, self.started, growth) {
+            if let Some(s) = self.limits(growth) {
                 return Err(s);
             }
             if states >= self.next_check {
@@ -1019,6 +1090,16 @@ enum Expanded<S> {
 /// States of a layer handed to the workers at a time.
 const PARALLEL_CHUNK: usize = 2048;
 
+/// Partitions of [`bfs_parallel`]'s visited set, claimed by the workers
+/// one partition at a time.
+const PARTITIONS: usize = 16;
+
+/// The partition of a fingerprint: bits the tables' own hash (the low 64,
+/// see [`FingerprintHasher`]) does not use.
+fn partition(fp: Fingerprint) -> usize {
+    (fp >> 64) as usize % PARTITIONS
+}
+
 /// Layers smaller than this are expanded on the calling thread.
 const PARALLEL_MIN: usize = 256;
 
@@ -1026,19 +1107,30 @@ const PARALLEL_MIN: usize = 256;
 /// to [`bfs`]'s: the same states, counts, verdicts and counterexamples.
 ///
 /// The search goes layer by layer, a chunk of [`PARALLEL_CHUNK`] states
-/// at a time. Workers compute, for their part of the chunk, each state's
-/// actions, its ample set and cycle proviso, its successors with their
-/// representatives and fingerprints, and the property results of each
-/// successor; the calling thread then takes the chunk's states in order
-/// and does what [`bfs`] does with them: inserts new fingerprints,
-/// records parents, findings, bounds and limits. That is the same
-/// computation because the only shared state a worker reads, the visited
-/// set, answers the proviso's question the same way for the whole layer:
-/// "visited at a depth no greater than this state's" is "visited before
-/// this layer began" (an index below the layer's first new node), and
-/// nodes added during the layer are all of the next one. A successor a
-/// worker offers that an earlier state of the same chunk already added is
-/// skipped by the calling thread, as [`bfs`] would skip it.
+/// at a time, in four phases:
+/// 1. workers compute, for their parts of the chunk, each state's
+///    actions, its ample set and cycle proviso, and its successors with
+///    their representatives and fingerprints, leaving out those visited
+///    before the chunk began and those their part repeats;
+/// 2. workers, one partition of the visited set ([`PARTITIONS`]) each,
+///    take the successors of their partition in the sequential search's
+///    order and claim the first of each new fingerprint; the calling
+///    thread then goes through the successors in that order and does
+///    what [`bfs`] does with the claimed ones: bounds and limits, parent
+///    links, the next layer;
+/// 3. workers check the properties of the new states;
+/// 4. the calling thread records the findings in order and, where
+///    [`bfs`] would have stopped at a first violation, undoes what came
+///    after.
+///
+/// That is the same computation because the only shared state a worker
+/// reads, the visited set, answers the proviso's question the same way
+/// for the whole layer: "visited at a depth no greater than this
+/// state's" is "visited before this layer began", and the set maps each
+/// fingerprint to its state's depth; states added during the layer are
+/// all of the next one. Claiming in order within a partition picks the
+/// same first occurrence as [`bfs`]'s single pass, since equal
+/// fingerprints fall in one partition.
 pub fn bfs_parallel<M: Model>(
     model: &M,
     options: &Options,
@@ -1058,12 +1150,16 @@ pub fn bfs_parallel<M: Model>(
                 .ok()
         })
         .flatten();
-    let mut visited: Visited = Visited::default();
+    // The visited set in partitions by fingerprint, each mapping a
+    // fingerprint to the depth of its state (not to its node: the
+    // workers insert before nodes are numbered).
+    let mut visited: Vec<Visited> = (0..PARTITIONS).map(|_| Visited::default()).collect();
     let mut nodes: Vec<(u32, u32)> = Vec::new();
     let symmetry = options.symmetry && model.has_symmetry();
     let canon = |s: M::State| canonical(model, symmetry, s);
     let init = canon(model.init_state());
-    visited.insert(fingerprint(&init), 0);
+    let init_fp = fingerprint(&init);
+    visited[partition(init_fp)].insert(init_fp, 0);
     nodes.push((u32::MAX, u32::MAX));
     findings.check_state(model, &props, &init, false, &mut Vec::new);
     let mut layer: Vec<(M::State, u32)> = vec![(init, 0)];
@@ -1087,7 +1183,6 @@ pub fn bfs_parallel<M: Model>(
             }
         }
         max_depth_seen = max_depth_seen.max(depth);
-        let next_layer_first = nodes.len() as u32;
         let mut next: Vec<(M::State, u32)> = Vec::new();
         let len = layer.len();
         let mut done_at: Option<usize> = None;
@@ -1117,8 +1212,10 @@ pub fn bfs_parallel<M: Model>(
                 if let Some(a) = ample {
                     let n = canon(model.next_state(state, &actions[a], &mut trace));
                     let fp = fingerprint(&n);
-                    match visited_ref.get(&fp) {
-                        Some(&seen) if seen < next_layer_first => ample = None,
+                    match visited_ref[partition(fp)].get(&fp) {
+                        // Visited before this layer began: at a depth no
+                        // greater than this state's.
+                        Some(&seen) if seen <= depth => ample = None,
                         Some(_) => {}
                         None => out.push((a as u32, n, fp)),
                     }
@@ -1127,7 +1224,7 @@ pub fn bfs_parallel<M: Model>(
                     for (index, action) in actions.iter().enumerate() {
                         let n = canon(model.next_state(state, action, &mut trace));
                         let fp = fingerprint(&n);
-                        if !visited_ref.contains_key(&fp) {
+                        if !visited_ref[partition(fp)].contains_key(&fp) {
                             out.push((index as u32, n, fp));
                         }
                     }
@@ -1137,7 +1234,8 @@ pub fn bfs_parallel<M: Model>(
             let expanded: Vec<Expanded<M::State>> = match &pool {
                 Some(pool) if chunk.len() >= PARALLEL_MIN => pool.install(|| {
                     use rayon::prelude::*;
-                    // One part per worker; a worker drops the successors
+                    // One part per worker (more parts measured slower:
+                    // docs/performance.md); a worker drops the successors
                     // it repeats within its part itself (a state freed on
                     // the thread that allocated it is the cheap case).
                     let per = chunk.len().div_ceil(pool.current_num_threads());
@@ -1160,36 +1258,92 @@ pub fn bfs_parallel<M: Model>(
                 }),
                 _ => chunk.iter().map(|(s, _)| expand(s)).collect(),
             };
-            // Phase 2, here: new states into the visited set and the next
-            // layer, in the sequential search's order.
+            // Phase 2: new states into the visited set and the next layer,
+            // in the sequential search's order. The offered successors by
+            // partition, in order:
+            let mut offers: Vec<Fingerprint> = Vec::new();
+            let mut by_part: Vec<Vec<u32>> = vec![Vec::new(); PARTITIONS];
+            for e in &expanded {
+                if let Expanded::Next(succ) = e {
+                    for (_, _, fp) in succ {
+                        by_part[partition(*fp)].push(offers.len() as u32);
+                        offers.push(*fp);
+                    }
+                }
+            }
+            // A table about to grow is the one allocation that can jump
+            // past a memory budget between two checks: look first.
+            // (A stop here loses this chunk's quiescent states' results;
+            // only a memory stop, never complete, can be one.)
+            let growth: u64 = visited
+                .iter()
+                .zip(&by_part)
+                .filter(|(v, o)| v.len() + o.len() > v.capacity())
+                .map(|(v, _)| v.capacity().max(1) as u64 * 2 * 17)
+                .sum();
+            if growth > 0 {
+                if let Some(s) = pacer.limits(growth) {
+                    cut = Some(s);
+                    break;
+                }
+            }
+            // Phase 2a, on the workers, a partition each: which offers are
+            // new (the first of equal ones, in order), inserted as they go.
+            let claim = |(v, idx): (&mut Visited, &Vec<u32>)| -> Vec<u32> {
+                let mut new = Vec::new();
+                for &i in idx {
+                    if let std::collections::hash_map::Entry::Vacant(e) =
+                        v.entry(offers[i as usize])
+                    {
+                        e.insert(depth + 1);
+                        new.push(i);
+                    }
+                }
+                new
+            };
+            let claimed: Vec<Vec<u32>> = match &pool {
+                Some(pool) if offers.len() >= PARALLEL_MIN => pool.install(|| {
+                    use rayon::prelude::*;
+                    visited
+                        .par_iter_mut()
+                        .zip(by_part.par_iter())
+                        .map(claim)
+                        .collect()
+                }),
+                _ => visited.iter_mut().zip(by_part.iter()).map(claim).collect(),
+            };
+            let mut is_new = vec![false; offers.len()];
+            for i in claimed.into_iter().flatten() {
+                is_new[i as usize] = true;
+            }
+            // Phase 2b, here: bounds and limits, nodes and the next layer.
             let start = next.len();
-            let mut fps: Vec<Fingerprint> = Vec::new();
             // Per state of the chunk: where its new states end in `next`.
             let mut ends: Vec<usize> = Vec::with_capacity(chunk.len());
             let mut quiescent: Vec<(usize, Checks)> = Vec::new();
+            let mut o = 0usize;
             'insert: for (k, ((_, at), e)) in chunk.iter().zip(expanded).enumerate() {
                 match e {
                     Expanded::Quiescent(checks) => quiescent.push((k, checks)),
                     Expanded::Bound => depth_bound_hit = true,
                     Expanded::Next(succ) => {
-                        for (index, n, fp) in succ {
-                            if visited.contains_key(&fp) {
+                        for (index, n, _) in succ {
+                            o += 1;
+                            if !is_new[o - 1] {
                                 continue;
                             }
-                            let growth =
-                                table_growth(visited.len(), visited.capacity(), nodes.capacity());
-                            let admitted =
-                                pacer.admit(nodes.len() as u64, growth, depth + 1, progress);
+                            let admitted = pacer.admit(nodes.len() as u64, 0, depth + 1, progress);
                             if let Err(s) = admitted {
+                                // The search ends here; the visited set
+                                // is not read again, so the claims past
+                                // this point can stay.
                                 cut = Some(s);
                                 ends.push(next.len());
                                 break 'insert;
                             }
                             let here = nodes.len() as u32;
-                            visited.insert(fp, here);
                             nodes.push((*at, index));
                             next.push((n, here));
-                            fps.push(fp);
                         }
                     }
                 }
@@ -1227,9 +1381,9 @@ pub fn bfs_parallel<M: Model>(
                 }
                 from = end;
                 if findings.done() {
-                    for fp in &fps[end - start..] {
-                        visited.remove(fp);
-                    }
+                    // The search ends: what came after this state is
+                    // dropped from the count (the visited set is not
+                    // read again).
                     if let Some(&(_, first)) = next.get(end) {
                         nodes.truncate(first as usize);
                     }
@@ -1276,7 +1430,9 @@ pub fn bfs_parallel<M: Model>(
         stop = Some(Stop::MaxDepth);
     }
     let bytes = pacer.heap.bytes(
-        visited.capacity() as u64 * 17 + nodes.capacity() as u64 * 8 + peak_layers * state_bytes,
+        visited.iter().map(|v| v.capacity() as u64).sum::<u64>() * 17
+            + nodes.capacity() as u64 * 8
+            + peak_layers * state_bytes,
     );
     Report {
         states: nodes.len() as u64,

@@ -1068,7 +1068,7 @@ impl Model for OverlaySystem {
             L2Action::Deliver(i) => {
                 let item = &s.inflight[i as usize];
                 // The top four bits stay clear of the tags above.
-                (crate::explore::fingerprint(&(item.at, &item.bytes)) as u64) >> 4
+                (crate::explore::stable_hash(&(item.at, &item.bytes)) as u64) >> 4
             }
         }
     }
