@@ -506,3 +506,71 @@ fn every_replay_command_in_the_docs_still_replays() {
     }
     assert!(seen >= 3, "the docs show replay commands");
 }
+
+/// The matrix with each row's time column (its last 10 characters) cut,
+/// and ANSI escapes removed.
+fn matrix_without_times(text: &str) -> String {
+    let mut plain = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters m
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+        .lines()
+        .map(|l| {
+            if l.contains("  complete  ") || l.contains("  stopped:") {
+                &l[..l.len() - 10]
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn colour_only_when_asked_and_it_never_moves_a_column() {
+    // A state bound leaves some expected `holds` unknown: cells of every
+    // colour, bold ones and `(!)` lines.
+    let args = [
+        "check",
+        "scenarios/docker-17.05-duplicate-ip.toml",
+        "--max-states",
+        "60",
+    ];
+    let with = |color: &str, no_color: Option<&str>| {
+        let mut c = netrace();
+        c.args(args).args(["--color", color]);
+        c.env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            c.env("NO_COLOR", v);
+        }
+        let o = c.output().expect("netrace runs");
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let always = with("always", None);
+    for code in ["\x1b[31m", "\x1b[32m", "\x1b[1;33m", "\x1b[1m(!)\x1b[0m"] {
+        assert!(always.contains(code), "no {code:?} in:\n{always}");
+    }
+    let never = with("never", None);
+    assert!(!never.contains('\x1b'), "{never}");
+    // Standard output is a pipe here: `auto` means no colour.
+    assert!(!with("auto", None).contains('\x1b'));
+    // NO_COLOR set and not empty: no colour by default; the flag wins.
+    assert!(!with("auto", Some("1")).contains('\x1b'));
+    assert!(with("always", Some("1")).contains('\x1b'));
+    assert_eq!(matrix_without_times(&always), matrix_without_times(&never));
+    // A bad value is a usage error.
+    let o = run(&["check", "--color", "sometimes"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -400,7 +400,7 @@ fn merge_variant(
     })
 }
 
-pub(crate) fn cmd_merge(a: MergeArgs) -> Result<u8, InputError> {
+pub(crate) fn cmd_merge(a: MergeArgs, paint: output::Paint) -> Result<u8, InputError> {
     let rows = read_rows(&a.files)?;
     // (file, variant) -> shard index -> rows, in the order first seen.
     let mut order: Vec<(String, String)> = Vec::new();
@@ -506,7 +506,7 @@ pub(crate) fn cmd_merge(a: MergeArgs) -> Result<u8, InputError> {
         }
         match a.format {
             Format::Json => emit(&mut out, &output::json_lines(results))?,
-            Format::Text => emit(&mut out, &output::matrix(s, results))?,
+            Format::Text => emit(&mut out, &output::matrix(s, results, paint))?,
         }
     }
     if a.format == Format::Text {

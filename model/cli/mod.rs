@@ -32,6 +32,38 @@ use crate::scenario::{self, InputError, Scenario};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Colour in text output: auto (on a terminal, unless NO_COLOR is set
+    /// and not empty), always, or never.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    color: ColorArg,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ColorArg {
+    /// On a terminal, unless `NO_COLOR` is set to a non-empty value.
+    Auto,
+    /// Always (even with `NO_COLOR`: the flag is the more explicit wish).
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorArg {
+    /// Whether text on standard output gets ANSI colours
+    /// (<https://no-color.org>: `NO_COLOR` present and not empty turns
+    /// colour off by default; a command-line flag overrides it).
+    fn paint(self) -> output::Paint {
+        let color = match self {
+            ColorArg::Always => true,
+            ColorArg::Never => false,
+            ColorArg::Auto => {
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        };
+        output::Paint { color }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -253,15 +285,16 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let paint = cli.color.paint();
     let result = match cli.command {
-        Command::Check(a) => cmd_check(a),
+        Command::Check(a) => cmd_check(a, paint),
         Command::Replay(a) => cmd_replay(a),
         Command::Ipam {
             command: IpamCommand::Ops(a),
         } => ops::cmd_ipam_ops(a),
         Command::Topology(a) => cmd_topology(a),
         Command::Kernel(a) => kernel::cmd_kernel(a),
-        Command::Merge(a) => merge::cmd_merge(a),
+        Command::Merge(a) => merge::cmd_merge(a, paint),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -400,7 +433,7 @@ pub(crate) fn bounds_override(
     })
 }
 
-fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
+fn cmd_check(a: CheckArgs, paint: output::Paint) -> Result<u8, InputError> {
     use crate::check::{Judgement, Run};
 
     let paths = if a.paths.is_empty() {
@@ -557,7 +590,7 @@ fn cmd_check(a: CheckArgs) -> Result<u8, InputError> {
             interrupted |= r.stop == Some(explore::Stop::Interrupted);
         }
         if a.format == Format::Text {
-            emit(&mut out, &output::matrix(s, &results))?;
+            emit(&mut out, &output::matrix(s, &results, paint))?;
         }
         if interrupted || (a.fail_fast && contradicted > 0) {
             break;

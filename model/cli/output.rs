@@ -10,8 +10,47 @@ use crate::explore::Stop;
 use crate::scenario::kind::Replayed;
 use crate::scenario::{Scenario, Verdict};
 
+/// How text output is marked up: plain, or with ANSI colours
+/// (`--color`). Colour never changes the text: with the escapes removed,
+/// a painted matrix is the plain one, column for column.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Paint {
+    /// Whether to emit ANSI colour escapes.
+    pub color: bool,
+}
+
+impl Paint {
+    fn wrap(self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// Bold text.
+    pub fn bold(self, text: &str) -> String {
+        self.wrap("1", text)
+    }
+
+    /// A matrix cell: violated red, holds green, vacuous and unknown
+    /// yellow; bold where the verdict is not the one expected.
+    pub fn cell(self, text: &str, verdict: Verdict, matches: bool) -> String {
+        let colour = match verdict {
+            Verdict::Violated => "31",
+            Verdict::Holds => "32",
+            Verdict::Vacuous | Verdict::Unknown(_) => "33",
+        };
+        if matches {
+            self.wrap(colour, text)
+        } else {
+            self.wrap(&format!("1;{colour}"), text)
+        }
+    }
+}
+
 /// The fix matrix of one scenario, with its counterexamples.
-pub fn matrix(s: &Scenario, results: &[VariantResult]) -> String {
+pub fn matrix(s: &Scenario, results: &[VariantResult], paint: Paint) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{} — {}", s.name, super::shown(&s.path));
     // The description's first paragraph, as given.
@@ -95,13 +134,20 @@ pub fn matrix(s: &Scenario, results: &[VariantResult]) -> String {
                     _ => String::new(),
                 };
                 mismatches.push(format!(
-                    "  (!) {} {}: expected {expected}, found {}{why}",
+                    "  {} {} {}: expected {expected}, found {}{why}",
+                    paint.bold("(!)"),
                     r.variant,
                     p.property,
                     p.verdict.words(),
                 ));
             }
-            let _ = write!(line, "  {cell:cw$}");
+            let pad = cw.saturating_sub(cell.chars().count());
+            let _ = write!(
+                line,
+                "  {}{:pad$}",
+                paint.cell(&cell, p.verdict, p.matches()),
+                ""
+            );
         }
         for ((name, value), _) in r.extra.iter().zip(&extra_names) {
             let _ = write!(line, "  {value:<w$}", w = name.len());
