@@ -241,33 +241,45 @@ fn fingerprints_are_pinned() {
     // state counts drift silently. The pins were computed independently,
     // with Python's `xxhash` (the C libxxhash) over the bytes the writes
     // should make, so they also check the buffered hasher: one call for a
-    // short value, buffer flushes and a long write for the longer ones.
+    // value that fits its buffer, flushes and a long write past it.
     let a = fingerprint(&0u8);
     let b = fingerprint(&(1u32, vec![2u64, 3], "four", Some(5usize)));
     assert_eq!(a, PIN_A);
     assert_eq!(b, PIN_B);
-    // 8 bytes of length, then 1,000 bytes in one write (past the buffer).
+    // Within the 1,024-byte buffer: hashed in one call.
     let long: Vec<u8> = (0..1000).map(|i| (i % 251) as u8).collect();
     assert_eq!(fingerprint(&long), PIN_LONG);
-    // 100 writes of 4 bytes each: the buffer fills and flushes.
-    struct Each(Vec<u32>);
-    impl std::hash::Hash for Each {
-        fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-            for x in &self.0 {
-                h.write_u32(*x);
-            }
-        }
-    }
     assert_eq!(
         fingerprint(&Each((0..100).map(|i| i * 7).collect())),
         PIN_MANY
     );
+    // Past it: 8 bytes of length, then 3,000 bytes in one write; and 400
+    // writes of 4 bytes, the buffer filling and flushing.
+    let longer: Vec<u8> = (0..3000).map(|i| (i % 251) as u8).collect();
+    assert_eq!(fingerprint(&longer), PIN_LONGER);
+    assert_eq!(
+        fingerprint(&Each((0..400).map(|i| i * 7).collect())),
+        PIN_MORE
+    );
+}
+
+/// A value hashed by one `write_u32` per element.
+struct Each(Vec<u32>);
+
+impl std::hash::Hash for Each {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        for x in &self.0 {
+            h.write_u32(*x);
+        }
+    }
 }
 
 const PIN_A: u128 = 0xa6cd_5e93_9200_0f6a_c44b_dff4_074e_ecdb;
 const PIN_B: u128 = 0x822b_29e5_f361_ad13_18dc_f7f6_e130_7c1d;
 const PIN_LONG: u128 = 0x4920_93f5_f934_aa5f_21cc_3fac_dd45_4e73;
 const PIN_MANY: u128 = 0xa9a0_4c37_6b15_bd93_d78d_b9a0_fc78_d985;
+const PIN_LONGER: u128 = 0xb867_6061_74fb_9aa0_fe7f_fbdb_e2e8_0652;
+const PIN_MORE: u128 = 0x1bea_c5a9_3131_facc_2b13_4c56_a244_41d7;
 
 /// (variant, property) -> counterexample length, for one strategy.
 fn lengths(
@@ -451,4 +463,136 @@ fn depth_first_and_breadth_first_searches_give_the_same_verdicts() {
             s.name
         );
     }
+}
+
+/// `IpamSystem::fingerprint` hashes IPAM states in a compact form with
+/// cached hashes of the private copies instead of the derived `Hash`: it
+/// must tell apart every two distinct states, and see every field. Over
+/// the reachable states of the seed scenario's variants (a plain
+/// breadth-first search, no reduction, up to 5,000 states each) the
+/// fingerprint is one-to-one with
+/// the states; and changing any one field of any reachable state (a
+/// holder, an actor's pc, ordinal, position, copy or outcome, a daemon's
+/// lock) changes it.
+#[test]
+fn ipam_fingerprints_tell_states_apart_and_see_every_field() {
+    use netrace::ipam::system::{IpamState, IpamSystem, Outcome};
+    use netrace::scenario::ipam::IpamScenario;
+    use std::collections::{HashMap, VecDeque};
+
+    fn reachable(m: &IpamSystem) -> Vec<IpamState> {
+        let mut seen = std::collections::HashSet::new();
+        let mut order = Vec::new();
+        let mut queue = VecDeque::new();
+        let (mut actions, mut trace) = (Vec::new(), Trace::off());
+        let init = m.init_state();
+        seen.insert(fingerprint(&init));
+        queue.push_back(init);
+        // The first 5,000 states in breadth-first order (the whole space
+        // of most variants; debug builds are slow).
+        while let Some(s) = queue.pop_front() {
+            if order.len() == 5_000 {
+                break;
+            }
+            actions.clear();
+            m.actions(&s, &mut actions);
+            for a in &actions {
+                let n = m.next_state(&s, a, &mut trace);
+                if seen.insert(fingerprint(&n)) {
+                    queue.push_back(n);
+                }
+            }
+            order.push(s);
+        }
+        order
+    }
+
+    let s = bundled()
+        .into_iter()
+        .find(|s| s.name == "docker-17.05-duplicate-ip")
+        .expect("the seed scenario");
+    let ipam = s
+        .system
+        .downcast::<IpamScenario>()
+        .expect("an ipam scenario");
+    let mut changed_fields = 0usize;
+    for v in &ipam.variants {
+        let m = &v.model;
+        let states = reachable(m);
+        let mut by_fp: HashMap<u128, &IpamState> = HashMap::new();
+        for st in &states {
+            if let Some(other) = by_fp.insert(m.fingerprint(st), st) {
+                panic!(
+                    "{}: two states share a fingerprint:\n{other:?}\n{st:?}",
+                    v.name
+                );
+            }
+            assert_eq!(m.fingerprint(st), m.fingerprint(&st.clone()));
+        }
+        for st in &states {
+            let fp = m.fingerprint(st);
+            let mut variants: Vec<IpamState> = Vec::new();
+            for i in 0..st.holders.len() {
+                let mut t = st.clone();
+                t.holders[i] = match t.holders[i] {
+                    None => Some(0),
+                    Some(o) => o.checked_sub(1).map(Some).unwrap_or(None),
+                };
+                variants.push(t);
+            }
+            for i in 0..st.actors.len() {
+                let mut t = st.clone();
+                t.actors[i].pc += 1;
+                variants.push(t);
+                let mut t = st.clone();
+                t.actors[i].ordinal = match t.actors[i].ordinal {
+                    None => Some(0),
+                    Some(_) => None,
+                };
+                variants.push(t);
+                let mut t = st.clone();
+                t.actors[i].pos = match t.actors[i].pos {
+                    None => st.actors.iter().find_map(|a| a.pos),
+                    Some(_) => None,
+                };
+                if t.actors[i].pos != st.actors[i].pos {
+                    variants.push(t);
+                }
+                let mut t = st.clone();
+                t.actors[i].outcome = match t.actors[i].outcome {
+                    Outcome::Pending => Outcome::NoAddress,
+                    _ => Outcome::Pending,
+                };
+                variants.push(t);
+                if st.actors[i].copy.is_some() {
+                    let mut t = st.clone();
+                    t.actors[i].copy = None;
+                    variants.push(t);
+                    let mut t = st.clone();
+                    let c = t.actors[i].copy.as_mut().expect("a copy");
+                    std::sync::Arc::make_mut(c).get_mut().db_index += 1;
+                    variants.push(t);
+                }
+            }
+            for d in 0..st.daemons.len() {
+                let mut t = st.clone();
+                t.daemons[d].handle_lock = match t.daemons[d].handle_lock {
+                    None => Some(0),
+                    Some(_) => None,
+                };
+                variants.push(t);
+            }
+            for t in variants {
+                assert_ne!(&t, st);
+                assert_ne!(
+                    m.fingerprint(&t),
+                    fp,
+                    "{}: a changed field is not seen:\n{t:?}",
+                    v.name
+                );
+                changed_fields += 1;
+            }
+        }
+    }
+    assert!(changed_fields > 1000, "only {changed_fields} changes tried");
 }

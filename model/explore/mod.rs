@@ -378,12 +378,13 @@ pub type Fingerprint = u128;
 /// it.
 ///
 /// Speed: the model's `Hash` impls write a few bytes at a time; the
-/// hasher gathers writes in a 256-byte buffer and feeds the hash function
-/// whole buffers, and a state that fits the buffer is hashed in one call.
+/// hasher gathers writes in a 1,024-byte buffer and feeds the hash function
+/// whole buffers, and a state that fits the buffer (every IPAM state of
+/// the bundled scenarios) is hashed in one call.
 /// Both functions are streaming (the output depends only on the
 /// concatenation of the bytes written), so the results are exactly those
 /// of writing every integer straight through.
-pub type StateHasher = Buffered<xxhash_rust::xxh3::Xxh3Default>;
+pub type StateHasher = Buffered<xxhash_rust::xxh3::Xxh3Default, 1024>;
 
 /// SipHash-1-3 with 128-bit output and fixed keys (the `siphasher`
 /// crate) behind the same buffered, fixed-width writes as
@@ -391,7 +392,7 @@ pub type StateHasher = Buffered<xxhash_rust::xxh3::Xxh3Default>;
 /// (the symmetry reduction's order of actors, L2 delivery keys), kept as
 /// it was when [`fingerprint`] moved to XXH3 so that representatives and
 /// counterexamples did not change.
-pub type StableHasher = Buffered<siphasher::sip128::SipHasher13>;
+pub type StableHasher = Buffered<siphasher::sip128::SipHasher13, 256>;
 
 /// A 128-bit hash function that [`Buffered`] feeds whole buffers.
 pub trait HashCore: Clone {
@@ -437,25 +438,22 @@ impl HashCore for xxhash_rust::xxh3::Xxh3Default {
     }
 }
 
-/// A [`HashCore`] behind a 256-byte write buffer, with every integer
+/// A [`HashCore`] behind a write buffer of `N` bytes, with every integer
 /// written as little-endian bytes of a fixed width.
-pub struct Buffered<C> {
+pub struct Buffered<C, const N: usize> {
     core: C,
     fed: bool,
-    buf: [u8; HASH_BUF],
+    buf: [u8; N],
     len: usize,
 }
 
-/// The size of [`Buffered`]'s write buffer.
-const HASH_BUF: usize = 256;
-
-impl<C: HashCore> Buffered<C> {
+impl<C: HashCore, const N: usize> Buffered<C, N> {
     /// A hasher in its initial state.
-    pub fn new() -> Buffered<C> {
+    pub fn new() -> Buffered<C, N> {
         Buffered {
             core: C::start(),
             fed: false,
-            buf: [0; HASH_BUF],
+            buf: [0; N],
             len: 0,
         }
     }
@@ -467,11 +465,11 @@ impl<C: HashCore> Buffered<C> {
 
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
-        if self.len + bytes.len() > HASH_BUF {
+        if self.len + bytes.len() > N {
             self.core.update(&self.buf[..self.len]);
             self.fed = true;
             self.len = 0;
-            if bytes.len() > HASH_BUF {
+            if bytes.len() > N {
                 self.core.update(bytes);
                 return;
             }
@@ -481,13 +479,13 @@ impl<C: HashCore> Buffered<C> {
     }
 }
 
-impl<C: HashCore> Default for Buffered<C> {
+impl<C: HashCore, const N: usize> Default for Buffered<C, N> {
     fn default() -> Self {
         Buffered::new()
     }
 }
 
-impl<C: HashCore> Hasher for Buffered<C> {
+impl<C: HashCore, const N: usize> Hasher for Buffered<C, N> {
     fn finish(&self) -> u64 {
         self.finish128() as u64
     }
@@ -946,7 +944,7 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
     let symmetry = options.symmetry && model.has_symmetry();
     let canon = |s: M::State| canonical(model, symmetry, s);
     let init = canon(model.init_state());
-    visited.insert(fingerprint(&init), 0);
+    visited.insert(model.fingerprint(&init), 0);
     nodes.push((u32::MAX, u32::MAX));
     let mut actions = Vec::new();
     findings.check_state(model, &props, &init, false, &mut Vec::new);
@@ -1000,7 +998,7 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
             let mut first = None;
             if let Some(a) = ample {
                 let next = canon(model.next_state(&state, &actions[a], &mut trace));
-                let fp = fingerprint(&next);
+                let fp = model.fingerprint(&next);
                 match visited.get(&fp) {
                     Some(&seen) if next_layer.is_none_or(|first| seen < first) => ample = None,
                     Some(_) => {}
@@ -1012,7 +1010,7 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
                     actions.iter().enumerate().filter(|_| ample.is_none()).map(
                         |(index, action)| {
                             let next = canon(model.next_state(&state, action, &mut trace));
-                            let fp = fingerprint(&next);
+                            let fp = model.fingerprint(&next);
                             (index, next, fp)
                         },
                     ),
@@ -1158,7 +1156,7 @@ pub fn bfs_parallel<M: Model>(
     let symmetry = options.symmetry && model.has_symmetry();
     let canon = |s: M::State| canonical(model, symmetry, s);
     let init = canon(model.init_state());
-    let init_fp = fingerprint(&init);
+    let init_fp = model.fingerprint(&init);
     visited[partition(init_fp)].insert(init_fp, 0);
     nodes.push((u32::MAX, u32::MAX));
     findings.check_state(model, &props, &init, false, &mut Vec::new);
@@ -1211,7 +1209,7 @@ pub fn bfs_parallel<M: Model>(
                 let mut out = Vec::new();
                 if let Some(a) = ample {
                     let n = canon(model.next_state(state, &actions[a], &mut trace));
-                    let fp = fingerprint(&n);
+                    let fp = model.fingerprint(&n);
                     match visited_ref[partition(fp)].get(&fp) {
                         // Visited before this layer began: at a depth no
                         // greater than this state's.
@@ -1223,7 +1221,7 @@ pub fn bfs_parallel<M: Model>(
                 if ample.is_none() {
                     for (index, action) in actions.iter().enumerate() {
                         let n = canon(model.next_state(state, action, &mut trace));
-                        let fp = fingerprint(&n);
+                        let fp = model.fingerprint(&n);
                         if !visited_ref[partition(fp)].contains_key(&fp) {
                             out.push((index as u32, n, fp));
                         }
@@ -1513,7 +1511,7 @@ pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
             };
             match ample {
                 Some(a)
-                    if !on_stack.contains(&fingerprint(&canonical(
+                    if !on_stack.contains(&model.fingerprint(&canonical(
                         model,
                         symmetry,
                         model.next_state(&state, &actions[a], trace),
@@ -1533,7 +1531,7 @@ pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
         }
     };
     let init = canonical(model, symmetry, model.init_state());
-    let init_fp = fingerprint(&init);
+    let init_fp = model.fingerprint(&init);
     visited.insert(init_fp);
     on_stack.insert(init_fp);
     findings.check_state(model, &props, &init, false, &mut Vec::new);
@@ -1561,7 +1559,7 @@ pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
             symmetry,
             model.next_state(&top.state, &top.actions[choice as usize], &mut trace),
         );
-        let fp = fingerprint(&next);
+        let fp = model.fingerprint(&next);
         if visited.contains(&fp) {
             continue;
         }

@@ -216,6 +216,73 @@ pub enum Outcome {
     NoAddress,
 }
 
+/// A private copy with its fingerprint, computed once and kept until the
+/// copy changes: a copy is shared by every state that holds it unchanged
+/// (see [`Actor::copy`]), and [`IpamSystem`]'s [`Model::fingerprint`]
+/// hashes it by this value instead of walking its bitmap in each of them.
+/// It compares and hashes (`Hash`) as the plain handle, so the symmetry
+/// reduction's order of actors is unchanged.
+#[derive(Debug)]
+pub struct CachedHandle {
+    handle: Handle,
+    fingerprint: std::sync::OnceLock<u128>,
+}
+
+impl CachedHandle {
+    /// The copy, its fingerprint not computed yet.
+    pub fn new(handle: Handle) -> CachedHandle {
+        CachedHandle {
+            handle,
+            fingerprint: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The copy, to change: its fingerprint is forgotten. (In a search
+    /// the copy is always shared with the parent state when a step
+    /// changes it, so `Arc::make_mut` clones it first and the clone has
+    /// no fingerprint yet; this keeps it right for any other caller.)
+    pub fn get_mut(&mut self) -> &mut Handle {
+        self.fingerprint = std::sync::OnceLock::new();
+        &mut self.handle
+    }
+
+    /// [`crate::explore::fingerprint`] of the copy, computed on first use.
+    pub fn fingerprint(&self) -> u128 {
+        *self
+            .fingerprint
+            .get_or_init(|| crate::explore::fingerprint(&self.handle))
+    }
+}
+
+impl std::ops::Deref for CachedHandle {
+    type Target = Handle;
+    fn deref(&self) -> &Handle {
+        &self.handle
+    }
+}
+
+impl Clone for CachedHandle {
+    /// A clone is made to be changed (`Arc::make_mut`): without the
+    /// fingerprint.
+    fn clone(&self) -> CachedHandle {
+        CachedHandle::new(self.handle.clone())
+    }
+}
+
+impl PartialEq for CachedHandle {
+    fn eq(&self, other: &CachedHandle) -> bool {
+        self.handle == other.handle
+    }
+}
+
+impl Eq for CachedHandle {}
+
+impl Hash for CachedHandle {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.handle.hash(state);
+    }
+}
+
 /// One actor's private state.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Actor {
@@ -227,9 +294,9 @@ pub struct Actor {
     pub pos: Option<Pos>,
     /// `nh`, the private copy. Shared (copy-on-write) between the states
     /// that have it unchanged, so a step clones one actor's copy at most,
-    /// not every actor's; `Arc` hashes and compares as its content, so
-    /// fingerprints are those of the plain handle.
-    pub copy: Option<Arc<Handle>>,
+    /// not every actor's; `Arc` and [`CachedHandle`] hash and compare as
+    /// the plain handle.
+    pub copy: Option<Arc<CachedHandle>>,
     /// The result.
     pub outcome: Outcome,
 }
@@ -972,7 +1039,7 @@ impl Model for IpamSystem {
                         let a = &mut s.actors[i];
                         a.ordinal = Some(ordinal);
                         a.pos = Some(pos);
-                        a.copy = Some(Arc::new(copy));
+                        a.copy = Some(Arc::new(CachedHandle::new(copy)));
                     }
                     Err(e) => {
                         if hold {
@@ -987,7 +1054,7 @@ impl Model for IpamSystem {
             Phase::Modify => {
                 let a = &mut s.actors[i];
                 let pos = a.pos.expect("computed");
-                let copy = Arc::make_mut(a.copy.as_mut().expect("computed"));
+                let copy = Arc::make_mut(a.copy.as_mut().expect("computed")).get_mut();
                 let changed = copy.bm.push_reservation(pos, !def.run);
                 if trace.is_on() {
                     let ordinal = a.ordinal.expect("computed");
@@ -1008,7 +1075,7 @@ impl Model for IpamSystem {
                 None => trace.line("nh.writeToStore(): no store, returns nil (nothing checked)"),
                 Some(store) => {
                     let a = &mut s.actors[i];
-                    let copy = Arc::make_mut(a.copy.as_mut().expect("computed"));
+                    let copy = Arc::make_mut(a.copy.as_mut().expect("computed")).get_mut();
                     let read_at = copy.db_index;
                     match copy.write_to_store(store, &self.store_key) {
                         Ok(index) => {
@@ -1210,6 +1277,75 @@ impl Model for IpamSystem {
 
     fn has_symmetry(&self) -> bool {
         !self.symmetric.is_empty()
+    }
+
+    /// The state's fields in order: the daemons and the store as their
+    /// derived `Hash` writes them; each actor as one 52-byte record of
+    /// fixed fields (an `Option<u64>` as one `u64`, 0 for `None`, since
+    /// ordinals stay far below `u64::MAX`; a tag byte for each other enum,
+    /// absent fields zero), where the derived `Hash` spends 8 bytes on
+    /// every discriminant and the hasher pays per write; its private copy
+    /// as the copy's cached fingerprint (a 128-bit hash of it) instead of
+    /// its bitmap; the holders as `u64`s after their count. Every field has
+    /// a fixed width and place, so two states are told apart exactly when
+    /// their fields are, up to the collision bound of a 128-bit hash. The
+    /// patterns name every field, so a field added to the state or an
+    /// actor does not compile until it is hashed here.
+    fn fingerprint(&self, state: &IpamState) -> crate::explore::Fingerprint {
+        use std::hash::Hasher;
+        let IpamState {
+            daemons,
+            store,
+            actors,
+            holders,
+        } = state;
+        let mut h = crate::explore::StateHasher::new();
+        daemons.hash(&mut h);
+        store.hash(&mut h);
+        h.write_usize(actors.len());
+        // `Some(o)` as `o + 1`, `None` as 0.
+        let opt = |o: &Option<u64>| o.map_or(0, |o| o + 1);
+        // Each actor as one record of fixed fields (absent ones zero),
+        // written in one call: the hasher's cost is per call.
+        for Actor {
+            pc,
+            ordinal,
+            pos,
+            copy,
+            outcome,
+        } in actors
+        {
+            let mut rec = [0u8; 52];
+            rec[0] = *pc;
+            rec[1..9].copy_from_slice(&opt(ordinal).to_le_bytes());
+            if let Some(Pos { byte, bit }) = pos {
+                rec[9] = 1;
+                rec[10..18].copy_from_slice(&byte.to_le_bytes());
+                rec[18..26].copy_from_slice(&bit.to_le_bytes());
+            }
+            if let Some(c) = copy {
+                rec[26] = 1;
+                rec[27..43].copy_from_slice(&c.fingerprint().to_le_bytes());
+            }
+            let (tag, value) = match *outcome {
+                Outcome::Pending => (0, 0),
+                Outcome::Allocated(o) => (1, o),
+                Outcome::Released(o) => (2, o),
+                Outcome::NoAddress => (3, 0),
+            };
+            rec[43] = tag;
+            rec[44..52].copy_from_slice(&value.to_le_bytes());
+            h.write(&rec);
+        }
+        h.write_usize(holders.len());
+        let mut buf = [0u8; 8 * 32];
+        for part in holders.chunks(32) {
+            for (slot, holder) in buf.chunks_exact_mut(8).zip(part) {
+                slot.copy_from_slice(&opt(holder).to_le_bytes());
+            }
+            h.write(&buf[..8 * part.len()]);
+        }
+        h.finish128()
     }
 
     fn summarize(&self, state: &IpamState) -> Vec<String> {

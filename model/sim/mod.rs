@@ -150,6 +150,16 @@ pub trait Model: Sized + Sync {
         false
     }
 
+    /// The state's fingerprint, the key of the exhaustive searches'
+    /// visited sets: by default [`crate::explore::fingerprint`] of the
+    /// whole state. A model may give a cheaper one, for example hashing a
+    /// part shared between states by a hash cached with it. It must be a
+    /// function of the state's value (equal states, equal fingerprints),
+    /// and as unlikely as a 128-bit hash to be equal for different states.
+    fn fingerprint(&self, state: &Self::State) -> crate::explore::Fingerprint {
+        crate::explore::fingerprint(state)
+    }
+
     /// Lines summarizing a state (printed at the end of a trace).
     fn summarize(&self, state: &Self::State) -> Vec<String>;
 
