@@ -750,11 +750,11 @@ fn path_to(nodes: &[(u32, u32)], mut at: u32) -> Vec<u32> {
 }
 
 /// The bytes a visited table of `len` entries and `capacity` slots is
-/// about to take when it doubles (17 a slot: a fingerprint and an index
-/// or a control byte), with `links` parent links (8 bytes each) that may
-/// grow with it; 0 when it has room.
-fn table_growth(len: usize, capacity: usize, links: usize) -> u64 {
-    if len == capacity {
+/// about to take when it doubles to take `incoming` more (17 a slot: a
+/// fingerprint and an index or a control byte), with `links` parent
+/// links (8 bytes each) that may grow with it; 0 when it has room.
+fn table_growth(len: usize, capacity: usize, incoming: usize, links: usize) -> u64 {
+    if len + incoming > capacity {
         capacity as u64 * 2 * 17 + links as u64 * 8
     } else {
         0
@@ -1019,7 +1019,7 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
                 if visited.contains_key(&next_fp) {
                     continue;
                 }
-                let growth = table_growth(visited.len(), visited.capacity(), nodes.capacity());
+                let growth = table_growth(visited.len(), visited.capacity(), 1, nodes.capacity());
                 if let Err(s) = pacer.admit(nodes.len() as u64, growth, depth + 1, progress) {
                     stop = Some(s);
                     break 'search;
@@ -1276,8 +1276,7 @@ pub fn bfs_parallel<M: Model>(
             let growth: u64 = visited
                 .iter()
                 .zip(&by_part)
-                .filter(|(v, o)| v.len() + o.len() > v.capacity())
-                .map(|(v, _)| v.capacity().max(1) as u64 * 2 * 17)
+                .map(|(v, o)| table_growth(v.len(), v.capacity(), o.len(), 0))
                 .sum();
             if growth > 0 {
                 if let Some(s) = pacer.limits(growth) {
@@ -1314,20 +1313,19 @@ pub fn bfs_parallel<M: Model>(
             for i in claimed.into_iter().flatten() {
                 is_new[i as usize] = true;
             }
+            let mut is_new = is_new.into_iter();
             // Phase 2b, here: bounds and limits, nodes and the next layer.
             let start = next.len();
             // Per state of the chunk: where its new states end in `next`.
             let mut ends: Vec<usize> = Vec::with_capacity(chunk.len());
             let mut quiescent: Vec<(usize, Checks)> = Vec::new();
-            let mut o = 0usize;
             'insert: for (k, ((_, at), e)) in chunk.iter().zip(expanded).enumerate() {
                 match e {
                     Expanded::Quiescent(checks) => quiescent.push((k, checks)),
                     Expanded::Bound => depth_bound_hit = true,
                     Expanded::Next(succ) => {
                         for (index, n, _) in succ {
-                            o += 1;
-                            if !is_new[o - 1] {
+                            if !is_new.next().expect("a flag per offer") {
                                 continue;
                             }
                             let admitted = pacer.admit(nodes.len() as u64, 0, depth + 1, progress);
@@ -1563,7 +1561,7 @@ pub fn dfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
         if visited.contains(&fp) {
             continue;
         }
-        let growth = table_growth(visited.len(), visited.capacity(), 0);
+        let growth = table_growth(visited.len(), visited.capacity(), 1, 0);
         if let Err(s) = pacer.admit(visited.len() as u64, growth, stack.len() as u32, progress) {
             stop = Some(s);
             break 'search;
