@@ -120,85 +120,11 @@ fn four_jobs_prove_the_scale_scenarios_as_one_job_does() {
     }
 }
 
-/// A toy model where a state's local step leads to a state of its own
-/// depth: from `x = 0` two shared steps reach `x = 1` and `x = 2`; at
-/// `x = 1` a local step slides to `x = 2` and a shared one raises the
-/// flag the property forbids. The cycle proviso ("already visited at a
-/// depth no greater than this state's") expands `x = 1` fully, so the
-/// raise is found; a proviso that only looked at shallower depths would
-/// follow the slide alone and miss it. None of the bundled models has a
-/// step within one depth, so this is the only test of that case.
+/// The cycle proviso on [`Slide`](common::toys::Slide), whose local step
+/// stays at its depth (see there), with one job and four.
 mod same_depth {
+    use crate::common::toys::Slide;
     use netrace::explore::{self, Options};
-    use netrace::sim::{Checked, Model, Property, Trace, When};
-
-    pub struct Slide;
-
-    #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-    pub struct S {
-        x: u8,
-        flag: bool,
-    }
-
-    #[derive(Clone, Debug, PartialEq, Eq)]
-    pub enum Step {
-        ToOne,
-        ToTwo,
-        Slide,
-        Raise,
-    }
-
-    fn never_raised(_: &Slide, s: &S) -> Result<Checked, String> {
-        if s.flag {
-            Err("the flag was raised".into())
-        } else {
-            Ok(Checked::Something)
-        }
-    }
-
-    impl Model for Slide {
-        type State = S;
-        type Action = Step;
-        fn init_state(&self) -> S {
-            S { x: 0, flag: false }
-        }
-        fn actions(&self, s: &S, out: &mut Vec<Step>) {
-            match (s.x, s.flag) {
-                (0, _) => out.extend([Step::ToOne, Step::ToTwo]),
-                (1, false) => out.extend([Step::Slide, Step::Raise]),
-                _ => {}
-            }
-        }
-        fn next_state(&self, s: &S, a: &Step, _: &mut Trace) -> S {
-            let mut n = s.clone();
-            match a {
-                Step::ToOne => n.x = 1,
-                Step::ToTwo | Step::Slide => n.x = 2,
-                Step::Raise => n.flag = true,
-            }
-            n
-        }
-        fn properties(&self) -> Vec<Property<Self>> {
-            vec![Property {
-                name: "toy.never_raised",
-                when: When::Always,
-                summary: "the flag is never raised",
-                check: never_raised,
-            }]
-        }
-        fn describe(&self, _: &S, a: &Step) -> String {
-            format!("{a:?}")
-        }
-        fn action_key(&self, _: &S, a: &Step) -> u64 {
-            a.clone() as u64
-        }
-        fn is_local(&self, _: &S, a: &Step) -> bool {
-            *a == Step::Slide
-        }
-        fn summarize(&self, s: &S) -> Vec<String> {
-            vec![format!("{s:?}")]
-        }
-    }
 
     #[test]
     fn the_proviso_expands_a_state_whose_local_step_stays_at_its_depth() {

@@ -2,6 +2,8 @@
 //! (`mod common;` in each; not every binary uses every helper).
 #![allow(dead_code)]
 
+pub mod toys;
+
 use std::path::Path;
 
 use netrace::check::{self, Run, VariantResult};
