@@ -17,6 +17,7 @@
 //! - [`l2`]: the Linux bridge, vxlan device and a container's ARP stack;
 //! - [`overlay`]: libnetwork's overlay driver and the L2 system model;
 //! - [`kernel`]: the kernel oracle, L2 schedules run on the real bridge and vxlan;
+//! - [`picture`]: sequence diagrams (SVG) and the HTML report;
 //! - [`scenario`]: the TOML scenario format, and `scenario::kind`, the one
 //!   place a kind of scenario registers;
 //! - [`fuzzing`]: the bodies of the cargo-fuzz targets;
@@ -35,6 +36,7 @@ pub mod ipam;
 pub mod kernel;
 pub mod l2;
 pub mod overlay;
+pub mod picture;
 pub mod scenario;
 pub mod sim;
 pub mod store;

@@ -14,6 +14,7 @@ pub mod limits;
 mod merge;
 mod ops;
 mod output;
+pub(crate) use output::format_ms;
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
@@ -239,6 +240,12 @@ struct CheckArgs {
     /// number.
     #[arg(long)]
     jobs: Option<usize>,
+    /// Also write an HTML report into this directory: an index, one page
+    /// per scenario (description, topology, fix matrix, figures) and one
+    /// per counterexample with its sequence diagram. Static files that
+    /// work opened from disk.
+    #[arg(long, value_name = "DIR")]
+    html: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -257,6 +264,15 @@ struct ReplayArgs {
     /// interface per capture point, timestamps from the simulated clock.
     #[arg(long)]
     pcap: Option<PathBuf>,
+    /// Also draw the trace as a sequence diagram in this SVG file: one
+    /// lane per container, bridge port, vxlan device and driver (L2), or
+    /// per run, rm, handle and store (IPAM).
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// With --svg: draw every step (by default a schedule of more than 40
+    /// steps has its runs of quiet steps folded into one row).
+    #[arg(long, requires = "svg")]
+    full: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -513,6 +529,7 @@ fn cmd_check(a: CheckArgs, paint: output::Paint) -> Result<u8, InputError> {
     let mut inconclusive = 0usize;
     let mut variants = 0usize;
     let mut interrupted = false;
+    let mut sections: Vec<(&Scenario, Vec<crate::check::VariantResult>)> = Vec::new();
     for s in &scenarios {
         let bounds = bounds_override(s.bounds, a.max_states, a.max_depth)?;
         let options = Options {
@@ -592,9 +609,20 @@ fn cmd_check(a: CheckArgs, paint: output::Paint) -> Result<u8, InputError> {
         if a.format == Format::Text {
             emit(&mut out, &output::matrix(s, &results, paint))?;
         }
+        if a.html.is_some() {
+            sections.push((s, results));
+        }
         if interrupted || (a.fail_fast && contradicted > 0) {
             break;
         }
+    }
+    if let Some(dir) = &a.html {
+        let sections: Vec<crate::picture::report::Section> = sections
+            .iter()
+            .map(|(scenario, results)| crate::picture::report::Section { scenario, results })
+            .collect();
+        let index = crate::picture::report::write_report(dir, &sections)?;
+        eprintln!("netrace check: HTML report written: {}", index.display());
     }
     if a.fail_fast && contradicted > 0 && !interrupted {
         eprintln!("netrace check: stopped by --fail-fast after the first contradicted verdict");
@@ -677,6 +705,26 @@ fn cmd_replay(a: ReplayArgs) -> Result<u8, InputError> {
         format!("scenario {} · variant {}", s.name, v.name()),
         v.profile_line(),
     ];
+    if let Some(path) = &a.svg {
+        let diagram = crate::picture::sequence::Diagram {
+            title: header[0].clone(),
+            subtitle: vec![
+                header[1].clone(),
+                format!(
+                    "netrace replay {} {}{}",
+                    shown(&a.scenario),
+                    a.token,
+                    a.variant
+                        .as_ref()
+                        .map(|v| format!(" --variant {v}"))
+                        .unwrap_or_default()
+                ),
+            ],
+            replayed: &replayed,
+            full: a.full,
+        };
+        write_file(path, &crate::picture::sequence::svg(&diagram))?;
+    }
     let text = match a.format {
         Format::Text => output::replay_text(header, &t, &variant, &replayed),
         Format::Json => output::replay_json(&s.name, &variant, &replayed),
@@ -725,6 +773,17 @@ fn write_pcap(path: &Path, replayed: &scenario::kind::Replayed) -> Result<(), In
             path.display().to_string(),
             format!("cannot write: {e}"),
             "check the disk",
+        )
+    })
+}
+
+/// Writes `text` to `path`, or says why it cannot.
+pub(crate) fn write_file(path: &Path, text: &str) -> Result<(), InputError> {
+    std::fs::write(path, text).map_err(|e| {
+        InputError::whole(
+            path.display().to_string(),
+            format!("cannot write: {e}"),
+            "check the directory exists and is writable",
         )
     })
 }

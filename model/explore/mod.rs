@@ -1846,6 +1846,8 @@ pub struct ReplayStep {
     /// Properties first violated in the state after this step:
     /// (property name, explanation).
     pub violations: Vec<(&'static str, String)>,
+    /// The step as a sequence diagram draws it ([`Model::sketch`]).
+    pub sketch: crate::sim::Sketch,
 }
 
 /// The result of replaying a schedule.
@@ -1893,6 +1895,7 @@ pub fn replay<M: Model>(model: &M, schedule: &[u32]) -> Result<Replay<M::State>,
             lines: Vec::new(),
             frames: Vec::new(),
             violations: initial,
+            sketch: crate::sim::Sketch::default(),
         });
     }
     for (i, &choice) in schedule.iter().enumerate() {
@@ -1905,7 +1908,9 @@ pub fn replay<M: Model>(model: &M, schedule: &[u32]) -> Result<Replay<M::State>,
         };
         let headline = model.describe(&state, &action);
         let mut trace = Trace::on();
-        state = model.next_state(&state, &action, &mut trace);
+        let after = model.next_state(&state, &action, &mut trace);
+        let sketch = model.sketch(&state, &action, &after);
+        state = after;
         actions.clear();
         model.actions(&state, &mut actions);
         let violations = check(&state, actions.is_empty(), &mut violated);
@@ -1914,6 +1919,7 @@ pub fn replay<M: Model>(model: &M, schedule: &[u32]) -> Result<Replay<M::State>,
             lines: trace.take(),
             frames: trace.take_frames(),
             violations,
+            sketch,
         });
     }
     Ok(Replay {

@@ -41,6 +41,8 @@ use super::profile::Profile;
 use crate::sim::{Checked, Model, Property, Trace, When};
 use crate::store::{Entry, KvStore, StoreError};
 
+mod sketch;
+
 /// Names a container in a scenario: by name or by the address it holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -1156,6 +1158,14 @@ impl Model for IpamSystem {
                 check: check_counter,
             },
         ]
+    }
+
+    fn lanes(&self) -> Vec<crate::sim::Lane> {
+        self.diagram_lanes()
+    }
+
+    fn sketch(&self, before: &IpamState, step: &Step, after: &IpamState) -> crate::sim::Sketch {
+        self.diagram_step(before, step, after)
     }
 
     fn describe(&self, state: &IpamState, step: &Step) -> String {

@@ -32,6 +32,9 @@ use crate::l2::vxlan::{Miss, Tx, VxFdb, VxNeigh, VxlanConfig, VxlanDev};
 use crate::sim::{Checked, Direction, Model, Property, Trace, When};
 use crate::wire::{build, EthernetAddress, EthernetFrame};
 
+mod sketch;
+pub use sketch::brief;
+
 /// At most this many hosts (host indices are `u8` in the state).
 pub const MAX_HOSTS: usize = 8;
 
@@ -1176,6 +1179,14 @@ impl Model for OverlaySystem {
             out.push(format!("{} frame(s) still in flight", s.inflight.len()));
         }
         out
+    }
+
+    fn lanes(&self) -> Vec<crate::sim::Lane> {
+        self.diagram_lanes()
+    }
+
+    fn sketch(&self, before: &L2State, action: &L2Action, after: &L2State) -> crate::sim::Sketch {
+        self.diagram_step(before, action, after)
     }
 
     fn tables(&self, s: &L2State) -> serde_json::Value {

@@ -62,6 +62,11 @@ pub trait System: fmt::Debug + Any {
     fn topology_dot(&self) -> Option<String> {
         None
     }
+    /// The topology as a self-contained SVG (one variant, or all with
+    /// their differences marked), for kinds that have a topology.
+    fn topology_svg(&self, _variant: Option<&str>) -> Option<String> {
+        None
+    }
     /// The concrete type, for `<dyn System>::downcast`.
     fn as_any(&self) -> &dyn Any;
 }
@@ -129,6 +134,8 @@ pub struct Replayed {
     pub violated: Vec<(&'static str, String)>,
     /// Where a replay by keys could not go on, and why.
     pub blocked: Option<Blocked>,
+    /// The lanes of its sequence diagram ([`Model::lanes`]).
+    pub lanes: Vec<crate::sim::Lane>,
 }
 
 /// What a kind's model adds to the generic [`Model`] for `check`.
@@ -179,6 +186,7 @@ fn rendered<M: Model>(
         quiescent: replay.quiescent,
         violated: replay.violated,
         blocked,
+        lanes: model.lanes(),
     }
 }
 

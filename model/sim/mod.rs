@@ -168,6 +168,101 @@ pub trait Model: Sized + Sync {
     fn tables(&self, _state: &Self::State) -> serde_json::Value {
         serde_json::Value::Null
     }
+
+    /// The lanes of the model's sequence diagrams (`replay --svg`), left
+    /// to right: one per actor or device. None by default: a model
+    /// without lanes has no diagram.
+    fn lanes(&self) -> Vec<Lane> {
+        Vec::new()
+    }
+
+    /// What one step looks like in a sequence diagram: the lane that acts,
+    /// the messages that arrive, the state changes to mark. Called by
+    /// replay only, with the states before and after `action`.
+    fn sketch(&self, _before: &Self::State, _action: &Self::Action, _after: &Self::State) -> Sketch {
+        Sketch::default()
+    }
+}
+
+/// A lane of a sequence diagram: an actor or a device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lane {
+    /// Its name, unique in the diagram (`A`, `host1 br0 veth-A`).
+    pub name: String,
+    /// The short title drawn at its head (`veth-A`).
+    pub title: String,
+    /// The group it is drawn in (`host1`; empty for none).
+    pub group: String,
+}
+
+impl Lane {
+    /// A lane titled `title` in `group`, named `"{group} {title}"` (or
+    /// `title` when there is no group).
+    pub fn new(group: &str, title: &str) -> Lane {
+        Lane {
+            name: if group.is_empty() {
+                title.to_string()
+            } else {
+                format!("{group} {title}")
+            },
+            title: title.to_string(),
+            group: group.to_string(),
+        }
+    }
+}
+
+/// What kind of message an arrow is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArrowKind {
+    /// An ARP frame.
+    Arp,
+    /// A data frame (or any other frame).
+    Data,
+    /// An encapsulated frame on the underlay.
+    Underlay,
+    /// A call or notification (netlink, a lock, a read or write of a
+    /// shared object).
+    Call,
+}
+
+/// A message from one lane to another, drawn at the step it arrives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Arrow {
+    /// The sending lane (an index into [`Model::lanes`]).
+    pub from: usize,
+    /// The receiving lane.
+    pub to: usize,
+    /// Its label, as the text trace would say it (`who-has 10.0.0.3`).
+    pub label: String,
+    /// What it is.
+    pub kind: ArrowKind,
+}
+
+/// A mark on a lane: a state change (an FDB entry learned or moved, a
+/// commit) or a note.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mark {
+    /// The lane it is on.
+    pub lane: usize,
+    /// What happened, briefly.
+    pub text: String,
+    /// True for a change of shared state (drawn emphasised), false for a
+    /// note about the actor's own progress.
+    pub change: bool,
+}
+
+/// One step of a sequence diagram ([`Model::sketch`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sketch {
+    /// The lane that acts, or `None` for a step of the whole system
+    /// (simulated time passing).
+    pub lane: Option<usize>,
+    /// What the step is, in a few words (`resolve B`, `compute`).
+    pub what: String,
+    /// Messages arriving in this step.
+    pub arrows: Vec<Arrow>,
+    /// Marks on lanes.
+    pub marks: Vec<Mark>,
 }
 
 /// Which way a captured frame was going through its capture point.
