@@ -190,7 +190,10 @@ fn write_scenario(dir: &Path, sec: &Section) -> Result<(), InputError> {
         .first()
         .map(|r| r.extra.iter().map(|(k, _)| k.clone()).collect())
         .unwrap_or_default();
-    let _ = writeln!(b, "<h2>Fix matrix</h2>\n<table class=\"matrix\">\n<tr><th>variant</th>");
+    let _ = writeln!(
+        b,
+        "<h2>Fix matrix</h2>\n<table class=\"matrix\">\n<tr><th>variant</th>"
+    );
     for p in &props {
         let _ = write!(b, "<th>{}</th>", esc(p));
     }
@@ -250,7 +253,18 @@ fn write_scenario(dir: &Path, sec: &Section) -> Result<(), InputError> {
         b.push_str("</tr>\n");
     }
     b.push_str("</table>\n");
-    b.push_str("<p class=\"note\">A red outline marks a verdict that is not what the scenario expects. Hover a variant for why it is there; click a violated cell for its counterexample.</p>\n");
+    b.push_str("<p class=\"note\">A red outline marks a verdict that is not what the scenario expects. Click a violated cell for its counterexample.</p>\n");
+    b.push_str("<h2>Variants</h2>\n<dl class=\"variants\">\n");
+    for v in s.system.variants() {
+        let _ = writeln!(
+            b,
+            "<dt><b>{}</b> <span class=\"note\">{}</span></dt><dd>{}</dd>",
+            esc(v.name()),
+            esc(&v.profile_line()),
+            esc(v.note().trim())
+        );
+    }
+    b.push_str("</dl>\n");
 
     // The figures.
     let _ = writeln!(

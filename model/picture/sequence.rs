@@ -483,13 +483,15 @@ fn step_svg(
         }
         Some(lane) => {
             let x = lane_x(lane.min(lanes.len().saturating_sub(1)));
+            let lane_name = |i: usize| lanes.get(i).map_or(String::new(), |l| l.name.clone());
             for a in &sk.arrows {
                 let (x0, x1) = (lane_x(a.from), lane_x(a.to));
+                let ends = esc(&lane_name(a.from));
                 let class = kind_class(a.kind);
                 if a.from == a.to {
                     let _ = writeln!(
                         inner,
-                        "<g class=\"arrow {class}\"><path d=\"M{x0:.1},{:.1} h24 v8 h-24\" marker-end=\"url(#head-{class})\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
+                        "<g class=\"arrow {class}\" data-from=\"{ends}\" data-to=\"{ends}\"><path d=\"M{x0:.1},{:.1} h24 v8 h-24\" marker-end=\"url(#head-{class})\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
                         y - 4.0,
                         x0 + 30.0,
                         y + 2.0,
@@ -502,7 +504,9 @@ fn step_svg(
                     let cx = ((x0 + x1) / 2.0).max(LEFT + w / 2.0 + 4.0);
                     let _ = writeln!(
                         inner,
-                        "<g class=\"arrow {class}\"><line x1=\"{x0:.1}\" y1=\"{y:.1}\" x2=\"{end:.1}\" y2=\"{y:.1}\" marker-end=\"url(#head-{class})\"/><text x=\"{cx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text></g>",
+                        "<g class=\"arrow {class}\" data-from=\"{}\" data-to=\"{}\"><line x1=\"{x0:.1}\" y1=\"{y:.1}\" x2=\"{end:.1}\" y2=\"{y:.1}\" marker-end=\"url(#head-{class})\"/><text x=\"{cx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text></g>",
+                        esc(&lane_name(a.from)),
+                        esc(&lane_name(a.to)),
                         y - 4.0,
                         esc(&a.label)
                     );
@@ -539,7 +543,7 @@ fn step_svg(
         let _ = writeln!(
             inner,
             "<g class=\"{class}\" data-lane=\"{}\"><rect x=\"{bx:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"14\" rx=\"3\"/><text x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text></g>",
-            esc(&lanes[m.lane].name),
+            esc(&lanes.get(m.lane).map_or(String::new(), |l| l.name.clone())),
             y - 1.0,
             y + 10.0,
             esc(&m.text)
@@ -563,12 +567,16 @@ fn step_svg(
             y += LINE_H;
         }
     }
-    let h = y - top + 16.0;
+    let h = y - top + 20.0;
     let violated: Vec<&str> = step.violations.iter().map(|(n, _)| *n).collect();
     let _ = write!(
         out,
         "<g class=\"step{}\" data-step=\"{n}\"",
-        if violated.is_empty() { "" } else { " violation" }
+        if violated.is_empty() {
+            ""
+        } else {
+            " violation"
+        }
     );
     if !violated.is_empty() {
         let _ = write!(out, " data-violates=\"{}\"", esc(&violated.join(" ")));

@@ -179,7 +179,12 @@ pub trait Model: Sized + Sync {
     /// What one step looks like in a sequence diagram: the lane that acts,
     /// the messages that arrive, the state changes to mark. Called by
     /// replay only, with the states before and after `action`.
-    fn sketch(&self, _before: &Self::State, _action: &Self::Action, _after: &Self::State) -> Sketch {
+    fn sketch(
+        &self,
+        _before: &Self::State,
+        _action: &Self::Action,
+        _after: &Self::State,
+    ) -> Sketch {
         Sketch::default()
     }
 }

@@ -42,11 +42,7 @@ impl IpamSystem {
         let before: usize = (0..d)
             .map(|x| self.actors.iter().filter(|a| a.daemon == x).count() + 1)
             .sum();
-        before
-            + self.actors[..i]
-                .iter()
-                .filter(|a| a.daemon == d)
-                .count()
+        before + self.actors[..i].iter().filter(|a| a.daemon == d).count()
     }
 
     fn handle_lane(&self, d: usize) -> usize {
@@ -108,7 +104,10 @@ impl IpamSystem {
                 if self.profile.holds_lock_through_commit() {
                     marks.push(mark(handle, format!("handle lock: {name}"), true));
                 }
-                match (&a.store, b.store.as_ref().and_then(|s| s.get(&self.store_key))) {
+                match (
+                    &a.store,
+                    b.store.as_ref().and_then(|s| s.get(&self.store_key)),
+                ) {
                     (Some(_), Some(entry)) => {
                         arrows.push(call(
                             self.store_lane(),
@@ -138,7 +137,10 @@ impl IpamSystem {
                     arrows.push(call(
                         handle,
                         me,
-                        format!("ordinal {o} ({}) {how}; nh := getCopy()", self.pool.address(o)),
+                        format!(
+                            "ordinal {o} ({}) {how}; nh := getCopy()",
+                            self.pool.address(o)
+                        ),
                     ));
                     "compute".to_string()
                 }
@@ -174,10 +176,18 @@ impl IpamSystem {
                             .as_ref()
                             .and_then(|s| s.get(&self.store_key))
                             .map_or(0, |e| e.index);
-                        marks.push(mark(store, format!("index 0x{index:x}: {name}'s copy"), true));
+                        marks.push(mark(
+                            store,
+                            format!("index 0x{index:x}: {name}'s copy"),
+                            true,
+                        ));
                         "write: AtomicPut succeeds".to_string()
                     } else {
-                        marks.push(mark(me, "ErrKeyModified: retry from read".to_string(), false));
+                        marks.push(mark(
+                            me,
+                            "ErrKeyModified: retry from read".to_string(),
+                            false,
+                        ));
                         "write: AtomicPut fails".to_string()
                     }
                 }

@@ -53,9 +53,7 @@ impl OverlaySystem {
                 .iter()
                 .filter_map(|e| e.map(LaneId::Ep))
                 .collect();
-            lanes.extend(
-                (1..host.port_ep.len()).map(|p| LaneId::Port(h, p as u8)),
-            );
+            lanes.extend((1..host.port_ep.len()).map(|p| LaneId::Port(h, p as u8)));
             lanes.push(LaneId::Port(h, VXLAN_PORT));
             lanes.push(LaneId::Vx(h));
             if self.has_control() {
@@ -75,9 +73,10 @@ impl OverlaySystem {
                 let host = &self.hosts[self.ep_port[e].0].name;
                 Lane::new(host, &self.eps[e].name)
             }
-            LaneId::Port(h, p) => {
-                Lane::new(&self.hosts[h].name, &format!("br0 {}", self.port_name(h, p)))
-            }
+            LaneId::Port(h, p) => Lane::new(
+                &self.hosts[h].name,
+                &format!("br0 {}", self.port_name(h, p)),
+            ),
             LaneId::Vx(h) => Lane::new(&self.hosts[h].name, "vxlan1"),
             LaneId::Ctl(h) => Lane::new(&self.hosts[h].name, "driver"),
         }
@@ -85,7 +84,10 @@ impl OverlaySystem {
 
     /// The diagram's lanes ([`Model::lanes`]).
     pub(super) fn diagram_lanes(&self) -> Vec<Lane> {
-        self.lane_ids().into_iter().map(|id| self.lane(id)).collect()
+        self.lane_ids()
+            .into_iter()
+            .map(|id| self.lane(id))
+            .collect()
     }
 
     /// The number of lane `id`. A lane the profile does not draw (the
@@ -118,9 +120,11 @@ impl OverlaySystem {
             },
             Loc::VxlanTx { host } => LaneId::Port(host as usize, VXLAN_PORT),
             Loc::Underlay { host } => {
-                let src = EthernetFrame::new_checked(bytes)
-                    .ok()
-                    .and_then(|f| Ipv4Packet::new_checked(f.payload()).ok().map(|p| p.src_addr()));
+                let src = EthernetFrame::new_checked(bytes).ok().and_then(|f| {
+                    Ipv4Packet::new_checked(f.payload())
+                        .ok()
+                        .map(|p| p.src_addr())
+                });
                 match src.and_then(|ip| self.spec.hosts.iter().position(|h| h.vtep == ip)) {
                     Some(h) => LaneId::Vx(h),
                     None => LaneId::Vx(host as usize),
@@ -177,13 +181,18 @@ impl OverlaySystem {
             let macs: BTreeSet<_> = x.vx.fdb.keys().chain(y.vx.fdb.keys()).collect();
             for mac in macs {
                 let (old, new) = (x.vx.fdb.get(mac), y.vx.fdb.get(mac));
-                let same = |o: &VxFdb, n: &VxFdb| o.remote == n.remote && o.permanent == n.permanent;
+                let same =
+                    |o: &VxFdb, n: &VxFdb| o.remote == n.remote && o.permanent == n.permanent;
                 let text = match (old, new) {
                     (o, Some(n)) if o.is_none_or(|o| !same(o, n)) => format!(
                         "fdb: {} -> {}{}",
                         self.who(*mac),
                         n.remote,
-                        if n.permanent { " permanent" } else { " learned" }
+                        if n.permanent {
+                            " permanent"
+                        } else {
+                            " learned"
+                        }
                     ),
                     (Some(_), None) => format!("fdb: {} gone", self.who(*mac)),
                     _ => continue,
@@ -402,7 +411,10 @@ impl OverlaySystem {
 /// inner frame.
 pub fn brief(bytes: &[u8]) -> (String, ArrowKind) {
     let Ok(frame) = EthernetFrame::new_checked(bytes) else {
-        return (format!("malformed ({} bytes)", bytes.len()), ArrowKind::Data);
+        return (
+            format!("malformed ({} bytes)", bytes.len()),
+            ArrowKind::Data,
+        );
     };
     match frame.ethertype() {
         EtherType::Arp => {
