@@ -501,16 +501,25 @@ fn step_svg(
                 } else {
                     let end = if x1 > x0 { x1 - 3.0 } else { x1 + 3.0 };
                     let w = text_w(&a.label);
-                    let cx = ((x0 + x1) / 2.0).max(LEFT + w / 2.0 + 4.0);
+                    // A label longer than its arrow starts at the arrow's
+                    // left end (clear of the dot there) and runs on to the
+                    // right; a shorter one is centred on it.
+                    let (lo, hi) = (x0.min(x1), x0.max(x1));
+                    let (tx, anchor, right) = if w + 16.0 > hi - lo {
+                        (lo + 8.0, "start", lo + 8.0 + w)
+                    } else {
+                        let cx = (lo + hi) / 2.0;
+                        (cx, "middle", cx + w / 2.0)
+                    };
                     let _ = writeln!(
                         inner,
-                        "<g class=\"arrow {class}\" data-from=\"{}\" data-to=\"{}\"><line x1=\"{x0:.1}\" y1=\"{y:.1}\" x2=\"{end:.1}\" y2=\"{y:.1}\" marker-end=\"url(#head-{class})\"/><text x=\"{cx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text></g>",
+                        "<g class=\"arrow {class}\" data-from=\"{}\" data-to=\"{}\"><line x1=\"{x0:.1}\" y1=\"{y:.1}\" x2=\"{end:.1}\" y2=\"{y:.1}\" marker-end=\"url(#head-{class})\"/><text x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text></g>",
                         esc(&lane_name(a.from)),
                         esc(&lane_name(a.to)),
                         y - 4.0,
                         esc(&a.label)
                     );
-                    width = width.max(cx + w / 2.0 + 8.0);
+                    width = width.max(right + 8.0);
                 }
             }
             let _ = writeln!(
