@@ -590,7 +590,13 @@ fn step_svg(
     if !violated.is_empty() {
         let _ = write!(out, " data-violates=\"{}\"", esc(&violated.join(" ")));
     }
-    let _ = writeln!(out, "><title>step {n}: {}</title>", esc(&step.headline));
+    // Hovering a step shows its whole block of the text trace.
+    let mut tip = format!("step {n}: {}", step.headline);
+    for line in &step.lines {
+        tip.push('\n');
+        tip.push_str(line);
+    }
+    let _ = writeln!(out, "><title>{}</title>", esc(&tip));
     if !violated.is_empty() {
         let _ = writeln!(
             out,
