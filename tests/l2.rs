@@ -312,8 +312,11 @@ fn topology_prints_dot() {
     let o = netrace(&["topology", SCENARIO]);
     assert_eq!(o.status.code(), Some(0));
     let dot = String::from_utf8(o.stdout).unwrap();
-    assert!(dot.starts_with("digraph {"));
-    assert!(dot.contains("host1 vxlan1") && dot.contains("port veth-B"));
+    assert!(
+        dot.starts_with("digraph \"classic-overlay-last-word\" {"),
+        "{dot}"
+    );
+    assert!(dot.contains("subgraph cluster_host1 {") && dot.contains("veth-B"));
     let o = netrace(&["topology", "scenarios/docker-17.05-duplicate-ip.toml"]);
     assert_eq!(o.status.code(), Some(2));
 }

@@ -88,7 +88,8 @@ enum Command {
         #[command(subcommand)]
         command: IpamCommand,
     },
-    /// Print an L2 scenario's topology as Graphviz DOT.
+    /// Print an L2 scenario's topology as Graphviz DOT, or write it as SVG
+    /// (`--svg OUT.svg`, no Graphviz needed).
     Topology(TopologyArgs),
     /// Run an L2 schedule on the real kernel (root) and compare with the model.
     Kernel(KernelArgs),
@@ -138,6 +139,14 @@ pub(crate) struct KernelArgs {
 struct TopologyArgs {
     /// The scenario file (kind = "l2").
     scenario: PathBuf,
+    /// Draw this variant only (default: every variant, the first drawn and
+    /// what differs between them marked).
+    #[arg(long)]
+    variant: Option<String>,
+    /// Write an SVG picture drawn by netrace (no Graphviz needed) to this
+    /// file instead of printing DOT.
+    #[arg(long, value_name = "OUT.svg")]
+    svg: Option<PathBuf>,
 }
 
 /// Output formats.
@@ -790,17 +799,37 @@ pub(crate) fn write_file(path: &Path, text: &str) -> Result<(), InputError> {
 
 fn cmd_topology(a: TopologyArgs) -> Result<u8, InputError> {
     let s = scenario::load(&a.scenario)?;
-    match s.system.topology_dot() {
-        Some(dot) => {
-            emit(&mut std::io::stdout().lock(), &dot)?;
-            Ok(0)
-        }
-        None => Err(InputError::whole(
+    let no_topology = || {
+        InputError::whole(
             a.scenario.display().to_string(),
             format!("a {} scenario has no network topology", s.system.kind()),
             "netrace topology takes an l2 scenario",
-        )),
+        )
+    };
+    let variant = a.variant.as_deref();
+    if s.system.topology_dot(None).is_none() {
+        return Err(no_topology());
     }
+    if let Some(v) = variant {
+        s.find_variant(v, "--variant")?;
+    }
+    match &a.svg {
+        None => {
+            let dot = s.system.topology_dot(variant).ok_or_else(no_topology)?;
+            emit(&mut std::io::stdout().lock(), &dot)?;
+        }
+        Some(path) => {
+            let svg = s.system.topology_svg(variant).ok_or_else(no_topology)?;
+            std::fs::write(path, svg).map_err(|e| {
+                InputError::whole(
+                    path.display().to_string(),
+                    format!("cannot write the SVG picture: {e}"),
+                    "check the directory exists and is writable, or give --svg another path",
+                )
+            })?;
+        }
+    }
+    Ok(0)
 }
 
 /// The path shown in commands printed for the user.

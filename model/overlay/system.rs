@@ -473,6 +473,18 @@ impl OverlaySystem {
         self.hosts.iter().map(|h| h.name.clone()).collect()
     }
 
+    /// Host `host`'s `br0` as built (its ports: 0 = vxlan1, then the
+    /// containers' veths), for pictures of the topology.
+    pub fn bridge_config(&self, host: usize) -> &BridgeConfig {
+        &self.hosts[host].br
+    }
+
+    /// Host `host`'s `vxlan1` as built (VNI, flags), for pictures of the
+    /// topology.
+    pub fn vxlan_config(&self, host: usize) -> &VxlanConfig {
+        &self.hosts[host].vx
+    }
+
     /// A bridge port's name.
     pub fn port_name(&self, host: usize, port: u8) -> &str {
         &self.hosts[host].br.ports[port as usize].name

@@ -58,8 +58,16 @@ pub trait System: fmt::Debug + Any {
     fn kind(&self) -> &'static str;
     /// The variants in file order.
     fn variants(&self) -> Vec<&dyn Variant>;
-    /// A Graphviz picture of the system, for kinds that have a topology.
-    fn topology_dot(&self) -> Option<String> {
+    /// A Graphviz (DOT) picture of the system, for kinds that have a
+    /// topology: of every variant (the first drawn, what differs marked)
+    /// or of the one named. `None` when the kind has no topology or no
+    /// variant has that name (callers check it with `<dyn System>::variant`).
+    fn topology_dot(&self, _variant: Option<&str>) -> Option<String> {
+        None
+    }
+    /// The same picture as a self-contained SVG document drawn by netrace
+    /// itself (no Graphviz), for `netrace topology --svg` and reports.
+    fn topology_svg(&self, _variant: Option<&str>) -> Option<String> {
         None
     }
     /// The topology as a self-contained SVG (one variant, or all with

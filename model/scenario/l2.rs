@@ -20,7 +20,7 @@ use crate::overlay::system::{
     ContainerSpec, HostSpec, L2Spec, OverlaySystem, ScriptStep, MAX_CONTAINERS, MAX_HOSTS,
     MAX_SCRIPT_STEPS,
 };
-use crate::overlay::{Fix, OverlayProfile, PROFILE_NAMES};
+use crate::overlay::{topology, Fix, OverlayProfile, PROFILE_NAMES};
 use std::any::Any;
 
 /// The properties an L2 scenario checks, in matrix order.
@@ -35,6 +35,8 @@ pub const PROPERTIES: [&str; 5] = [
 /// A loaded L2 scenario.
 #[derive(Debug)]
 pub struct L2Scenario {
+    /// The scenario's name.
+    pub name: String,
     /// The profile-independent description.
     pub spec: L2Spec,
     /// The variants, in file order.
@@ -45,6 +47,23 @@ pub struct L2Scenario {
 /// expected of it.
 pub type L2Variant = VariantOf<OverlaySystem, OverlayProfile>;
 
+impl L2Scenario {
+    /// The picture of every variant (the first drawn) or of the one named;
+    /// `None` when no variant has that name.
+    pub fn picture(&self, variant: Option<&str>) -> Option<topology::Picture> {
+        let drawn: Vec<(&str, &OverlaySystem)> = self
+            .variants
+            .iter()
+            .filter(|v| variant.is_none_or(|n| v.name == n))
+            .map(|v| (v.name.as_str(), &v.model))
+            .collect();
+        if drawn.is_empty() {
+            return None;
+        }
+        Some(topology::picture(&self.name, &self.spec, &drawn))
+    }
+}
+
 impl System for L2Scenario {
     fn kind(&self) -> &'static str {
         "l2"
@@ -52,8 +71,13 @@ impl System for L2Scenario {
     fn variants(&self) -> Vec<&dyn Variant> {
         self.variants.iter().map(|v| v as &dyn Variant).collect()
     }
-    fn topology_dot(&self) -> Option<String> {
-        Some(crate::overlay::topology::dot(&self.spec))
+    fn topology_dot(&self, variant: Option<&str>) -> Option<String> {
+        let p = self.picture(variant)?;
+        Some(topology::dot(&p, &self.spec))
+    }
+    fn topology_svg(&self, variant: Option<&str>) -> Option<String> {
+        let p = self.picture(variant)?;
+        Some(topology::svg(&p, &self.spec))
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -429,7 +453,11 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         bounds,
         explore: RawExplore::resolve_opt(&raw.explore, src)?,
         content_hash: 0,
-        system: Box::new(L2Scenario { spec, variants }),
+        system: Box::new(L2Scenario {
+            name: raw.name.get_ref().clone(),
+            spec,
+            variants,
+        }),
     })
 }
 
