@@ -70,11 +70,6 @@ pub trait System: fmt::Debug + Any {
     fn topology_svg(&self, _variant: Option<&str>) -> Option<String> {
         None
     }
-    /// The topology as a self-contained SVG (one variant, or all with
-    /// their differences marked), for kinds that have a topology.
-    fn topology_svg(&self, _variant: Option<&str>) -> Option<String> {
-        None
-    }
     /// The concrete type, for `<dyn System>::downcast`.
     fn as_any(&self) -> &dyn Any;
 }
