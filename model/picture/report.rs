@@ -119,7 +119,7 @@ pub fn write_report(dir: &Path, sections: &[Section]) -> Result<PathBuf, InputEr
     );
     let _ = writeln!(
         index,
-        "<table class=\"scenarios\">\n<tr><th>scenario</th><th>file</th><th>variants</th><th>verdicts</th><th>violated</th><th>against expectation</th></tr>"
+        "<table class=\"scenarios\">\n<tr><th>scenario</th><th>what it reproduces</th><th>file</th><th>variants</th><th>verdicts</th><th>violated</th><th>against expectation</th></tr>"
     );
     for sec in sections {
         let s = sec.scenario;
@@ -143,8 +143,9 @@ pub fn write_report(dir: &Path, sections: &[Section]) -> Result<PathBuf, InputEr
         };
         let _ = writeln!(
             index,
-            "<tr><td><a href=\"{name}.html\">{}</a></td><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{violated}</td><td>{standing}</td></tr>",
+            "<tr><td><a href=\"{name}.html\">{}</a></td><td>{}</td><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{violated}</td><td>{standing}</td></tr>",
             esc(&s.name),
+            esc(&first_sentence(&s.description)),
             esc(&s.path.display().to_string()),
             sec.results.len(),
             cells.len()
@@ -155,6 +156,18 @@ pub fn write_report(dir: &Path, sections: &[Section]) -> Result<PathBuf, InputEr
     let path = dir.join("index.html");
     write(&path, &page("netrace check", "", &index))?;
     Ok(path)
+}
+
+/// The description's first sentence (or its first 160 characters).
+fn first_sentence(description: &str) -> String {
+    let flat: Vec<&str> = description.split_whitespace().collect();
+    let flat = flat.join(" ");
+    let end = flat
+        .find(". ")
+        .map(|i| i + 1)
+        .unwrap_or(flat.len())
+        .min(flat.char_indices().nth(160).map_or(flat.len(), |(i, _)| i));
+    flat[..end].to_string()
 }
 
 fn write_scenario(dir: &Path, sec: &Section) -> Result<(), InputError> {
