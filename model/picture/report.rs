@@ -32,6 +32,9 @@ table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #d0d7de; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f6f8fa; }
 td.num { text-align: right; }
+td.num, .figures td, .figures th, .matrix th { white-space: nowrap; }
+pre.replay { white-space: pre; }
+body.wide { max-width: none; }
 .violated { background: #ffebe9; } .violated a { color: #a40e26; font-weight: bold; }
 .holds { background: #dafbe1; } .vacuous, .unknown { background: #fff8c5; }
 .mismatch { outline: 3px solid #cf222e; outline-offset: -3px; }
@@ -63,8 +66,19 @@ pub fn slug(name: &str) -> String {
 }
 
 fn page(title: &str, up: &str, body: &str) -> String {
+    page_of("", title, up, body)
+}
+
+/// A page whose `<body>` has `class` (`wide`: no maximum width, for the
+/// diagrams).
+fn page_of(class: &str, title: &str, up: &str, body: &str) -> String {
+    let class = if class.is_empty() {
+        String::new()
+    } else {
+        format!(" class=\"{class}\"")
+    };
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<nav>{up}</nav>\n{body}</body>\n</html>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{CSS}</style>\n</head>\n<body{class}>\n<nav>{up}</nav>\n{body}</body>\n</html>\n",
         esc(title)
     )
 }
@@ -412,6 +426,11 @@ fn write_counterexample(
     );
     write(
         &dir.join(link),
-        &page(&format!("{} · {variant} · {property}", s.name), &up, &b),
+        &page_of(
+            "wide",
+            &format!("{} · {variant} · {property}", s.name),
+            &up,
+            &b,
+        ),
     )
 }

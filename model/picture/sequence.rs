@@ -37,8 +37,11 @@ pub const FOLD_RUN: usize = 3;
 /// touches (and name the others).
 pub const MAX_LANES: usize = 16;
 
-/// Distance between lanes, px.
+/// Distance between lanes, px, at least (lanes widen to fit their
+/// titles, up to [`LANE_W_MAX`]).
 const LANE_W: f64 = 150.0;
+/// Distance between lanes, px, at most.
+const LANE_W_MAX: f64 = 230.0;
 /// Left margin (step numbers), px.
 const LEFT: f64 = 64.0;
 /// Width of a character of the 11 px monospace font, px (an estimate used
@@ -203,8 +206,13 @@ pub fn svg(d: &Diagram) -> String {
     for (p, &i) in drawn.iter().enumerate() {
         pos[i] = p;
     }
-    let lane_x = |i: usize| LEFT + LANE_W / 2.0 + pos.get(i).copied().unwrap_or(0) as f64 * LANE_W;
-    let lanes_w = LEFT + drawn.len().max(1) as f64 * LANE_W;
+    let lane_w = drawn
+        .iter()
+        .map(|&i| text_w(&lanes[i].title) + 28.0)
+        .fold(LANE_W, f64::max)
+        .min(LANE_W_MAX);
+    let lane_x = |i: usize| LEFT + lane_w / 2.0 + pos.get(i).copied().unwrap_or(0) as f64 * lane_w;
+    let lanes_w = LEFT + drawn.len().max(1) as f64 * lane_w;
     let mid = lanes_w / 2.0;
     // Text on a lane in the right half goes to its left.
     let anchor_left = |x: f64| x > mid;
@@ -237,8 +245,8 @@ pub fn svg(d: &Diagram) -> String {
             lanes.len(),
             idle.join(", ")
         );
-        if line.chars().count() > 160 {
-            line = format!("{}…", line.chars().take(159).collect::<String>());
+        if line.chars().count() > 300 {
+            line = format!("{}…", line.chars().take(299).collect::<String>());
         }
         y += LINE_H + 2.0;
         let _ = writeln!(
@@ -273,8 +281,8 @@ pub fn svg(d: &Diagram) -> String {
             j += 1;
         }
         if !g.is_empty() {
-            let x0 = lane_x(drawn[k]) - LANE_W / 2.0 + 4.0;
-            let x1 = lane_x(drawn[j - 1]) + LANE_W / 2.0 - 4.0;
+            let x0 = lane_x(drawn[k]) - lane_w / 2.0 + 4.0;
+            let x1 = lane_x(drawn[j - 1]) + lane_w / 2.0 - 4.0;
             let _ = writeln!(
                 body,
                 "<g class=\"group\" data-group=\"{}\"><rect x=\"{x0:.1}\" y=\"{group_top:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"6\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
@@ -334,7 +342,7 @@ pub fn svg(d: &Diagram) -> String {
     for &i in &drawn {
         let lane = &lanes[i];
         let x = lane_x(i);
-        let w = (text_w(&lane.title) + 12.0).min(LANE_W - 10.0);
+        let w = (text_w(&lane.title) + 14.0).min(lane_w - 10.0);
         let _ = writeln!(
             heads,
             "<g class=\"lane\" data-lane=\"{}\"><line class=\"life\" x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{bottom:.1}\"/><g class=\"head\"><title>{}</title><rect x=\"{:.1}\" y=\"{head_top:.1}\" width=\"{w:.1}\" height=\"{head_h}\" rx=\"3\"/><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text></g></g>",
@@ -343,7 +351,7 @@ pub fn svg(d: &Diagram) -> String {
             esc(&lane.name),
             x - w / 2.0,
             head_top + 16.0,
-            esc(&fit(&lane.title, LANE_W - 16.0))
+            esc(&fit(&lane.title, lane_w - 24.0))
         );
     }
 
@@ -536,6 +544,7 @@ fn step_svg(
                     esc(&sk.what)
                 );
                 width = width.max(right + 8.0);
+                y += 2.0;
             }
         }
     }
