@@ -14,8 +14,11 @@
 //! 3. one line in [`KINDS`].
 //!
 //! Everything else — the matrix, JSON rows, replay by choice or by action
-//! keys on another variant, `--pcap` — works through [`Variant`] and does
-//! not change. A capability only some kinds have (the kernel oracle for
+//! keys on another variant, `--pcap`, `--svg` and the HTML report — works
+//! through [`Variant`] and does not change. (A kind draws sequence
+//! diagrams when its model implements [`Model::lanes`] and
+//! [`Model::sketch`]; a topology picture when its [`System`] implements
+//! `topology_dot` and `topology_svg`.) A capability only some kinds have (the kernel oracle for
 //! L2) reaches the concrete type through `<dyn System>::downcast`.
 
 use std::any::Any;
