@@ -234,3 +234,20 @@ fn the_profile_comes_from_the_log_or_the_command_line() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
 }
+
+#[test]
+fn held_says_which_addresses_were_in_use() {
+    // Only .2-.5 (and the released .16, .17) held: the lowest free address
+    // is .6, and that is where two runs meet.
+    let o = run(&[
+        "audit",
+        "--docker-log",
+        SEED_LOG,
+        "--held",
+        "172.17.0.2-172.17.0.5",
+    ]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}{}", stderr(&o));
+    assert!(text.contains("172.17.0.6 is held by"), "{text}");
+    assert!(text.contains("(given by --held)"), "{text}");
+}

@@ -452,13 +452,14 @@ pub fn scenario(
         }
     }
     // The held set, as a bound on the allocatable addresses.
-    let (held_lo, held_hi, assumption) = match settings.held {
+    let (held_lo, held_hi, range_hi, assumption) = match settings.held {
         Held::UpToHighestRelease => match released.iter().max() {
             Some(&hi) => {
                 let lo = allocatable(pool, gateway).next().unwrap_or(hi);
                 (
                     Some(lo),
                     Some(hi),
+                    hi,
                     format!(
                         "the log does not list the addresses in use; {lo} to {hi} (the highest released) \
                          are taken to be held before the releases, as on a daemon whose containers filled \
@@ -469,6 +470,7 @@ pub fn scenario(
             None => (
                 None,
                 None,
+                Ipv4Addr::UNSPECIFIED,
                 "no release precedes the window: the pool is taken as filled in order up to an \
                  unknown point, which the model starts as empty; pass --held A-B to say otherwise"
                     .to_string(),
@@ -481,10 +483,13 @@ pub fn scenario(
                     pool.subnet, w.network
                 )));
             }
+            // A released address was held, whatever the range says.
+            let hi = released.iter().copied().chain([b]).max().unwrap_or(b);
             (
                 Some(a),
-                Some(b),
-                format!("{a} to {b} are held before the releases (given by --held)"),
+                Some(hi),
+                b,
+                format!("{a} to {b} and the released addresses are held before the releases (given by --held)"),
             )
         }
     };
@@ -539,19 +544,20 @@ pub fn scenario(
             .collect();
         let free: Vec<String> = order
             .iter()
-            .filter(|a| **a < lo && !released.contains(a))
+            .filter(|a| (**a < lo || **a > range_hi) && !released.contains(a))
             .map(|a| quoted(&a.to_string()))
             .collect();
         let _ = writeln!(
             toml,
-            "run = {}  # assumption: {lo} to {hi} held, filled in order (first-fit after the network and gateway addresses)",
-            order.len()
+            "run = {}  # assumption: containers filled {} to {hi} in order (first-fit after the network and gateway addresses); rm frees what was not held",
+            order.len(),
+            order.first().copied().unwrap_or(lo)
         );
         let mut rm: Vec<(String, String)> = Vec::new();
         let n_free = free.len();
         for (i, a) in free.into_iter().enumerate() {
             let c = if i == 0 {
-                format!("below {lo}: free, by --held ({n_free} address(es))")
+                format!("outside {lo}-{range_hi}: free, by --held ({n_free} address(es))")
             } else {
                 String::new()
             };
