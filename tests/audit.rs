@@ -251,3 +251,76 @@ fn held_says_which_addresses_were_in_use() {
     assert!(text.contains("172.17.0.6 is held by"), "{text}");
     assert!(text.contains("(given by --held)"), "{text}");
 }
+
+#[test]
+fn pools_from_request_lines_global_scope_and_releases_during_a_window() {
+    let log = [
+        (
+            "10:00:00.000",
+            "Assigning addresses for endpoint web1's interface on network ov",
+        ),
+        (
+            "10:00:00.001",
+            "RequestAddress(GlobalDefault/10.0.0.0/24, <nil>, map[])",
+        ),
+        (
+            "10:00:00.002",
+            "Assigning addresses for endpoint web2's interface on network ov",
+        ),
+        (
+            "10:00:00.003",
+            "RequestAddress(GlobalDefault/10.0.0.0/24, <nil>, map[])",
+        ),
+        (
+            "10:00:00.004",
+            "Assigning addresses for endpoint db's interface on network mynet",
+        ),
+        (
+            "10:00:00.0045",
+            "ReleaseAddress(LocalDefault/172.18.0.0/16, 172.18.0.5)",
+        ),
+        (
+            "10:00:00.005",
+            "RequestAddress(LocalDefault/172.18.0.0/16, <nil>, map[])",
+        ),
+        (
+            "10:00:00.006",
+            "Assigning addresses for endpoint cache's interface on network mynet",
+        ),
+        (
+            "10:00:00.007",
+            "RequestAddress(LocalDefault/172.18.0.0/16, <nil>, map[])",
+        ),
+    ]
+    .iter()
+    .map(|(t, m)| format!("time=\"2018-01-10T{t}Z\" level=debug msg=\"{m}\"\n"))
+    .collect::<String>();
+    let path = scratch("two-networks.log");
+    std::fs::write(&path, log).unwrap();
+    let dir = scratch("two-networks");
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = run(&[
+        "audit",
+        "--docker-log",
+        path.to_str().unwrap(),
+        "--emit-scenario",
+        dir.to_str().unwrap(),
+    ]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}{}", stderr(&o));
+    // The overlay pool is global scope: the store-backed profile, which holds.
+    assert!(text.contains("pool GlobalDefault/10.0.0.0/24"), "{text}");
+    assert!(text.contains("no hazard under classic-swarm-cas"), "{text}");
+    // The other network's pool comes from its RequestAddress lines; the
+    // release during its window is a concurrent rm.
+    assert!(
+        text.contains("network mynet · pool LocalDefault/172.18.0.0/16"),
+        "{text}"
+    );
+    let toml = std::fs::read_to_string(dir.join("audit-mynet-window-2.toml")).unwrap();
+    assert!(
+        toml.contains("rm = \"172.18.0.5\"  # two-networks.log:6 ReleaseAddress"),
+        "{toml}"
+    );
+    assert!(text.contains("held by db and cache"), "{text}");
+}
