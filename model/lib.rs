@@ -21,6 +21,7 @@
 //! - [`scenario`]: the TOML scenario format, and `scenario::kind`, the one
 //!   place a kind of scenario registers;
 //! - [`fuzzing`]: the bodies of the cargo-fuzz targets;
+//! - [`audit`]: `netrace audit --docker-log`: dockerd debug logs to IPAM scenarios;
 //! - [`cli`]: the `netrace` command.
 #![warn(missing_docs)]
 
@@ -28,6 +29,7 @@
 // compiled with loom's locks by tests/loom_handle.rs) name the crate.
 extern crate self as netrace;
 
+pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod explore;

@@ -1,4 +1,4 @@
-//! The command line: `check`, `replay`, `ipam ops` (and the L2 commands).
+//! The command line: `check`, `replay`, `audit`, `ipam ops` (and the L2 commands).
 //!
 //! This is the I/O edge: it reads files and stdin, measures wall time,
 //! draws progress on stderr, watches the run's limits ([`limits`]) and
@@ -9,6 +9,7 @@
 //! to do; 3 = nothing contradicts but an expected verdict is `unknown`;
 //! 130 = interrupted, with the finished rows printed.
 
+mod audit;
 mod kernel;
 pub mod limits;
 mod merge;
@@ -99,6 +100,23 @@ enum Command {
     /// Exit codes as for `check`; 2 when a shard is missing, repeated, or
     /// from another scenario, bound or strategy.
     Merge(MergeArgs),
+    /// Read a dockerd debug log, find the windows of concurrent address
+    /// requests, write the IPAM scenario of each and check it.
+    ///
+    /// The log's releases (`ReleaseAddress`) and assignments (`Assigning
+    /// addresses for endpoint ...`) are put on one timeline per network;
+    /// assignments at most --window apart form a window, and a window with
+    /// two or more is checked under the daemon's profile (--profile, or
+    /// from the log's `Docker daemon ... version=` line, else 17.05) and
+    /// the later fixes. The log does not list the addresses in use: the
+    /// addresses up to the highest released one are taken to be held
+    /// (--held A-B says otherwise). See docs/audit.md.
+    ///
+    /// Exit codes: 0 no hazard under the daemon's profile (or no
+    /// overlapping requests); 1 a hazard (a property violated); 2 bad
+    /// input or usage; 3 no hazard found, but a search did not cover its
+    /// space or a window could not be modelled.
+    Audit(audit::AuditArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -320,6 +338,7 @@ pub fn main() -> ExitCode {
         Command::Topology(a) => cmd_topology(a),
         Command::Kernel(a) => kernel::cmd_kernel(a),
         Command::Merge(a) => merge::cmd_merge(a, paint),
+        Command::Audit(a) => audit::cmd_audit(a, paint),
     };
     match result {
         Ok(code) => ExitCode::from(code),
