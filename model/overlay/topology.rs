@@ -57,6 +57,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::system::{L2Spec, OverlaySystem};
 use super::Fix;
+use crate::picture::esc;
 use crate::sim::Model;
 use crate::wire::EthernetAddress;
 
@@ -555,26 +556,6 @@ fn differences(
         .collect()
 }
 
-// ---------------------------------------------------------------------------
-// Text escaping.
-
-/// Escapes text for XML (SVG) and Graphviz HTML-like labels.
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Escapes text for a double-quoted DOT string.
 fn dot_quote(s: &str) -> String {
     let mut out = String::from("\"");
@@ -596,7 +577,7 @@ fn dot_quote(s: &str) -> String {
 const DIFF_COLOUR: &str = "#b00020";
 
 fn dot_line(l: &Line) -> String {
-    let t = xml_escape(&l.text);
+    let t = esc(&l.text);
     match l.tone {
         Tone::Head => format!("<b>{t}</b>"),
         Tone::Plain => t,
@@ -647,8 +628,8 @@ pub fn dot(p: &Picture, spec: &L2Spec) -> String {
         out.push_str(&format!("    subgraph cluster_host{n} {{\n"));
         out.push_str(&format!(
             "        label = <<b>{}</b> (VTEP {})>;\n        style = \"rounded,bold\";\n        color = \"#404040\";\n",
-            xml_escape(&host.name),
-            xml_escape(&host.vtep)
+            esc(&host.name),
+            esc(&host.vtep)
         ));
         out.push_str(&format!(
             "        h{n}_driver [label = {}];\n",
@@ -659,13 +640,13 @@ pub fn dot(p: &Picture, spec: &L2Spec) -> String {
         for (i, c) in host.containers.iter().enumerate().rev() {
             out.push_str(&format!(
                 "        subgraph cluster_host{n}_ns_{i} {{\n            label = <namespace of container <b>{}</b>>;\n            style = dashed;\n            h{n}_c{i} [label = {}];\n        }}\n",
-                xml_escape(&c.name),
+                esc(&c.name),
                 dot_table(&c.eth0, "#e8f0ff")
             ));
         }
         out.push_str(&format!(
             "        subgraph cluster_host{n}_overlay {{\n            label = <{}>;\n            style = dashed;\n",
-            xml_escape(&overlay_ns_label(&spec.network))
+            esc(&overlay_ns_label(&spec.network))
         ));
         // br0: its own lines over one cell per port.
         let mut br = String::from(
@@ -911,7 +892,7 @@ impl Svg {
         };
         self.raw(&format!(
             "<text x=\"{x}\" y=\"{y}\"{weight} fill=\"{fill}\" xml:space=\"preserve\">{}</text>",
-            xml_escape(&l.text)
+            esc(&l.text)
         ));
     }
 
@@ -936,7 +917,7 @@ impl Svg {
     fn small(&mut self, x: usize, y: usize, text: &str) {
         self.raw(&format!(
             "<text x=\"{x}\" y=\"{y}\" font-size=\"9\" fill=\"#505050\">{}</text>",
-            xml_escape(text)
+            esc(text)
         ));
     }
 }
@@ -1099,7 +1080,7 @@ pub fn svg(p: &Picture, spec: &L2Spec) -> String {
     if p.variants.len() > 1 {
         t.push_str(&format!(" (compared with {})", p.variants[1..].join(", ")));
     }
-    s.raw(&format!("<title>{}</title>", xml_escape(&t)));
+    s.raw(&format!("<title>{}</title>", esc(&t)));
     s.raw(&format!(
         "<rect x=\"0\" y=\"0\" width=\"{width}\" height=\"{height}\" fill=\"#ffffff\"/>"
     ));
@@ -1112,8 +1093,8 @@ pub fn svg(p: &Picture, spec: &L2Spec) -> String {
         let y0 = hosts_y;
         s.raw(&format!(
             "<g class=\"host\" data-host=\"{}\" data-vtep=\"{}\">",
-            xml_escape(&host.name),
-            xml_escape(&host.vtep)
+            esc(&host.name),
+            esc(&host.vtep)
         ));
         s.rect(x0, y0, lay.width, host_h, "#fafafa", false);
         s.text(
@@ -1157,14 +1138,14 @@ pub fn svg(p: &Picture, spec: &L2Spec) -> String {
             let cw = lay.cols[i + 1];
             s.raw(&format!(
                 "<g class=\"netns\" data-netns=\"{}\">",
-                xml_escape(&c.name)
+                esc(&c.name)
             ));
             s.rect(cx, ty, cw, lay.top_h, "#ffffff", true);
             s.text(cx, ty + FONT + 2, &plain(format!(" netns {}", c.name)));
             let dev_y = ty + LINE_H + MARGIN - 4;
             s.raw(&format!(
                 "<g class=\"device\" data-kind=\"container\" data-name=\"eth0\" data-container=\"{}\">",
-                xml_escape(&c.name)
+                esc(&c.name)
             ));
             s.rect(
                 cx + MARGIN,
@@ -1182,8 +1163,8 @@ pub fn svg(p: &Picture, spec: &L2Spec) -> String {
             let mid = px + pw / 2;
             s.raw(&format!(
                 "<g class=\"link\" data-kind=\"veth\" data-from=\"{}\" data-to=\"{}\">",
-                xml_escape(&c.name),
-                xml_escape(&c.port)
+                esc(&c.name),
+                esc(&c.port)
             ));
             s.line(
                 cx + cw / 2,
@@ -1200,7 +1181,7 @@ pub fn svg(p: &Picture, spec: &L2Spec) -> String {
         let ns_y = y0 + lay.ns_y();
         s.raw(&format!(
             "<g class=\"netns\" data-netns=\"overlay\" data-network=\"{}\">",
-            xml_escape(&spec.network)
+            esc(&spec.network)
         ));
         s.rect(ns_x, ns_y, ns_w, y0 + ns_bottom - ns_y, "#ffffff", true);
         s.text(
@@ -1225,7 +1206,7 @@ pub fn svg(p: &Picture, spec: &L2Spec) -> String {
             let (px, pw) = port_x[port.name.as_str()];
             s.raw(&format!(
                 "<g class=\"port\" data-port=\"{}\">",
-                xml_escape(&port.name)
+                esc(&port.name)
             ));
             s.rect(px, port_y, pw, lay.port_h, "#ffffff", false);
             s.lines(px, port_y, &port.lines);
@@ -1275,7 +1256,7 @@ pub fn svg(p: &Picture, spec: &L2Spec) -> String {
         s.raw("</g>");
         s.raw(&format!(
             "<g class=\"device\" data-kind=\"underlay\" data-name=\"underlay\" data-ip=\"{}\">",
-            xml_escape(&host.vtep)
+            esc(&host.vtep)
         ));
         s.rect(vx_x, uy, vx_w, under_h, "#eeeeee", false);
         s.lines(vx_x, uy, &host.underlay);

@@ -18,7 +18,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::sequence::{self, esc};
+use super::esc;
+use super::sequence;
 use crate::check::{Judgement, VariantResult};
 use crate::explore::token;
 use crate::scenario::{InputError, Scenario, Verdict};

@@ -23,6 +23,7 @@
 
 use std::fmt::Write as _;
 
+use super::esc;
 use crate::explore::ReplayStep;
 use crate::scenario::kind::Replayed;
 use crate::sim::{ArrowKind, Lane};
@@ -101,22 +102,6 @@ fn rows<'a>(steps: &'a [(usize, &'a ReplayStep)], lanes: &[Lane], fold: bool) ->
         }
     }
     flush(&mut run, &mut out);
-    out
-}
-
-/// Escapes text for XML content and attribute values.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
     out
 }
 
@@ -630,11 +615,6 @@ fn step_svg(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_markup_and_quotes() {
-        assert_eq!(esc("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&#39;");
-    }
 
     #[test]
     fn fit_keeps_short_text_and_cuts_long_text() {
