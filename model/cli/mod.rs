@@ -764,21 +764,10 @@ fn cmd_replay(a: ReplayArgs) -> Result<u8, InputError> {
 /// `replay --pcap PATH`: every frame of the trace, in order, as pcapng
 /// (one interface per capture point, each packet's comment its step).
 fn write_pcap(path: &Path, replayed: &scenario::kind::Replayed) -> Result<(), InputError> {
-    // Step numbers as the text trace prints them: the initial state's
-    // check, when present, is not a step.
-    let first = usize::from(
-        replayed
-            .steps
-            .first()
-            .is_some_and(|st| st.headline == "initial state"),
-    );
     let frames: Vec<(String, crate::sim::CapturedFrame)> = replayed
-        .steps
-        .iter()
-        .skip(first)
-        .enumerate()
-        .flat_map(|(i, st)| {
-            let comment = format!("step {}: {}", i + 1, st.headline);
+        .numbered_steps()
+        .flat_map(|(n, st)| {
+            let comment = format!("step {n}: {}", st.headline);
             st.frames.iter().map(move |f| (comment.clone(), f.clone()))
         })
         .collect();

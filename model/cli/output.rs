@@ -302,15 +302,10 @@ pub fn replay_text(header: Vec<String>, token: &Token, variant: &str, replay: &R
         let _ = writeln!(out, "  {l}");
     }
     let width = replay.steps.len().to_string().len();
-    let mut n = 0;
-    for step in &replay.steps {
-        if step.headline == "initial state" {
-            for (p, m) in &step.violations {
-                let _ = writeln!(out, "  ✗ {p} violated in the initial state: {m}");
-            }
-            continue;
-        }
-        n += 1;
+    for (p, m) in replay.initial_violations() {
+        let _ = writeln!(out, "  ✗ {p} violated in the initial state: {m}");
+    }
+    for (n, step) in replay.numbered_steps() {
         let _ = writeln!(out, "step {n:>width$}  {}", step.headline);
         for l in &step.lines {
             let _ = writeln!(out, "  {:width$}    {l}", "");
@@ -319,6 +314,7 @@ pub fn replay_text(header: Vec<String>, token: &Token, variant: &str, replay: &R
             let _ = writeln!(out, "  {:width$}    ✗ {p} violated: {m}", "");
         }
     }
+    let n = replay.numbered_steps().count();
     if let Some(b) = blocked {
         let _ = writeln!(
             out,
@@ -358,13 +354,10 @@ pub fn replay_text(header: Vec<String>, token: &Token, variant: &str, replay: &R
 pub fn replay_json(scenario: &str, variant: &str, replay: &Replayed) -> String {
     let blocked = replay.blocked.as_ref();
     let steps: Vec<serde_json::Value> = replay
-        .steps
-        .iter()
-        .filter(|s| s.headline != "initial state")
-        .enumerate()
-        .map(|(i, s)| {
+        .numbered_steps()
+        .map(|(n, s)| {
             json!({
-                "step": i + 1,
+                "step": n,
                 "action": s.headline,
                 "log": s.lines,
                 "violations": s.violations.iter().map(|(p, m)| json!({"property": p, "message": m})).collect::<Vec<_>>(),

@@ -1863,6 +1863,10 @@ pub struct Replay<S> {
     pub violated: Vec<(&'static str, String)>,
 }
 
+/// The headline of the replay step that holds the initial state's
+/// violations (present only when it has some; it is not a step).
+pub const INITIAL_STATE: &str = "initial state";
+
 /// Replays a schedule with the trace on, checking properties after each
 /// step. The same model and schedule always give the same result.
 pub fn replay<M: Model>(model: &M, schedule: &[u32]) -> Result<Replay<M::State>, Divergence> {
@@ -1891,7 +1895,7 @@ pub fn replay<M: Model>(model: &M, schedule: &[u32]) -> Result<Replay<M::State>,
     let initial = check(&state, actions.is_empty(), &mut violated);
     if !initial.is_empty() {
         steps.push(ReplayStep {
-            headline: "initial state".to_string(),
+            headline: INITIAL_STATE.to_string(),
             lines: Vec::new(),
             frames: Vec::new(),
             violations: initial,

@@ -148,25 +148,8 @@ svg.sequence .violation text.message { fill: #a40e26; font-weight: bold; }
 pub fn svg(d: &Diagram) -> String {
     let r = d.replayed;
     let lanes: &[Lane] = &r.lanes;
-    // Step numbers as the text trace prints them: the initial state's
-    // check, when present, is not a step.
-    let skip = usize::from(
-        r.steps
-            .first()
-            .is_some_and(|s| s.headline == "initial state"),
-    );
-    let initial_violations: Vec<&(&str, String)> = if skip == 1 {
-        r.steps[0].violations.iter().collect()
-    } else {
-        Vec::new()
-    };
-    let numbered: Vec<(usize, &ReplayStep)> = r
-        .steps
-        .iter()
-        .skip(skip)
-        .enumerate()
-        .map(|(i, s)| (i + 1, s))
-        .collect();
+    let initial_violations = r.initial_violations();
+    let numbered: Vec<(usize, &ReplayStep)> = r.numbered_steps().collect();
     let fold = !d.full && numbered.len() > FOLD_ABOVE;
     let rows = rows(&numbered, lanes, fold);
     // With many lanes, only those the schedule touches are drawn.
@@ -241,7 +224,7 @@ pub fn svg(d: &Diagram) -> String {
         );
         width = width.max(16.0 + text_w(&line) + 16.0);
     }
-    for (name, message) in initial_violations.iter().map(|v| (v.0, &v.1)) {
+    for (name, message) in initial_violations {
         y += LINE_H + 2.0;
         let line = format!("✗ {name} violated in the initial state: {message}");
         let _ = writeln!(

@@ -144,6 +144,31 @@ pub struct Replayed {
     pub lanes: Vec<crate::sim::Lane>,
 }
 
+impl Replayed {
+    /// The properties violated in the initial state (before any step).
+    pub fn initial_violations(&self) -> &[(&'static str, String)] {
+        match self.steps.first() {
+            Some(st) if st.headline == explore::INITIAL_STATE => &st.violations,
+            _ => &[],
+        }
+    }
+
+    /// The steps with their numbers as every output prints them (from 1;
+    /// the initial state's check, when present, is not a step).
+    pub fn numbered_steps(&self) -> impl Iterator<Item = (usize, &ReplayStep)> {
+        let skip = usize::from(
+            self.steps
+                .first()
+                .is_some_and(|st| st.headline == explore::INITIAL_STATE),
+        );
+        self.steps
+            .iter()
+            .skip(skip)
+            .enumerate()
+            .map(|(i, st)| (i + 1, st))
+    }
+}
+
 /// What a kind's model adds to the generic [`Model`] for `check`.
 pub trait CheckedModel: Model + 'static {
     /// Extra per-variant figures (name, value) for the matrix and JSON.
@@ -243,5 +268,56 @@ impl<M: CheckedModel, P: Describe> Variant for VariantOf<M, P> {
     fn replay_keys(&self, keys: &[u64]) -> Replayed {
         let (r, _, blocked) = explore::replay_keys(&self.model, keys);
         rendered(&self.model, r, blocked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(headline: &str, violations: Vec<(&'static str, String)>) -> ReplayStep {
+        ReplayStep {
+            headline: headline.to_string(),
+            lines: Vec::new(),
+            frames: Vec::new(),
+            violations,
+            sketch: crate::sim::Sketch::default(),
+        }
+    }
+
+    fn replayed(steps: Vec<ReplayStep>) -> Replayed {
+        Replayed {
+            initial: Vec::new(),
+            steps,
+            final_summary: Vec::new(),
+            final_tables: serde_json::Value::Null,
+            quiescent: true,
+            violated: Vec::new(),
+            blocked: None,
+            lanes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_initial_check_is_not_a_step() {
+        let bad = vec![("ipam.unique", "from the start".to_string())];
+        let r = replayed(vec![
+            step(explore::INITIAL_STATE, bad.clone()),
+            step("a", Vec::new()),
+            step("b", Vec::new()),
+        ]);
+        assert_eq!(r.initial_violations(), bad.as_slice());
+        let numbered: Vec<(usize, &str)> = r
+            .numbered_steps()
+            .map(|(n, s)| (n, s.headline.as_str()))
+            .collect();
+        assert_eq!(numbered, [(1, "a"), (2, "b")]);
+
+        let r = replayed(vec![step("a", Vec::new()), step("b", bad.clone())]);
+        assert!(r.initial_violations().is_empty());
+        assert_eq!(
+            r.numbered_steps().map(|(n, _)| n).collect::<Vec<_>>(),
+            [1, 2]
+        );
     }
 }
