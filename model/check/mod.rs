@@ -62,6 +62,16 @@ impl PropertyResult {
     pub fn matches(&self) -> bool {
         self.judgement == Judgement::Met
     }
+
+    /// The verdict as a cell of the fix matrix: `VIOLATED 12` (with the
+    /// counterexample's length), `holds`, `unknown (max_states)`, ...
+    pub fn cell(&self) -> String {
+        match (&self.verdict, &self.counterexample) {
+            (Verdict::Violated, Some(c)) => format!("VIOLATED {}", c.steps),
+            (Verdict::Violated, None) => "VIOLATED".to_string(),
+            (v, _) => v.words(),
+        }
+    }
 }
 
 /// Judges a found verdict against an expectation.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::audit::{self, dockerlog, Held, Settings, Window};
 use crate::check::{Judgement, Run, VariantResult};
-use crate::explore::{Bounds, Options, Strategy};
+use crate::explore::Options;
 use crate::ipam::profile::PROFILE_NAMES;
 use crate::scenario::{self, InputError, Verdict};
 
@@ -212,15 +212,9 @@ pub(crate) fn cmd_audit(a: AuditArgs, paint: output::Paint) -> Result<u8, InputE
             &scenario_path,
         )?;
         let options = Options {
-            bounds: Bounds::default(),
             limits: limits::run_limits(limits::default_max_memory(), None),
-            strategy: Strategy::Bfs,
-            por: true,
-            symmetry: true,
-            stop_at_first: false,
-            target: None,
-            shard: None,
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ..Options::default()
         };
         let options = Options {
             bounds: s.bounds,

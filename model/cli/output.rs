@@ -113,11 +113,7 @@ pub fn matrix(s: &Scenario, results: &[VariantResult], paint: Paint) -> String {
     for r in results {
         let mut line = format!("  {:vw$}", r.variant);
         for p in &r.properties {
-            let mut cell = match (&p.verdict, &p.counterexample) {
-                (Verdict::Violated, Some(c)) => format!("VIOLATED {}", c.steps),
-                (Verdict::Violated, None) => "VIOLATED".to_string(),
-                (v, _) => v.words(),
-            };
+            let mut cell = p.cell();
             if !p.matches() {
                 cell.push_str(" (!)");
                 let expected = p.expected.map_or("holds", Verdict::as_str);

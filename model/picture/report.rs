@@ -84,19 +84,14 @@ fn page_of(class: &str, title: &str, up: &str, body: &str) -> String {
     )
 }
 
-/// The verdict's class and text in a matrix cell.
-fn cell_text(p: &crate::check::PropertyResult) -> (&'static str, String) {
-    let class = match p.verdict {
+/// The class of a matrix cell.
+fn cell_class(p: &crate::check::PropertyResult) -> &'static str {
+    match p.verdict {
         Verdict::Violated => "violated",
         Verdict::Holds => "holds",
         Verdict::Vacuous => "vacuous",
         Verdict::Unknown(_) => "unknown",
-    };
-    let text = match (&p.verdict, &p.counterexample) {
-        (Verdict::Violated, Some(c)) => format!("VIOLATED {}", c.steps),
-        (v, _) => v.words(),
-    };
-    (class, text)
+    }
 }
 
 fn write(path: &Path, text: &str) -> Result<(), InputError> {
@@ -244,7 +239,7 @@ fn write_scenario(dir: &Path, sec: &Section) -> Result<(), InputError> {
             esc(&r.variant)
         );
         for p in &r.properties {
-            let (class, text) = cell_text(p);
+            let (class, text) = (cell_class(p), p.cell());
             let mismatch = if p.matches() { "" } else { " mismatch" };
             let expected = p.expected.map_or("(no expectation)".to_string(), |e| {
                 format!("expected {}", e.as_str())
