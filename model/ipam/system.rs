@@ -39,7 +39,7 @@ use super::bitseq::{Bitseq, BitseqError, Pos, Request};
 use super::pool::Pool;
 use super::profile::Profile;
 use crate::sim::{Checked, Model, Property, Trace, When};
-use crate::store::{Entry, KvStore, StoreError};
+use crate::store::{KeyValue, KvStore, StoreError};
 
 mod sketch;
 
@@ -158,9 +158,9 @@ pub struct Handle {
 impl Handle {
     /// `store.GetObject(key, h)`: list, counter and index from the store;
     /// the serial cursor stays (it is not stored).
-    pub fn refresh_from(&mut self, entry: &Entry<Bitseq>) {
+    pub fn refresh_from(&mut self, entry: &KeyValue<Bitseq>) {
         self.bm.overwrite_from(&entry.value);
-        self.db_index = entry.index;
+        self.db_index = entry.index();
         self.db_exists = true;
     }
 
@@ -1373,7 +1373,7 @@ impl Model for IpamSystem {
             out.push(format!(
                 "store {}: index 0x{:x}, unselected: {}, sequence: {}",
                 self.store_key,
-                e.index,
+                e.index(),
                 e.value.unselected(),
                 e.value.sequence_string()
             ));

@@ -1,24 +1,40 @@
-//! A versioned key-value store with compare-and-swap, standing for the
-//! consul/etcd/zookeeper store behind libnetwork's `datastore` (via libkv)
-//! in classic Swarm's global scope.
+//! The key-value stores under the allocators.
 //!
-//! What is modelled: every write bumps one store-wide index (consul's
-//! `ModifyIndex`, etcd's revision) and records it on the key; `atomic_put`
-//! succeeds only if the caller's last-seen index still matches (libkv
-//! `AtomicPut`, which libnetwork's `PutObjectAtomic` calls with the
-//! object's `dbIndex`), failing with [`StoreError::KeyModified`]
-//! (`ErrKeyModified`, a retry error for `Handle.set`) or
-//! [`StoreError::KeyExists`] when creating a key that exists.
+//! - [`etcd`]: etcd's v3 semantics (revisions, `Put`, `DeleteRange`,
+//!   `Range`, `Txn`, leases, `Watch`, compaction), checked against a real
+//!   etcd 3.4 (tests/etcd.rs, docs/etcd-oracle.md).
+//! - [`KvStore`], below: the check-and-set that libnetwork's `datastore`
+//!   uses through libkv in classic Swarm's global scope, as a thin profile
+//!   over [`etcd::Etcd`].
+//!
+//! [`KvStore::atomic_put`] stands for libkv's `AtomicPut(key, value,
+//! previous)`, which libnetwork's `PutObjectAtomic` calls with the object's
+//! `dbIndex` (libnetwork `datastore/datastore.go`, Apache-2.0): with no
+//! previous it creates the key and fails with [`StoreError::KeyExists`] if
+//! it exists; with a previous index it replaces the key only if its index is
+//! still that one, else [`StoreError::KeyModified`] (`ErrKeyModified`, a
+//! retry error for `Handle.set`). Over etcd v3 that is one transaction, as
+//! libkv's and its successors' etcd v3 backends build it: `If(create_revision
+//! = 0) Then(Put)` for a create, `If(mod_revision = previous) Then(Put)` for a
+//! replace; the index is the key's `mod_revision` (consul's `ModifyIndex`).
+//! The store keeps no history ([`etcd::Etcd::compacting`]): the protocol
+//! never reads the past, and two search states that differ only in history
+//! are the same state.
 //!
 //! The *no store* mode of local-scope networks (#1130) is not a store at
 //! all: callers hold `Option<KvStore<_>>` and `None` means `writeToStore`
 //! returns at once, checking nothing.
 //!
-//! Not modelled: watches, TTLs, network partitions, or a store that loses
-//! or reorders writes.
+//! Not modelled here: watches, TTLs, network partitions, or a store that
+//! loses or reorders writes.
 
-use std::collections::BTreeMap;
+pub mod etcd;
+
 use std::fmt;
+
+use etcd::{Compare, CompareResult, CompareTarget, Etcd, PutRequest, RequestOp, TxnRequest};
+
+pub use etcd::KeyValue;
 
 /// Why a conditional write failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -42,40 +58,37 @@ impl fmt::Display for StoreError {
     }
 }
 
-/// One stored value and the index of its last write.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Entry<V> {
-    /// The value.
-    pub value: V,
-    /// The store index of the write that produced it.
-    pub index: u64,
+impl<V> KeyValue<V> {
+    /// The key's index as libkv reports it (`KVPair.LastIndex`): its
+    /// `mod_revision`.
+    pub fn index(&self) -> u64 {
+        self.mod_revision as u64
+    }
 }
 
-/// The store: keys in order, one global index.
+/// The check-and-set store: an etcd that keeps no history.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct KvStore<V> {
-    entries: BTreeMap<String, Entry<V>>,
-    last_index: u64,
+    etcd: Etcd<V>,
 }
 
-impl<V: Clone> Default for KvStore<V> {
+impl<V: Clone + Ord> Default for KvStore<V> {
     fn default() -> Self {
         KvStore {
-            entries: BTreeMap::new(),
-            last_index: 0,
+            etcd: Etcd::compacting(),
         }
     }
 }
 
-impl<V: Clone> KvStore<V> {
+impl<V: Clone + Ord> KvStore<V> {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// `Get(key)`: the value and its index.
-    pub fn get(&self, key: &str) -> Option<&Entry<V>> {
-        self.entries.get(key)
+    /// `Get(key)`: the value, its index being `mod_revision`.
+    pub fn get(&self, key: &str) -> Option<&KeyValue<V>> {
+        self.etcd.get(key)
     }
 
     /// `AtomicPut(key, value, previous)`: with `previous = None` creates the
@@ -87,28 +100,34 @@ impl<V: Clone> KvStore<V> {
         value: V,
         previous: Option<u64>,
     ) -> Result<u64, StoreError> {
-        match (self.entries.get(key), previous) {
-            (Some(_), None) => return Err(StoreError::KeyExists),
-            (Some(entry), Some(index)) if entry.index != index => {
-                return Err(StoreError::KeyModified)
-            }
-            (None, Some(_)) => return Err(StoreError::KeyModified),
-            _ => {}
-        }
-        self.last_index += 1;
-        self.entries.insert(
-            key.to_string(),
-            Entry {
+        let (target, error) = match previous {
+            None => (CompareTarget::Create(0), StoreError::KeyExists),
+            Some(index) => (CompareTarget::Mod(index as i64), StoreError::KeyModified),
+        };
+        let txn = TxnRequest {
+            compare: vec![Compare {
+                key: key.to_string(),
+                target,
+                result: CompareResult::Equal,
+            }],
+            success: vec![RequestOp::Put(PutRequest {
+                key: key.to_string(),
                 value,
-                index: self.last_index,
-            },
-        );
-        Ok(self.last_index)
+                lease: 0,
+                prev_kv: false,
+            })],
+            failure: vec![],
+        };
+        match self.etcd.txn(&txn) {
+            Ok(r) if r.succeeded => Ok(r.revision as u64),
+            Ok(_) => Err(error),
+            Err(e) => unreachable!("a check-and-set transaction is well formed: {e}"),
+        }
     }
 
-    /// The last index handed out.
+    /// The last index handed out (the store's revision).
     pub fn last_index(&self) -> u64 {
-        self.last_index
+        self.etcd.revision() as u64
     }
 }
 
@@ -124,13 +143,8 @@ mod tests {
         // Two writers both read index i1; the first wins.
         let i2 = s.atomic_put("k", 2, Some(i1)).unwrap();
         assert_eq!(s.atomic_put("k", 3, Some(i1)), Err(StoreError::KeyModified));
-        assert_eq!(
-            s.get("k").unwrap(),
-            &Entry {
-                value: 2,
-                index: i2
-            }
-        );
+        let k = s.get("k").unwrap();
+        assert_eq!((k.value, k.mod_revision as u64, k.version), (2, i2, 2));
         assert!(i2 > i1);
         assert_eq!(
             s.atomic_put("missing", 1, Some(7)),

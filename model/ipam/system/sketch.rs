@@ -112,7 +112,7 @@ impl IpamSystem {
                         arrows.push(call(
                             self.store_lane(),
                             handle,
-                            format!("GetObject: index 0x{:x}", entry.index),
+                            format!("GetObject: index 0x{:x}", entry.index()),
                         ));
                         let (x, y) = (&a.daemons[def.daemon].handle, &b.daemons[def.daemon].handle);
                         if x != y {
@@ -175,7 +175,7 @@ impl IpamSystem {
                             .store
                             .as_ref()
                             .and_then(|s| s.get(&self.store_key))
-                            .map_or(0, |e| e.index);
+                            .map_or(0, |e| e.index());
                         marks.push(mark(
                             store,
                             format!("index 0x{index:x}: {name}'s copy"),
