@@ -493,7 +493,9 @@ impl<V: Clone + Ord> Etcd<V> {
                 found[..kept].iter().map(|kv| (*kv).clone()).collect()
             },
             count,
-            more: kept < found.len(),
+            // `more` comes from cutting the list of keys: a count-only read
+            // has none to cut.
+            more: !req.count_only && kept < found.len(),
         }
     }
 
@@ -716,15 +718,7 @@ impl<V: Clone + Ord> Etcd<V> {
                 }
             }
         }
-        // Every answer's header carries the transaction's final revision.
         let end = self.revision;
-        for r in &mut responses {
-            match r {
-                ResponseOp::Range(x) => x.revision = end,
-                ResponseOp::Put(x) => x.revision = end,
-                ResponseOp::Delete(x) => x.revision = end,
-            }
-        }
         Ok(TxnResponse {
             revision: end,
             succeeded,
@@ -861,10 +855,15 @@ impl<V: Clone + Ord> Etcd<V> {
         if start < compacted || (start == compacted && self.mutant(Mutant::CompactionExclusive)) {
             return Err(compacted);
         }
+        // An event's previous key is read at the revision before it
+        // (`watchableStore` with `prev_kv`): gone once that is compacted.
         Ok(history
             .iter()
             .filter(|e| e.revision >= start && matches(&e.key, key, prefix))
-            .cloned()
+            .map(|e| Event {
+                prev_kv: e.prev_kv.clone().filter(|_| e.revision > compacted),
+                ..e.clone()
+            })
             .collect())
     }
 }

@@ -6,6 +6,8 @@
 //! - [`KvStore`], below: the check-and-set that libnetwork's `datastore`
 //!   uses through libkv in classic Swarm's global scope, as a thin profile
 //!   over [`etcd::Etcd`].
+//! - [`vector`]: request sequences with recorded answers, run through the
+//!   model; [`oracle`]: a real etcd server and a client that runs them there.
 //!
 //! [`KvStore::atomic_put`] stands for libkv's `AtomicPut(key, value,
 //! previous)`, which libnetwork's `PutObjectAtomic` calls with the object's
@@ -29,6 +31,8 @@
 //! loses or reorders writes.
 
 pub mod etcd;
+pub mod oracle;
+pub mod vector;
 
 use std::fmt;
 
