@@ -174,6 +174,7 @@ fn ipam_case(bytes: &mut Bytes, expect: Expect) -> Option<Case<IpamSystem>> {
         ip_range: None,
         setup,
         actors,
+        faults: Default::default(),
     };
     let model = IpamSystem::new(&spec, &profile).ok()?;
     let variant = format!(

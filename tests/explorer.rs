@@ -69,6 +69,7 @@ fn seed() -> IpamSpec {
                 daemon: 0,
             })
             .collect(),
+        faults: Default::default(),
     }
 }
 

@@ -70,6 +70,7 @@ fn spec(s: &Shape) -> IpamSpec {
         ip_range: None,
         setup,
         actors,
+        faults: Default::default(),
     }
 }
 

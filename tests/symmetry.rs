@@ -178,6 +178,7 @@ fn runs(n: usize, setup: Vec<SetupOp>) -> IpamSpec {
                 daemon: 0,
             })
             .collect(),
+        faults: Default::default(),
     }
 }
 

@@ -103,6 +103,25 @@ pub struct IpamSpec {
     pub setup: Vec<SetupOp>,
     /// The concurrent operations.
     pub actors: Vec<ActorSpec>,
+    /// How many store faults the explorer may inject.
+    pub faults: Faults,
+}
+
+/// The store faults a scenario allows (`[faults]`), each a budget the
+/// explorer spends where it likes. Only profiles with a store see them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Faults {
+    /// An `AtomicPut` whose answer never comes: the request times out, and
+    /// the client cannot tell whether it was applied (Jepsen's `:info`).
+    /// The explorer tries both. `writeToStore` returns the timeout, which
+    /// is not a `RetryError`, so `Handle.set` gives up ("internal failure
+    /// while setting the bit").
+    pub store_timeouts: u8,
+    /// A hard failure of an actor's daemon between two of its steps: every
+    /// unfinished actor on that daemon dies, the locks die with the
+    /// process, and the daemon comes back with its handle read from the
+    /// store. Containers already up keep their addresses.
+    pub crashes: u8,
 }
 
 /// One phase of an actor's program (see the module table).
@@ -216,6 +235,11 @@ pub enum Outcome {
     Released(u64),
     /// The allocation failed: no free address (`ErrNoBitAvailable`).
     NoAddress,
+    /// The store request timed out ([`Faults::store_timeouts`]): the
+    /// request or release failed, whatever the store did.
+    StoreTimeout,
+    /// The actor's daemon failed while it ran ([`Faults::crashes`]).
+    Crashed,
 }
 
 /// A private copy with its fingerprint, computed once and kept until the
@@ -314,13 +338,42 @@ pub struct IpamState {
     pub actors: Vec<Actor>,
     /// Per container, the ordinal it holds while its endpoint is live.
     pub holders: Vec<Option<u64>>,
+    /// The fault budgets not spent yet.
+    pub faults_left: Faults,
 }
 
-/// The step "actor `n` takes its next phase".
+/// The step "actor `n` takes its next phase", or a fault there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Step {
     /// The actor's index.
     pub actor: u8,
+    /// A fault injected instead of the plain step.
+    pub fault: Fault,
+}
+
+/// A fault a [`Step`] injects ([`Faults`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fault {
+    /// None: the actor takes its phase.
+    None,
+    /// At `write`: the `AtomicPut` reaches the store (and succeeds or
+    /// fails there as usual), its answer is lost, the client times out.
+    AnswerLost,
+    /// At `write`: the request is lost on the way, the client times out.
+    RequestLost,
+    /// Before the actor's next phase: its daemon fails and restarts.
+    Crash,
+}
+
+impl Fault {
+    fn tag(self) -> u64 {
+        match self {
+            Fault::None => 0,
+            Fault::AnswerLost => 1,
+            Fault::RequestLost => 2,
+            Fault::Crash => 3,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -405,6 +458,11 @@ impl IpamSystem {
             store,
             actors: Vec::new(),
             holders: Vec::new(),
+            faults_left: if profile.store {
+                spec.faults
+            } else {
+                Faults::default()
+            },
         };
 
         // Setup, on daemon 0, one operation at a time.
@@ -700,6 +758,93 @@ impl IpamSystem {
 
     /// Ends an actor's program early (after a failure): skip to `netunlock`
     /// if it holds the network lock, else to the end.
+    /// [`Fault::AnswerLost`] or [`Fault::RequestLost`] at actor `i`'s
+    /// write: the store applies the `AtomicPut` or not, the client gets a
+    /// timeout, and `Handle.set` returns it (not a `RetryError`).
+    fn time_out(&self, s: &mut IpamState, i: usize, fault: Fault, trace: &mut Trace) {
+        let def = &self.actors[i];
+        s.faults_left.store_timeouts -= 1;
+        let a = &mut s.actors[i];
+        let mut copy = a.copy.take().expect("computed");
+        let read_at = copy.db_index;
+        if fault == Fault::AnswerLost {
+            let store = s.store.as_mut().expect("timeouts need a store");
+            let applied = Arc::make_mut(&mut copy)
+                .get_mut()
+                .write_to_store(store, &self.store_key);
+            trace.line(match applied {
+                Ok(index) => format!(
+                    "nh.writeToStore(): AtomicPut at index 0x{read_at:x} is applied (new index 0x{index:x}), but its answer is lost"
+                ),
+                Err(e) => format!(
+                    "nh.writeToStore(): AtomicPut at index 0x{read_at:x} fails in the store ({e}), and the answer is lost"
+                ),
+            });
+        } else {
+            trace.line(format!(
+                "nh.writeToStore(): AtomicPut at index 0x{read_at:x} is lost before the store"
+            ));
+        }
+        trace.line(
+            "the request times out: not a RetryError, so Handle.set returns \"internal failure while setting the bit\"",
+        );
+        if self.profile.holds_lock_through_commit() {
+            s.daemons[def.daemon].handle_lock = None;
+        }
+        let a = &mut s.actors[i];
+        a.pos = None;
+        a.outcome = Outcome::StoreTimeout;
+        Self::bail(def, a);
+        trace.line(if def.run {
+            format!(
+                "RequestAddress fails: {} does not start",
+                self.containers[def.container]
+            )
+        } else {
+            "ReleaseAddress fails: the address stays allocated".to_string()
+        });
+    }
+
+    /// [`Fault::Crash`] of `daemon`: its unfinished actors die, its locks
+    /// with them, and it restarts with its handle read from the store.
+    fn crash(&self, s: &mut IpamState, daemon: usize, trace: &mut Trace) {
+        s.faults_left.crashes -= 1;
+        let mut killed = Vec::new();
+        for (i, def) in self.actors.iter().enumerate() {
+            let a = &mut s.actors[i];
+            if def.daemon != daemon || a.pc as usize >= def.program.len() {
+                continue;
+            }
+            a.pc = def.program.len() as u8;
+            a.copy = None;
+            a.pos = None;
+            a.ordinal = None;
+            a.outcome = Outcome::Crashed;
+            killed.push(format!(
+                "{} {}",
+                if def.run { "run" } else { "rm" },
+                self.containers[def.container]
+            ));
+        }
+        let d = &mut s.daemons[daemon];
+        d.network_lock = None;
+        d.handle_lock = None;
+        if let Some(store) = &s.store {
+            d.handle
+                .refresh_from(store.get(&self.store_key).expect("created with the network"));
+            d.handle.bm.set_curr(0);
+        }
+        trace.line(format!(
+            "daemon{daemon} fails hard: {} die{}; it restarts and reads the handle from the store",
+            if killed.is_empty() {
+                "no operation".to_string()
+            } else {
+                killed.join(", ")
+            },
+            if killed.len() == 1 { "s" } else { "" }
+        ));
+    }
+
     fn bail(def: &ActorDef, actor: &mut Actor) {
         actor.pc = def
             .program
@@ -909,8 +1054,29 @@ impl Model for IpamSystem {
                 Phase::Delete => state.holders[def.container].is_some(),
                 _ => true,
             };
+            let actor = i as u8;
             if enabled {
-                out.push(Step { actor: i as u8 });
+                out.push(Step {
+                    actor,
+                    fault: Fault::None,
+                });
+                if phase == Phase::Write && state.faults_left.store_timeouts > 0 {
+                    out.push(Step {
+                        actor,
+                        fault: Fault::AnswerLost,
+                    });
+                    out.push(Step {
+                        actor,
+                        fault: Fault::RequestLost,
+                    });
+                }
+            }
+            // A daemon fails whatever its actor is waiting for.
+            if state.faults_left.crashes > 0 {
+                out.push(Step {
+                    actor,
+                    fault: Fault::Crash,
+                });
             }
         }
     }
@@ -922,6 +1088,17 @@ impl Model for IpamSystem {
         let phase = def.program[s.actors[i].pc as usize];
         let name = &self.containers[def.container];
         let hold = self.profile.holds_lock_through_commit();
+        match step.fault {
+            Fault::None => {}
+            Fault::Crash => {
+                self.crash(&mut s, def.daemon, trace);
+                return s;
+            }
+            Fault::AnswerLost | Fault::RequestLost => {
+                self.time_out(&mut s, i, step.fault, trace);
+                return s;
+            }
+        }
         s.actors[i].pc += 1;
         match phase {
             Phase::NetLock => {
@@ -1177,21 +1354,36 @@ impl Model for IpamSystem {
         } else {
             String::new()
         };
+        let fault = match step.fault {
+            Fault::None => "",
+            Fault::AnswerLost => " (its answer lost: timeout)",
+            Fault::RequestLost => " (the request lost: timeout)",
+            Fault::Crash => " interrupted: the daemon fails",
+        };
         format!(
-            "{kind} {}{daemon}: {}",
+            "{kind} {}{daemon}: {}{fault}",
             self.containers[def.container],
             phase.name()
         )
     }
 
     fn action_key(&self, _state: &IpamState, step: &Step) -> u64 {
-        u64::from(step.actor)
+        u64::from(step.actor) | step.fault.tag() << 8
     }
 
     fn blocked(&self, state: &IpamState, key: u64) -> Option<String> {
-        let i = usize::try_from(key)
+        let i = usize::try_from(key & 0xff)
             .ok()
             .filter(|&i| i < self.actors.len())?;
+        if key >> 8 != 0 {
+            let spent = match key >> 8 {
+                3 => state.faults_left.crashes == 0,
+                _ => state.faults_left.store_timeouts == 0,
+            };
+            if spent {
+                return Some("the scenario's budget for this fault is spent".into());
+            }
+        }
         let def = &self.actors[i];
         let kind = if def.run { "run" } else { "rm" };
         let who = format!("{kind} {}", self.containers[def.container]);
@@ -1229,6 +1421,9 @@ impl Model for IpamSystem {
     }
 
     fn is_local(&self, state: &IpamState, step: &Step) -> bool {
+        if step.fault != Fault::None {
+            return false;
+        }
         let def = &self.actors[step.actor as usize];
         let phase = def.program[state.actors[step.actor as usize].pc as usize];
         match phase {
@@ -1308,10 +1503,12 @@ impl Model for IpamSystem {
             store,
             actors,
             holders,
+            faults_left,
         } = state;
         let mut h = crate::explore::StateHasher::new();
         daemons.hash(&mut h);
         store.hash(&mut h);
+        faults_left.hash(&mut h);
         h.write_usize(actors.len());
         // `Some(o)` as `o + 1`, `None` as 0.
         let opt = |o: &Option<u64>| o.map_or(0, |o| o + 1);
@@ -1342,6 +1539,8 @@ impl Model for IpamSystem {
                 Outcome::Allocated(o) => (1, o),
                 Outcome::Released(o) => (2, o),
                 Outcome::NoAddress => (3, 0),
+                Outcome::StoreTimeout => (4, 0),
+                Outcome::Crashed => (5, 0),
             };
             rec[43] = tag;
             rec[44..52].copy_from_slice(&value.to_le_bytes());
@@ -1388,6 +1587,8 @@ impl Model for IpamSystem {
                 Outcome::Allocated(o) => format!("got {}", self.pool.address(o)),
                 Outcome::Released(o) => format!("released {}", self.pool.address(o)),
                 Outcome::NoAddress => "failed: no available address".into(),
+                Outcome::StoreTimeout => "failed: the store request timed out".into(),
+                Outcome::Crashed => "died with its daemon".into(),
             };
             out.push(format!(
                 "{} {}: {status}",

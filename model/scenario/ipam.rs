@@ -17,7 +17,7 @@ use super::{
 use crate::ipam::bitseq::Version;
 use crate::ipam::profile::{Profile, PROFILE_NAMES};
 use crate::ipam::system::{
-    ActorKind, ActorSpec, BuildError, IpamSpec, IpamSystem, SetupOp, Target,
+    ActorKind, ActorSpec, BuildError, Faults, IpamSpec, IpamSystem, SetupOp, Target,
 };
 use std::any::Any;
 
@@ -79,7 +79,16 @@ struct Raw {
     bounds: RawBounds,
     explore: Option<RawExplore>,
     #[serde(default)]
+    faults: RawFaults,
+    #[serde(default)]
     variant: Vec<Spanned<RawVariant>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFaults {
+    store_timeouts: Option<Spanned<i64>>,
+    crashes: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -277,6 +286,19 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         ));
     }
 
+    let budget = |v: &Option<Spanned<i64>>, key: &str| match v {
+        None => Ok(0),
+        Some(n) if (0..=3).contains(n.get_ref()) => Ok(*n.get_ref() as u8),
+        Some(n) => Err(src.error(
+            n.span(),
+            format!("{key} = {} is out of range", n.get_ref()),
+            format!("give {key} = 0 to 3: each fault multiplies the space to explore"),
+        )),
+    };
+    let faults = Faults {
+        store_timeouts: budget(&raw.faults.store_timeouts, "store_timeouts")?,
+        crashes: budget(&raw.faults.crashes, "crashes")?,
+    };
     let bounds = raw.bounds.resolve(src)?;
     let spec = IpamSpec {
         network: net.name.clone(),
@@ -285,6 +307,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         ip_range,
         setup,
         actors,
+        faults,
     };
 
     check_variant_names(

@@ -73,6 +73,65 @@ impl IpamSystem {
         let mark = |lane: usize, text: String, change: bool| Mark { lane, text, change };
         let mut arrows = Vec::new();
         let mut marks = Vec::new();
+        match step.fault {
+            Fault::None => {}
+            Fault::Crash => {
+                for (j, d) in self.actors.iter().enumerate() {
+                    if d.daemon == def.daemon && b.actors[j].outcome == Outcome::Crashed
+                        && a.actors[j].outcome != Outcome::Crashed
+                    {
+                        marks.push(mark(self.actor_lane(j), "dies".to_string(), true));
+                    }
+                }
+                if b.store.is_some() {
+                    arrows.push(call(
+                        self.store_lane(),
+                        handle,
+                        format!(
+                            "restart: GetObject: index 0x{:x}",
+                            b.daemons[def.daemon].handle.db_index
+                        ),
+                    ));
+                }
+                marks.push(mark(handle, "daemon fails, restarts".to_string(), true));
+                return Sketch {
+                    lane: Some(me),
+                    what: format!("daemon{} fails hard", def.daemon),
+                    arrows,
+                    marks,
+                };
+            }
+            Fault::AnswerLost | Fault::RequestLost => {
+                let store = self.store_lane();
+                let index = a.actors[i].copy.as_ref().map_or(0, |c| c.db_index);
+                arrows.push(call(me, store, format!("AtomicPut at index 0x{index:x}")));
+                let applied = a.store != b.store;
+                if applied {
+                    let now = b
+                        .store
+                        .as_ref()
+                        .and_then(|s| s.get(&self.store_key))
+                        .map_or(0, |e| e.index());
+                    marks.push(mark(
+                        store,
+                        format!("index 0x{now:x}: {name}'s copy (answer lost)"),
+                        true,
+                    ));
+                }
+                marks.push(mark(me, "timeout: set() fails".to_string(), false));
+                return Sketch {
+                    lane: Some(me),
+                    what: if step.fault == Fault::AnswerLost {
+                        "write: the answer is lost"
+                    } else {
+                        "write: the request is lost"
+                    }
+                    .to_string(),
+                    arrows,
+                    marks,
+                };
+            }
+        }
         let what = match phase {
             Phase::NetLock => {
                 marks.push(mark(handle, format!("network lock: {name}"), true));
