@@ -26,6 +26,9 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
+mod common;
+use common::etcd::server_or_skip;
+
 const RECORDED: &str = "tests/data/etcd-3.4.23.jsonl";
 
 fn recorded() -> Vec<Sequence> {
@@ -86,22 +89,6 @@ fn every_wrong_rule_is_caught_by_the_recorded_answers() {
 }
 
 // ---- the real server ----
-
-/// A fresh server, or `None` after saying loudly why not (a failure under
-/// `NETRACE_REQUIRE_ETCD=1`).
-fn server_or_skip(test: &str) -> Option<Server> {
-    let started = oracle::binary().and_then(|_| Server::start());
-    match started {
-        Ok(s) => Some(s),
-        Err(e) => {
-            if std::env::var("NETRACE_REQUIRE_ETCD").as_deref() == Ok("1") {
-                panic!("NETRACE_REQUIRE_ETCD=1 but the etcd oracle cannot run: {e}");
-            }
-            eprintln!("ETCD ORACLE SKIPPED ({test}): {e}");
-            None
-        }
-    }
-}
 
 /// Runs one template on `server` in namespace `ns`: the sequence with the
 /// real answers. Leases the template leaves behind are revoked afterwards,

@@ -42,7 +42,9 @@ const BLOCK_MAX: u32 = u32::MAX;
 const BLOCK_FIRST_BIT: u32 = 1 << (BLOCK_LEN - 1);
 
 /// Which upstream code the search functions follow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Version {
     /// libnetwork branch `17.05.x` (commit 5d4e5de2): `getAvailableBit` may
     /// return the position just past a full tail of its block, and
@@ -75,7 +77,9 @@ impl Version {
 }
 
 /// One run of equal blocks (`sequence`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Sequence {
     /// The 32-bit block, MSB = lowest ordinal.
     pub block: u32,
@@ -175,7 +179,11 @@ impl Request {
 }
 
 /// The bitmap: `bitseq.Handle` without its lock and store, or `bitmap.Bitmap`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Serialised (serde) as the value a real store holds for it: the etcd
+/// oracle's protocol runs (tests/etcd_protocol.rs) keep it in etcd as JSON.
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Bitseq {
     version: Version,
     bits: u64,

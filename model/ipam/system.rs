@@ -117,6 +117,11 @@ pub struct Faults {
     /// is not a `RetryError`, so `Handle.set` gives up ("internal failure
     /// while setting the bit").
     pub store_timeouts: u8,
+    /// Timeouts of one kind only: the `AtomicPut` was applied and its
+    /// answer lost (a partition that drops answers).
+    pub lost_answers: u8,
+    /// Timeouts of the other kind: the request never reached the store.
+    pub lost_requests: u8,
     /// A hard failure of an actor's daemon between two of its steps: every
     /// unfinished actor on that daemon dies, the locks die with the
     /// process, and the daemon comes back with its handle read from the
@@ -763,7 +768,18 @@ impl IpamSystem {
     /// timeout, and `Handle.set` returns it (not a `RetryError`).
     fn time_out(&self, s: &mut IpamState, i: usize, fault: Fault, trace: &mut Trace) {
         let def = &self.actors[i];
-        s.faults_left.store_timeouts -= 1;
+        // Spend the budget of this kind first, then the general one.
+        let f = &mut s.faults_left;
+        let own = if fault == Fault::AnswerLost {
+            &mut f.lost_answers
+        } else {
+            &mut f.lost_requests
+        };
+        if *own > 0 {
+            *own -= 1;
+        } else {
+            f.store_timeouts -= 1;
+        }
         let a = &mut s.actors[i];
         let mut copy = a.copy.take().expect("computed");
         let read_at = copy.db_index;
@@ -830,8 +846,11 @@ impl IpamSystem {
         d.network_lock = None;
         d.handle_lock = None;
         if let Some(store) = &s.store {
-            d.handle
-                .refresh_from(store.get(&self.store_key).expect("created with the network"));
+            d.handle.refresh_from(
+                store
+                    .get(&self.store_key)
+                    .expect("created with the network"),
+            );
             d.handle.bm.set_curr(0);
         }
         trace.line(format!(
@@ -1060,15 +1079,20 @@ impl Model for IpamSystem {
                     actor,
                     fault: Fault::None,
                 });
-                if phase == Phase::Write && state.faults_left.store_timeouts > 0 {
-                    out.push(Step {
-                        actor,
-                        fault: Fault::AnswerLost,
-                    });
-                    out.push(Step {
-                        actor,
-                        fault: Fault::RequestLost,
-                    });
+                if phase == Phase::Write {
+                    let f = &state.faults_left;
+                    if f.store_timeouts > 0 || f.lost_answers > 0 {
+                        out.push(Step {
+                            actor,
+                            fault: Fault::AnswerLost,
+                        });
+                    }
+                    if f.store_timeouts > 0 || f.lost_requests > 0 {
+                        out.push(Step {
+                            actor,
+                            fault: Fault::RequestLost,
+                        });
+                    }
                 }
             }
             // A daemon fails whatever its actor is waiting for.
@@ -1376,9 +1400,11 @@ impl Model for IpamSystem {
             .ok()
             .filter(|&i| i < self.actors.len())?;
         if key >> 8 != 0 {
+            let f = &state.faults_left;
             let spent = match key >> 8 {
-                3 => state.faults_left.crashes == 0,
-                _ => state.faults_left.store_timeouts == 0,
+                3 => f.crashes == 0,
+                1 => f.store_timeouts == 0 && f.lost_answers == 0,
+                _ => f.store_timeouts == 0 && f.lost_requests == 0,
             };
             if spent {
                 return Some("the scenario's budget for this fault is spent".into());

@@ -88,6 +88,8 @@ struct Raw {
 #[serde(deny_unknown_fields)]
 struct RawFaults {
     store_timeouts: Option<Spanned<i64>>,
+    lost_answers: Option<Spanned<i64>>,
+    lost_requests: Option<Spanned<i64>>,
     crashes: Option<Spanned<i64>>,
 }
 
@@ -297,6 +299,8 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     };
     let faults = Faults {
         store_timeouts: budget(&raw.faults.store_timeouts, "store_timeouts")?,
+        lost_answers: budget(&raw.faults.lost_answers, "lost_answers")?,
+        lost_requests: budget(&raw.faults.lost_requests, "lost_requests")?,
         crashes: budget(&raw.faults.crashes, "crashes")?,
     };
     let bounds = raw.bounds.resolve(src)?;

@@ -537,6 +537,58 @@ impl Client {
     /// etcd's); a request etcd refuses is an `Ok` reply with its error.
     pub fn apply(&self, req: &Request) -> Result<Reply, String> {
         let (route, body) = match req {
+            Request::LeaseKeepAlive { id } => return self.keep_alive(*id),
+            Request::Watch {
+                key,
+                prefix,
+                start_revision,
+                prev_kv,
+            } => return self.watch(key, *prefix, *start_revision, *prev_kv),
+            _ => self.route_body(req)?,
+        };
+        let v = self.post(route, &body)?;
+        self.reply(req, route, &v)
+    }
+
+    /// The faults of a real network, for the protocol runs: the request is
+    /// sent whole and the connection closed `wait` later without reading
+    /// the answer (`answer_lost`: the server applies it, the client never
+    /// learns), or only its first half is sent (`!answer_lost`: the request
+    /// is lost on the way, the server drops the connection unapplied).
+    pub fn send_faulty(
+        &self,
+        req: &Request,
+        answer_lost: bool,
+        wait: Duration,
+    ) -> Result<(), String> {
+        use std::io::Write;
+        let (route, body) = self.route_body(req)?;
+        let addr = self
+            .url
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("{}: not an http:// URL", self.url))?;
+        let body = body.to_string();
+        let head = format!(
+            "POST {route} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let mut conn = std::net::TcpStream::connect(addr).map_err(|e| format!("{addr}: {e}"))?;
+        let sent = if answer_lost {
+            &body[..]
+        } else {
+            &body[..body.len() / 2]
+        };
+        conn.write_all(head.as_bytes())
+            .and_then(|_| conn.write_all(sent.as_bytes()))
+            .and_then(|_| conn.flush())
+            .map_err(|e| format!("{addr}: {e}"))?;
+        std::thread::sleep(wait);
+        drop(conn);
+        Ok(())
+    }
+
+    fn route_body(&self, req: &Request) -> Result<(&'static str, Value), String> {
+        Ok(match req {
             Request::Put { .. } => ("/v3/kv/put", self.body(req)?),
             Request::Range { .. } => ("/v3/kv/range", self.body(req)?),
             Request::Delete { .. } => ("/v3/kv/deleterange", self.body(req)?),
@@ -568,15 +620,14 @@ impl Client {
                 "/v3/lease/timetolive",
                 json!({"ID": self.lease(*id).to_string(), "keys": true}),
             ),
-            Request::LeaseKeepAlive { id } => return self.keep_alive(*id),
-            Request::Watch {
-                key,
-                prefix,
-                start_revision,
-                prev_kv,
-            } => return self.watch(key, *prefix, *start_revision, *prev_kv),
-        };
-        let v = self.post(route, &body)?;
+            Request::LeaseKeepAlive { .. } | Request::Watch { .. } => {
+                return Err(format!("{req:?} is a stream"))
+            }
+        })
+    }
+
+    fn reply(&self, req: &Request, route: &str, v: &Value) -> Result<Reply, String> {
+        let v = v.clone();
         if let Some(e) = v.get("error") {
             return Ok(Reply::error(e.as_str().unwrap_or("")));
         }

@@ -77,7 +77,8 @@ impl IpamSystem {
             Fault::None => {}
             Fault::Crash => {
                 for (j, d) in self.actors.iter().enumerate() {
-                    if d.daemon == def.daemon && b.actors[j].outcome == Outcome::Crashed
+                    if d.daemon == def.daemon
+                        && b.actors[j].outcome == Outcome::Crashed
                         && a.actors[j].outcome != Outcome::Crashed
                     {
                         marks.push(mark(self.actor_lane(j), "dies".to_string(), true));
