@@ -12,7 +12,8 @@
 //!   replay tokens;
 //! - [`check`]: verdicts per variant and property;
 //! - [`ipam`]: libnetwork's `bitseq` and `Handle.set` protocol, profiles;
-//! - [`store`]: versioned key-value store with compare-and-swap;
+//! - [`store`]: etcd's v3 semantics, libkv's check-and-set over it, and the
+//!   etcd oracle (a real etcd server and its client);
 //! - [`wire`]: Ethernet, ARP, IPv4, UDP and VXLAN as real bytes; pcapng capture files;
 //! - [`l2`]: the Linux bridge, vxlan device and a container's ARP stack;
 //! - [`overlay`]: libnetwork's overlay driver and the L2 system model;
