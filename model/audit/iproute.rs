@@ -31,6 +31,23 @@ use serde_json::{Map, Value};
 use crate::scenario::InputError;
 use crate::wire::EthernetAddress;
 
+/// Where an object starts in its input: 1-based line and column
+/// (iproute2 prints a table on one line, so the column tells its entries
+/// apart). Shown as `LINE:COLUMN`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pos {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
+impl std::fmt::Display for Pos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
 /// One device of `ip -j -d link show` (with `ip -j addr show`'s IPv4
 /// addresses).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,8 +76,8 @@ pub struct Link {
     pub ageing_time_cs: Option<u64>,
     /// Its IPv4 addresses (from `addr.json`).
     pub ipv4: Vec<Ipv4Net>,
-    /// 1-based line of the object in `link.json`.
-    pub line: usize,
+    /// Where the object is in `link.json`.
+    pub line: Pos,
 }
 
 /// A bridge port's flags.
@@ -102,8 +119,8 @@ pub struct Neigh {
     pub lladdr: Option<EthernetAddress>,
     /// `state` (`PERMANENT`, `REACHABLE`, `STALE`, ...).
     pub state: Vec<String>,
-    /// 1-based line in `neigh.json`.
-    pub line: usize,
+    /// Where the entry is in `neigh.json`.
+    pub line: Pos,
 }
 
 impl Neigh {
@@ -137,8 +154,8 @@ pub struct Fdb {
     pub self_: bool,
     /// `state`: `permanent`, `static`, or empty (learned, dynamic).
     pub state: String,
-    /// 1-based line in `fdb.json`.
-    pub line: usize,
+    /// Where the entry is in `fdb.json`.
+    pub line: Pos,
 }
 
 /// The four inputs, parsed.
@@ -216,11 +233,11 @@ fn element_offsets(text: &str) -> Vec<usize> {
     out
 }
 
+/// An object of an input with its line and column.
+type Located<'v> = (&'v Map<String, Value>, usize, usize);
+
 /// The objects of one input with their lines.
-fn objects<'v>(
-    input: &Input,
-    value: &'v Value,
-) -> Result<Vec<(&'v Map<String, Value>, usize, usize)>, InputError> {
+fn objects<'v>(input: &Input, value: &'v Value) -> Result<Vec<Located<'v>>, InputError> {
     let Value::Array(items) = value else {
         return Err(InputError {
             file: input.name.clone(),
@@ -233,9 +250,7 @@ fn objects<'v>(
     let offsets = element_offsets(input.text);
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let (line, column) = offsets
-            .get(i)
-            .map_or((1, 1), |&o| position(input.text, o));
+        let (line, column) = offsets.get(i).map_or((1, 1), |&o| position(input.text, o));
         let Value::Object(m) = item else {
             return Err(InputError {
                 file: input.name.clone(),
@@ -317,14 +332,20 @@ impl Obj<'_> {
     fn u64_opt(&self, key: &str) -> Result<Option<u64>, InputError> {
         match self.m.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or_else(|| self.bad(key, "a number")),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| self.bad(key, "a number")),
         }
     }
 
     fn i64_opt(&self, key: &str) -> Result<Option<i64>, InputError> {
         match self.m.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => v.as_i64().map(Some).ok_or_else(|| self.bad(key, "a number")),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| self.bad(key, "a number")),
         }
     }
 
@@ -371,12 +392,7 @@ impl Obj<'_> {
 }
 
 /// Parses the four inputs (see the module docs).
-pub fn parse(
-    link: &Input,
-    addr: &Input,
-    neigh: &Input,
-    fdb: &Input,
-) -> Result<Tables, InputError> {
+pub fn parse(link: &Input, addr: &Input, neigh: &Input, fdb: &Input) -> Result<Tables, InputError> {
     let mut t = Tables::default();
     let lv = read_json(link)?;
     for (m, line, column) in objects(link, &lv)? {
@@ -401,7 +417,7 @@ pub fn parse(
             vxlan: None,
             ageing_time_cs: None,
             ipv4: Vec::new(),
-            line,
+            line: Pos { line, column },
         };
         if let Some(info) = o.obj("linkinfo")? {
             l.kind = info.str_opt("info_kind")?.map(str::to_string);
@@ -499,7 +515,7 @@ pub fn parse(
                 Some(s) => Some(s.parse().map_err(|_| o.bad("lladdr", "a MAC address"))?),
             },
             state: o.strings("state")?,
-            line,
+            line: Pos { line, column },
         });
     }
     let fv = read_json(fdb)?;
@@ -524,7 +540,7 @@ pub fn parse(
             master: o.str_opt("master")?.map(str::to_string),
             self_: o.strings("flags")?.iter().any(|f| f == "self"),
             state: o.str_opt("state")?.unwrap_or("").to_string(),
-            line,
+            line: Pos { line, column },
         });
     }
     Ok(t)
@@ -559,7 +575,7 @@ mod tests {
         let vx = t.links[0].vxlan.as_ref().unwrap();
         assert_eq!(vx.vni, 256);
         assert!(vx.proxy && vx.l3miss);
-        assert_eq!(t.links[0].port.unwrap().learning, false);
+        assert!(!t.links[0].port.unwrap().learning);
         assert_eq!(t.links[1].ageing_time_cs, Some(30000));
         assert_eq!(t.links[1].ipv4, vec!["10.0.0.1/24".parse().unwrap()]);
         assert!(t.neigh[0].permanent());
@@ -568,7 +584,8 @@ mod tests {
 
     #[test]
     fn a_bad_field_names_its_line() {
-        let link = "[\n{\"ifindex\":1,\"ifname\":\"lo\"},\n{\"ifindex\":\"two\",\"ifname\":\"br0\"}\n]";
+        let link =
+            "[\n{\"ifindex\":1,\"ifname\":\"lo\"},\n{\"ifindex\":\"two\",\"ifname\":\"br0\"}\n]";
         let e = parse(
             &input("link.json", link),
             &input("a", ""),

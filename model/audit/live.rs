@@ -62,7 +62,11 @@ pub fn read_netns(ns: &str) -> Result<Texts, KernelError> {
         let mut full = vec!["-n", ns];
         full.extend(args);
         let text = run(program, &full)?;
-        parts.push((format!("{program} -n {ns} {}", &cmd[program.len() + 1..]), text, cmd));
+        parts.push((
+            format!("{program} -n {ns} {}", &cmd[program.len() + 1..]),
+            text,
+            cmd,
+        ));
     }
     Ok(Texts { parts })
 }

@@ -54,7 +54,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::Ipv4Net;
 
-use super::iproute::{Link, PortFlags, Tables};
+use super::iproute::{Link, PortFlags, Pos, Tables};
 use crate::l2::bridge::AGEING_TIME_S;
 use crate::overlay::system::{MAX_CONTAINERS, MAX_HOSTS};
 use crate::overlay::Fix;
@@ -150,8 +150,8 @@ pub struct Learned {
     pub port: String,
     /// When it is a local container's MAC on another port: which.
     pub wrong: Option<String>,
-    /// Its line.
-    pub line: usize,
+    /// Where it was read.
+    pub line: Pos,
 }
 
 /// The tables read as the model's state.
@@ -199,6 +199,8 @@ pub struct Reading {
     fdb: Vec<(EthernetAddress, Ipv4Addr, Entry)>,
     /// The local containers vxlan1 answers for: the workaround's lines.
     pub workaround: Vec<String>,
+    /// The input names: link, addr, neigh, fdb.
+    pub inputs: [String; 4],
 }
 
 /// Why the tables cannot be read as an overlay namespace at all (no
@@ -315,7 +317,7 @@ pub fn read(t: &Tables, s: &Settings) -> Result<Reading, ReadError> {
                     br.ifname
                 ),
                 overlay_hint,
-                br.line,
+                br.line.line,
             ))
         }
         [v] => **v,
@@ -486,7 +488,7 @@ pub fn read(t: &Tables, s: &Settings) -> Result<Reading, ReadError> {
         }
     }
     // vxlan1's neighbour entries.
-    let mut neigh: Vec<(Ipv4Addr, EthernetAddress, usize)> = Vec::new();
+    let mut neigh: Vec<(Ipv4Addr, EthernetAddress, Pos)> = Vec::new();
     let mut v6 = 0usize;
     for n in t.neigh.iter().filter(|n| n.dev == vxl.ifname) {
         let IpAddr::V4(ip) = n.dst else {
@@ -558,7 +560,7 @@ pub fn read(t: &Tables, s: &Settings) -> Result<Reading, ReadError> {
         );
     }
     // vxlan1's FDB entries (its own table: `self`).
-    let mut fdb: Vec<(EthernetAddress, Ipv4Addr, usize)> = Vec::new();
+    let mut fdb: Vec<(EthernetAddress, Ipv4Addr, Pos)> = Vec::new();
     let mut learned_vx = 0usize;
     let mut seen: BTreeSet<EthernetAddress> = BTreeSet::new();
     for f in t
@@ -674,7 +676,10 @@ pub fn read(t: &Tables, s: &Settings) -> Result<Reading, ReadError> {
                 [l] => {
                     mac = Some((
                         l.mac,
-                        format!("the MAC {} learned on {} ({fdb_in}:{})", br.ifname, p.ifname, l.line),
+                        format!(
+                            "the MAC {} learned on {} ({fdb_in}:{})",
+                            br.ifname, p.ifname, l.line
+                        ),
                     ))
                 }
                 [] => {}
@@ -692,10 +697,17 @@ pub fn read(t: &Tables, s: &Settings) -> Result<Reading, ReadError> {
         let mut ip = None;
         if let (Some(x), Some((m, _))) = (peer, &mac) {
             let m = *m;
-            if let Some(n) = x.ipv4.iter().find(|n| subnet.contains(&n.addr()) && x.mac == Some(m)) {
+            if let Some(n) = x
+                .ipv4
+                .iter()
+                .find(|n| subnet.contains(&n.addr()) && x.mac == Some(m))
+            {
                 ip = Some((
                     n.addr(),
-                    format!("{}'s address in namespace {} (ip -j addr there)", x.ifname, x.ns),
+                    format!(
+                        "{}'s address in namespace {} (ip -j addr there)",
+                        x.ifname, x.ns
+                    ),
                 ));
             }
         }
@@ -704,13 +716,13 @@ pub fn read(t: &Tables, s: &Settings) -> Result<Reading, ReadError> {
             if let Some((a, _, line)) = neigh.iter().find(|(_, nm, _)| *nm == m) {
                 ip = Some((
                     *a,
-                    format!("{}'s neighbour entry for {m} ({neigh_in}:{line})", vxl.ifname),
+                    format!(
+                        "{}'s neighbour entry for {m} ({neigh_in}:{line})",
+                        vxl.ifname
+                    ),
                 ));
             } else if let Some(a) = docker_ip(m).filter(|a| subnet.contains(a)) {
-                ip = Some((
-                    a,
-                    format!("Docker's MAC convention: {m} is 02:42 + {a}"),
-                ));
+                ip = Some((a, format!("Docker's MAC convention: {m} is 02:42 + {a}")));
             }
         }
         let name = container_name(&p.ifname);
@@ -769,12 +781,14 @@ pub fn read(t: &Tables, s: &Settings) -> Result<Reading, ReadError> {
         ))));
     }
     // This host's VTEP.
-    let local_macs: BTreeSet<EthernetAddress> =
-        locals.iter().filter_map(Local::mac_addr).collect();
+    let local_macs: BTreeSet<EthernetAddress> = locals.iter().filter_map(Local::mac_addr).collect();
     let vtep = if let Some(v) = s.vtep {
         (v, "given by --vtep".to_string())
     } else if let Some(v) = vx.local {
-        (v, format!("{}'s local address ({link_in}:{})", vxl.ifname, vxl.line))
+        (
+            v,
+            format!("{}'s local address ({link_in}:{})", vxl.ifname, vxl.line),
+        )
     } else {
         let pointing: BTreeSet<Ipv4Addr> = fdb
             .iter()
@@ -804,7 +818,10 @@ pub fn read(t: &Tables, s: &Settings) -> Result<Reading, ReadError> {
                 ),
                 false,
             );
-            (v, "a placeholder (no entry says this host's address)".to_string())
+            (
+                v,
+                "a placeholder (no entry says this host's address)".to_string(),
+            )
         }
     };
     // Which locals vxlan1 answers for: arp_reduce's test.
@@ -844,7 +861,12 @@ pub fn read(t: &Tables, s: &Settings) -> Result<Reading, ReadError> {
         }
         if let Some(d) = fdb_of(*m).filter(|d| !d.is_unspecified() && *d != vtep.0) {
             if *m == EthernetAddress::docker(*a) {
-                remotes.push((format!("peer-{}", a.to_string().replace('.', "-")), *a, *m, d));
+                remotes.push((
+                    format!("peer-{}", a.to_string().replace('.', "-")),
+                    *a,
+                    *m,
+                    d,
+                ));
             }
         }
     }
@@ -900,7 +922,10 @@ pub fn read(t: &Tables, s: &Settings) -> Result<Reading, ReadError> {
                 *m,
                 Entry {
                     toml: format!("{{ ip = \"{a}\", mac = \"{m}\" }}"),
-                    comment: format!("{neigh_in}:{line}: {a} lladdr {m} dev {} PERMANENT", vxl.ifname),
+                    comment: format!(
+                        "{neigh_in}:{line}: {a} lladdr {m} dev {} PERMANENT",
+                        vxl.ifname
+                    ),
                 },
             )
         })
@@ -951,6 +976,7 @@ pub fn read(t: &Tables, s: &Settings) -> Result<Reading, ReadError> {
         neigh: neigh_entries,
         fdb: fdb_entries,
         workaround,
+        inputs: s.inputs.clone(),
     })
 }
 
@@ -1044,10 +1070,7 @@ impl Reading {
         let _ = writeln!(t, "name = {}", quoted(&name));
         let _ = writeln!(t, "kind = \"l2\"");
         // Who talks to whom.
-        let requester = locals
-            .iter()
-            .position(|l| !l.answered)
-            .unwrap_or(0);
+        let requester = locals.iter().position(|l| !l.answered).unwrap_or(0);
         let r = locals[requester];
         let targets: Vec<&Local> = locals
             .iter()
@@ -1123,14 +1146,15 @@ impl Reading {
             "join_peers = false  # vxlan1 holds exactly the entries read"
         );
         let hidden: BTreeSet<Ipv4Addr> = if after_workaround {
-            self.answered()
-                .iter()
-                .filter_map(|l| l.ip_addr())
-                .collect()
+            self.answered().iter().filter_map(|l| l.ip_addr()).collect()
         } else {
             BTreeSet::new()
         };
-        let _ = writeln!(t, "vxlan_neigh = [");
+        let _ = writeln!(
+            t,
+            "vxlan_neigh = [  # {}'s permanent neighbour entries, from {}",
+            self.vxlan, self.inputs[2]
+        );
         for (a, _, e) in &self.neigh {
             if hidden.contains(a) {
                 let _ = writeln!(t, "  # deleted by the workaround: {}", e.comment);
@@ -1139,7 +1163,11 @@ impl Reading {
             }
         }
         let _ = writeln!(t, "]");
-        let _ = writeln!(t, "vxlan_fdb = [");
+        let _ = writeln!(
+            t,
+            "vxlan_fdb = [  # {}'s permanent FDB entries (self), from {}",
+            self.vxlan, self.inputs[3]
+        );
         for (_, _, e) in &self.fdb {
             let _ = writeln!(t, "  {},  # {}", e.toml, e.comment);
         }
@@ -1153,7 +1181,11 @@ impl Reading {
                 i + 1,
                 self.vxlan
             );
-            let _ = writeln!(t, "vtep = \"{v}\"");
+            let _ = writeln!(
+                t,
+                "vtep = \"{v}\"  # the dst of {}'s FDB entries for it",
+                self.vxlan
+            );
         }
         let mut script: Vec<String> = Vec::new();
         for x in &targets {
@@ -1214,8 +1246,8 @@ impl Reading {
                 quoted(n),
                 self.vxlan
             );
-            let _ = writeln!(t, "host = \"remote{}\"", h + 1);
-            let _ = writeln!(t, "ip = \"{a}\"");
+            let _ = writeln!(t, "host = \"remote{}\"  # its VTEP {d}", h + 1);
+            let _ = writeln!(t, "ip = \"{a}\"  # {}'s neighbour entry for it", self.vxlan);
         }
         let _ = writeln!(t);
         let _ = writeln!(t, "[bounds]");

@@ -190,7 +190,10 @@ pub(crate) fn cmd_audit_l2(a: AuditArgs, paint: output::Paint) -> Result<u8, Inp
         }
         return Ok(if reading.gaps_matter() { 3 } else { 0 });
     };
-    let path = a.emit_scenario.clone().unwrap_or_else(|| PathBuf::from(format!("{}.toml", generated.name)));
+    let path = a
+        .emit_scenario
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.toml", generated.name)));
     if a.emit_scenario.is_some() {
         super::write_file(&path, &generated.toml)?;
     }
@@ -216,8 +219,11 @@ pub(crate) fn cmd_audit_l2(a: AuditArgs, paint: output::Paint) -> Result<u8, Inp
             .iter()
             .any(|p| matches!(p.verdict, Verdict::Unknown(_)))
     });
-    let outage: Vec<&overlay::Learned> =
-        reading.learned.iter().filter(|l| l.wrong.is_some()).collect();
+    let outage: Vec<&overlay::Learned> = reading
+        .learned
+        .iter()
+        .filter(|l| l.wrong.is_some())
+        .collect();
     let worst = if !violated.is_empty() || !outage.is_empty() {
         Judgement::Contradicted
     } else if unknown || reading.gaps_matter() {
@@ -227,7 +233,15 @@ pub(crate) fn cmd_audit_l2(a: AuditArgs, paint: output::Paint) -> Result<u8, Inp
     };
     match a.format {
         Format::Text => {
-            let t = report(&reading, &checked, &violated, &outage, a.emit_scenario.is_some(), worst, paint);
+            let t = report(
+                &reading,
+                &checked,
+                &violated,
+                &outage,
+                a.emit_scenario.is_some(),
+                worst,
+                paint,
+            );
             emit(&mut out, &t)?;
         }
         Format::Json => {
@@ -272,8 +286,13 @@ fn state_text(r: &Reading) -> String {
         let _ = writeln!(t, "    (none)");
     }
     for l in &r.locals {
-        let mac = l.mac.as_ref().map_or("MAC unknown".to_string(), |(m, _)| m.to_string());
-        let ip = l.ip.as_ref().map_or("address unknown".to_string(), |(a, _)| a.to_string());
+        let mac = l
+            .mac
+            .as_ref()
+            .map_or("MAC unknown".to_string(), |(m, _)| m.to_string());
+        let ip =
+            l.ip.as_ref()
+                .map_or("address unknown".to_string(), |(a, _)| a.to_string());
         let _ = writeln!(
             t,
             "    {:<10} {:<15} {}  on {}{}{}",
@@ -314,7 +333,8 @@ fn state_text(r: &Reading) -> String {
                 l.mac,
                 l.port,
                 match &l.wrong {
-                    Some(n) => format!("  ← {n}'s MAC on another port: traffic to {n} is being lost now"),
+                    Some(n) =>
+                        format!("  ← {n}'s MAC on another port: traffic to {n} is being lost now"),
                     None => String::new(),
                 }
             );
@@ -332,7 +352,11 @@ fn state_text(r: &Reading) -> String {
         let _ = writeln!(
             t,
             "  not represented{}: {}",
-            if g.matters { " (could change a verdict)" } else { "" },
+            if g.matters {
+                " (could change a verdict)"
+            } else {
+                ""
+            },
             g.what
         );
     }
@@ -372,7 +396,7 @@ fn fix_line(r: &VariantResult, live: &VariantResult) -> String {
         .iter()
         .filter(|p| p.verdict == Verdict::Violated)
         .map(|p| match &p.counterexample {
-            Some(c) => format!("{} ({} steps: {})", p.property, c.steps, c.message),
+            Some(c) => format!("{} ({} steps)", p.property, c.steps),
             None => p.property.to_string(),
         })
         .collect();
@@ -394,7 +418,7 @@ fn fix_line(r: &VariantResult, live: &VariantResult) -> String {
     } else if remaining.is_empty() {
         format!("unknown: {}", unknown.join(", "))
     } else {
-        format!("remaining: {}", remaining.join("; "))
+        format!("remaining: {}", remaining.join(", "))
     };
     if !closes.is_empty() && !remaining.is_empty() {
         s.push_str(&format!("; closes {}", closes.join(", ")));
@@ -422,15 +446,17 @@ fn report(
     let _ = writeln!(t);
     let answered = r.answered();
     if answered.is_empty() {
-        let _ = writeln!(
-            t,
-            "{} answers ARP for no local container.",
-            r.vxlan
-        );
+        let _ = writeln!(t, "{} answers ARP for no local container.", r.vxlan);
     } else {
         let who: Vec<String> = answered
             .iter()
-            .map(|l| format!("{} ({})", l.name, l.ip_addr().map_or("?".into(), |a| a.to_string())))
+            .map(|l| {
+                format!(
+                    "{} ({})",
+                    l.name,
+                    l.ip_addr().map_or("?".into(), |a| a.to_string())
+                )
+            })
             .collect();
         let _ = writeln!(
             t,
@@ -443,7 +469,13 @@ fn report(
     let _ = writeln!(t, "checked: {}", checked[0].generated.checked);
     let _ = writeln!(t);
     for c in checked {
-        let _ = writeln!(t, "{} — {} ({})", c.generated.name, c.label, c.path.display());
+        let _ = writeln!(
+            t,
+            "{} — {} ({})",
+            c.generated.name,
+            c.label,
+            c.path.display()
+        );
         matrix_text(&mut t, c, paint);
     }
     let live = &checked[0].results[0];
@@ -556,7 +588,9 @@ fn json_rows(
     for c in checked {
         for (i, v) in c.results.iter().enumerate() {
             for p in &v.properties {
-                let Some(ce) = &p.counterexample else { continue };
+                let Some(ce) = &p.counterexample else {
+                    continue;
+                };
                 let row = serde_json::json!({
                     "source": r.origin,
                     "netns": r.netns,

@@ -41,9 +41,9 @@ use std::sync::{Mutex, Once};
 use serde_json::Value;
 
 use super::KernelError;
-use crate::sim::Model;
 use crate::overlay::system::OverlaySystem;
 use crate::overlay::Fix;
+use crate::sim::Model;
 use crate::wire::EthernetAddress;
 
 /// Namespaces this process created and has not deleted yet (what the

@@ -17,12 +17,12 @@ use super::{
 use crate::check::Run;
 use crate::l2::bridge::AGEING_TIME_S;
 use crate::overlay::system::{
-    ContainerSpec, HostSpec, L2Spec, OverlaySystem, Preset, ScriptStep, MAX_CONTAINERS,
-    MAX_HOSTS, MAX_SCRIPT_STEPS,
+    ContainerSpec, HostSpec, L2Spec, OverlaySystem, Preset, ScriptStep, MAX_CONTAINERS, MAX_HOSTS,
+    MAX_SCRIPT_STEPS,
 };
+use crate::overlay::{topology, Fix, OverlayProfile, PROFILE_NAMES};
 use crate::wire::EthernetAddress;
 use ipnet::Ipv4Net;
-use crate::overlay::{topology, Fix, OverlayProfile, PROFILE_NAMES};
 use std::any::Any;
 
 /// The properties an L2 scenario checks, in matrix order.
