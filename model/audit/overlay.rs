@@ -80,6 +80,8 @@ pub struct Peer {
 pub struct Settings {
     /// The namespace's name (`--netns`), `None` for a dump.
     pub netns: Option<String>,
+    /// What the scenario is named after: the namespace, or `dump-DIR`.
+    pub label: String,
     /// Where the tables came from, for comments (`namespace 1-abc` or
     /// `dump/`).
     pub origin: String,
@@ -201,6 +203,8 @@ pub struct Reading {
     pub workaround: Vec<String>,
     /// The input names: link, addr, neigh, fdb.
     pub inputs: [String; 4],
+    /// See [`Settings::label`].
+    pub label: String,
 }
 
 /// Why the tables cannot be read as an overlay namespace at all (no
@@ -977,6 +981,7 @@ pub fn read(t: &Tables, s: &Settings) -> Result<Reading, ReadError> {
         fdb: fdb_entries,
         workaround,
         inputs: s.inputs.clone(),
+        label: s.label.clone(),
     })
 }
 
@@ -1018,12 +1023,9 @@ impl Reading {
 
     /// The scenario's name.
     pub fn scenario_name(&self, after_workaround: bool) -> String {
-        let base = self
-            .netns
-            .as_deref()
-            .map_or("dump".to_string(), container_name);
         format!(
-            "audit-netns-{base}{}",
+            "audit-{}{}",
+            container_name(&self.label),
             if after_workaround {
                 "-after-workaround"
             } else {

@@ -119,7 +119,7 @@ pub(crate) fn cmd_audit_l2(a: AuditArgs, paint: output::Paint) -> Result<u8, Inp
             )
         })?),
     };
-    let (texts, origin, netns) = if let Some(ns) = &a.netns {
+    let (texts, origin, netns, label) = if let Some(ns) = &a.netns {
         let texts = live::read_netns(ns).map_err(|e| {
             let hint = match &e {
                 KernelError::Unavailable(_) => "auditing a live namespace needs root and iproute2; or save the four outputs (docs/audit.md) and use --from-dump DIR".to_string(),
@@ -127,11 +127,19 @@ pub(crate) fn cmd_audit_l2(a: AuditArgs, paint: output::Paint) -> Result<u8, Inp
             };
             InputError::whole(format!("--netns {ns}"), e.to_string(), hint)
         })?;
-        (texts, format!("namespace {ns}"), Some(ns.clone()))
+        (
+            texts,
+            format!("namespace {ns}"),
+            Some(ns.clone()),
+            ns.clone(),
+        )
     } else {
         let dir = a.from_dump.clone().expect("the group requires a source");
         let texts = live::read_dump(&dir)?;
-        (texts, format!("the dump in {}", dir.display()), None)
+        let label = dir.file_name().map_or("dump".to_string(), |n| {
+            format!("dump-{}", n.to_string_lossy())
+        });
+        (texts, format!("the dump in {}", dir.display()), None, label)
     };
     let tables = texts.parse()?;
     let peers = match &netns {
@@ -141,6 +149,7 @@ pub(crate) fn cmd_audit_l2(a: AuditArgs, paint: output::Paint) -> Result<u8, Inp
     let names = texts.names();
     let settings = Settings {
         netns: netns.clone(),
+        label,
         origin: origin.clone(),
         inputs: names.clone(),
         profile,
@@ -371,7 +380,25 @@ fn state_text(r: &Reading) -> String {
 fn matrix_text(t: &mut String, c: &Checked, paint: output::Paint) {
     let matrix = output::matrix(&c.scenario, &c.results, paint);
     let mut blank = false;
+    let mut skip_next = false;
+    let others: Vec<String> = c.results[1..]
+        .iter()
+        .map(|r| format!("{} · ", r.variant))
+        .collect();
     for line in matrix.lines() {
+        if skip_next {
+            skip_next = false;
+            continue;
+        }
+        // Only the host's own counterexamples: the fixes' are in the JSON
+        // rows, their verdicts in the matrix and the lines below it.
+        if others
+            .iter()
+            .any(|o| line.trim_start().starts_with(o.as_str()))
+        {
+            skip_next = true;
+            continue;
+        }
         // An audit's scenario expects nothing: no line about expectations.
         if line.trim() == "every verdict matches the scenario's expectation"
             || (blank && line.trim().is_empty())
@@ -471,12 +498,16 @@ fn report(
     for c in checked {
         let _ = writeln!(
             t,
-            "{} — {} ({})",
-            c.generated.name,
-            c.label,
-            c.path.display()
+            "── {}",
+            if c.label == "as read" {
+                "the host as read"
+            } else {
+                "the host after the seed's workaround (the ip neigh del lines below)"
+            }
         );
         matrix_text(&mut t, c, paint);
+        let _ = writeln!(t, "  (the other variants' counterexamples: --format json)");
+        let _ = writeln!(t);
     }
     let live = &checked[0].results[0];
     if !outage.is_empty() {
