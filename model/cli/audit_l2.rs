@@ -453,7 +453,7 @@ fn fix_line(r: &VariantResult, live: &VariantResult) -> String {
     let (f, lf) = (floods(r), floods(live));
     if f != lf {
         s.push_str(&format!(
-            "; price: {f} flooded unicast frame(s) on the canonical schedule ({lf} as read)"
+            "; price: {f} flooded unicast frame(s) on the canonical schedule ({lf} for live)"
         ));
     }
     s
@@ -506,7 +506,12 @@ fn report(
             }
         );
         matrix_text(&mut t, c, paint);
-        let _ = writeln!(t, "  (the other variants' counterexamples: --format json)");
+        if c.results[1..]
+            .iter()
+            .any(|r| r.properties.iter().any(|p| p.counterexample.is_some()))
+        {
+            let _ = writeln!(t, "  (the other variants' counterexamples: --format json)");
+        }
         let _ = writeln!(t);
     }
     let live = &checked[0].results[0];
@@ -521,10 +526,16 @@ fn report(
         }
     }
     if violated.is_empty() {
+        let props: Vec<&str> = live.properties.iter().map(|p| p.property).collect();
         let _ = writeln!(
             t,
-            "no hazard as read (variant live, driver {}){}",
+            "no hazard as read (variant live, driver {}): {} checked over {} {} state(s); {} answers ARP for no local container{}{}",
             r.profile.0,
+            props.join(", "),
+            if live.complete { "the whole space of" } else { "part of the space," },
+            live.states,
+            r.vxlan,
+            if r.learned.is_empty() || !outage.is_empty() { String::new() } else { format!("; every MAC {} has learned is on its container's port", r.bridge) },
             if worst == Judgement::Inconclusive {
                 ": but inconclusive, a search did not cover its space or the state holds what the model cannot represent (see above)"
             } else {
