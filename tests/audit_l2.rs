@@ -622,3 +622,71 @@ fn pre_programmed_tables_load_and_bad_entries_name_their_line() {
         assert!(e.message.contains(says), "{extra}: {e}");
     }
 }
+
+/// A scenario with pre-programmed tables (the seed's local entries, no
+/// join entries) on the real kernel: the oracle programs the same
+/// starting tables and agrees with the model on the last word.
+#[test]
+fn the_kernel_oracle_builds_pre_programmed_tables_and_agrees() {
+    let Some(_g) = kernel_or_skip("the_kernel_oracle_builds_pre_programmed_tables") else {
+        return;
+    };
+    let text = r#"
+name = "preset-last-word"
+kind = "l2"
+[network]
+subnet = "10.0.0.0/24"
+ageing_time_s = 2
+[[host]]
+name = "host1"
+vtep = "192.168.100.1"
+join_peers = false
+vxlan_neigh = [{ ip = "10.0.0.3", mac = "02:42:0a:00:00:03" }, { ip = "10.0.0.4", mac = "02:42:0a:00:00:04" }]
+vxlan_fdb = [{ mac = "02:42:0a:00:00:03", dst = "192.168.100.1" }, { mac = "02:42:0a:00:00:04", dst = "192.168.100.2" }]
+[[host]]
+name = "host2"
+vtep = "192.168.100.2"
+[[container]]
+name = "A"
+host = "host1"
+ip = "10.0.0.2"
+script = ["resolve B", "wait 1", "send B"]
+[[container]]
+name = "B"
+host = "host1"
+ip = "10.0.0.3"
+[[container]]
+name = "C"
+host = "host2"
+ip = "10.0.0.4"
+[[variant]]
+name = "swarm"
+profile = "swarm-mode"
+"#;
+    let s = scenario::load_str("preset.toml", text, Path::new("preset.toml")).expect("loads");
+    let l2 = s.system.downcast::<L2Scenario>().unwrap();
+    let model = &l2.variants[0].model;
+    let before = own_netns();
+    let (schedule, source) = kernel::default_schedule(model, s.bounds);
+    let plan = netrace::overlay::oracle::plan(model, &schedule).expect("a schedule");
+    assert!(plan.faithful(), "{source}");
+    let run = kernel::run(model, &plan, &kernel::RunOptions::default()).expect("the kernel runs");
+    let cmp = kernel::compare(
+        model,
+        &plan.expected,
+        &plan.received,
+        &run.observed,
+        &run.frames,
+    );
+    assert!(cmp.agree(), "disagree: {:?} ({source})", cmp.disagreeing());
+    // The last word: B's MAC on vxlan1 on both sides.
+    assert_eq!(
+        run.observed.br0_fdb[0]
+            .get("02:42:0a:00:00:03")
+            .map(String::as_str),
+        Some("vxlan1"),
+        "{source}: {:?}",
+        run.observed.br0_fdb
+    );
+    assert_eq!(before, own_netns(), "network namespaces left behind");
+}
