@@ -10,6 +10,10 @@
 //! a permanent neighbour entry on the vxlan device, then a permanent FDB
 //! entry `MAC dst VTEP self` per peer):
 //!
+//! The devices are found by kind and master, not by name (libnetwork
+//! creates them as `ov-VNI-ID` and `vx-VNI-ID` and the sandbox renames
+//! them; the seed's are `br0` and `vxlan1`):
+//!
 //! - the bridge (`br0`): its IPv4 address (the subnet, the gateway), its
 //!   `ageing_time`, its ports and their `learning` and `neigh_suppress`;
 //! - the vxlan device (`vxlan1`): VNI, `local`, `proxy`, `learning`,

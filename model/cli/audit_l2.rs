@@ -125,7 +125,12 @@ pub(crate) fn cmd_audit_l2(a: AuditArgs, paint: output::Paint) -> Result<u8, Inp
                 KernelError::Unavailable(_) => "auditing a live namespace needs root and iproute2; or save the four outputs (docs/audit.md) and use --from-dump DIR".to_string(),
                 KernelError::Failed(_) => "check the name with `ip netns list` (Docker's namespaces are in /var/run/docker/netns: `ip netns attach NAME PID`, or save a dump with nsenter, docs/audit.md)".to_string(),
             };
-            InputError::whole(format!("--netns {ns}"), e.to_string(), hint)
+            let (KernelError::Unavailable(why) | KernelError::Failed(why)) = &e;
+            InputError::whole(
+                format!("--netns {ns}"),
+                format!("cannot read the namespace: {why}"),
+                hint,
+            )
         })?;
         (
             texts,

@@ -318,9 +318,11 @@ pub struct Topology {
 
 impl Topology {
     /// Builds `model`'s scenario: namespaces, underlay, `br0`, `vxlan1`
-    /// with the profile's port flags, containers, and the remote peers the
-    /// overlay driver programs at join. Everything is up when it returns;
-    /// no frame has been sent.
+    /// with the profile's port flags, containers, and vxlan1's starting
+    /// tables exactly as the model's initial state holds them (the remote
+    /// peers the overlay driver programs at join, and the scenario's
+    /// pre-programmed entries). Everything is up when it returns; no frame
+    /// has been sent.
     pub fn build(model: &OverlaySystem) -> Result<Topology, KernelError> {
         let spec = model.spec();
         for c in &spec.containers {
