@@ -303,10 +303,12 @@ fn l2_case(bytes: &mut Bytes, expect: Expect) -> Case<OverlaySystem> {
             HostSpec {
                 name: "host1".into(),
                 vtep: Ipv4Addr::new(192, 168, 100, 1),
+                preset: Default::default(),
             },
             HostSpec {
                 name: "host2".into(),
                 vtep: Ipv4Addr::new(192, 168, 100, 2),
+                preset: Default::default(),
             },
         ],
         containers,

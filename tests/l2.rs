@@ -42,10 +42,12 @@ fn spec() -> L2Spec {
             HostSpec {
                 name: "host1".into(),
                 vtep: "192.168.100.1".parse().unwrap(),
+                preset: Default::default(),
             },
             HostSpec {
                 name: "host2".into(),
                 vtep: "192.168.100.2".parse().unwrap(),
+                preset: Default::default(),
             },
         ],
         containers: vec![

@@ -131,10 +131,12 @@ fn l2_spec(a_script: Vec<ScriptStep>, b_script: Vec<ScriptStep>) -> L2Spec {
             HostSpec {
                 name: "h1".into(),
                 vtep: "192.168.100.1".parse().unwrap(),
+                preset: Default::default(),
             },
             HostSpec {
                 name: "h2".into(),
                 vtep: "192.168.100.2".parse().unwrap(),
+                preset: Default::default(),
             },
         ],
         containers: vec![

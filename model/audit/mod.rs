@@ -1,5 +1,13 @@
-//! `netrace audit --docker-log FILE`: from a dockerd debug log to IPAM
-//! scenarios, one per window of concurrent address requests.
+//! `netrace audit`: from the evidence on a host to scenarios and verdicts.
+//!
+//! Two sources: a dockerd debug log (`--docker-log`, this module and
+//! [`dockerlog`]: IPAM scenarios, one per window of concurrent address
+//! requests), and an overlay network namespace's tables, live or saved
+//! (`--netns`, `--from-dump`: [`iproute`] parses iproute2's JSON,
+//! [`live`] runs it or reads the dump, [`overlay`] reads the tables as the
+//! L2 model's state and writes its scenario).
+//!
+//! **The log.**
 //!
 //! What it models: the log's address events ([`dockerlog`]) are put on
 //! one timeline per network; the IPv4 assignments (`Assigning addresses
@@ -15,12 +23,14 @@
 //! What it does not model: the log does not say which addresses were in
 //! use, so the setup rests on a stated assumption ([`Held`]); it does not
 //! carry over the addresses of earlier windows (each window starts from
-//! its assumption); it does not read live hosts (`--netns`, issue 15 item
-//! 1, is not built), IPv6 pools, or requests for a preferred address (a
+//! its assumption); it does not read IPv6 pools, or requests for a preferred address (a
 //! `RequestAddress` with an address is a `docker run --ip`: reported, not
 //! modelled).
 
 pub mod dockerlog;
+pub mod iproute;
+pub mod live;
+pub mod overlay;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -14,38 +14,64 @@ use crate::scenario::{self, InputError, Verdict};
 use super::{emit, limits, output, Format};
 
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["docker_log", "netns", "from_dump"])))]
 pub(crate) struct AuditArgs {
     /// A dockerd log with debug lines (logrus text format: `time="..."
     /// level=debug msg="..."`), e.g. from `journalctl -u docker.service`
     /// or /var/log/upstart/docker.log, with the daemon started with
     /// `--debug` (or `"debug": true` in /etc/docker/daemon.json).
-    #[arg(long, value_name = "FILE", required = true)]
-    pub(crate) docker_log: PathBuf,
-    /// The longest gap between two assignments of one window of
-    /// concurrent requests (`docker run`s started together).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) docker_log: Option<PathBuf>,
+    /// A live overlay network namespace (an `ip netns` name; root): its
+    /// bridge, vxlan device, their ports, neighbour and FDB tables are
+    /// read with `ip -j` and `bridge -j`, as the L2 model's state.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) netns: Option<String>,
+    /// The same, from saved outputs: DIR/link.json (`ip -j -d link
+    /// show`), addr.json (`ip -j addr show`), neigh.json (`ip -j neigh
+    /// show`) and fdb.json (`bridge -j fdb show`), each run in the
+    /// overlay namespace.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) from_dump: Option<PathBuf>,
+    /// --docker-log: the longest gap between two assignments of one
+    /// window of concurrent requests (`docker run`s started together).
     #[arg(long, default_value = "1s")]
     pub(crate) window: String,
     /// The daemon's profile, then the profiles to compare it with
-    /// (repeatable; default: the profile of the version the log's `Docker
-    /// daemon` line gives, else libnetwork-17.05, then the later fixes;
-    /// classic-swarm-cas for a GlobalDefault pool).
+    /// (repeatable). --docker-log: default the profile of the version the
+    /// log's `Docker daemon` line gives, else libnetwork-17.05, then the
+    /// later fixes; classic-swarm-cas for a GlobalDefault pool. --netns,
+    /// --from-dump: the overlay driver's mode, classic-17.03 (default) or
+    /// swarm-mode (once).
     #[arg(long, value_name = "PROFILE")]
     pub(crate) profile: Vec<String>,
-    /// The addresses held before the window's releases, as A-B (default:
-    /// from the first allocatable address up to the highest released one,
-    /// as on a daemon whose containers filled the pool in order).
+    /// --netns, --from-dump: a driver-side fix deployed on the host
+    /// (locality-check, vxlan-fdb-zero, delete-local-arp), which the
+    /// tables cannot show. Repeatable.
+    #[arg(long, value_name = "FIX")]
+    pub(crate) fix: Vec<String>,
+    /// --netns, --from-dump: this host's VTEP (its advertise address),
+    /// when the vxlan device has no local address.
+    #[arg(long, value_name = "ADDRESS")]
+    pub(crate) vtep: Option<String>,
+    /// --docker-log: the addresses held before the window's releases, as
+    /// A-B (default: from the first allocatable address up to the highest
+    /// released one, as on a daemon whose containers filled the pool in
+    /// order).
     #[arg(long, value_name = "A-B")]
     pub(crate) held: Option<String>,
-    /// Tie a network to its pool when the log does not
+    /// --docker-log: tie a network to its pool when the log does not
     /// (e.g. --pool bridge=LocalDefault/172.17.0.0/16). Repeatable.
     #[arg(long, value_name = "NETWORK=POOL")]
     pub(crate) pool: Vec<String>,
-    /// Write the scenario of each checked window into this directory
-    /// (NAME.toml; replay its counterexamples with `netrace replay`).
-    #[arg(long, value_name = "DIR")]
+    /// --docker-log: write the scenario of each checked window into this
+    /// directory (NAME.toml). --netns, --from-dump: write the scenario of
+    /// the state into this file (and, when the seed's workaround applies,
+    /// the state after it beside it as STEM.after-workaround.toml).
+    /// Replay their counterexamples with `netrace replay`.
+    #[arg(long, value_name = "DIR|FILE")]
     pub(crate) emit_scenario: Option<PathBuf>,
-    /// Output format: text, or one JSON object per hazard (window ×
-    /// variant × violated property).
+    /// Output format: text, or one JSON object per hazard.
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) format: Format,
 }
@@ -69,7 +95,19 @@ fn parse_held(text: &str) -> Result<Held, InputError> {
 
 /// Runs `netrace audit`.
 pub(crate) fn cmd_audit(a: AuditArgs, paint: output::Paint) -> Result<u8, InputError> {
-    let path = &a.docker_log;
+    let Some(path) = a.docker_log.clone() else {
+        return super::audit_l2::cmd_audit_l2(a, paint);
+    };
+    for (flag, given) in [("--fix", !a.fix.is_empty()), ("--vtep", a.vtep.is_some())] {
+        if given {
+            return Err(InputError::whole(
+                flag,
+                format!("{flag} applies to --netns and --from-dump, not to --docker-log"),
+                "drop it, or audit an overlay namespace",
+            ));
+        }
+    }
+    let path = &path;
     let file = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| {
         InputError::whole(

@@ -10,6 +10,7 @@
 //! 130 = interrupted, with the finished rows printed.
 
 mod audit;
+mod audit_l2;
 mod kernel;
 pub mod limits;
 mod merge;

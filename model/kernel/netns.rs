@@ -43,6 +43,7 @@ use serde_json::Value;
 use super::KernelError;
 use crate::overlay::system::OverlaySystem;
 use crate::overlay::Fix;
+use crate::sim::Model;
 use crate::wire::EthernetAddress;
 
 /// Namespaces this process created and has not deleted yet (what the
@@ -317,9 +318,11 @@ pub struct Topology {
 
 impl Topology {
     /// Builds `model`'s scenario: namespaces, underlay, `br0`, `vxlan1`
-    /// with the profile's port flags, containers, and the remote peers the
-    /// overlay driver programs at join. Everything is up when it returns;
-    /// no frame has been sent.
+    /// with the profile's port flags, containers, and vxlan1's starting
+    /// tables exactly as the model's initial state holds them (the remote
+    /// peers the overlay driver programs at join, and the scenario's
+    /// pre-programmed entries). Everything is up when it returns; no frame
+    /// has been sent.
     pub fn build(model: &OverlaySystem) -> Result<Topology, KernelError> {
         let spec = model.spec();
         for c in &spec.containers {
@@ -363,6 +366,7 @@ impl Topology {
     fn lay_out(&mut self, model: &OverlaySystem) -> Result<(), KernelError> {
         let spec = model.spec();
         let profile = model.profile();
+        let init = model.init_state();
         let ip = |args: &[&str]| run("ip", args).map(drop);
         let bridge = |args: &[&str]| run("bridge", args).map(drop);
 
@@ -519,14 +523,17 @@ impl Topology {
             }
             ip(&["-n", &on, "link", "set", "vxlan1", "up"])?;
             ip(&["-n", &on, "link", "set", "br0", "up"])?;
-            // peerAdd for every container on another host (join events).
-            for (e, c) in spec.containers.iter().enumerate() {
-                if c.host == h {
-                    continue;
-                }
-                let mac = model.endpoints()[e].mac.to_string();
-                neigh_replace(&on, &c.ip.to_string(), &mac)?;
-                fdb_replace(&on, &mac, &spec.hosts[c.host].vtep.to_string())?;
+            // vxlan1's starting tables, exactly the model's: peerAdd for
+            // every container on another host (join events), then the
+            // scenario's pre-programmed entries (`vxlan_neigh`,
+            // `vxlan_fdb`). Every entry of the model's vxlan1 is
+            // permanent at the start.
+            let vx = &init.hosts[h].vx;
+            for (ip, n) in &vx.neigh {
+                neigh_replace(&on, &ip.to_string(), &n.mac.to_string())?;
+            }
+            for (mac, f) in &vx.fdb {
+                fdb_replace(&on, &mac.to_string(), &f.remote.to_string())?;
             }
         }
         Ok(())

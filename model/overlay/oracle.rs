@@ -529,10 +529,12 @@ mod tests {
                 HostSpec {
                     name: "host1".into(),
                     vtep: "192.168.100.1".parse().unwrap(),
+                    preset: Default::default(),
                 },
                 HostSpec {
                     name: "host2".into(),
                     vtep: "192.168.100.2".parse().unwrap(),
+                    preset: Default::default(),
                 },
             ],
             containers: vec![

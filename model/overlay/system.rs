@@ -78,6 +78,40 @@ pub struct HostSpec {
     pub name: String,
     /// Its VTEP (underlay) address.
     pub vtep: Ipv4Addr,
+    /// vxlan1's tables at the start, beyond (or instead of) what the
+    /// driver's join events program (the scenario's `join_peers`,
+    /// `vxlan_neigh`, `vxlan_fdb`).
+    pub preset: Preset,
+}
+
+/// vxlan1's pre-programmed tables on one host: what an operator, an
+/// earlier miss or a live host (`netrace audit --netns`) left there
+/// before the scenario starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preset {
+    /// The driver's join events programmed every container of the other
+    /// hosts (`peerAdd`: permanent neighbour and FDB entries), as in
+    /// every scenario before pre-programmed tables existed. `false`:
+    /// vxlan1 holds only the entries listed here.
+    pub join_peers: bool,
+    /// Permanent neighbour entries on vxlan1 (`ip neigh replace IP lladdr
+    /// MAC dev vxlan1 nud permanent`), applied after the join entries (a
+    /// listed IP replaces its join entry).
+    pub vxlan_neigh: Vec<(Ipv4Addr, EthernetAddress)>,
+    /// Permanent FDB entries of vxlan1 (`bridge fdb replace MAC dev
+    /// vxlan1 dst DST self permanent`), applied after the join entries; a
+    /// `dst` of 0.0.0.0 is "bridge-local".
+    pub vxlan_fdb: Vec<(EthernetAddress, Ipv4Addr)>,
+}
+
+impl Default for Preset {
+    fn default() -> Preset {
+        Preset {
+            join_peers: true,
+            vxlan_neigh: Vec::new(),
+            vxlan_fdb: Vec::new(),
+        }
+    }
 }
 
 /// A container.
@@ -413,9 +447,10 @@ impl OverlaySystem {
         let mut host_states = Vec::new();
         for (h, host) in hosts.iter().enumerate() {
             let mut vx = VxlanDev::default();
+            let preset = &spec.hosts[h].preset;
             // peerAdd for every remote container (join events).
             for (i, c) in spec.containers.iter().enumerate() {
-                if c.host != h {
+                if c.host != h && preset.join_peers {
                     vx.neigh.insert(
                         c.ip,
                         VxNeigh {
@@ -426,6 +461,19 @@ impl OverlaySystem {
                     vx.fdb
                         .insert(eps[i].mac, VxFdb::permanent(spec.hosts[c.host].vtep, 0));
                 }
+            }
+            // Pre-programmed entries: `replace`, after the join entries.
+            for &(ip, mac) in &preset.vxlan_neigh {
+                vx.neigh.insert(
+                    ip,
+                    VxNeigh {
+                        mac,
+                        permanent: true,
+                    },
+                );
+            }
+            for &(mac, dst) in &preset.vxlan_fdb {
+                vx.fdb.insert(mac, VxFdb::permanent(dst, 0));
             }
             host_states.push(HostState {
                 br: Bridge::new(&host.br),

@@ -1303,10 +1303,12 @@ mod tests {
                 HostSpec {
                     name: "host1".into(),
                     vtep: "192.168.100.1".parse().unwrap(),
+                    preset: Default::default(),
                 },
                 HostSpec {
                     name: "host<2>".into(),
                     vtep: "192.168.100.2".parse().unwrap(),
+                    preset: Default::default(),
                 },
             ],
             containers: vec![

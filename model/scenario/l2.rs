@@ -17,10 +17,12 @@ use super::{
 use crate::check::Run;
 use crate::l2::bridge::AGEING_TIME_S;
 use crate::overlay::system::{
-    ContainerSpec, HostSpec, L2Spec, OverlaySystem, ScriptStep, MAX_CONTAINERS, MAX_HOSTS,
+    ContainerSpec, HostSpec, L2Spec, OverlaySystem, Preset, ScriptStep, MAX_CONTAINERS, MAX_HOSTS,
     MAX_SCRIPT_STEPS,
 };
 use crate::overlay::{topology, Fix, OverlayProfile, PROFILE_NAMES};
+use crate::wire::EthernetAddress;
+use ipnet::Ipv4Net;
 use std::any::Any;
 
 /// The properties an L2 scenario checks, in matrix order.
@@ -151,6 +153,95 @@ fn default_name() -> String {
 struct RawHost {
     name: Spanned<String>,
     vtep: Spanned<String>,
+    join_peers: Option<bool>,
+    #[serde(default)]
+    vxlan_neigh: Vec<Spanned<RawNeigh>>,
+    #[serde(default)]
+    vxlan_fdb: Vec<Spanned<RawFdb>>,
+}
+
+/// A pre-programmed neighbour entry on vxlan1.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNeigh {
+    ip: Spanned<String>,
+    mac: Spanned<String>,
+}
+
+/// A pre-programmed FDB entry of vxlan1.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFdb {
+    mac: Spanned<String>,
+    dst: Spanned<String>,
+}
+
+/// A unicast MAC (`02:42:0a:00:00:03`).
+fn parse_mac(src: &Source, text: &Spanned<String>) -> Result<EthernetAddress, InputError> {
+    let mac: EthernetAddress = text.get_ref().parse().map_err(|_| {
+        src.error(
+            text.span(),
+            format!("mac = {:?} is not a MAC address", text.get_ref()),
+            "write six hex bytes with colons, e.g. mac = \"02:42:0a:00:00:03\"",
+        )
+    })?;
+    if !mac.is_unicast() {
+        return Err(src.error(
+            text.span(),
+            format!("{mac} is not a unicast MAC"),
+            "vxlan1's entries here are for containers: give a unicast MAC (first byte even)",
+        ));
+    }
+    Ok(mac)
+}
+
+/// The pre-programmed tables of one host, checked against the subnet.
+fn parse_preset(src: &Source, rh: &RawHost, subnet: Ipv4Net) -> Result<Preset, InputError> {
+    let mut preset = Preset {
+        join_peers: rh.join_peers.unwrap_or(true),
+        ..Preset::default()
+    };
+    for n in &rh.vxlan_neigh {
+        let rn = n.get_ref();
+        let ip = parse_ipv4(src, &rn.ip, "ip")?;
+        if !subnet.contains(&ip) || ip == subnet.network() || ip == subnet.broadcast() {
+            return Err(src.error(
+                rn.ip.span(),
+                format!("{ip} is not a host address of the overlay subnet {subnet}"),
+                "vxlan1's neighbour entries are for overlay addresses",
+            ));
+        }
+        let mac = parse_mac(src, &rn.mac)?;
+        if preset.vxlan_neigh.iter().any(|(x, _)| *x == ip) {
+            return Err(src.error(
+                n.span(),
+                format!("vxlan_neigh lists {ip} twice"),
+                "a neighbour table holds one entry per address: keep one",
+            ));
+        }
+        preset.vxlan_neigh.push((ip, mac));
+    }
+    for f in &rh.vxlan_fdb {
+        let rf = f.get_ref();
+        let mac = parse_mac(src, &rf.mac)?;
+        let dst = parse_ipv4(src, &rf.dst, "dst")?;
+        if subnet.contains(&dst) {
+            return Err(src.error(
+                rf.dst.span(),
+                format!("dst {dst} lies inside the overlay subnet {subnet}"),
+                "dst is a VTEP (underlay) address, or 0.0.0.0 for a bridge-local entry",
+            ));
+        }
+        if preset.vxlan_fdb.iter().any(|(x, _)| *x == mac) {
+            return Err(src.error(
+                f.span(),
+                format!("vxlan_fdb lists {mac} twice"),
+                "the model's vxlan FDB holds one remote per MAC: keep one",
+            ));
+        }
+        preset.vxlan_fdb.push((mac, dst));
+    }
+    Ok(preset)
 }
 
 #[derive(Deserialize)]
@@ -309,6 +400,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         hosts.push(HostSpec {
             name: rh.name.get_ref().clone(),
             vtep,
+            preset: parse_preset(src, rh, subnet)?,
         });
     }
     let gateway = Ipv4Addr::from(u32::from(subnet.network()) + 1);
