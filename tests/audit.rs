@@ -4,39 +4,14 @@
 //! without overlapping requests is clean; garbage is bad input; the
 //! emitted scenario is one `netrace check` accepts.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+
+mod common;
+use common::cli::{json_rows, run, scratch, stderr, stdout};
+
+const SCRATCH: &str = "audit-tests";
 
 const SEED_LOG: &str = "tests/data/seed-000-docker.log";
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_netrace"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .expect("netrace runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("audit-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn rows(o: &Output) -> Vec<serde_json::Value> {
-    stdout(o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
 
 #[test]
 fn the_seed_log_yields_the_duplicate_and_the_fixes_hold() {
@@ -84,7 +59,7 @@ fn the_seed_log_yields_the_duplicate_and_the_fixes_hold() {
 fn json_has_one_row_per_hazard() {
     let o = run(&["audit", "--docker-log", SEED_LOG, "--format", "json"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let rows = rows(&o);
+    let rows = json_rows(&o);
     assert!(!rows.is_empty());
     for r in &rows {
         assert_eq!(r["verdict"], "violated", "{r}");
@@ -121,7 +96,7 @@ fn assignments_far_apart_are_no_window() {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let path = scratch("spread.log");
+    let path = scratch(SCRATCH, "spread.log");
     std::fs::write(&path, spread).unwrap();
     let o = run(&["audit", "--docker-log", path.to_str().unwrap()]);
     let text = stdout(&o);
@@ -145,7 +120,7 @@ fn assignments_far_apart_are_no_window() {
 
 #[test]
 fn garbage_is_bad_input_with_the_file_and_a_hint() {
-    let path = scratch("garbage.log");
+    let path = scratch(SCRATCH, "garbage.log");
     std::fs::write(&path, "hello\nthis is not a docker log\n").unwrap();
     let o = run(&["audit", "--docker-log", path.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
@@ -167,7 +142,7 @@ fn garbage_is_bad_input_with_the_file_and_a_hint() {
 
 #[test]
 fn the_emitted_scenario_is_checked_and_replayed_by_netrace() {
-    let dir = scratch("emitted");
+    let dir = scratch(SCRATCH, "emitted");
     let _ = std::fs::remove_dir_all(&dir);
     let o = run(&[
         "audit",
@@ -179,7 +154,7 @@ fn the_emitted_scenario_is_checked_and_replayed_by_netrace() {
         "json",
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let rows = rows(&o);
+    let rows = json_rows(&o);
     let unique = rows
         .iter()
         .find(|r| r["property"] == "ipam.unique")
@@ -215,7 +190,7 @@ fn the_profile_comes_from_the_log_or_the_command_line() {
     let with_version = format!(
         "time=\"2017-05-03T17:30:00.000000000Z\" level=info msg=\"Docker daemon\" commit=f4ffd25 graphdriver=aufs version=18.03.1-ce\n{seed}"
     );
-    let path = scratch("version.log");
+    let path = scratch(SCRATCH, "version.log");
     std::fs::write(&path, with_version).unwrap();
     let o = run(&["audit", "--docker-log", path.to_str().unwrap()]);
     let text = stdout(&o);
@@ -295,9 +270,9 @@ fn pools_from_request_lines_global_scope_and_releases_during_a_window() {
     .iter()
     .map(|(t, m)| format!("time=\"2018-01-10T{t}Z\" level=debug msg=\"{m}\"\n"))
     .collect::<String>();
-    let path = scratch("two-networks.log");
+    let path = scratch(SCRATCH, "two-networks.log");
     std::fs::write(&path, log).unwrap();
-    let dir = scratch("two-networks");
+    let dir = scratch(SCRATCH, "two-networks");
     let _ = std::fs::remove_dir_all(&dir);
     let o = run(&[
         "audit",

@@ -16,7 +16,7 @@
 //! live states (root).
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
 
@@ -27,6 +27,11 @@ use netrace::scenario;
 use netrace::scenario::l2::L2Scenario;
 use netrace::wire::EthernetAddress;
 
+mod common;
+use common::cli::{both, run, scratch};
+
+const SCRATCH: &str = "audit-l2-tests";
+
 const SCENARIO: &str = "scenarios/classic-overlay-last-word.toml";
 const DUMPS: &str = "tests/data/audit-l2";
 
@@ -34,28 +39,6 @@ static KERNEL: Mutex<()> = Mutex::new(());
 
 fn manifest() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_netrace"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .expect("netrace runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("audit-l2-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
 }
 
 fn kernel_or_skip(test: &str) -> Option<MutexGuard<'static, ()>> {
@@ -229,14 +212,14 @@ fn dump(ns: &str, dir: &Path) {
         let mut args = vec!["netns", "exec", ns];
         args.extend(cmd.split_whitespace());
         let o = Command::new("ip").args(&args).output().expect("ip runs");
-        assert!(o.status.success(), "{cmd}: {}", text(&o));
+        assert!(o.status.success(), "{cmd}: {}", both(&o));
         std::fs::write(dir.join(file), &o.stdout).unwrap();
     }
 }
 
 /// What an audit of `state` must say: exit code, and lines it must print.
 fn expect(state: State, o: &Output, how: &str) {
-    let t = text(o);
+    let t = both(o);
     let code = o.status.code();
     // A matrix row's property cells (`VIOLATED 8` read as `VIOLATED`).
     let row = |v: &str| -> Vec<String> {
@@ -367,7 +350,7 @@ fn live_namespaces_in_known_states_get_their_verdicts_and_so_do_their_dumps() {
             expect(state, &o, &format!("live {state:?}"));
             if state == State::Seed {
                 // A's address came from its own namespace, B's from the tables.
-                let t = text(&o);
+                let t = both(&o);
                 assert!(
                     t.contains("address from eth0's address in namespace"),
                     "{t}"
@@ -378,7 +361,7 @@ fn live_namespaces_in_known_states_get_their_verdicts_and_so_do_their_dumps() {
                 );
             }
             // The same state from a dump taken with the documented commands.
-            let dir = scratch(&format!("dump-{}", state.dir()));
+            let dir = scratch(SCRATCH, &format!("dump-{}", state.dir()));
             dump(&ns, &dir);
             let mut args = vec!["audit", "--from-dump", dir.to_str().unwrap()];
             args.extend(audit_args(state));
@@ -411,7 +394,7 @@ fn committed_dumps_get_their_verdicts() {
 fn the_clean_state_under_the_classic_driver_is_a_latent_hazard_and_the_locality_check_closes_it() {
     let dir = manifest().join(DUMPS).join("clean");
     let o = run(&["audit", "--from-dump", dir.to_str().unwrap()]);
-    let t = text(&o);
+    let t = both(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(t.contains("classic overlay assumed"), "{t}");
     assert!(
@@ -425,13 +408,13 @@ fn the_clean_state_under_the_classic_driver_is_a_latent_hazard_and_the_locality_
         "--fix",
         "locality-check",
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
 }
 
 #[test]
 fn the_emitted_scenario_says_where_each_line_came_from_and_check_accepts_it() {
     let dir = manifest().join(DUMPS).join("seed");
-    let file = scratch("seed.toml");
+    let file = scratch(SCRATCH, "seed.toml");
     let o = run(&[
         "audit",
         "--from-dump",
@@ -439,7 +422,7 @@ fn the_emitted_scenario_says_where_each_line_came_from_and_check_accepts_it() {
         "--emit-scenario",
         file.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
     let toml = std::fs::read_to_string(&file).unwrap();
     for line in toml
         .lines()
@@ -475,16 +458,16 @@ fn the_emitted_scenario_says_where_each_line_came_from_and_check_accepts_it() {
         .contains("# deleted by the workaround"));
     // check accepts it; the printed tokens replay.
     let c = run(&["check", file.to_str().unwrap()]);
-    assert_eq!(c.status.code(), Some(0), "{}", text(&c));
-    let token = text(&o)
+    assert_eq!(c.status.code(), Some(0), "{}", both(&c));
+    let token = both(&o)
         .lines()
         .find_map(|l| l.trim().strip_prefix("netrace replay ").map(str::to_string))
         .expect("a replay line");
     let tok = token.split_whitespace().last().unwrap().to_string();
     // A token of a violation replays to it (replay exits 1).
     let r = run(&["replay", file.to_str().unwrap(), &tok]);
-    assert_eq!(r.status.code(), Some(1), "{}", text(&r));
-    assert!(text(&r).contains("violated"), "{}", text(&r));
+    assert_eq!(r.status.code(), Some(1), "{}", both(&r));
+    assert!(both(&r).contains("violated"), "{}", both(&r));
 }
 
 #[test]
@@ -497,7 +480,7 @@ fn json_rows_one_per_hazard() {
         "--format",
         "json",
     ]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
     let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -532,7 +515,7 @@ fn json_rows_one_per_hazard() {
 
 #[test]
 fn bad_dumps_are_exit_2_with_file_and_line() {
-    let dir = scratch("bad-dump");
+    let dir = scratch(SCRATCH, "bad-dump");
     let seed = manifest().join(DUMPS).join("seed");
     std::fs::create_dir_all(&dir).unwrap();
     for f in ["link.json", "addr.json", "neigh.json", "fdb.json"] {
@@ -540,18 +523,18 @@ fn bad_dumps_are_exit_2_with_file_and_line() {
     }
     std::fs::write(dir.join("neigh.json"), "[{\"dst\":\"10.0.0.2\",\n\"dev\":").unwrap();
     let o = run(&["audit", "--from-dump", dir.to_str().unwrap()]);
-    let t = text(&o);
+    let t = both(&o);
     assert_eq!(o.status.code(), Some(2), "{t}");
     assert!(t.contains("neigh.json:2:"), "{t}");
     assert!(t.contains("hint:"), "{t}");
     std::fs::write(dir.join("neigh.json"), "[{\"dst\":\"10.0.0.2\",\"dev\":7}]").unwrap();
     let o = run(&["audit", "--from-dump", dir.to_str().unwrap()]);
-    let t = text(&o);
+    let t = both(&o);
     assert_eq!(o.status.code(), Some(2), "{t}");
     assert!(t.contains("neigh.json:1:") && t.contains("\"dev\""), "{t}");
     std::fs::remove_file(dir.join("fdb.json")).unwrap();
     let o = run(&["audit", "--from-dump", dir.to_str().unwrap()]);
-    let t = text(&o);
+    let t = both(&o);
     assert_eq!(o.status.code(), Some(2), "{t}");
     assert!(
         t.contains("fdb.json") && t.contains("bridge -j fdb show"),
@@ -562,7 +545,7 @@ fn bad_dumps_are_exit_2_with_file_and_line() {
     std::fs::write(dir.join("neigh.json"), "[]").unwrap();
     std::fs::write(dir.join("link.json"), "[{\"ifindex\":1,\"ifname\":\"lo\"}]").unwrap();
     let o = run(&["audit", "--from-dump", dir.to_str().unwrap()]);
-    let t = text(&o);
+    let t = both(&o);
     assert_eq!(o.status.code(), Some(2), "{t}");
     assert!(t.contains("no bridge"), "{t}");
 }
@@ -571,7 +554,7 @@ fn bad_dumps_are_exit_2_with_file_and_line() {
 fn what_the_model_cannot_represent_is_reported_and_makes_a_clean_verdict_unknown() {
     // The vxlan-fdb-zero state (clean) with proxy off on vxlan1.
     let src = manifest().join(DUMPS).join("vxlan-fdb-zero");
-    let dir = scratch("proxy-off");
+    let dir = scratch(SCRATCH, "proxy-off");
     std::fs::create_dir_all(&dir).unwrap();
     for f in ["addr.json", "neigh.json", "fdb.json"] {
         std::fs::copy(src.join(f), dir.join(f)).unwrap();
@@ -584,7 +567,7 @@ fn what_the_model_cannot_represent_is_reported_and_makes_a_clean_verdict_unknown
     )
     .unwrap();
     let o = run(&["audit", "--from-dump", dir.to_str().unwrap()]);
-    let t = text(&o);
+    let t = both(&o);
     assert_eq!(o.status.code(), Some(3), "{t}");
     assert!(
         t.contains("not represented (could change a verdict): vxlan1 has proxy off"),

@@ -3,41 +3,13 @@
 //! vectors, and clear errors on bad input.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Output, Stdio};
 
-fn netrace() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_netrace"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
+mod common;
+use common::cli::{json_rows, netrace, run, scratch_with, stderr, stdout};
 
-fn run(args: &[&str]) -> Output {
-    netrace().args(args).output().expect("netrace runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
-
-fn scratch(name: &str, text: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn json_lines(o: &Output) -> Vec<serde_json::Value> {
-    stdout(o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
+const SCRATCH: &str = "cli-tests";
 
 #[test]
 fn check_of_the_seed_scenario_finds_the_duplicate_and_proves_the_fix() {
@@ -48,7 +20,7 @@ fn check_of_the_seed_scenario_finds_the_duplicate_and_proves_the_fix() {
         "json",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let rows = json_lines(&o);
+    let rows = json_rows(&o);
     let cell = |v: &str, p: &str| {
         rows.iter()
             .find(|r| r["variant"] == v && r["property"] == p)
@@ -126,7 +98,7 @@ fn default_check_covers_every_bundled_scenario_and_exits_zero() {
 fn every_token_replays_to_its_violation_with_an_identical_trace() {
     let o = run(&["check", "--format", "json"]);
     assert_eq!(o.status.code(), Some(0));
-    let rows = json_lines(&o);
+    let rows = json_rows(&o);
     let mut replayed = 0;
     for r in rows.iter().filter(|r| r["verdict"] == "violated") {
         let token = r["counterexample"]["token"].as_str().unwrap();
@@ -157,7 +129,7 @@ fn every_token_replays_to_its_violation_with_an_identical_trace() {
 #[test]
 fn check_is_deterministic() {
     let strip = |o: &Output| -> Vec<String> {
-        json_lines(o)
+        json_rows(o)
             .into_iter()
             .map(|mut r| {
                 // Measurements of the run, not results: wall time and the
@@ -182,7 +154,7 @@ fn a_counterexample_replays_on_another_variant() {
         "--format",
         "json",
     ]);
-    let rows = json_lines(&o);
+    let rows = json_rows(&o);
     let token = rows
         .iter()
         .find(|r| r["variant"] == "libnetwork-17.06" && r["verdict"] == "violated")
@@ -233,7 +205,7 @@ fn a_schedule_that_diverges_is_refused() {
 }
 
 fn expect_input_error(text: &str, line: usize, needle: &str) {
-    let p = scratch(&format!("bad-{line}-{}.toml", needle.len()), text);
+    let p = scratch_with(SCRATCH, &format!("bad-{line}-{}.toml", needle.len()), text);
     let o = run(&["check", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
     let e = stderr(&o);
@@ -354,7 +326,7 @@ fn a_wrong_expectation_makes_check_exit_one() {
         "expect = { \"ipam.unique\" = \"holds\", \"ipam.accounted\" = \"holds\"",
         1,
     );
-    let p = scratch("wrong-expectation.toml", &text);
+    let p = scratch_with(SCRATCH, "wrong-expectation.toml", &text);
     let o = run(&["check", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -378,7 +350,7 @@ fn random_walks_find_the_seed_duplicate_too() {
         "--format",
         "json",
     ]);
-    let rows = json_lines(&o);
+    let rows = json_rows(&o);
     let unique = rows
         .iter()
         .find(|r| r["property"] == "ipam.unique")

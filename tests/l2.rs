@@ -2,13 +2,18 @@
 //! scenario alone, the fixes hold, the counterexample is the incident's
 //! story, frames come out as a pcap file, and the final tables as JSON.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use netrace::explore::{self, Options};
 use netrace::overlay::system::{ContainerSpec, HostSpec, L2Spec, OverlaySystem, ScriptStep};
 use netrace::overlay::{Fix, OverlayProfile};
 use netrace::sim::Model;
+
+mod common;
+use common::cli::scratch;
+
+const SCRATCH: &str = "l2-tests";
 
 fn netrace(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_netrace"))
@@ -196,16 +201,10 @@ fn the_single_reply_counterexample_shows_two_replies() {
     assert!(text.contains("✗ l2.single_arp_reply violated"));
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("l2-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
 /// Writes `text` as scratch file `name`, runs `netrace check` on it,
 /// asserts it is refused as bad input (exit 2) and returns its stderr.
 fn refused(name: &str, text: &str) -> String {
-    let file = scratch(name);
+    let file = scratch(SCRATCH, name);
     std::fs::write(&file, text).unwrap();
     let o = netrace(&["check", file.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
@@ -216,7 +215,7 @@ fn refused(name: &str, text: &str) -> String {
 #[test]
 fn replay_writes_a_pcap_that_reads_back_frame_for_frame() {
     let token = token_of("classic-17.03", "l2.fdb_correct");
-    let pcap = scratch("last-word.pcap");
+    let pcap = scratch(SCRATCH, "last-word.pcap");
     let o = netrace(&["replay", SCENARIO, &token, "--pcap", pcap.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let text = String::from_utf8(o.stdout).unwrap();
@@ -280,7 +279,7 @@ fn replay_writes_a_pcap_that_reads_back_frame_for_frame() {
     assert!(netrace::wire::build::describe(&packets[0].bytes)
         .contains("ARP, Request who-has 10.0.0.3 tell 10.0.0.2"));
     // Byte-identical on a second run.
-    let pcap2 = scratch("last-word-2.pcap");
+    let pcap2 = scratch(SCRATCH, "last-word-2.pcap");
     netrace(&[
         "replay",
         SCENARIO,

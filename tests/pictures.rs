@@ -10,23 +10,11 @@
 //! picture, which `NETRACE_BLESS=1 cargo test --test pictures` rewrites.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn netrace() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_netrace"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
+mod common;
+use common::cli::{run, scratch};
 
-fn run(args: &[&str]) -> Output {
-    netrace().args(args).output().expect("netrace runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("picture-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+const SCRATCH: &str = "picture-tests";
 
 /// The token of `property`'s counterexample as `check` finds it.
 fn token(scenario: &str, variant: &str, property: &str) -> String {
@@ -45,7 +33,7 @@ fn diagram(scenario: &str, variant: &str, property: &str, extra: &[&str]) -> Str
     let t = token(scenario, variant, property);
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let out = scratch(&format!("{variant}-{property}-{n}.svg"));
+    let out = scratch(SCRATCH, &format!("{variant}-{property}-{n}.svg"));
     let mut args = vec!["replay", scenario, &t, "--svg", out.to_str().unwrap()];
     args.extend_from_slice(extra);
     let o = run(&args);
@@ -343,7 +331,7 @@ fn pages(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn html_report_links_every_violated_cell_to_its_diagram() {
-    let dir = scratch("report");
+    let dir = scratch(SCRATCH, "report");
     let _ = std::fs::remove_dir_all(&dir);
     let o = run(&["check", "scenarios", "--html", dir.to_str().unwrap()]);
     assert_eq!(
@@ -411,7 +399,7 @@ fn html_report_links_every_violated_cell_to_its_diagram() {
 
 #[test]
 fn html_report_into_an_unwritable_place_is_bad_input() {
-    let file = scratch("not-a-dir");
+    let file = scratch(SCRATCH, "not-a-dir");
     std::fs::write(&file, "x").unwrap();
     let o = run(&[
         "check",

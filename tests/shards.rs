@@ -4,32 +4,12 @@
 //! their tokens — except the work figures (`states`, `bytes`,
 //! `elapsed_ms`) and the shard fields; and bad shard sets are refused.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use serde_json::Value;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_netrace"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .expect("netrace runs")
-}
-
-fn rows(o: &Output) -> Vec<Value> {
-    String::from_utf8(o.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn dir() -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shard-tests");
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+mod common;
+use common::cli::{json_rows, run, scratch_dir};
 
 /// Runs the shards of `file` and writes their outputs; returns the paths.
 fn shards(file: &str, n: u64) -> Vec<String> {
@@ -45,9 +25,9 @@ fn shards(file: &str, n: u64) -> Vec<String> {
                 "json",
             ]);
             assert_ne!(o.status.code(), Some(2), "{file} shard {k}/{n}");
-            let rs = rows(&o);
+            let rs = json_rows(&o);
             assert!(rs.iter().all(|r| r["shard"] == format!("{k}/{n}")));
-            let p = dir().join(format!("{stem}.{k}of{n}.jsonl"));
+            let p = scratch_dir("shard-tests").join(format!("{stem}.{k}of{n}.jsonl"));
             std::fs::write(&p, &o.stdout).unwrap();
             p.display().to_string()
         })
@@ -94,7 +74,7 @@ fn the_merge_of_four_shards_equals_the_unsharded_run_on_every_bundled_scenario()
     for file in &files {
         let whole = run(&["check", file, "--format", "json"]);
         assert_eq!(whole.status.code(), Some(0), "{file}");
-        let whole = rows(&whole);
+        let whole = json_rows(&whole);
         let parts = shards(file, 4);
         let mut args = vec!["merge", "--format", "json"];
         args.extend(parts.iter().map(String::as_str));
@@ -105,7 +85,7 @@ fn the_merge_of_four_shards_equals_the_unsharded_run_on_every_bundled_scenario()
             "{file}: {}",
             String::from_utf8_lossy(&merged.stderr)
         );
-        let merged = rows(&merged);
+        let merged = json_rows(&merged);
         assert_eq!(merged.len(), whole.len(), "{file}");
         for (w, m) in whole.iter().zip(&merged) {
             assert_eq!(verdict_part(w), verdict_part(m), "{file}");
@@ -157,7 +137,7 @@ fn a_missing_repeated_or_foreign_shard_is_refused_with_exit_two() {
     assert_eq!(code, Some(2));
     assert!(e.contains("other rows of it say 3 shards"), "{e}");
     // An unsharded output is not a shard.
-    let whole = dir().join("whole.jsonl");
+    let whole = scratch_dir("shard-tests").join("whole.jsonl");
     std::fs::write(&whole, run(&["check", file, "--format", "json"]).stdout).unwrap();
     let (code, e) = merge(&[whole.to_str().unwrap()]);
     assert_eq!(code, Some(2));

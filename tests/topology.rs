@@ -8,29 +8,15 @@
 //! join), not from the picture code.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+
+mod common;
+use common::cli::{run, stderr, stdout};
 
 const L2_SCENARIOS: [&str; 2] = [
     "scenarios/classic-overlay-last-word.toml",
     "scenarios/classic-overlay-first-word.toml",
 ];
 const LAST_WORD: &str = "scenarios/classic-overlay-last-word.toml";
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_netrace"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .expect("netrace runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
 
 fn dot(args: &[&str]) -> String {
     let mut all = vec!["topology"];

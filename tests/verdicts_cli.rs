@@ -5,35 +5,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
-fn netrace() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_netrace"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
+mod common;
+use common::cli::{json_rows, netrace, run, scratch_with};
 
-fn run(args: &[&str]) -> Output {
-    netrace().args(args).output().expect("netrace runs")
-}
+const SCRATCH: &str = "verdict-tests";
 
 fn text(b: &[u8]) -> String {
     String::from_utf8(b.to_vec()).unwrap()
-}
-
-fn rows(o: &Output) -> Vec<serde_json::Value> {
-    text(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
-fn scratch(name: &str, body: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("verdict-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, body).unwrap();
-    p
 }
 
 /// The token of the seed's 17.05 duplicate, as `check` prints it.
@@ -46,7 +26,7 @@ fn seed_duplicate_token() -> String {
         "--format",
         "json",
     ]);
-    rows(&o)
+    json_rows(&o)
         .into_iter()
         .find(|r| r["property"] == "ipam.unique")
         .unwrap()["counterexample"]["token"]
@@ -93,7 +73,7 @@ fn random_walks_never_print_holds() {
         "json",
     ]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
-    let rows = rows(&o);
+    let rows = json_rows(&o);
     assert!(!rows.is_empty());
     for r in &rows {
         assert_ne!(r["verdict"], "holds", "{r}");
@@ -118,7 +98,7 @@ fn a_property_with_nothing_to_check_is_vacuous() {
         "json",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    let converges: Vec<_> = rows(&o)
+    let converges: Vec<_> = json_rows(&o)
         .into_iter()
         .filter(|r| r["property"] == "l2.converges")
         .collect();
@@ -133,7 +113,7 @@ fn a_property_with_nothing_to_check_is_vacuous() {
             "\"l2.converges\" = \"vacuous\"",
             "\"l2.converges\" = \"holds\"",
         );
-    let p = scratch("first-word-holds.toml", &body);
+    let p = scratch_with(SCRATCH, "first-word-holds.toml", &body);
     let o = run(&["check", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
     assert!(text(&o.stdout).contains("found vacuous"));
@@ -147,7 +127,7 @@ fn a_scenario_without_expectations_is_an_exploration() {
         .filter(|l| !l.trim_start().starts_with("expect"))
         .map(|l| format!("{l}\n"))
         .collect();
-    let p = scratch("race-explore.toml", &body);
+    let p = scratch_with(SCRATCH, "race-explore.toml", &body);
     let o = run(&["check", p.to_str().unwrap()]);
     let out = text(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}");
@@ -169,7 +149,7 @@ fn the_memory_budget_ends_a_search_as_unknown_memory() {
         "json",
     ]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
-    for r in rows(&o) {
+    for r in json_rows(&o) {
         assert_eq!(r["verdict"], "unknown", "{r}");
         assert_eq!(r["unknown_reason"], "memory", "{r}");
         assert_eq!(r["stop"], "memory", "{r}");
@@ -290,7 +270,7 @@ fn a_token_is_refused_on_an_edited_scenario_or_another_file_of_that_name() {
         "# a comment\n{}",
         original.replace("description = \"\"\"", "description = \"\"\"Reworded. ")
     );
-    let p = scratch("seed-reworded.toml", &reworded);
+    let p = scratch_with(SCRATCH, "seed-reworded.toml", &reworded);
     let o = run(&["replay", p.to_str().unwrap(), &token]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     // Another setup is another scenario, same name or not.
@@ -299,7 +279,7 @@ fn a_token_is_refused_on_an_edited_scenario_or_another_file_of_that_name() {
         "rm = [\"172.17.0.16\", \"172.17.0.15\"]",
     );
     assert_ne!(edited, original, "the edit applies");
-    let p = scratch("seed-edited.toml", &edited);
+    let p = scratch_with(SCRATCH, "seed-edited.toml", &edited);
     let o = run(&["replay", p.to_str().unwrap(), &token]);
     assert_eq!(o.status.code(), Some(2));
     let e = text(&o.stderr);
@@ -391,15 +371,15 @@ fn fail_fast_stops_at_the_first_counterexample_and_the_first_contradiction() {
             r#"expect = { "ipam.unique" = "holds", "ipam.accounted" = "violated""#,
             1,
         );
-    let p = scratch("fail-fast.toml", &seed);
+    let p = scratch_with(SCRATCH, "fail-fast.toml", &seed);
     let p = p.to_str().unwrap();
     let full = run(&["check", p, "--format", "json"]);
     assert_eq!(full.status.code(), Some(1), "{}", text(&full.stderr));
-    let full = rows(&full);
+    let full = json_rows(&full);
     let fast = run(&["check", p, "--format", "json", "--fail-fast"]);
     assert_eq!(fast.status.code(), Some(1), "{}", text(&fast.stderr));
     assert!(text(&fast.stderr).contains("stopped by --fail-fast"));
-    let fast = rows(&fast);
+    let fast = json_rows(&fast);
     // Only the first variant ran.
     assert!(fast.iter().all(|r| r["variant"] == "libnetwork-17.05"));
     assert!(full.iter().any(|r| r["variant"] != "libnetwork-17.05"));
@@ -434,7 +414,7 @@ fn symmetry_is_on_by_default_named_in_the_row_and_can_be_turned_off() {
     let on = run(&args);
     let off = run(&[&args[..], &["--symmetry", "off"]].concat());
     assert_eq!((on.status.code(), off.status.code()), (Some(0), Some(0)));
-    let (on, off) = (rows(&on), rows(&off));
+    let (on, off) = (json_rows(&on), json_rows(&off));
     assert_eq!(on.len(), off.len());
     for (a, b) in on.iter().zip(&off) {
         assert_eq!(a["reductions"], serde_json::json!(["por", "symmetry"]));
@@ -445,7 +425,7 @@ fn symmetry_is_on_by_default_named_in_the_row_and_can_be_turned_off() {
         assert!(a["states"].as_u64().unwrap() * 10 < b["states"].as_u64().unwrap());
     }
     // An L2 scenario has no interchangeable actors: nothing is said.
-    let l2 = rows(&run(&[
+    let l2 = json_rows(&run(&[
         "check",
         "scenarios/classic-overlay-first-word.toml",
         "--format",
@@ -474,7 +454,7 @@ fn pct_never_prints_holds_and_refuses_a_depth_out_of_range() {
         "--format",
         "json",
     ]);
-    let rows = rows(&o);
+    let rows = json_rows(&o);
     let verdict = |p: &str| {
         rows.iter()
             .find(|r| r["property"] == p)

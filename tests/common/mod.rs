@@ -2,6 +2,7 @@
 //! (`mod common;` in each; not every binary uses every helper).
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod etcd;
 pub mod toys;
 
