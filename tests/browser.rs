@@ -45,6 +45,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
+
+mod common;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
@@ -106,29 +108,32 @@ impl Drop for TempDir {
     }
 }
 
+/// The pids under /proc for which `keep(pid directory)` says yes.
+fn processes(keep: impl Fn(&Path) -> bool) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
+            keep(&e.path()).then_some(pid)
+        })
+        .collect()
+}
+
 /// The processes of process group `pgid` that are alive (not zombies).
 fn group_members(pgid: i32) -> Vec<i32> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in dir.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
+    processes(|dir| {
+        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
+            return false;
         };
         // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parens.
         let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            continue;
+            return false;
         };
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string() {
-            out.push(pid);
-        }
-    }
-    out
+        fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
+    })
 }
 
 /// The live processes whose command line mentions `needle` (the
@@ -136,22 +141,10 @@ fn group_members(pgid: i32) -> Vec<i32> {
 /// sessions of their own, but their `--database` is under `HOME`, which
 /// is in the profile).
 fn processes_mentioning(needle: &str) -> Vec<i32> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in dir.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        if String::from_utf8_lossy(&cmd).contains(needle) {
-            out.push(pid);
-        }
-    }
-    out
+    processes(|dir| {
+        std::fs::read(dir.join("cmdline"))
+            .is_ok_and(|cmd| String::from_utf8_lossy(&cmd).contains(needle))
+    })
 }
 
 /// The processes the browser started that are still alive.
@@ -772,36 +765,16 @@ fn check_report(cdp: &mut Cdp, report: &Path, shots: &Path) -> Result<Vec<String
     Ok(problems)
 }
 
-/// The lanes two diagrams must have, exactly and in order: the
-/// scenario's four `[[actor]] run`s on daemon0 then its handle
-/// (model/ipam/system/sketch.rs); and per host of the overlay its
-/// containers, br0's ports (veths, then vxlan1's), vxlan1 and the driver
-/// (classic Swarm has the miss path), the second host mirrored
-/// (model/overlay/system/sketch.rs).
+/// The lanes of the two seed diagrams ([`common::lanes`]).
 fn known_lanes(rel: &Path) -> Option<Vec<&'static str>> {
     let stem = rel.with_extension("");
     match stem.to_str()? {
-        "docker-17.05-duplicate-ip/libnetwork-17.05--ipam.unique" => Some(vec![
-            "daemon0 run cranky_shockley0",
-            "daemon0 run prickly_spence",
-            "daemon0 run trusting_davinci",
-            "daemon0 run small_davinci7",
-            "daemon0 handle",
-        ]),
-        "classic-overlay-last-word/classic-17.03--l2.fdb_correct" => Some(vec![
-            "host1 A",
-            "host1 B",
-            "host1 br0 veth-A",
-            "host1 br0 veth-B",
-            "host1 br0 vxlan1",
-            "host1 vxlan1",
-            "host1 driver",
-            "host2 driver",
-            "host2 vxlan1",
-            "host2 br0 vxlan1",
-            "host2 br0 veth-C",
-            "host2 C",
-        ]),
+        "docker-17.05-duplicate-ip/libnetwork-17.05--ipam.unique" => {
+            Some(common::lanes::DUPLICATE_IP.to_vec())
+        }
+        "classic-overlay-last-word/classic-17.03--l2.fdb_correct" => {
+            Some(common::lanes::LAST_WORD.to_vec())
+        }
         _ => None,
     }
 }
