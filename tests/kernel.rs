@@ -16,10 +16,8 @@
 //! list` before and after a test is not disturbed by another test of this
 //! binary (names are unique per run anyway).
 
-use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use netrace::explore::Bounds;
@@ -29,73 +27,14 @@ use netrace::overlay::system::OverlaySystem;
 use netrace::scenario;
 use netrace::scenario::l2::L2Scenario;
 
+mod common;
+use common::kernel::{all_netns, kernel_or_skip, leaves_no_namespace, netns_of, own_netns};
+
 const SCENARIO: &str = "scenarios/classic-overlay-last-word.toml";
 const B_MAC: &str = "02:42:0a:00:00:03";
 
-static KERNEL: Mutex<()> = Mutex::new(());
-
 fn manifest() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The lock, if the kernel oracle can run here; else a loud skip (or a
-/// failure under `NETRACE_REQUIRE_KERNEL=1`).
-fn kernel_or_skip(test: &str) -> Option<MutexGuard<'static, ()>> {
-    let guard = KERNEL.lock().unwrap_or_else(|p| p.into_inner());
-    match kernel::preflight() {
-        Ok(_) => Some(guard),
-        Err(e) => {
-            if std::env::var("NETRACE_REQUIRE_KERNEL").as_deref() == Ok("1") {
-                panic!("NETRACE_REQUIRE_KERNEL=1 but the kernel oracle cannot run: {e}");
-            }
-            // Straight to the process's stderr: the test harness captures
-            // `eprintln!` of passing tests, and a skip must be seen.
-            let _ = writeln!(std::io::stderr(), "KERNEL ORACLE SKIPPED: {test}: {e}");
-            None
-        }
-    }
-}
-
-/// The network namespaces this test process created (named
-/// `nr<pid>x…` by [`kernel::netns::unique_prefix`]): other builds and
-/// engineers on the machine create and delete their own at any time.
-fn netns_list() -> Vec<String> {
-    netns_of(std::process::id())
-}
-
-/// The network namespaces process `pid` created.
-fn netns_of(pid: u32) -> Vec<String> {
-    let prefix = format!("nr{pid}x");
-    all_netns()
-        .into_iter()
-        .filter(|n| n.starts_with(&prefix))
-        .collect()
-}
-
-fn all_netns() -> Vec<String> {
-    let out = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .expect("ip runs");
-    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
-        .collect();
-    names.sort();
-    names
-}
-
-/// Runs `f` and checks that `ip netns list` is the same afterwards, even
-/// when `f` panics (the panic is then re-raised).
-fn leaves_no_namespace<T>(f: impl FnOnce() -> T) -> T {
-    let before = netns_list();
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    let after = netns_list();
-    assert_eq!(before, after, "network namespaces left behind");
-    match r {
-        Ok(v) => v,
-        Err(p) => std::panic::resume_unwind(p),
-    }
 }
 
 /// Every variant of every L2 scenario: (scenario name, variant, model,
@@ -297,14 +236,14 @@ fn a_panic_mid_run_leaves_no_namespace() {
         return;
     };
     let (_, _, model, _) = l2_variants().swap_remove(0);
-    let before = netns_list();
+    let before = own_netns();
     let r = std::panic::catch_unwind(|| {
         let topology = kernel::netns::Topology::build(&model).expect("builds");
-        assert!(netns_list().len() >= before.len() + topology.namespaces().len());
+        assert!(own_netns().len() >= before.len() + topology.namespaces().len());
         panic!("on purpose, with the topology up");
     });
     assert!(r.is_err());
-    assert_eq!(before, netns_list(), "the guard removed everything");
+    assert_eq!(before, own_netns(), "the guard removed everything");
 }
 
 /// Starts `netrace kernel` on every variant, sends SIGINT once a

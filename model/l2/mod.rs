@@ -13,4 +13,5 @@
 //! these pieces against the real bridge and vxlan of the running kernel.
 pub mod bridge;
 pub mod endpoint;
+pub mod netlink;
 pub mod vxlan;

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod etcd;
+pub mod kernel;
 pub mod lanes;
 pub mod toys;
 

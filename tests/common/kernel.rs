@@ -1,0 +1,78 @@
+//! What the tests that touch the real kernel share: the skip-or-fail
+//! preflight, one lock per test binary, and the namespaces a process owns.
+//!
+//! These tests need root and network namespaces. Without them each test
+//! prints `KERNEL ORACLE SKIPPED: <test>: <why>` on stderr and passes —
+//! unless `NETRACE_REQUIRE_KERNEL=1` is set (CI sets it), in which case a
+//! skip is a failure. Every test that touches the kernel holds the lock, so
+//! that `ip netns list` before and after it is not disturbed by another
+//! test of the same binary (names are unique per run anyway).
+
+use std::io::Write as _;
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+
+use netrace::kernel;
+
+static KERNEL: Mutex<()> = Mutex::new(());
+
+/// The lock, if the kernel oracle can run here; else a loud skip (or a
+/// failure under `NETRACE_REQUIRE_KERNEL=1`).
+pub fn kernel_or_skip(test: &str) -> Option<MutexGuard<'static, ()>> {
+    let guard = KERNEL.lock().unwrap_or_else(|p| p.into_inner());
+    match kernel::preflight() {
+        Ok(_) => Some(guard),
+        Err(e) => {
+            if std::env::var("NETRACE_REQUIRE_KERNEL").as_deref() == Ok("1") {
+                panic!("NETRACE_REQUIRE_KERNEL=1 but the kernel oracle cannot run: {e}");
+            }
+            // Straight to the process's stderr: the test harness captures
+            // `eprintln!` of passing tests, and a skip must be seen.
+            let _ = writeln!(std::io::stderr(), "KERNEL ORACLE SKIPPED: {test}: {e}");
+            None
+        }
+    }
+}
+
+/// Every network namespace on the machine, sorted.
+pub fn all_netns() -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip runs");
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The network namespaces process `pid` created (named `nr<pid>x…` by
+/// `kernel::netns::unique_prefix`): other builds and engineers on the
+/// machine create and delete their own at any time.
+pub fn netns_of(pid: u32) -> Vec<String> {
+    let prefix = format!("nr{pid}x");
+    all_netns()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
+}
+
+/// The network namespaces this test process created.
+pub fn own_netns() -> Vec<String> {
+    netns_of(std::process::id())
+}
+
+/// Runs `f` and checks that this process's namespaces are the same
+/// afterwards, even when `f` panics (the panic is then re-raised).
+pub fn leaves_no_namespace<T>(f: impl FnOnce() -> T) -> T {
+    let before = own_netns();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    let after = own_netns();
+    assert_eq!(before, after, "network namespaces left behind");
+    match r {
+        Ok(v) => v,
+        Err(p) => std::panic::resume_unwind(p),
+    }
+}
