@@ -15,8 +15,10 @@
 //! - [`store`]: etcd's v3 semantics, libkv's check-and-set over it, and the
 //!   etcd oracle (a real etcd server and its client);
 //! - [`wire`]: Ethernet, ARP, IPv4, UDP and VXLAN as real bytes; pcapng capture files;
-//! - [`l2`]: the Linux bridge, vxlan device and a container's ARP stack;
-//! - [`overlay`]: libnetwork's overlay driver and the L2 system model;
+//! - [`l2`]: the Linux bridge, vxlan device, a container's ARP stack, and the
+//!   netlink requests that program vxlan's tables;
+//! - [`overlay`]: libnetwork's overlay driver, the L2 system model, and many
+//!   hosts with their peer tables and the control plane;
 //! - [`kernel`]: the kernel oracle, L2 schedules run on the real bridge and vxlan;
 //! - [`picture`]: sequence diagrams (SVG) and the HTML report;
 //! - [`scenario`]: the TOML scenario format, and `scenario::kind`, the one

@@ -164,7 +164,7 @@ mod coverage {
     use std::sync::Mutex;
 
     use netrace::explore::{self, fingerprint, Options, Shard};
-    use netrace::scenario::{self, ipam::IpamScenario, l2::L2Scenario};
+    use netrace::scenario::{self, cluster::ClusterScenario, ipam::IpamScenario, l2::L2Scenario};
     use netrace::sim::{Checked, Model, Property, Trace, When};
 
     struct Recording<M: Model> {
@@ -272,6 +272,11 @@ mod coverage {
                     check(&v.name, a, u, m);
                 }
             } else if let Some(x) = s.system.downcast::<L2Scenario>() {
+                for v in &x.variants {
+                    let (a, u, m) = sets(v.model.clone(), 3);
+                    check(&v.name, a, u, m);
+                }
+            } else if let Some(x) = s.system.downcast::<ClusterScenario>() {
                 for v in &x.variants {
                     let (a, u, m) = sets(v.model.clone(), 3);
                     check(&v.name, a, u, m);

@@ -1,7 +1,9 @@
 //! libnetwork's overlay driver: how it programs vxlan1's neighbour and FDB
 //! entries for peers, in the profiles and fixes a scenario can compare,
 //! and the system that puts driver, bridges, vxlan devices and containers
-//! together for the explorer ([`system`]).
+//! together for the explorer ([`system`]); and, one level up, many hosts
+//! with their peer tables fed by a control plane ([`cluster`]: join and
+//! leave events, node failures and rejoins, the netlink answers they get).
 //!
 //! Upstream: `drivers/overlay/ov_serf.go`, `ov_network.go` (`watchMiss`,
 //! `resolvePeer`), `peerdb.go` (`peerAdd`, `peerAddOp`), Apache-2.0,
@@ -25,6 +27,7 @@
 //!
 //! Fixes ([`Fix`]) are variants a scenario combines with a profile.
 
+pub mod cluster;
 pub mod oracle;
 pub mod system;
 pub mod topology;

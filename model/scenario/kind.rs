@@ -53,6 +53,11 @@ pub const KINDS: &[Kind] = &[
         about: "overlay datapath",
         load: super::l2::load,
     },
+    Kind {
+        name: "overlay-cluster",
+        about: "overlay control plane over many hosts",
+        load: super::cluster::load,
+    },
 ];
 
 /// A loaded scenario's system: its variants, behind one interface.

@@ -1,0 +1,1026 @@
+//! Many hosts: each host's overlay driver with its peer table, fed by a
+//! control plane whose deliveries the explorer orders, over the vxlan
+//! tables of each host's overlay namespace.
+//!
+//! This is the control-plane half of the overlay, one level above
+//! [`crate::overlay::system`] (which models one datapath frame by frame):
+//! what a host's vxlan device holds for its *remote* peers, and how the
+//! driver's reactions to join and leave events, in whatever order they
+//! arrive, and the peers' own traffic (vxlan `learning`) leave it.
+//!
+//! Upstream (moby/moby, Apache-2.0, rewritten from the source read at
+//! `daemon/libnetwork/drivers/overlay/peerdb.go` and
+//! `daemon/libnetwork/osl/neigh_linux.go`):
+//! - the peer table is `peerMap`, a `SetMatrix` keyed by the peer's IP:
+//!   an insertion-ordered set of (endpoint, MAC, VTEP) per IP, whose first
+//!   element is the one programmed ([`HostState::peers`]);
+//! - [`Cluster::peer_add`] stands for `network.peerAdd` → `addNeighbor`:
+//!   the IP neighbour entry first (`AddNeighbor`, exclusive, retried with
+//!   replace only when this peer is the only one using the IP: the
+//!   `replaceStale` rule), then the FDB entry, once per (VTEP, MAC) by the
+//!   reference count `fdbCnt`, with `NeighAdd` (exclusive: before moby
+//!   #53663) or `NeighSet` (replace: the fix) as the variant says
+//!   ([`FdbProgram`]);
+//! - [`Cluster::peer_delete`] stands for `network.peerDelete` →
+//!   `deleteNeighbor`: the neighbour entry, then the FDB entry when the
+//!   reference count falls to zero; then, if another endpoint still uses
+//!   the IP, that one is programmed (the restore of #1935);
+//! - the netlink requests go through [`crate::l2::netlink`], whose
+//!   answers (`EEXIST` over a learned entry, ...) the kernel oracle checks
+//!   (tests/netlink_kernel.rs);
+//! - the control plane (NetworkDB) is a FIFO inbox of join and leave
+//!   events per host. A node that memberlist marks failed
+//!   ([`Op::Fail`]) makes every other host receive a leave for each of
+//!   its endpoints; when it rejoins ([`Op::Rejoin`]), a join for each
+//!   (bulk sync). Faults, each bounded by the scenario's budget: an event
+//!   dropped, delivered twice, or delivered before an earlier one.
+//! - a remote container's traffic ([`Op::Send`]) arrives at a host's vxlan
+//!   device from its own host's VTEP and is snooped (`vxlan_snoop`): it
+//!   learns the MAC when no entry exists, and never moves a permanent one.
+//!
+//! Not modelled here: the bridge and the containers' ARP (the datapath
+//! model does those), NetworkDB's gossip internals (bulk-sync timing,
+//! tombstones and their 60 s retention: the inbox is the whole channel),
+//! serf and the classic driver's miss path, encryption (`setupEncryption`),
+//! the `NTF_MASTER` delete of br0's dynamic entry that `DeleteNeighbor`
+//! also sends, IPv6, and lazy sandbox creation (every host's sandbox
+//! exists from the start). The era before #53663 is modelled from the
+//! fix's description: the FDB add fails with `EEXIST`, the neighbour entry
+//! added before it stays ("its neighbor row intact"), and `fdbCnt` is
+//! rolled back; the current code also rolls back the neighbour entry.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use crate::l2::netlink::{Errno, NlRequest, NudState};
+use crate::l2::vxlan::{VxlanConfig, VxlanDev};
+use crate::sim::{Arrow, ArrowKind, Checked, Lane, Mark, Model, Property, Sketch, Trace, When};
+use crate::wire::EthernetAddress;
+
+/// How the driver programs a peer's FDB entry on the vxlan device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FdbProgram {
+    /// `NeighAdd` (`NLM_F_CREATE | NLM_F_EXCL`): moby up to 29.x.
+    Add,
+    /// `NeighSet` (`NLM_F_CREATE | NLM_F_REPLACE`): moby #53663.
+    Replace,
+}
+
+impl FdbProgram {
+    fn request(self) -> NlRequest {
+        match self {
+            FdbProgram::Add => NlRequest::Add,
+            FdbProgram::Replace => NlRequest::Replace,
+        }
+    }
+}
+
+/// A variant's driver: what differs between the eras.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DriverProfile {
+    /// The FDB request.
+    pub fdb: FdbProgram,
+}
+
+/// A host of the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostSpec {
+    /// Its name (`worker1`).
+    pub name: String,
+    /// Its VTEP address (the underlay address vxlan encapsulates to).
+    pub vtep: Ipv4Addr,
+}
+
+/// A container on the overlay network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointSpec {
+    /// Its name (`web.1`).
+    pub name: String,
+    /// The host it runs on (an index into [`ClusterSpec::hosts`]).
+    pub host: usize,
+    /// Its overlay address.
+    pub ip: Ipv4Addr,
+    /// Its MAC: libnetwork derives it from the IP (`02:42` + the address).
+    pub mac: EthernetAddress,
+    /// Running when the scenario starts (else it starts in the script).
+    pub live: bool,
+}
+
+/// One step of the scenario's script, run in order by one orchestrator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// The container starts on its host: every other host gets a join.
+    Start(usize),
+    /// The container stops: every other host gets a leave.
+    Stop(usize),
+    /// memberlist marks the host failed: every other host gets a leave
+    /// for each of its live endpoints.
+    Fail(usize),
+    /// The host rejoins: every other host gets a join for each of its
+    /// live endpoints (NetworkDB's bulk sync).
+    Rejoin(usize),
+    /// The container's traffic reaches this host's vxlan device.
+    Send(usize, usize),
+    /// Simulated time passes (seconds) once every inbox is drained:
+    /// learned entries age (`vxlan_cleanup`).
+    Wait(u32),
+}
+
+/// The faults the explorer may inject, each at most this many times.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Faults {
+    /// An event is lost.
+    pub drop: u8,
+    /// An event is delivered and stays in the inbox to be delivered again.
+    pub duplicate: u8,
+    /// An event other than the oldest is delivered first.
+    pub reorder: u8,
+}
+
+/// The whole scenario, profile-independent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterSpec {
+    /// The hosts.
+    pub hosts: Vec<HostSpec>,
+    /// The containers.
+    pub endpoints: Vec<EndpointSpec>,
+    /// The script.
+    pub script: Vec<Op>,
+    /// The vxlan devices' `ageing`, seconds.
+    pub ageing_s: u32,
+    /// The fault budget.
+    pub faults: Faults,
+}
+
+/// A control-plane event: a peer joined or left, as NetworkDB tells the
+/// driver (`peerAdd` / `peerDelete` arguments).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Event {
+    /// True for a join.
+    pub join: bool,
+    /// The endpoint (its index is its endpoint ID).
+    pub endpoint: u16,
+}
+
+/// One entry of the peer table: (endpoint ID, MAC, VTEP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerEntry {
+    /// The endpoint.
+    pub endpoint: u16,
+    /// Its MAC.
+    pub mac: EthernetAddress,
+    /// Its host's VTEP.
+    pub vtep: Ipv4Addr,
+}
+
+/// One host's driver and tables.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HostState {
+    /// `peerMap`: per peer IP, the endpoints using it in insertion order.
+    pub peers: BTreeMap<Ipv4Addr, Vec<PeerEntry>>,
+    /// `fdbCnt`: references per (VTEP, MAC).
+    pub fdb_cnt: BTreeMap<(Ipv4Addr, EthernetAddress), u32>,
+    /// The overlay namespace's vxlan device.
+    pub vx: VxlanDev,
+    /// Events not delivered yet, oldest first.
+    pub inbox: VecDeque<Event>,
+    /// The last error `peerAdd`/`peerDelete` returned (the daemon logs it
+    /// and goes on), for the trace and the properties' messages.
+    pub last_error: Option<String>,
+}
+
+/// The state of the cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClusterState {
+    /// Per host.
+    pub hosts: Vec<HostState>,
+    /// Which endpoints run.
+    pub live: Vec<bool>,
+    /// Which hosts memberlist sees as alive.
+    pub up: Vec<bool>,
+    /// The next script step.
+    pub pc: u16,
+    /// The simulated clock, seconds.
+    pub now_s: u32,
+    /// Fault budgets left.
+    pub faults: Faults,
+}
+
+/// One step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterAction {
+    /// The next script step.
+    Script,
+    /// Host `host` handles the event at `index` of its inbox.
+    Deliver {
+        /// The host.
+        host: u16,
+        /// The event's position (0 unless reordered).
+        index: u16,
+        /// The fault applied, if any.
+        fault: Option<Fault>,
+    },
+}
+
+/// A fault on one delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The event is lost.
+    Drop,
+    /// The event is handled and stays in the inbox.
+    Duplicate,
+}
+
+/// The model of one variant.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    /// The scenario.
+    pub spec: ClusterSpec,
+    /// The variant's driver.
+    pub profile: DriverProfile,
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.join { "join" } else { "leave" })
+    }
+}
+
+impl Cluster {
+    /// The model of `spec` under `profile`.
+    pub fn new(spec: ClusterSpec, profile: DriverProfile) -> Cluster {
+        Cluster { spec, profile }
+    }
+
+    fn config(&self, host: usize) -> VxlanConfig {
+        VxlanConfig {
+            vni: 4097,
+            proxy: false,
+            learning: true,
+            l2miss: false,
+            l3miss: false,
+            local_ip: self.spec.hosts[host].vtep,
+            mac: EthernetAddress([0x02, 0x42, 0xc0, 0xa8, 0, host as u8 + 1]),
+            ageing_s: self.spec.ageing_s,
+        }
+    }
+
+    fn entry(&self, e: usize) -> PeerEntry {
+        let ep = &self.spec.endpoints[e];
+        PeerEntry {
+            endpoint: e as u16,
+            mac: ep.mac,
+            vtep: self.spec.hosts[ep.host].vtep,
+        }
+    }
+
+    fn ep_name(&self, e: u16) -> &str {
+        &self.spec.endpoints[e as usize].name
+    }
+
+    /// `network.peerAdd` on `host` for endpoint `e` (a remote one).
+    fn peer_add(&self, h: &mut HostState, e: usize, now_s: u32, trace: &mut Trace) {
+        let entry = self.entry(e);
+        let ip = self.spec.endpoints[e].ip;
+        let set = h.peers.entry(ip).or_default();
+        let inserted = !set.contains(&entry);
+        if inserted {
+            set.push(entry);
+        } else if trace.is_on() {
+            trace.line(format!(
+                "peerAdd {}: entry already present in db",
+                self.ep_name(entry.endpoint)
+            ));
+        }
+        let db_entries = set.len();
+        let replace_stale = inserted && db_entries == 1;
+        if let Err(err) = self.add_neighbor(h, ip, entry, replace_stale, now_s, trace) {
+            if db_entries > 1 && err.contains("already present") {
+                // The transient case: another endpoint's entry is programmed.
+                trace.line("peerAdd: another endpoint holds the IP; this one waits in the db");
+                return;
+            }
+            trace.line(format!("peer add operation failed: {err}"));
+            h.last_error = Some(format!(
+                "peerAdd of {} failed: {err}",
+                self.ep_name(entry.endpoint)
+            ));
+        }
+    }
+
+    /// `network.addNeighbor`: the neighbour entry, then the FDB entry.
+    fn add_neighbor(
+        &self,
+        h: &mut HostState,
+        ip: Ipv4Addr,
+        entry: PeerEntry,
+        replace_stale: bool,
+        now_s: u32,
+        trace: &mut Trace,
+    ) -> Result<(), String> {
+        let mut r = h.vx.neigh_request(NlRequest::Add, ip, entry.mac);
+        if r == Err(Errno::Exists) && replace_stale {
+            trace.line(format!(
+                "ip neigh add {ip}: {}; replacing stale neighbor entry",
+                Errno::Exists
+            ));
+            r = h.vx.neigh_request(NlRequest::Replace, ip, entry.mac);
+        }
+        match r {
+            Ok(()) => trace.line(format!(
+                "ip neigh add {ip} lladdr {} dev vxlan1 nud permanent",
+                entry.mac
+            )),
+            Err(e) => return Err(format!("neighbor entry already present for {ip} ({e})")),
+        }
+        let key = (entry.vtep, entry.mac);
+        let count = h.fdb_cnt.entry(key).or_insert(0);
+        *count += 1;
+        if *count == 1 {
+            let req = self.profile.fdb.request();
+            let r =
+                h.vx.fdb_request(req, entry.mac, Some(entry.vtep), NudState::Permanent, now_s);
+            trace.line(format!(
+                "bridge fdb {req} {} dev vxlan1 dst {} self permanent: {}",
+                entry.mac,
+                entry.vtep,
+                r.map_or_else(|e| e.to_string(), |()| "ok".into())
+            ));
+            if let Err(e) = r {
+                *h.fdb_cnt.get_mut(&key).expect("counted above") -= 1;
+                h.fdb_cnt.retain(|_, c| *c > 0);
+                return Err(format!(
+                    "could not add fdb entry into the sandbox: neighbor entry already present ({e})"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `network.peerDelete` on `host` for endpoint `e`.
+    fn peer_delete(&self, h: &mut HostState, e: usize, now_s: u32, trace: &mut Trace) {
+        let entry = self.entry(e);
+        let ip = self.spec.endpoints[e].ip;
+        let mut remaining = 0;
+        let mut deleted = false;
+        if let Some(set) = h.peers.get_mut(&ip) {
+            if let Some(i) = set.iter().position(|p| *p == entry) {
+                set.remove(i);
+                deleted = true;
+            }
+            remaining = set.len();
+            if set.is_empty() {
+                h.peers.remove(&ip);
+            }
+        }
+        if !deleted {
+            trace.line(format!(
+                "peerDelete {}: peer entry was not in db",
+                self.ep_name(entry.endpoint)
+            ));
+        }
+        if let Err(err) = self.delete_neighbor(h, ip, entry, trace) {
+            if remaining > 0 && err.contains("not found") {
+                return;
+            }
+            trace.line(format!("peer delete operation failed: {err}"));
+        }
+        if remaining > 0 {
+            let next = h.peers[&ip][0];
+            trace.line(format!(
+                "peerDelete: restoring {} from the db",
+                self.ep_name(next.endpoint)
+            ));
+            if let Err(err) = self.add_neighbor(h, ip, next, false, now_s, trace) {
+                h.last_error = Some(format!("peerDelete's restore failed: {err}"));
+            }
+        }
+    }
+
+    /// `network.deleteNeighbor`.
+    fn delete_neighbor(
+        &self,
+        h: &mut HostState,
+        ip: Ipv4Addr,
+        entry: PeerEntry,
+        trace: &mut Trace,
+    ) -> Result<(), String> {
+        let key = (entry.vtep, entry.mac);
+        if h.fdb_cnt.get(&key).copied().unwrap_or(0) == 0 {
+            return Err(
+                "fdb entry was not programmed into sandbox: neighbor entry not found".into(),
+            );
+        }
+        if let Err(e) = h.vx.neigh_request(NlRequest::Del, ip, entry.mac) {
+            return Err(format!(
+                "could not delete neighbor entry in the sandbox: not found ({e})"
+            ));
+        }
+        trace.line(format!("ip neigh del {ip} dev vxlan1"));
+        let c = h.fdb_cnt.get_mut(&key).expect("checked above");
+        *c -= 1;
+        if *c == 0 {
+            h.fdb_cnt.remove(&key);
+            let r = h.vx.fdb_request(
+                NlRequest::Del,
+                entry.mac,
+                Some(entry.vtep),
+                NudState::Permanent,
+                0,
+            );
+            trace.line(format!(
+                "bridge fdb del {} dev vxlan1 dst {} self: {}",
+                entry.mac,
+                entry.vtep,
+                r.map_or_else(|e| e.to_string(), |()| "ok".into())
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends `event` about `endpoint` to every host but its own.
+    fn announce(&self, s: &mut ClusterState, endpoint: usize, join: bool) {
+        let own = self.spec.endpoints[endpoint].host;
+        for (i, h) in s.hosts.iter_mut().enumerate() {
+            if i != own {
+                h.inbox.push_back(Event {
+                    join,
+                    endpoint: endpoint as u16,
+                });
+            }
+        }
+    }
+
+    fn host_endpoints(&self, s: &ClusterState, host: usize) -> Vec<usize> {
+        (0..self.spec.endpoints.len())
+            .filter(|&e| self.spec.endpoints[e].host == host && s.live[e])
+            .collect()
+    }
+
+    fn drained(s: &ClusterState) -> bool {
+        s.hosts.iter().all(|h| h.inbox.is_empty())
+    }
+
+    /// Remote live endpoints a host should have programmed.
+    fn expected(&self, s: &ClusterState, host: usize) -> Vec<usize> {
+        (0..self.spec.endpoints.len())
+            .filter(|&e| {
+                s.live[e]
+                    && self.spec.endpoints[e].host != host
+                    && s.up[self.spec.endpoints[e].host]
+            })
+            .collect()
+    }
+}
+
+fn prop_converged(m: &Cluster, s: &ClusterState) -> Result<Checked, String> {
+    let mut problems = Vec::new();
+    let mut checked = false;
+    for (hi, h) in s.hosts.iter().enumerate() {
+        if !s.up[hi] {
+            continue;
+        }
+        let host = &m.spec.hosts[hi].name;
+        let want = m.expected(s, hi);
+        for &e in &want {
+            checked = true;
+            let ep = &m.spec.endpoints[e];
+            let vtep = m.spec.hosts[ep.host].vtep;
+            match h.vx.fdb.get(&ep.mac) {
+                Some(f) if f.permanent && f.remote == vtep => {}
+                Some(f) if f.remote == vtep => problems.push(format!(
+                    "{host} vxlan1 has only a learned entry for {}'s MAC {} (it ages out)",
+                    ep.name, ep.mac
+                )),
+                Some(f) => problems.push(format!(
+                    "{host} vxlan1 sends {}'s MAC {} to {}, not {vtep}",
+                    ep.name, ep.mac, f.remote
+                )),
+                None => problems.push(format!(
+                    "{host} vxlan1 has no FDB entry for {}'s MAC {}",
+                    ep.name, ep.mac
+                )),
+            }
+            match h.vx.neigh.get(&ep.ip) {
+                Some(n) if n.mac == ep.mac => {}
+                Some(n) => problems.push(format!(
+                    "{host} vxlan1 resolves {} to {}, not {}'s {}",
+                    ep.ip, n.mac, ep.name, ep.mac
+                )),
+                None => problems.push(format!(
+                    "{host} vxlan1 has no neighbour entry for {} ({})",
+                    ep.name, ep.ip
+                )),
+            }
+        }
+        // Nothing stale: every permanent entry belongs to a live remote peer.
+        for (mac, f) in &h.vx.fdb {
+            let ok = want.iter().any(|&e| {
+                let ep = &m.spec.endpoints[e];
+                ep.mac == *mac && m.spec.hosts[ep.host].vtep == f.remote
+            });
+            if f.permanent && !ok {
+                checked = true;
+                problems.push(format!(
+                    "{host} vxlan1 has a stale FDB entry {mac} dst {}",
+                    f.remote
+                ));
+            }
+        }
+        for (ip, n) in &h.vx.neigh {
+            let ok = want.iter().any(|&e| {
+                let ep = &m.spec.endpoints[e];
+                ep.ip == *ip && ep.mac == n.mac
+            });
+            if !ok {
+                checked = true;
+                problems.push(format!(
+                    "{host} vxlan1 has a stale neighbour entry {ip} lladdr {}",
+                    n.mac
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(Checked::when(checked))
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+fn prop_reachable(m: &Cluster, s: &ClusterState) -> Result<Checked, String> {
+    let mut problems = Vec::new();
+    let mut checked = false;
+    for (hi, h) in s.hosts.iter().enumerate() {
+        if !s.up[hi] || m.host_endpoints(s, hi).is_empty() {
+            continue;
+        }
+        let host = &m.spec.hosts[hi].name;
+        for e in m.expected(s, hi) {
+            checked = true;
+            let ep = &m.spec.endpoints[e];
+            let vtep = m.spec.hosts[ep.host].vtep;
+            let resolves = h.vx.neigh.get(&ep.ip).is_some_and(|n| n.mac == ep.mac);
+            let forwards = h.vx.fdb.get(&ep.mac).is_some_and(|f| f.remote == vtep);
+            if !(resolves && forwards) {
+                let why = match (resolves, forwards) {
+                    (false, _) => format!("{} does not resolve there", ep.ip),
+                    (true, _) => format!("no FDB entry sends {} to {vtep}", ep.mac),
+                };
+                let err = h
+                    .last_error
+                    .as_deref()
+                    .map(|e| format!(" (the daemon logged: {e})"))
+                    .unwrap_or_default();
+                problems.push(format!(
+                    "containers on {host} cannot reach {} ({}) on {}: {why}{err}",
+                    ep.name, ep.ip, m.spec.hosts[ep.host].name
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(Checked::when(checked))
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+fn prop_no_local_peer(m: &Cluster, s: &ClusterState) -> Result<Checked, String> {
+    let mut checked = false;
+    for (hi, h) in s.hosts.iter().enumerate() {
+        for e in m.host_endpoints(s, hi) {
+            checked = true;
+            let ep = &m.spec.endpoints[e];
+            if let Some(f) = h.vx.fdb.get(&ep.mac) {
+                return Err(format!(
+                    "{} vxlan1 has an FDB entry for its own container {} ({} dst {})",
+                    m.spec.hosts[hi].name, ep.name, ep.mac, f.remote
+                ));
+            }
+        }
+    }
+    Ok(Checked::when(checked))
+}
+
+impl Model for Cluster {
+    type State = ClusterState;
+    type Action = ClusterAction;
+
+    /// Every live endpoint known to every other host, as after a settled
+    /// start: its peer entry, neighbour and FDB entries programmed.
+    fn init_state(&self) -> ClusterState {
+        let mut s = ClusterState {
+            hosts: vec![
+                HostState {
+                    peers: BTreeMap::new(),
+                    fdb_cnt: BTreeMap::new(),
+                    vx: VxlanDev::default(),
+                    inbox: VecDeque::new(),
+                    last_error: None,
+                };
+                self.spec.hosts.len()
+            ],
+            live: self.spec.endpoints.iter().map(|e| e.live).collect(),
+            up: vec![true; self.spec.hosts.len()],
+            pc: 0,
+            now_s: 0,
+            faults: self.spec.faults,
+        };
+        let mut trace = Trace::off();
+        for (hi, h) in s.hosts.iter_mut().enumerate() {
+            for (e, ep) in self.spec.endpoints.iter().enumerate() {
+                if ep.live && ep.host != hi {
+                    self.peer_add(h, e, 0, &mut trace);
+                }
+            }
+        }
+        s
+    }
+
+    fn actions(&self, s: &ClusterState, out: &mut Vec<ClusterAction>) {
+        if let Some(op) = self.spec.script.get(s.pc as usize) {
+            if !matches!(op, Op::Wait(_)) || Self::drained(s) {
+                out.push(ClusterAction::Script);
+            }
+        }
+        for (hi, h) in s.hosts.iter().enumerate() {
+            if h.inbox.is_empty() {
+                continue;
+            }
+            let last = if s.faults.reorder > 0 {
+                h.inbox.len()
+            } else {
+                1
+            };
+            for index in 0..last {
+                // Identical events are one choice.
+                if h.inbox.iter().take(index).any(|e| *e == h.inbox[index]) {
+                    continue;
+                }
+                let host = hi as u16;
+                let index = index as u16;
+                out.push(ClusterAction::Deliver {
+                    host,
+                    index,
+                    fault: None,
+                });
+                if s.faults.drop > 0 {
+                    out.push(ClusterAction::Deliver {
+                        host,
+                        index,
+                        fault: Some(Fault::Drop),
+                    });
+                }
+                if s.faults.duplicate > 0 {
+                    out.push(ClusterAction::Deliver {
+                        host,
+                        index,
+                        fault: Some(Fault::Duplicate),
+                    });
+                }
+            }
+        }
+    }
+
+    fn next_state(
+        &self,
+        s: &ClusterState,
+        action: &ClusterAction,
+        trace: &mut Trace,
+    ) -> ClusterState {
+        let mut s = s.clone();
+        match *action {
+            ClusterAction::Script => {
+                let op = self.spec.script[s.pc as usize];
+                s.pc += 1;
+                match op {
+                    Op::Start(e) => {
+                        s.live[e] = true;
+                        trace.line(format!(
+                            "{} starts: its join goes to every other host",
+                            self.spec.endpoints[e].name
+                        ));
+                        self.announce(&mut s, e, true);
+                    }
+                    Op::Stop(e) => {
+                        s.live[e] = false;
+                        trace.line(format!(
+                            "{} stops: its leave goes to every other host",
+                            self.spec.endpoints[e].name
+                        ));
+                        self.announce(&mut s, e, false);
+                    }
+                    Op::Fail(host) => {
+                        s.up[host] = false;
+                        trace.line(format!(
+                            "memberlist marks {} failed: the others get a leave for each of its endpoints",
+                            self.spec.hosts[host].name
+                        ));
+                        for e in self.host_endpoints(&s, host) {
+                            self.announce(&mut s, e, false);
+                        }
+                    }
+                    Op::Rejoin(host) => {
+                        s.up[host] = true;
+                        trace.line(format!(
+                            "{} rejoins: bulk sync sends the others a join for each of its endpoints",
+                            self.spec.hosts[host].name
+                        ));
+                        for e in self.host_endpoints(&s, host) {
+                            self.announce(&mut s, e, true);
+                        }
+                    }
+                    Op::Send(e, to) => {
+                        let ep = &self.spec.endpoints[e];
+                        let from = self.spec.hosts[ep.host].vtep;
+                        let mut notes = Vec::new();
+                        let now = s.now_s;
+                        let accepted = s.hosts[to].vx.snoop(ep.mac, from, now, &mut notes);
+                        trace.line(format!(
+                            "{}'s traffic reaches {} vxlan1 from {from}{}",
+                            ep.name,
+                            self.spec.hosts[to].name,
+                            if accepted { "" } else { ": dropped" }
+                        ));
+                        for n in notes {
+                            trace.line(n);
+                        }
+                    }
+                    Op::Wait(secs) => {
+                        s.now_s += secs;
+                        let now = s.now_s;
+                        trace.line(format!("{secs} s pass (t = {now} s)"));
+                        for (hi, h) in s.hosts.iter_mut().enumerate() {
+                            for mac in h.vx.age(&self.config(hi), now) {
+                                trace.line(format!(
+                                    "{} vxlan1 fdb: learned {mac} aged out",
+                                    self.spec.hosts[hi].name
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            ClusterAction::Deliver { host, index, fault } => {
+                let hi = host as usize;
+                let event = match fault {
+                    Some(Fault::Duplicate) => {
+                        s.faults.duplicate -= 1;
+                        s.hosts[hi].inbox[index as usize]
+                    }
+                    _ => s.hosts[hi]
+                        .inbox
+                        .remove(index as usize)
+                        .expect("an enabled delivery"),
+                };
+                if index > 0 {
+                    s.faults.reorder -= 1;
+                }
+                let name = &self.spec.hosts[hi].name;
+                if fault == Some(Fault::Drop) {
+                    s.faults.drop -= 1;
+                    trace.line(format!(
+                        "{name}: {event} of {} lost",
+                        self.ep_name(event.endpoint)
+                    ));
+                    return s;
+                }
+                trace.line(format!(
+                    "{name}: {event} of {}",
+                    self.ep_name(event.endpoint)
+                ));
+                let now = s.now_s;
+                let h = &mut s.hosts[hi];
+                if event.join {
+                    self.peer_add(h, event.endpoint as usize, now, trace);
+                } else {
+                    self.peer_delete(h, event.endpoint as usize, now, trace);
+                }
+            }
+        }
+        s
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        vec![
+            Property {
+                name: "overlay.converged",
+                when: When::Quiescent,
+                summary: "at quiescence each host's vxlan FDB and neighbour entries are the live remote endpoints: permanent, at their host's VTEP, nothing stale, nothing missing",
+                check: prop_converged,
+            },
+            Property {
+                name: "overlay.reachable",
+                when: When::Quiescent,
+                summary: "at quiescence containers on every host can reach every live container on the others (a neighbour entry with its MAC, an FDB entry to its VTEP)",
+                check: prop_reachable,
+            },
+            Property {
+                name: "overlay.no_local_peer",
+                when: When::Always,
+                summary: "no host's vxlan device has an FDB entry for one of its own containers (seed 001's bug, generalised)",
+                check: prop_no_local_peer,
+            },
+        ]
+    }
+
+    fn describe(&self, s: &ClusterState, action: &ClusterAction) -> String {
+        match *action {
+            ClusterAction::Script => match self.spec.script[s.pc as usize] {
+                Op::Start(e) => format!("start {}", self.spec.endpoints[e].name),
+                Op::Stop(e) => format!("stop {}", self.spec.endpoints[e].name),
+                Op::Fail(h) => format!("fail {}", self.spec.hosts[h].name),
+                Op::Rejoin(h) => format!("rejoin {}", self.spec.hosts[h].name),
+                Op::Send(e, h) => format!(
+                    "send {} -> {}",
+                    self.spec.endpoints[e].name, self.spec.hosts[h].name
+                ),
+                Op::Wait(n) => format!("wait {n} s"),
+            },
+            ClusterAction::Deliver { host, index, fault } => {
+                let event = s.hosts[host as usize].inbox[index as usize];
+                let how = match fault {
+                    None if index > 0 => " (out of order)",
+                    None => "",
+                    Some(Fault::Drop) => " (lost)",
+                    Some(Fault::Duplicate) => " (delivered twice)",
+                };
+                format!(
+                    "{} receives {} of {}{how}",
+                    self.spec.hosts[host as usize].name,
+                    event,
+                    self.ep_name(event.endpoint)
+                )
+            }
+        }
+    }
+
+    fn action_key(&self, s: &ClusterState, action: &ClusterAction) -> u64 {
+        match *action {
+            ClusterAction::Script => 1 << 60,
+            ClusterAction::Deliver { host, index, fault } => {
+                let e = s.hosts[host as usize].inbox[index as usize];
+                let f = match fault {
+                    None => 0u64,
+                    Some(Fault::Drop) => 1,
+                    Some(Fault::Duplicate) => 2,
+                };
+                2 << 60
+                    | u64::from(host) << 32
+                    | u64::from(e.join) << 24
+                    | u64::from(e.endpoint) << 4
+                    | f
+            }
+        }
+    }
+
+    fn summarize(&self, s: &ClusterState) -> Vec<String> {
+        let mut out = Vec::new();
+        for (hi, h) in s.hosts.iter().enumerate() {
+            let host = &self.spec.hosts[hi].name;
+            let fdb: Vec<String> =
+                h.vx.fdb
+                    .iter()
+                    .map(|(m, f)| {
+                        format!(
+                            "{m} dst {}{}",
+                            f.remote,
+                            if f.permanent {
+                                " permanent"
+                            } else {
+                                " (learned)"
+                            }
+                        )
+                    })
+                    .collect();
+            let neigh: Vec<String> =
+                h.vx.neigh
+                    .iter()
+                    .map(|(ip, n)| format!("{ip} lladdr {}", n.mac))
+                    .collect();
+            out.push(format!(
+                "{host} vxlan1 fdb: {}",
+                if fdb.is_empty() {
+                    "(empty)".into()
+                } else {
+                    fdb.join(", ")
+                }
+            ));
+            out.push(format!(
+                "{host} vxlan1 neigh: {}",
+                if neigh.is_empty() {
+                    "(empty)".into()
+                } else {
+                    neigh.join(", ")
+                }
+            ));
+            if let Some(e) = &h.last_error {
+                out.push(format!("{host} daemon log: {e}"));
+            }
+        }
+        out
+    }
+
+    fn lanes(&self) -> Vec<Lane> {
+        let mut lanes = vec![Lane::new("", "control plane")];
+        for h in &self.spec.hosts {
+            lanes.push(Lane::new(&h.name, "driver"));
+            lanes.push(Lane::new(&h.name, "vxlan1"));
+        }
+        lanes
+    }
+
+    fn sketch(
+        &self,
+        before: &ClusterState,
+        action: &ClusterAction,
+        after: &ClusterState,
+    ) -> Sketch {
+        let driver = |h: usize| 1 + 2 * h;
+        let vx = |h: usize| 2 + 2 * h;
+        let mut sk = Sketch {
+            what: self.describe(before, action),
+            ..Sketch::default()
+        };
+        match *action {
+            ClusterAction::Script => {
+                sk.lane = Some(0);
+                if let Op::Send(e, to) = self.spec.script[before.pc as usize] {
+                    let from = self.spec.endpoints[e].host;
+                    sk.arrows.push(Arrow {
+                        from: vx(from),
+                        to: vx(to),
+                        label: format!("{}'s traffic", self.spec.endpoints[e].name),
+                        kind: ArrowKind::Underlay,
+                    });
+                }
+            }
+            ClusterAction::Deliver { host, index, .. } => {
+                let h = host as usize;
+                let event = before.hosts[h].inbox[index as usize];
+                sk.lane = Some(driver(h));
+                sk.arrows.push(Arrow {
+                    from: 0,
+                    to: driver(h),
+                    label: format!("{event} {}", self.ep_name(event.endpoint)),
+                    kind: ArrowKind::Call,
+                });
+            }
+        }
+        for h in 0..self.spec.hosts.len() {
+            let (b, a) = (&before.hosts[h].vx, &after.hosts[h].vx);
+            for (mac, f) in &a.fdb {
+                if b.fdb.get(mac) != Some(f) {
+                    sk.marks.push(Mark {
+                        lane: vx(h),
+                        text: format!(
+                            "fdb {mac} dst {}{}",
+                            f.remote,
+                            if f.permanent {
+                                " permanent"
+                            } else {
+                                " learned"
+                            }
+                        ),
+                        change: true,
+                    });
+                }
+            }
+            for mac in b.fdb.keys().filter(|m| !a.fdb.contains_key(m)) {
+                sk.marks.push(Mark {
+                    lane: vx(h),
+                    text: format!("fdb {mac} gone"),
+                    change: true,
+                });
+            }
+            for (ip, n) in &a.neigh {
+                if b.neigh.get(ip) != Some(n) {
+                    sk.marks.push(Mark {
+                        lane: vx(h),
+                        text: format!("neigh {ip} {}", n.mac),
+                        change: true,
+                    });
+                }
+            }
+            for ip in b.neigh.keys().filter(|i| !a.neigh.contains_key(i)) {
+                sk.marks.push(Mark {
+                    lane: vx(h),
+                    text: format!("neigh {ip} gone"),
+                    change: true,
+                });
+            }
+            if after.hosts[h].last_error != before.hosts[h].last_error {
+                if let Some(e) = &after.hosts[h].last_error {
+                    sk.marks.push(Mark {
+                        lane: driver(h),
+                        text: e.clone(),
+                        change: false,
+                    });
+                }
+            }
+        }
+        sk
+    }
+}

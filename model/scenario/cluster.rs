@@ -1,0 +1,405 @@
+//! `kind = "overlay-cluster"` scenario files: hosts with their VTEPs, the
+//! containers on them, a script of lifecycle steps (start, stop, a node
+//! failed and rejoining, a container's traffic, time passing), the
+//! control plane's fault budget, and variants (driver profiles) with
+//! expected verdicts. The model is [`crate::overlay::cluster`]; the keys
+//! are in docs/scenario-format.md.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::kind::{CheckedModel, Describe, System, Variant, VariantOf};
+use super::{
+    check_name, check_variant_names, parse_expect, parse_ipv4, InputError, RawBounds, RawExplore,
+    Scenario, Source,
+};
+use crate::overlay::cluster::{
+    Cluster, ClusterSpec, DriverProfile, EndpointSpec, Faults, FdbProgram, HostSpec, Op,
+};
+use crate::wire::EthernetAddress;
+
+/// The properties an overlay-cluster scenario checks, in matrix order.
+pub const PROPERTIES: [&str; 3] = [
+    "overlay.converged",
+    "overlay.reachable",
+    "overlay.no_local_peer",
+];
+
+/// The driver profiles, by name.
+pub const PROFILES: [&str; 2] = ["moby-29", "moby-53663"];
+
+/// The most hosts, endpoints and script steps a scenario may have: the
+/// space grows with every event in flight.
+const MAX_HOSTS: usize = 8;
+const MAX_ENDPOINTS: usize = 16;
+const MAX_SCRIPT: usize = 32;
+
+/// A loaded overlay-cluster scenario.
+#[derive(Debug)]
+pub struct ClusterScenario {
+    /// The variants, in file order.
+    pub variants: Vec<VariantOf<Cluster, Profile>>,
+}
+
+/// A named driver profile.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    /// Its name (`moby-29`).
+    pub name: String,
+    /// The driver it stands for.
+    pub driver: DriverProfile,
+}
+
+impl Profile {
+    /// The built-in profile `name`.
+    pub fn builtin(name: &str) -> Option<Profile> {
+        let fdb = match name {
+            "moby-29" => FdbProgram::Add,
+            "moby-53663" => FdbProgram::Replace,
+            _ => return None,
+        };
+        Some(Profile {
+            name: name.to_string(),
+            driver: DriverProfile { fdb },
+        })
+    }
+}
+
+impl Describe for Profile {
+    fn profile_name(&self) -> &str {
+        &self.name
+    }
+    fn summary(&self) -> String {
+        match self.driver.fdb {
+            FdbProgram::Add => {
+                "overlay driver (moby 29.x): peer FDB entries added with NeighAdd (exclusive)".into()
+            }
+            FdbProgram::Replace => {
+                "overlay driver with moby #53663: peer FDB entries programmed with NeighSet (replace)"
+                    .into()
+            }
+        }
+    }
+}
+
+impl System for ClusterScenario {
+    fn kind(&self) -> &'static str {
+        "overlay-cluster"
+    }
+    fn variants(&self) -> Vec<&dyn Variant> {
+        self.variants.iter().map(|v| v as &dyn Variant).collect()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl CheckedModel for Cluster {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    name: Spanned<String>,
+    #[allow(dead_code)]
+    kind: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    source: Option<String>,
+    script: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    network: RawNetwork,
+    host: Vec<Spanned<RawHost>>,
+    endpoint: Vec<Spanned<RawEndpoint>>,
+    #[serde(default)]
+    faults: RawFaults,
+    #[serde(default)]
+    bounds: RawBounds,
+    explore: Option<RawExplore>,
+    #[serde(default)]
+    variant: Vec<Spanned<RawVariant>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    ageing_s: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    name: Spanned<String>,
+    vtep: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    name: Spanned<String>,
+    host: Spanned<String>,
+    ip: Spanned<String>,
+    live: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFaults {
+    drop: Option<Spanned<i64>>,
+    duplicate: Option<Spanned<i64>>,
+    reorder: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVariant {
+    name: Spanned<String>,
+    profile: Spanned<String>,
+    #[serde(default)]
+    note: String,
+    explore: Option<RawExplore>,
+    #[serde(default)]
+    expect: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+/// libnetwork's MAC for an IPv4 endpoint: `02:42` and the address.
+pub fn mac_of(ip: Ipv4Addr) -> EthernetAddress {
+    let o = ip.octets();
+    EthernetAddress([0x02, 0x42, o[0], o[1], o[2], o[3]])
+}
+
+const SCRIPT_HINT: &str = "script steps: \"start NAME\", \"stop NAME\", \"fail HOST\", \"rejoin HOST\", \"send NAME -> HOST\", \"wait SECONDS\"";
+
+/// Loads an overlay-cluster scenario.
+pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
+    let raw: Raw =
+        src.parse("see docs/scenario-format.md for the keys of an overlay-cluster scenario")?;
+    check_name(src, &raw.name, "scenario")?;
+    let mut hosts: Vec<HostSpec> = Vec::new();
+    if raw.host.len() < 2 || raw.host.len() > MAX_HOSTS {
+        return Err(src.error(
+            raw.name.span(),
+            format!("the scenario has {} hosts", raw.host.len()),
+            format!("give 2 to {MAX_HOSTS} [[host]] tables with name and vtep"),
+        ));
+    }
+    for h in &raw.host {
+        let r = h.get_ref();
+        check_name(src, &r.name, "host")?;
+        if hosts.iter().any(|x| x.name == *r.name.get_ref()) {
+            return Err(src.error(
+                r.name.span(),
+                format!("host {} is defined twice", r.name.get_ref()),
+                "give every host its own name",
+            ));
+        }
+        let vtep = parse_ipv4(src, &r.vtep, "vtep")?;
+        if hosts.iter().any(|x| x.vtep == vtep) {
+            return Err(src.error(
+                r.vtep.span(),
+                format!("VTEP {vtep} is used twice"),
+                "give every host its own underlay address",
+            ));
+        }
+        hosts.push(HostSpec {
+            name: r.name.get_ref().clone(),
+            vtep,
+        });
+    }
+    let host_index = |name: &Spanned<String>| {
+        hosts
+            .iter()
+            .position(|h| h.name == *name.get_ref())
+            .ok_or_else(|| {
+                src.error(
+                    name.span(),
+                    format!("no host named {:?}", name.get_ref()),
+                    format!(
+                        "hosts: {}",
+                        hosts
+                            .iter()
+                            .map(|h| h.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+    };
+    let mut endpoints: Vec<EndpointSpec> = Vec::new();
+    if raw.endpoint.is_empty() || raw.endpoint.len() > MAX_ENDPOINTS {
+        return Err(src.error(
+            raw.name.span(),
+            format!("the scenario has {} endpoints", raw.endpoint.len()),
+            format!("give 1 to {MAX_ENDPOINTS} [[endpoint]] tables with name, host and ip"),
+        ));
+    }
+    for e in &raw.endpoint {
+        let r = e.get_ref();
+        check_name(src, &r.name, "endpoint")?;
+        if endpoints.iter().any(|x| x.name == *r.name.get_ref()) {
+            return Err(src.error(
+                r.name.span(),
+                format!("endpoint {} is defined twice", r.name.get_ref()),
+                "give every endpoint its own name",
+            ));
+        }
+        let ip = parse_ipv4(src, &r.ip, "ip")?;
+        endpoints.push(EndpointSpec {
+            name: r.name.get_ref().clone(),
+            host: host_index(&r.host)?,
+            ip,
+            mac: mac_of(ip),
+            live: r.live.unwrap_or(true),
+        });
+    }
+    let ep_index = |name: &str, span: std::ops::Range<usize>| {
+        endpoints
+            .iter()
+            .position(|e| e.name == name)
+            .ok_or_else(|| {
+                src.error(
+                    span,
+                    format!("no endpoint named {name:?}"),
+                    format!(
+                        "endpoints: {}",
+                        endpoints
+                            .iter()
+                            .map(|e| e.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+    };
+    if raw.script.get_ref().len() > MAX_SCRIPT {
+        return Err(src.error(
+            raw.script.span(),
+            format!("the script has {} steps", raw.script.get_ref().len()),
+            format!("give at most {MAX_SCRIPT} steps"),
+        ));
+    }
+    let mut script = Vec::new();
+    for step in raw.script.get_ref() {
+        let span = step.span();
+        let text = step.get_ref().trim();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let host_named = |n: &str| {
+            hosts.iter().position(|h| h.name == n).ok_or_else(|| {
+                src.error(
+                    span.clone(),
+                    format!("no host named {n:?}"),
+                    format!(
+                        "hosts: {}",
+                        hosts
+                            .iter()
+                            .map(|h| h.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+        };
+        let op = match words.as_slice() {
+            ["start", n] => Op::Start(ep_index(n, span.clone())?),
+            ["stop", n] => Op::Stop(ep_index(n, span.clone())?),
+            ["fail", h] => Op::Fail(host_named(h)?),
+            ["rejoin", h] => Op::Rejoin(host_named(h)?),
+            ["send", n, "->", h] => {
+                let e = ep_index(n, span.clone())?;
+                let to = host_named(h)?;
+                if endpoints[e].host == to {
+                    return Err(src.error(
+                        span,
+                        format!("{n} runs on {h}: its traffic there does not cross vxlan"),
+                        "send a container's traffic to another host",
+                    ));
+                }
+                Op::Send(e, to)
+            }
+            ["wait", secs] => match secs.parse::<u32>() {
+                Ok(n) if (1..=86_400).contains(&n) => Op::Wait(n),
+                _ => {
+                    return Err(src.error(
+                        span,
+                        format!("wait {secs}: not a number of seconds from 1 to 86400"),
+                        SCRIPT_HINT,
+                    ))
+                }
+            },
+            _ => return Err(src.error(span, format!("unknown script step {text:?}"), SCRIPT_HINT)),
+        };
+        script.push(op);
+    }
+    let ageing_s = match &raw.network.ageing_s {
+        None => 300,
+        Some(a) if (1..=1_000_000).contains(a.get_ref()) => *a.get_ref() as u32,
+        Some(a) => {
+            return Err(src.error(
+                a.span(),
+                format!("ageing_s = {} is out of range", a.get_ref()),
+                "give 1 to 1000000 seconds (vxlan's default is 300)",
+            ))
+        }
+    };
+    let budget = |v: &Option<Spanned<i64>>, key: &str| match v {
+        None => Ok(0),
+        Some(n) if (0..=3).contains(n.get_ref()) => Ok(*n.get_ref() as u8),
+        Some(n) => Err(src.error(
+            n.span(),
+            format!("{key} = {} is out of range", n.get_ref()),
+            format!("give {key} = 0 to 3: each fault multiplies the space to explore"),
+        )),
+    };
+    let faults = Faults {
+        drop: budget(&raw.faults.drop, "drop")?,
+        duplicate: budget(&raw.faults.duplicate, "duplicate")?,
+        reorder: budget(&raw.faults.reorder, "reorder")?,
+    };
+    let spec = ClusterSpec {
+        hosts,
+        endpoints,
+        script,
+        ageing_s,
+        faults,
+    };
+    check_variant_names(
+        src,
+        &raw.name,
+        raw.variant.iter().map(|v| &v.get_ref().name),
+        &PROFILES,
+    )?;
+    let mut variants = Vec::new();
+    for v in &raw.variant {
+        let rv = v.get_ref();
+        let profile = Profile::builtin(rv.profile.get_ref()).ok_or_else(|| {
+            src.error(
+                rv.profile.span(),
+                format!("unknown profile {:?}", rv.profile.get_ref()),
+                format!("profiles: {}", PROFILES.join(", ")),
+            )
+        })?;
+        variants.push(VariantOf {
+            name: rv.name.get_ref().clone(),
+            note: rv.note.clone(),
+            model: Cluster::new(spec.clone(), profile.driver.clone()),
+            profile,
+            expect: parse_expect(src, &rv.expect, &PROPERTIES)?,
+            explore: RawExplore::resolve_opt(&rv.explore, src)?,
+        });
+    }
+    Ok(Scenario {
+        path: path.to_path_buf(),
+        name: raw.name.get_ref().clone(),
+        description: raw.description,
+        bounds: raw.bounds.resolve(src)?,
+        explore: RawExplore::resolve_opt(&raw.explore, src)?,
+        content_hash: 0,
+        system: Box::new(ClusterScenario { variants }),
+    })
+}

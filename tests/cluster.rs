@@ -1,0 +1,171 @@
+//! `kind = "overlay-cluster"`: many hosts, their peer tables and the
+//! control plane (model/overlay/cluster.rs). The rejoin race of moby
+//! #53663 is found from the scenario alone and leaves the signature the
+//! fix's report gives; the fix closes it; each control-plane fault (a lost,
+//! a duplicated, an out-of-order event) has the effect it should, and only
+//! when its budget allows it; bad files are exit 2 with their line.
+
+use serde_json::Value;
+
+mod common;
+use common::cli::{json_rows, run, scratch_with, stderr, stdout};
+
+const SCRATCH: &str = "cluster-tests";
+const REJOIN: &str = "scenarios/swarm-rejoin-fdb-eexist.toml";
+
+/// The row of `variant` and `property`.
+fn row<'a>(rows: &'a [Value], variant: &str, property: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| r["variant"] == variant && r["property"] == property)
+        .unwrap_or_else(|| panic!("no row for {variant} {property}"))
+}
+
+#[test]
+fn the_rejoin_race_is_found_with_the_fixs_signature_and_replace_closes_it() {
+    let o = run(&["check", REJOIN, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rows = json_rows(&o);
+    for p in ["overlay.converged", "overlay.reachable"] {
+        assert_eq!(row(&rows, "moby-29", p)["verdict"], "violated", "{p}");
+        assert_eq!(row(&rows, "moby-53663", p)["verdict"], "holds", "{p}");
+        assert_eq!(row(&rows, "moby-53663", p)["complete"], true);
+    }
+    let cx = &row(&rows, "moby-29", "overlay.reachable")["counterexample"];
+    let token = cx["token"].as_str().unwrap();
+    let o = run(&["replay", REJOIN, token]);
+    assert_eq!(o.status.code(), Some(1), "a violating replay exits 1");
+    let trace = stdout(&o);
+    // The bad order: B's traffic between the leave and the join, so
+    // vxlan1 learned B's MAC before the exclusive add.
+    let leave = trace.find("worker1: leave of B").expect("the leave");
+    let learned = trace
+        .find("vxlan1 fdb: 02:42:0a:00:01:11 learned at 192.168.100.2")
+        .expect("the learned entry");
+    let eexist = trace
+        .find(
+            "bridge fdb add 02:42:0a:00:01:11 dev vxlan1 dst 192.168.100.2 self permanent: EEXIST",
+        )
+        .expect("the exclusive add refused");
+    assert!(leave < learned && learned < eexist, "{trace}");
+    // #53663's signature: the FDB row gone, the neighbour row intact.
+    let end = &trace[trace.find("final state").unwrap()..];
+    assert!(end.contains("worker1 vxlan1 fdb: (empty)"), "{end}");
+    assert!(
+        end.contains("worker1 vxlan1 neigh: 10.0.1.17 lladdr 02:42:0a:00:01:11"),
+        "{end}"
+    );
+    // The same schedule on the fix: the replace takes the learned entry.
+    let o = run(&["replay", REJOIN, token, "--variant", "moby-53663"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains(
+        "bridge fdb replace 02:42:0a:00:01:11 dev vxlan1 dst 192.168.100.2 self permanent: ok"
+    ));
+}
+
+/// A two-host scenario whose script is `script` and whose fault budget is
+/// `faults` (TOML lines), with both profiles and no expectations.
+fn scenario(name: &str, script: &str, faults: &str) -> String {
+    let text = format!(
+        r#"name = "{name}"
+kind = "overlay-cluster"
+script = [{script}]
+
+[faults]
+{faults}
+
+[[host]]
+name = "h1"
+vtep = "192.168.100.1"
+
+[[host]]
+name = "h2"
+vtep = "192.168.100.2"
+
+[[endpoint]]
+name = "A"
+host = "h1"
+ip = "10.0.1.2"
+
+[[endpoint]]
+name = "B"
+host = "h2"
+ip = "10.0.1.3"
+live = false
+
+[[variant]]
+name = "before"
+profile = "moby-29"
+
+[[variant]]
+name = "after"
+profile = "moby-53663"
+"#
+    );
+    scratch_with(SCRATCH, &format!("{name}.toml"), &text)
+        .display()
+        .to_string()
+}
+
+/// `overlay.converged` per variant (before, after) of a scratch scenario.
+fn converged(name: &str, script: &str, faults: &str) -> (String, String) {
+    let file = scenario(name, script, faults);
+    let o = run(&["check", &file, "--format", "json"]);
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(1),
+        "{}",
+        stderr(&o)
+    );
+    let rows = json_rows(&o);
+    let v = |variant| {
+        let r = row(&rows, variant, "overlay.converged");
+        assert_eq!(r["complete"], true);
+        r["verdict"].as_str().unwrap().to_string()
+    };
+    (v("before"), v("after"))
+}
+
+#[test]
+fn each_control_plane_fault_does_what_it_says_and_only_within_its_budget() {
+    let both = |v: &str| (v.to_string(), v.to_string());
+    // B starts: one join to h1.
+    assert_eq!(converged("start", r#""start B""#, ""), both("holds"));
+    // The join lost: h1 never programs B.
+    assert_eq!(
+        converged("start-drop", r#""start B""#, "drop = 1"),
+        both("violated")
+    );
+    // The join twice: peerAdd finds its own entry; the tables stay right.
+    assert_eq!(
+        converged("start-dup", r#""start B""#, "duplicate = 1"),
+        both("holds")
+    );
+    // B restarts: leave then join. In order, it ends programmed; with the
+    // join first, the late leave deletes the live B's entries (#1639's
+    // shape).
+    let restart = r#""start B", "stop B", "start B""#;
+    assert_eq!(converged("restart", restart, ""), both("holds"));
+    assert_eq!(
+        converged("restart-reorder", restart, "reorder = 1"),
+        both("violated")
+    );
+}
+
+#[test]
+fn bad_files_are_exit_2_with_their_line() {
+    let cases = [
+        ("step", r#""jump B""#, "unknown script step", 3),
+        ("host", r#""fail h9""#, "no host named \"h9\"", 3),
+        ("own", r#""send A -> h1""#, "runs on h1", 3),
+        ("wait", r#""wait 0""#, "not a number of seconds", 3),
+        ("budget", r#""start B""#, "drop = 9 is out of range", 6),
+    ];
+    for (name, script, want, line) in cases {
+        let faults = if name == "budget" { "drop = 9" } else { "" };
+        let file = scenario(&format!("bad-{name}"), script, faults);
+        let o = run(&["check", &file]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(want), "{name}: {err}");
+        assert!(err.contains(&format!("{file}:{line}:")), "{name}: {err}");
+    }
+}
