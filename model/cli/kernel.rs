@@ -9,6 +9,7 @@ use serde_json::json;
 use super::output::format_ms;
 use super::{Format, KernelArgs};
 use crate::explore::token;
+use crate::scenario::cluster::ClusterScenario;
 use crate::scenario::l2::L2Scenario;
 use crate::scenario::{self, InputError, Scenario};
 
@@ -22,6 +23,9 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
     let s = scenario::load(&a.scenario)?;
     // Checked before anything runs, as `check` checks them.
     let bounds = super::bounds_override(s.bounds, a.max_states, a.max_depth)?;
+    if s.system.downcast::<ClusterScenario>().is_some() {
+        return cmd_kernel_cluster(&a, &s);
+    }
     let Some(sc) = s.system.downcast::<L2Scenario>() else {
         return Err(InputError::whole(
             a.scenario.display().to_string(),
@@ -29,7 +33,7 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
                 "a {} scenario has no datapath to run on the kernel",
                 s.system.kind()
             ),
-            "netrace kernel takes an l2 scenario",
+            "netrace kernel takes an l2 or overlay-cluster scenario",
         ));
     };
     let token = match &a.token {
@@ -142,6 +146,147 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
             Format::Json => kernel_json(&report),
         };
         let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+    Ok(if disagree > 0 {
+        1
+    } else if unrunnable > 0 {
+        2
+    } else {
+        0
+    })
+}
+
+/// `netrace kernel` on an overlay-cluster scenario: each variant's
+/// schedules (every one in a small space, else the first-action one and
+/// the counterexamples; or the `--token`'s) on real vxlan devices in one
+/// namespace per host ([`crate::kernel::cluster`]). Exit codes as for L2.
+fn cmd_kernel_cluster(a: &KernelArgs, s: &Scenario) -> Result<u8, InputError> {
+    use crate::kernel::{self, cluster};
+    let sc = s
+        .system
+        .downcast::<ClusterScenario>()
+        .expect("checked by the caller");
+    let token = match &a.token {
+        Some(t) => Some(token::decode(s.into(), t).map_err(|e| {
+            InputError::whole(
+                "--token",
+                format!("the token is not usable: {e}"),
+                format!(
+                    "copy the token exactly as `netrace check {}` printed it",
+                    a.scenario.display()
+                ),
+            )
+        })?),
+        None => None,
+    };
+    let wanted = a
+        .variant
+        .clone()
+        .or_else(|| token.as_ref().map(|t| t.variant.clone()));
+    if let Some(name) = &wanted {
+        let what = if a.variant.is_some() {
+            "--variant"
+        } else {
+            "--token"
+        };
+        s.find_variant(name, what)?;
+    }
+    let versions = match kernel::preflight() {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("netrace kernel: {e}");
+            return Ok(2);
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let (mut disagree, mut unrunnable) = (0usize, 0usize);
+    for v in sc
+        .variants
+        .iter()
+        .filter(|v| wanted.as_ref().is_none_or(|w| *w == v.name))
+    {
+        let schedules = match &token {
+            Some(t) => vec![("the token's schedule".to_string(), t.schedule.clone())],
+            None => cluster::schedules(&v.model),
+        };
+        let mut text = String::new();
+        let _ = writeln!(
+            text,
+            "{} · variant {} — multi-host kernel oracle ({})",
+            s.name,
+            v.name,
+            super::shown(&s.path)
+        );
+        let _ = writeln!(text, "  kernel {} · {}", versions.kernel, versions.iproute2);
+        let mut rows = Vec::new();
+        let mut bad = 0;
+        for (what, schedule) in &schedules {
+            eprintln!(
+                "netrace kernel: {} · {}: {what} ({} steps) on {} hosts",
+                s.name,
+                v.name,
+                schedule.len(),
+                v.model.spec.hosts.len()
+            );
+            let run = match cluster::run(&v.model, schedule) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("netrace kernel: {} · {}: {e}", s.name, v.name);
+                    unrunnable += 1;
+                    continue;
+                }
+            };
+            let token = token::encode(s.into(), &v.name, schedule);
+            let _ = writeln!(
+                text,
+                "  {what}: {} steps, {} netlink requests ({} refused as the model said), {} frames, {} entries aged: {}",
+                run.steps,
+                run.requests,
+                run.refused,
+                run.frames,
+                run.aged,
+                if run.mismatches.is_empty() { "agrees" } else { "DISAGREES" }
+            );
+            let _ = writeln!(
+                text,
+                "    model trace: netrace replay {} {token}",
+                super::shown(&s.path)
+            );
+            for m in &run.mismatches {
+                let _ = writeln!(text, "    step {} on {}: {}", m.step, m.host, m.what);
+            }
+            bad += usize::from(!run.mismatches.is_empty());
+            rows.push(json!({
+                "scenario": s.name,
+                "variant": v.name,
+                "schedule": what,
+                "token": token,
+                "steps": run.steps,
+                "requests": run.requests,
+                "refused": run.refused,
+                "frames": run.frames,
+                "aged": run.aged,
+                "agrees": run.mismatches.is_empty(),
+                "mismatches": run.mismatches.iter().map(|m| json!({"step": m.step, "host": m.host, "what": m.what})).collect::<Vec<_>>(),
+                "kernel": versions.kernel,
+                "iproute2": versions.iproute2,
+            }));
+        }
+        disagree += bad;
+        let _ = writeln!(
+            text,
+            "result: the kernel {} with the model on {} of {} schedules\n",
+            if bad == 0 { "AGREES" } else { "DISAGREES" },
+            rows.len() - bad,
+            rows.len()
+        );
+        let printed = match a.format {
+            Format::Text => text,
+            Format::Json => rows.iter().map(|r| format!("{r}\n")).collect(),
+        };
+        let _ = out.write_all(printed.as_bytes());
         let _ = out.flush();
     }
     Ok(if disagree > 0 {

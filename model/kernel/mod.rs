@@ -31,6 +31,7 @@
 //! network namespaces, it says so ([`KernelError::Unavailable`], exit 2).
 
 pub mod capture;
+pub mod cluster;
 pub mod compare;
 pub mod netns;
 pub mod run;

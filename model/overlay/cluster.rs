@@ -207,6 +207,53 @@ pub struct ClusterState {
     pub faults: Faults,
 }
 
+/// One netlink request a host's driver sent, with the answer the model
+/// gave: what the kernel oracle repeats on a real vxlan device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NlCall {
+    /// `ip neigh VERB IP lladdr MAC dev vxlan1 nud permanent`.
+    Neigh(NlRequest, Ipv4Addr, EthernetAddress, Result<(), Errno>),
+    /// `bridge fdb VERB MAC dev vxlan1 dst VTEP self permanent`.
+    Fdb(
+        NlRequest,
+        EthernetAddress,
+        Option<Ipv4Addr>,
+        Result<(), Errno>,
+    ),
+}
+
+/// What one step does to the hosts' kernels, for the kernel oracle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KernelStep {
+    /// Host `host`'s driver sent these requests, in order.
+    Driver {
+        /// The host.
+        host: usize,
+        /// Its requests and the model's answers.
+        calls: Vec<NlCall>,
+    },
+    /// A frame from `mac` arrives at host `to`'s vxlan device,
+    /// encapsulated by host `from`.
+    Traffic {
+        /// The sending host.
+        from: usize,
+        /// The receiving host.
+        to: usize,
+        /// The inner source MAC.
+        mac: EthernetAddress,
+    },
+    /// Time passes; the model aged out these learned entries (host, MAC).
+    Wait {
+        /// Seconds.
+        secs: u32,
+        /// The entries that aged.
+        aged: Vec<(usize, EthernetAddress)>,
+    },
+    /// Nothing reaches a kernel (a script step that only queues events, a
+    /// lost event).
+    None,
+}
+
 /// One step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClusterAction {
@@ -247,6 +294,14 @@ impl fmt::Display for Event {
     }
 }
 
+/// What a driver call works with: the clock, the trace, and the netlink
+/// requests it sent (for the kernel oracle).
+struct Cx<'a> {
+    now_s: u32,
+    trace: &'a mut Trace,
+    calls: Vec<NlCall>,
+}
+
 impl Cluster {
     /// The model of `spec` under `profile`.
     pub fn new(spec: ClusterSpec, profile: DriverProfile) -> Cluster {
@@ -280,28 +335,29 @@ impl Cluster {
     }
 
     /// `network.peerAdd` on `host` for endpoint `e` (a remote one).
-    fn peer_add(&self, h: &mut HostState, e: usize, now_s: u32, trace: &mut Trace) {
+    fn peer_add(&self, h: &mut HostState, e: usize, cx: &mut Cx<'_>) {
         let entry = self.entry(e);
         let ip = self.spec.endpoints[e].ip;
         let set = h.peers.entry(ip).or_default();
         let inserted = !set.contains(&entry);
         if inserted {
             set.push(entry);
-        } else if trace.is_on() {
-            trace.line(format!(
+        } else if cx.trace.is_on() {
+            cx.trace.line(format!(
                 "peerAdd {}: entry already present in db",
                 self.ep_name(entry.endpoint)
             ));
         }
         let db_entries = set.len();
         let replace_stale = inserted && db_entries == 1;
-        if let Err(err) = self.add_neighbor(h, ip, entry, replace_stale, now_s, trace) {
+        if let Err(err) = self.add_neighbor(h, ip, entry, replace_stale, cx) {
             if db_entries > 1 && err.contains("already present") {
                 // The transient case: another endpoint's entry is programmed.
-                trace.line("peerAdd: another endpoint holds the IP; this one waits in the db");
+                cx.trace
+                    .line("peerAdd: another endpoint holds the IP; this one waits in the db");
                 return;
             }
-            trace.line(format!("peer add operation failed: {err}"));
+            cx.trace.line(format!("peer add operation failed: {err}"));
             h.last_error = Some(format!(
                 "peerAdd of {} failed: {err}",
                 self.ep_name(entry.endpoint)
@@ -316,19 +372,22 @@ impl Cluster {
         ip: Ipv4Addr,
         entry: PeerEntry,
         replace_stale: bool,
-        now_s: u32,
-        trace: &mut Trace,
+        cx: &mut Cx<'_>,
     ) -> Result<(), String> {
         let mut r = h.vx.neigh_request(NlRequest::Add, ip, entry.mac);
+        cx.calls
+            .push(NlCall::Neigh(NlRequest::Add, ip, entry.mac, r));
         if r == Err(Errno::Exists) && replace_stale {
-            trace.line(format!(
+            cx.trace.line(format!(
                 "ip neigh add {ip}: {}; replacing stale neighbor entry",
                 Errno::Exists
             ));
             r = h.vx.neigh_request(NlRequest::Replace, ip, entry.mac);
+            cx.calls
+                .push(NlCall::Neigh(NlRequest::Replace, ip, entry.mac, r));
         }
         match r {
-            Ok(()) => trace.line(format!(
+            Ok(()) => cx.trace.line(format!(
                 "ip neigh add {ip} lladdr {} dev vxlan1 nud permanent",
                 entry.mac
             )),
@@ -339,9 +398,16 @@ impl Cluster {
         *count += 1;
         if *count == 1 {
             let req = self.profile.fdb.request();
-            let r =
-                h.vx.fdb_request(req, entry.mac, Some(entry.vtep), NudState::Permanent, now_s);
-            trace.line(format!(
+            let r = h.vx.fdb_request(
+                req,
+                entry.mac,
+                Some(entry.vtep),
+                NudState::Permanent,
+                cx.now_s,
+            );
+            cx.calls
+                .push(NlCall::Fdb(req, entry.mac, Some(entry.vtep), r));
+            cx.trace.line(format!(
                 "bridge fdb {req} {} dev vxlan1 dst {} self permanent: {}",
                 entry.mac,
                 entry.vtep,
@@ -359,7 +425,7 @@ impl Cluster {
     }
 
     /// `network.peerDelete` on `host` for endpoint `e`.
-    fn peer_delete(&self, h: &mut HostState, e: usize, now_s: u32, trace: &mut Trace) {
+    fn peer_delete(&self, h: &mut HostState, e: usize, cx: &mut Cx<'_>) {
         let entry = self.entry(e);
         let ip = self.spec.endpoints[e].ip;
         let mut remaining = 0;
@@ -375,24 +441,25 @@ impl Cluster {
             }
         }
         if !deleted {
-            trace.line(format!(
+            cx.trace.line(format!(
                 "peerDelete {}: peer entry was not in db",
                 self.ep_name(entry.endpoint)
             ));
         }
-        if let Err(err) = self.delete_neighbor(h, ip, entry, trace) {
+        if let Err(err) = self.delete_neighbor(h, ip, entry, cx) {
             if remaining > 0 && err.contains("not found") {
                 return;
             }
-            trace.line(format!("peer delete operation failed: {err}"));
+            cx.trace
+                .line(format!("peer delete operation failed: {err}"));
         }
         if remaining > 0 {
             let next = h.peers[&ip][0];
-            trace.line(format!(
+            cx.trace.line(format!(
                 "peerDelete: restoring {} from the db",
                 self.ep_name(next.endpoint)
             ));
-            if let Err(err) = self.add_neighbor(h, ip, next, false, now_s, trace) {
+            if let Err(err) = self.add_neighbor(h, ip, next, false, cx) {
                 h.last_error = Some(format!("peerDelete's restore failed: {err}"));
             }
         }
@@ -404,7 +471,7 @@ impl Cluster {
         h: &mut HostState,
         ip: Ipv4Addr,
         entry: PeerEntry,
-        trace: &mut Trace,
+        cx: &mut Cx<'_>,
     ) -> Result<(), String> {
         let key = (entry.vtep, entry.mac);
         if h.fdb_cnt.get(&key).copied().unwrap_or(0) == 0 {
@@ -412,12 +479,15 @@ impl Cluster {
                 "fdb entry was not programmed into sandbox: neighbor entry not found".into(),
             );
         }
-        if let Err(e) = h.vx.neigh_request(NlRequest::Del, ip, entry.mac) {
+        let r = h.vx.neigh_request(NlRequest::Del, ip, entry.mac);
+        cx.calls
+            .push(NlCall::Neigh(NlRequest::Del, ip, entry.mac, r));
+        if let Err(e) = r {
             return Err(format!(
                 "could not delete neighbor entry in the sandbox: not found ({e})"
             ));
         }
-        trace.line(format!("ip neigh del {ip} dev vxlan1"));
+        cx.trace.line(format!("ip neigh del {ip} dev vxlan1"));
         let c = h.fdb_cnt.get_mut(&key).expect("checked above");
         *c -= 1;
         if *c == 0 {
@@ -429,7 +499,9 @@ impl Cluster {
                 NudState::Permanent,
                 0,
             );
-            trace.line(format!(
+            cx.calls
+                .push(NlCall::Fdb(NlRequest::Del, entry.mac, Some(entry.vtep), r));
+            cx.trace.line(format!(
                 "bridge fdb del {} dev vxlan1 dst {} self: {}",
                 entry.mac,
                 entry.vtep,
@@ -437,6 +509,186 @@ impl Cluster {
             ));
         }
         Ok(())
+    }
+
+    /// The step `action` from `s`: the next state, and what it does to
+    /// the hosts' kernels.
+    pub fn apply(
+        &self,
+        s: &ClusterState,
+        action: &ClusterAction,
+        trace: &mut Trace,
+    ) -> (ClusterState, KernelStep) {
+        let mut s = s.clone();
+        let mut kernel = KernelStep::None;
+        match *action {
+            ClusterAction::Script => {
+                let op = self.spec.script[s.pc as usize];
+                s.pc += 1;
+                match op {
+                    Op::Start(e) => {
+                        s.live[e] = true;
+                        trace.line(format!(
+                            "{} starts: its join goes to every other host",
+                            self.spec.endpoints[e].name
+                        ));
+                        self.announce(&mut s, e, true);
+                    }
+                    Op::Stop(e) => {
+                        s.live[e] = false;
+                        trace.line(format!(
+                            "{} stops: its leave goes to every other host",
+                            self.spec.endpoints[e].name
+                        ));
+                        self.announce(&mut s, e, false);
+                    }
+                    Op::Fail(host) => {
+                        s.up[host] = false;
+                        trace.line(format!(
+                            "memberlist marks {} failed: the others get a leave for each of its endpoints",
+                            self.spec.hosts[host].name
+                        ));
+                        for e in self.host_endpoints(&s, host) {
+                            self.announce(&mut s, e, false);
+                        }
+                    }
+                    Op::Rejoin(host) => {
+                        s.up[host] = true;
+                        trace.line(format!(
+                            "{} rejoins: bulk sync sends the others a join for each of its endpoints",
+                            self.spec.hosts[host].name
+                        ));
+                        for e in self.host_endpoints(&s, host) {
+                            self.announce(&mut s, e, true);
+                        }
+                    }
+                    Op::Send(e, to) => {
+                        let ep = &self.spec.endpoints[e];
+                        let from = self.spec.hosts[ep.host].vtep;
+                        let mut notes = Vec::new();
+                        let now = s.now_s;
+                        let accepted = s.hosts[to].vx.snoop(ep.mac, from, now, &mut notes);
+                        kernel = KernelStep::Traffic {
+                            from: ep.host,
+                            to,
+                            mac: ep.mac,
+                        };
+                        trace.line(format!(
+                            "{}'s traffic reaches {} vxlan1 from {from}{}",
+                            ep.name,
+                            self.spec.hosts[to].name,
+                            if accepted { "" } else { ": dropped" }
+                        ));
+                        for n in notes {
+                            trace.line(n);
+                        }
+                    }
+                    Op::Wait(secs) => {
+                        s.now_s += secs;
+                        let now = s.now_s;
+                        trace.line(format!("{secs} s pass (t = {now} s)"));
+                        let mut aged = Vec::new();
+                        for (hi, h) in s.hosts.iter_mut().enumerate() {
+                            for mac in h.vx.age(&self.config(hi), now) {
+                                trace.line(format!(
+                                    "{} vxlan1 fdb: learned {mac} aged out",
+                                    self.spec.hosts[hi].name
+                                ));
+                                aged.push((hi, mac));
+                            }
+                        }
+                        kernel = KernelStep::Wait { secs, aged };
+                    }
+                }
+            }
+            ClusterAction::Deliver { host, index, fault } => {
+                let hi = host as usize;
+                let event = match fault {
+                    Some(Fault::Duplicate) => {
+                        s.faults.duplicate -= 1;
+                        s.hosts[hi].inbox[index as usize]
+                    }
+                    _ => s.hosts[hi]
+                        .inbox
+                        .remove(index as usize)
+                        .expect("an enabled delivery"),
+                };
+                if index > 0 {
+                    s.faults.reorder -= 1;
+                }
+                let name = &self.spec.hosts[hi].name;
+                if fault == Some(Fault::Drop) {
+                    s.faults.drop -= 1;
+                    trace.line(format!(
+                        "{name}: {event} of {} lost",
+                        self.ep_name(event.endpoint)
+                    ));
+                    return (s, kernel);
+                }
+                trace.line(format!(
+                    "{name}: {event} of {}",
+                    self.ep_name(event.endpoint)
+                ));
+                let mut cx = Cx {
+                    now_s: s.now_s,
+                    trace,
+                    calls: Vec::new(),
+                };
+                let h = &mut s.hosts[hi];
+                if event.join {
+                    self.peer_add(h, event.endpoint as usize, &mut cx);
+                } else {
+                    self.peer_delete(h, event.endpoint as usize, &mut cx);
+                }
+                kernel = KernelStep::Driver {
+                    host: hi,
+                    calls: cx.calls,
+                };
+            }
+        }
+        (s, kernel)
+    }
+
+    /// The settled start: every host's driver adds every live remote
+    /// endpoint; `calls` gets each host's requests.
+    fn settle(&self, s: &mut ClusterState, calls: &mut Vec<Vec<NlCall>>) {
+        let mut trace = Trace::off();
+        for (hi, h) in s.hosts.iter_mut().enumerate() {
+            let mut cx = Cx {
+                now_s: 0,
+                trace: &mut trace,
+                calls: Vec::new(),
+            };
+            for (e, ep) in self.spec.endpoints.iter().enumerate() {
+                if ep.live && ep.host != hi {
+                    self.peer_add(h, e, &mut cx);
+                }
+            }
+            calls.push(cx.calls);
+        }
+    }
+
+    /// The requests each host's driver sends to reach the initial state
+    /// (by host), for the kernel oracle.
+    pub fn init_calls(&self) -> Vec<Vec<NlCall>> {
+        let mut s = self.init_state();
+        for h in &mut s.hosts {
+            *h = HostState {
+                peers: BTreeMap::new(),
+                fdb_cnt: BTreeMap::new(),
+                vx: VxlanDev::default(),
+                inbox: VecDeque::new(),
+                last_error: None,
+            };
+        }
+        let mut calls = Vec::new();
+        self.settle(&mut s, &mut calls);
+        calls
+    }
+
+    /// The vxlan device configuration of host `host` (its VTEP, `ageing`).
+    pub fn vxlan_config(&self, host: usize) -> VxlanConfig {
+        self.config(host)
     }
 
     /// Sends `event` about `endpoint` to every host but its own.
@@ -628,14 +880,7 @@ impl Model for Cluster {
             now_s: 0,
             faults: self.spec.faults,
         };
-        let mut trace = Trace::off();
-        for (hi, h) in s.hosts.iter_mut().enumerate() {
-            for (e, ep) in self.spec.endpoints.iter().enumerate() {
-                if ep.live && ep.host != hi {
-                    self.peer_add(h, e, 0, &mut trace);
-                }
-            }
-        }
+        self.settle(&mut s, &mut Vec::new());
         s
     }
 
@@ -690,117 +935,7 @@ impl Model for Cluster {
         action: &ClusterAction,
         trace: &mut Trace,
     ) -> ClusterState {
-        let mut s = s.clone();
-        match *action {
-            ClusterAction::Script => {
-                let op = self.spec.script[s.pc as usize];
-                s.pc += 1;
-                match op {
-                    Op::Start(e) => {
-                        s.live[e] = true;
-                        trace.line(format!(
-                            "{} starts: its join goes to every other host",
-                            self.spec.endpoints[e].name
-                        ));
-                        self.announce(&mut s, e, true);
-                    }
-                    Op::Stop(e) => {
-                        s.live[e] = false;
-                        trace.line(format!(
-                            "{} stops: its leave goes to every other host",
-                            self.spec.endpoints[e].name
-                        ));
-                        self.announce(&mut s, e, false);
-                    }
-                    Op::Fail(host) => {
-                        s.up[host] = false;
-                        trace.line(format!(
-                            "memberlist marks {} failed: the others get a leave for each of its endpoints",
-                            self.spec.hosts[host].name
-                        ));
-                        for e in self.host_endpoints(&s, host) {
-                            self.announce(&mut s, e, false);
-                        }
-                    }
-                    Op::Rejoin(host) => {
-                        s.up[host] = true;
-                        trace.line(format!(
-                            "{} rejoins: bulk sync sends the others a join for each of its endpoints",
-                            self.spec.hosts[host].name
-                        ));
-                        for e in self.host_endpoints(&s, host) {
-                            self.announce(&mut s, e, true);
-                        }
-                    }
-                    Op::Send(e, to) => {
-                        let ep = &self.spec.endpoints[e];
-                        let from = self.spec.hosts[ep.host].vtep;
-                        let mut notes = Vec::new();
-                        let now = s.now_s;
-                        let accepted = s.hosts[to].vx.snoop(ep.mac, from, now, &mut notes);
-                        trace.line(format!(
-                            "{}'s traffic reaches {} vxlan1 from {from}{}",
-                            ep.name,
-                            self.spec.hosts[to].name,
-                            if accepted { "" } else { ": dropped" }
-                        ));
-                        for n in notes {
-                            trace.line(n);
-                        }
-                    }
-                    Op::Wait(secs) => {
-                        s.now_s += secs;
-                        let now = s.now_s;
-                        trace.line(format!("{secs} s pass (t = {now} s)"));
-                        for (hi, h) in s.hosts.iter_mut().enumerate() {
-                            for mac in h.vx.age(&self.config(hi), now) {
-                                trace.line(format!(
-                                    "{} vxlan1 fdb: learned {mac} aged out",
-                                    self.spec.hosts[hi].name
-                                ));
-                            }
-                        }
-                    }
-                }
-            }
-            ClusterAction::Deliver { host, index, fault } => {
-                let hi = host as usize;
-                let event = match fault {
-                    Some(Fault::Duplicate) => {
-                        s.faults.duplicate -= 1;
-                        s.hosts[hi].inbox[index as usize]
-                    }
-                    _ => s.hosts[hi]
-                        .inbox
-                        .remove(index as usize)
-                        .expect("an enabled delivery"),
-                };
-                if index > 0 {
-                    s.faults.reorder -= 1;
-                }
-                let name = &self.spec.hosts[hi].name;
-                if fault == Some(Fault::Drop) {
-                    s.faults.drop -= 1;
-                    trace.line(format!(
-                        "{name}: {event} of {} lost",
-                        self.ep_name(event.endpoint)
-                    ));
-                    return s;
-                }
-                trace.line(format!(
-                    "{name}: {event} of {}",
-                    self.ep_name(event.endpoint)
-                ));
-                let now = s.now_s;
-                let h = &mut s.hosts[hi];
-                if event.join {
-                    self.peer_add(h, event.endpoint as usize, now, trace);
-                } else {
-                    self.peer_delete(h, event.endpoint as usize, now, trace);
-                }
-            }
-        }
-        s
+        self.apply(s, action, trace).0
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
