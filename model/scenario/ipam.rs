@@ -389,6 +389,16 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             }
         }
         let expect = parse_expect(src, &rv.expect, &known)?;
+        if endpoints && !profile.store {
+            return Err(src.error(
+                rv.profile.span(),
+                format!(
+                    "profile {} has no store, but [recovery] endpoints keeps endpoint records in the cluster store",
+                    profile.name
+                ),
+                "use profile = \"classic-swarm-cas\" (a global-scope network), or remove [recovery]",
+            ));
+        }
         let model = IpamSystem::new(&spec, &profile).map_err(|e| {
             let span = match &e {
                 BuildError::Network(_) => raw.network.get_ref().subnet.span(),
