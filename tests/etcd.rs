@@ -812,9 +812,7 @@ fn a_restart_renews_every_lease_for_its_ttl_and_the_election_timeout() {
     let client = server.client("/restart/", 0);
     let ttl = 3;
     let ok = |r: Reply| assert!(r.error.is_none(), "{r:?}");
-    ok(client
-        .apply(&Request::LeaseGrant { id: 1, ttl })
-        .unwrap());
+    ok(client.apply(&Request::LeaseGrant { id: 1, ttl }).unwrap());
     ok(client.apply(&put_lease("k", "v", 1)).unwrap());
     let granted = Instant::now();
     std::thread::sleep(Duration::from_millis(1500));
@@ -840,10 +838,20 @@ fn a_restart_renews_every_lease_for_its_ttl_and_the_election_timeout() {
     std::thread::sleep(Duration::from_secs(ttl as u64).saturating_sub(granted.elapsed()));
     std::thread::sleep(Duration::from_millis(500));
     let r = client.apply(&get("k", 0)).unwrap();
-    assert_eq!(r.kvs.map(|k| k.len()), Some(1), "the key outlived its old deadline");
+    assert_eq!(
+        r.kvs.map(|k| k.len()),
+        Some(1),
+        "the key outlived its old deadline"
+    );
     // And it expires in the end: TTL + 1 s after the restart, plus the
     // lessor's revoke loop.
-    std::thread::sleep((Duration::from_secs(ttl as u64 + 2)).saturating_sub(granted.elapsed() - restarted));
+    std::thread::sleep(
+        (Duration::from_secs(ttl as u64 + 2)).saturating_sub(granted.elapsed() - restarted),
+    );
     let r = client.apply(&get("k", 0)).unwrap();
-    assert_eq!(r.kvs.map(|k| k.len()), Some(0), "the lease expired in the end");
+    assert_eq!(
+        r.kvs.map(|k| k.len()),
+        Some(0),
+        "the lease expired in the end"
+    );
 }

@@ -1755,8 +1755,7 @@ impl Model for IpamSystem {
                 t.actors[d] = state.actors[s].clone();
                 t.holders[self.actors[d].container] = state.holders[self.actors[s].container];
                 if self.endpoints {
-                    t.records[self.actors[d].container] =
-                        state.records[self.actors[s].container];
+                    t.records[self.actors[d].container] = state.records[self.actors[s].container];
                 }
             }
             let moved = |lock: Option<u8>| {

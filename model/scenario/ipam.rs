@@ -330,7 +330,11 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         endpoints,
     };
     let known: Vec<&str> = if endpoints {
-        PROPERTIES.iter().chain(&RECOVERY_PROPERTIES).copied().collect()
+        PROPERTIES
+            .iter()
+            .chain(&RECOVERY_PROPERTIES)
+            .copied()
+            .collect()
     } else {
         PROPERTIES.to_vec()
     };
@@ -379,7 +383,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
                 )
             })?;
         }
-        for (k, _) in &rv.expect {
+        for k in rv.expect.keys() {
             if !endpoints && RECOVERY_PROPERTIES.contains(&k.get_ref().as_str()) {
                 return Err(src.error(
                     k.span(),

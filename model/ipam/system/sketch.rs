@@ -151,7 +151,11 @@ impl IpamSystem {
                     ));
                 }
                 if self.endpoints {
-                    arrows.push(call(me, self.store_lane(), "deleteFromStore(ep)".to_string()));
+                    arrows.push(call(
+                        me,
+                        self.store_lane(),
+                        "deleteFromStore(ep)".to_string(),
+                    ));
                     "endpoint and its record deleted".to_string()
                 } else {
                     "endpoint deleted".to_string()
@@ -174,7 +178,11 @@ impl IpamSystem {
                 "join: the sandbox lists the endpoint".to_string()
             }
             Phase::Lookup => {
-                arrows.push(call(self.store_lane(), me, format!("EndpointByName({name})")));
+                arrows.push(call(
+                    self.store_lane(),
+                    me,
+                    format!("EndpointByName({name})"),
+                ));
                 if b.actors[i].outcome == Outcome::NameTaken {
                     marks.push(mark(me, "already exists: fails".to_string(), false));
                 }
@@ -182,7 +190,11 @@ impl IpamSystem {
             }
             Phase::Disconnect => {
                 let store = self.store_lane();
-                arrows.push(call(me, store, "disconnect -f: deleteFromStore(ep)".to_string()));
+                arrows.push(call(
+                    me,
+                    store,
+                    "disconnect -f: deleteFromStore(ep)".to_string(),
+                ));
                 if let Some(o) = a.records[def.container] {
                     marks.push(mark(
                         store,
