@@ -1968,23 +1968,34 @@ fn check_restartable(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
             _ => None,
         })
         .collect();
-    if stale.is_empty() {
+    none_of(stale)
+}
+
+/// `Something` checked when there is no problem, else the problems.
+fn none_of(problems: Vec<String>) -> Result<Checked, String> {
+    if problems.is_empty() {
         Ok(Checked::Something)
     } else {
-        Err(stale.join("; "))
+        Err(problems.join("; "))
     }
+}
+
+/// What accounting compares: the ordinals set in the authoritative bitmap,
+/// and the reserved and held ones (both sorted).
+fn set_and_expected(m: &IpamSystem, s: &IpamState) -> (Vec<u64>, Vec<u64>) {
+    let mut expected: Vec<u64> = m.pool.reserved().to_vec();
+    expected.extend(s.holders.iter().flatten());
+    expected.sort_unstable();
+    expected.dedup();
+    (m.authoritative(s).set_ordinals(), expected)
 }
 
 fn check_no_leak_after_recovery(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
     if !recovered(m, s) {
         return Ok(Checked::Nothing);
     }
-    let bm = m.authoritative(s);
-    let mut live: Vec<u64> = m.pool.reserved().to_vec();
-    live.extend(s.holders.iter().flatten());
-    live.sort_unstable();
-    let leaked: Vec<String> = bm
-        .set_ordinals()
+    let (set, live) = set_and_expected(m, s);
+    let leaked: Vec<String> = set
         .into_iter()
         .filter(|o| live.binary_search(o).is_err())
         .map(|o| {
@@ -2005,20 +2016,11 @@ fn check_no_leak_after_recovery(m: &IpamSystem, s: &IpamState) -> Result<Checked
             }
         })
         .collect();
-    if leaked.is_empty() {
-        Ok(Checked::Something)
-    } else {
-        Err(leaked.join("; "))
-    }
+    none_of(leaked)
 }
 
 fn check_accounted(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
-    let bm = m.authoritative(s);
-    let mut expected: Vec<u64> = m.pool.reserved().to_vec();
-    expected.extend(s.holders.iter().flatten());
-    expected.sort_unstable();
-    expected.dedup();
-    let set = bm.set_ordinals();
+    let (set, expected) = set_and_expected(m, s);
     let leaked: Vec<String> = set
         .iter()
         .filter(|o| expected.binary_search(o).is_err())
@@ -2029,9 +2031,6 @@ fn check_accounted(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
         .filter(|o| set.binary_search(o).is_err())
         .map(|o| m.pool.address(*o).to_string())
         .collect();
-    if leaked.is_empty() && phantom.is_empty() {
-        return Ok(Checked::Something);
-    }
     let mut parts = Vec::new();
     if !leaked.is_empty() {
         parts.push(format!(
@@ -2045,7 +2044,7 @@ fn check_accounted(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
             phantom.join(", ")
         ));
     }
-    Err(parts.join("; "))
+    none_of(parts)
 }
 
 fn check_counter(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
