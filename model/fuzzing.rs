@@ -175,6 +175,7 @@ fn ipam_case(bytes: &mut Bytes, expect: Expect) -> Option<Case<IpamSystem>> {
         setup,
         actors,
         faults: Default::default(),
+        endpoints: false,
     };
     let model = IpamSystem::new(&spec, &profile).ok()?;
     let variant = format!(

@@ -300,6 +300,27 @@ fn bad_scenarios_get_a_position_and_a_hint() {
         5,
         "ip_range 10.1.0.0/28 is not inside the subnet",
     );
+    // Endpoint records and their fix (`[recovery]`, `force_disconnect`).
+    expect_input_error(
+        &format!("{GOOD_HEAD}[network]\nsubnet = \"10.0.0.0/24\"\n[[actor]]\nrun = \"a\"\n[[variant]]\nname = \"v\"\nprofile = \"classic-swarm-cas\"\nforce_disconnect = true\n"),
+        10,
+        "force_disconnect deletes stale endpoint records, but this scenario keeps none",
+    );
+    expect_input_error(
+        &format!("{GOOD_HEAD}[network]\nsubnet = \"10.0.0.0/24\"\n[[actor]]\nrun = \"a\"\n[[variant]]\nname = \"v\"\nprofile = \"classic-swarm-cas\"\nexpect = {{ \"store.restartable\" = \"holds\" }}\n"),
+        10,
+        "store.restartable is checked only with endpoint records",
+    );
+    expect_input_error(
+        &format!("{GOOD_HEAD}[network]\nsubnet = \"10.0.0.0/24\"\n[[actor]]\nrun = \"a\"\n[recovery]\nendpoints = true\n[[variant]]\nname = \"v\"\nprofile = \"libnetwork-17.05\"\n"),
+        11,
+        "profile libnetwork-17.05 has no store",
+    );
+    expect_input_error(
+        &format!("{GOOD_HEAD}[network]\nsubnet = \"10.0.0.0/24\"\n[[actor]]\nrun = \"a\"\n[recovery]\nendpoint = true\n[[variant]]\nname = \"v\"\nprofile = \"classic-swarm-cas\"\n"),
+        8,
+        "unknown field",
+    );
 }
 
 #[test]

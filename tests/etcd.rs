@@ -799,3 +799,59 @@ fn a_killed_test_process_leaves_nothing() {
         );
     }
 }
+
+#[test]
+fn a_restart_renews_every_lease_for_its_ttl_and_the_election_timeout() {
+    // The model's rule (`Etcd::restart`): keys and leases are durable, and
+    // each lease gets its full TTL plus the election timeout again. A real
+    // member restarted with a lease near its end must keep it past its
+    // old deadline and report a TTL the model predicts.
+    let Some(mut server) = server_or_skip("leases across a restart") else {
+        return;
+    };
+    let client = server.client("/restart/", 0);
+    let ttl = 3;
+    let ok = |r: Reply| assert!(r.error.is_none(), "{r:?}");
+    ok(client.apply(&Request::LeaseGrant { id: 1, ttl }).unwrap());
+    ok(client.apply(&put_lease("k", "v", 1)).unwrap());
+    let granted = Instant::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = client.lease_remaining(1).unwrap();
+    server.restart().unwrap();
+    let left = client.lease_remaining(1).unwrap();
+    let restarted = granted.elapsed();
+    // The model, on its own clock: granted, 1.5 s and the restart's own
+    // duration pass, it restarts, then less than a second until the
+    // question (the member promotes its lessor just before it answers).
+    let mut m: Etcd<String> = Etcd::new();
+    m.lease_grant(1, ttl).unwrap();
+    m.advance(1500);
+    assert_eq!(m.lease_time_to_live(1).unwrap().1, before);
+    m.restart();
+    m.advance(999);
+    let predicted = m.lease_time_to_live(1).unwrap().1;
+    assert_eq!(
+        left, predicted,
+        "after a restart {restarted:?} from the grant, the server says {left} s left (before it: {before} s)"
+    );
+    // Past the old deadline the key is still there.
+    std::thread::sleep(Duration::from_secs(ttl as u64).saturating_sub(granted.elapsed()));
+    std::thread::sleep(Duration::from_millis(500));
+    let r = client.apply(&get("k", 0)).unwrap();
+    assert_eq!(
+        r.kvs.map(|k| k.len()),
+        Some(1),
+        "the key outlived its old deadline"
+    );
+    // And it expires in the end: TTL + 1 s after the restart, plus the
+    // lessor's revoke loop.
+    std::thread::sleep(
+        (Duration::from_secs(ttl as u64 + 2)).saturating_sub(granted.elapsed() - restarted),
+    );
+    let r = client.apply(&get("k", 0)).unwrap();
+    assert_eq!(
+        r.kvs.map(|k| k.len()),
+        Some(0),
+        "the lease expired in the end"
+    );
+}

@@ -70,6 +70,7 @@ fn seed() -> IpamSpec {
             })
             .collect(),
         faults: Default::default(),
+        endpoints: false,
     }
 }
 

@@ -51,6 +51,7 @@ fn record<A: Allocator>(clock: &AtomicU64, thread: usize, alloc: &A, call: Call)
         ret,
         invoke,
         respond,
+        indeterminate: false,
     }
 }
 

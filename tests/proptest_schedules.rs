@@ -71,6 +71,7 @@ fn spec(s: &Shape) -> IpamSpec {
         setup,
         actors,
         faults: Default::default(),
+        endpoints: false,
     }
 }
 

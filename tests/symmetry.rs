@@ -179,6 +179,7 @@ fn runs(n: usize, setup: Vec<SetupOp>) -> IpamSpec {
             })
             .collect(),
         faults: Default::default(),
+        endpoints: false,
     }
 }
 

@@ -15,11 +15,21 @@
 //! remembering the (remaining operations, pool) pairs already explored,
 //! and returns the order found or why none exists.
 //!
+//! An operation may be *indeterminate* ([`Operation::indeterminate`],
+//! Jepsen's `:info`): the caller never learned its outcome (a timeout, a
+//! killed client). It may have taken effect at any point after its
+//! invocation, even after every other operation, or not at all; it has no
+//! response time and no result to match. The search may place it anywhere
+//! after its invocation (it never holds back another operation, since it
+//! never responded) or leave it out: an order is complete when every
+//! determinate operation is in it. With [`check_ending_in`] the observed
+//! final state decides between the two, as it does between orders.
+//!
 //! Limits: histories of at most [`MAX_OPS`] operations, and a bound on the
-//! configurations explored ([`Limits`]); every operation must have
-//! completed (no pending calls). The search is exponential in the number of
-//! overlapping operations, fine for the few threads and tens of operations
-//! of a stress test.
+//! configurations explored ([`Limits`]); a call still pending when the
+//! history was taken is recorded as indeterminate. The search is
+//! exponential in the number of overlapping operations, fine for the few
+//! threads and tens of operations of a stress test.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -108,12 +118,23 @@ pub struct Operation {
     pub ret: Ret,
     /// Timestamp taken before the call.
     pub invoke: u64,
-    /// Timestamp taken after it returned; greater than `invoke`.
+    /// Timestamp taken after it returned; greater than `invoke`. Not
+    /// used for an indeterminate operation.
     pub respond: u64,
+    /// The caller never learned the outcome (Jepsen's `:info`): `ret` and
+    /// `respond` mean nothing, the call took effect or did not.
+    pub indeterminate: bool,
 }
 
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.indeterminate {
+            return write!(
+                f,
+                "thread {} [{}, ?] {} = ? (indeterminate)",
+                self.thread, self.invoke, self.call
+            );
+        }
         write!(
             f,
             "thread {} [{}, {}] {} = {}",
@@ -264,8 +285,14 @@ fn search(
     limits: Limits,
 ) -> Result<Vec<usize>, Failure> {
     validate(history)?;
+    let determinate = history
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| !op.indeterminate)
+        .fold(0u128, |m, (i, _)| m | 1u128 << i);
     let mut search = Search {
         history,
+        determinate,
         observed,
         limits,
         seen: HashSet::new(),
@@ -311,6 +338,10 @@ fn validate(history: &[Operation]) -> Result<(), Failure> {
     }
     let mut stamps: Vec<u64> = Vec::with_capacity(2 * history.len());
     for (i, op) in history.iter().enumerate() {
+        if op.indeterminate {
+            stamps.push(op.invoke);
+            continue;
+        }
         if op.respond <= op.invoke {
             return Err(Failure::Malformed(format!(
                 "#{i} responds at {} before its invocation at {}",
@@ -338,6 +369,9 @@ enum Step {
 
 struct Search<'a> {
     history: &'a [Operation],
+    /// The operations that must be in a complete order (the others are
+    /// indeterminate).
+    determinate: u128,
     observed: Option<&'a FastPool>,
     limits: Limits,
     /// Configurations known to lead nowhere (or being explored).
@@ -352,16 +386,21 @@ struct Search<'a> {
 
 impl Search<'_> {
     fn dfs(&mut self, remaining: u128, pool: FastPool) -> Step {
-        if remaining == 0 {
-            return match self.observed {
+        if remaining & self.determinate == 0 {
+            // Every determinate operation is placed; the indeterminate ones
+            // left did not take effect. With an observed final state, one
+            // of them taking effect now may still be needed to reach it.
+            match self.observed {
                 Some(observed) if *observed != pool => {
                     if self.complete.is_none() {
-                        self.complete = Some((self.order.clone(), pool));
+                        self.complete = Some((self.order.clone(), pool.clone()));
                     }
-                    Step::Dead
+                    if remaining == 0 {
+                        return Step::Dead;
+                    }
                 }
-                _ => Step::Found,
-            };
+                _ => return Step::Found,
+            }
         }
         if self.seen.len() >= self.limits.max_configurations {
             return Step::GaveUp;
@@ -370,15 +409,16 @@ impl Search<'_> {
             return Step::Dead;
         }
         // Wing & Gong: an operation may come next only if no remaining
-        // operation responded before it was invoked.
+        // operation responded before it was invoked. An indeterminate one
+        // never responded.
         let ops = self.history;
         let first_response = ops
             .iter()
             .enumerate()
-            .filter(|(i, _)| remaining & (1u128 << i) != 0)
+            .filter(|(i, _)| remaining & self.determinate & (1u128 << i) != 0)
             .map(|(_, op)| op.respond)
             .min()
-            .expect("remaining is not empty");
+            .unwrap_or(u64::MAX);
         let mut candidates: Vec<usize> = (0..ops.len())
             .filter(|&i| remaining & (1u128 << i) != 0 && ops[i].invoke < first_response)
             .collect();
@@ -387,7 +427,7 @@ impl Search<'_> {
         for i in candidates {
             let mut next = pool.clone();
             let got = ops[i].call.apply(&mut next);
-            if got != ops[i].ret {
+            if !ops[i].indeterminate && got != ops[i].ret {
                 blocked.push((i, got));
                 continue;
             }
@@ -448,6 +488,7 @@ impl Recorder {
             ret,
             invoke,
             respond,
+            indeterminate: false,
         }
     }
 }
@@ -467,6 +508,19 @@ mod tests {
             ret,
             invoke,
             respond,
+            indeterminate: false,
+        }
+    }
+
+    /// A call whose outcome its caller never learned (Jepsen's `:info`).
+    fn info(thread: usize, call: Call, invoke: u64) -> Operation {
+        Operation {
+            thread,
+            call,
+            ret: Ok(None),
+            invoke,
+            respond: 0,
+            indeterminate: true,
         }
     }
 
@@ -595,6 +649,65 @@ mod tests {
             op(0, ANY, Err(BitseqError::NoBitAvailable), 2, 3),
         ];
         assert!(check(&init, &h, Limits::default()).is_err());
+    }
+
+    #[test]
+    fn linearizable_only_because_an_indeterminate_call_took_effect() {
+        // Thread 0's set_any timed out; thread 1's set_any, called after
+        // it, got 1 on an empty pool: only if thread 0 took 0 first.
+        let init = FastPool::new(4);
+        let h = vec![info(0, ANY, 0), op(1, ANY, Ok(Some(1)), 1, 2)];
+        assert_eq!(check(&init, &h, Limits::default()), Ok(vec![0, 1]));
+        // Had thread 0 answered that it failed, no order would exist.
+        let mut failed = h.clone();
+        failed[0] = op(0, ANY, Err(BitseqError::NoBitAvailable), 0, 3);
+        assert!(matches!(
+            check(&init, &failed, Limits::default()),
+            Err(Failure::NotLinearizable { .. })
+        ));
+        // It never responded, so it may take effect after a call that
+        // started later and returned first.
+        let late = vec![
+            info(0, ANY, 0),
+            op(1, ANY, Ok(Some(0)), 1, 2),
+            op(2, ANY, Ok(Some(2)), 5, 6),
+        ];
+        assert_eq!(check(&init, &late, Limits::default()), Ok(vec![1, 0, 2]));
+    }
+
+    #[test]
+    fn linearizable_only_because_an_indeterminate_call_did_not_take_effect() {
+        // Thread 0's set_any timed out; then two set_anys got 0 and 1 and
+        // the pool was left with exactly 0 and 1 set. Had thread 0 taken
+        // effect anywhere, it would have taken 0, 1 or 2.
+        let init = FastPool::new(4);
+        let h = vec![
+            info(0, ANY, 0),
+            op(1, ANY, Ok(Some(0)), 1, 2),
+            op(2, ANY, Ok(Some(1)), 3, 4),
+        ];
+        let mut two = init.clone();
+        ANY.apply(&mut two).unwrap();
+        ANY.apply(&mut two).unwrap();
+        assert_eq!(
+            check_ending_in(&init, &h, &two, Limits::default()),
+            Ok(vec![1, 2])
+        );
+        // Left with three set, it took effect, last.
+        let mut three = two.clone();
+        ANY.apply(&mut three).unwrap();
+        assert_eq!(
+            check_ending_in(&init, &h, &three, Limits::default()),
+            Ok(vec![1, 2, 0])
+        );
+        // Had thread 0 been known to succeed, no order would end in `two`.
+        let mut done = h.clone();
+        done[0] = op(0, ANY, Ok(Some(2)), 0, 7);
+        assert!(check_ending_in(&init, &done, &two, Limits::default()).is_err());
+        assert_eq!(
+            check_ending_in(&init, &done, &three, Limits::default()),
+            Ok(vec![1, 2, 0])
+        );
     }
 
     #[test]

@@ -39,6 +39,11 @@ pub struct Profile {
     pub hold_handle_lock: bool,
     /// Serial allocation: search from after the last ordinal handed out.
     pub serial: bool,
+    /// After a daemon failure, the operator runs `docker network
+    /// disconnect -f NETWORK NAME` before starting each killed container
+    /// again (moby `ForceEndpointDelete`, engine-api #29): a stale endpoint
+    /// record is deleted and its address released. Needs endpoint records.
+    pub force_disconnect: bool,
 }
 
 /// The names of the built-in profiles.
@@ -66,6 +71,7 @@ impl Profile {
             network_lock,
             hold_handle_lock,
             serial: false,
+            force_disconnect: false,
         })
     }
 
@@ -92,6 +98,9 @@ impl Profile {
         parts.push(format!("{} search", self.search.name()));
         if self.serial {
             parts.push("serial allocation".to_string());
+        }
+        if self.force_disconnect {
+            parts.push("force-disconnect before a restart".to_string());
         }
         parts.join(", ")
     }

@@ -26,8 +26,49 @@
 //! | `netunlock` | `networkLocker.Unlock(n.id)` | the network lock |
 //! | `delete` | `endpoint.Delete` → `releaseAddress` (rm only) | the endpoint stops holding its address |
 //!
-//! Not modelled: IPv6, endpoint joins, the daemon's own restart replay of
-//! endpoints, or the store failing in ways other than a CAS conflict.
+//! ## Endpoint records and recovery ([`IpamSpec::endpoints`])
+//!
+//! Classic Swarm keeps each endpoint of a global-scope network as a record
+//! in the cluster store beside the address bitmask (libnetwork
+//! `network.go` `CreateEndpoint`: `ep.assignAddress` then
+//! `updateToStore(ep)`; `endpoint.go` `Delete`: `deleteFromStore(ep)` then
+//! `releaseAddress`). With `endpoints` on, a run gains two phases and an rm's
+//! `delete` also deletes the record:
+//!
+//! | phase | upstream | touches |
+//! |---|---|---|
+//! | `epstore` | `CreateEndpoint`: `updateToStore(ep)` after the address | the endpoint's record appears in the store |
+//! | `join` | the daemon's `connectToNetwork`: `NewSandbox`, `ep.Join` → `sb.storeUpdate()` lists the endpoint in the local sandbox store | the container is up |
+//! | `delete` | `sb.delete` → `ep.Leave`, `ep.Delete`: `deleteFromStore(ep)` | the record is gone, the endpoint no longer holds its address |
+//!
+//! A daemon failure ([`Faults::crashes`]) then ends the way libnetwork's
+//! restart leaves it: the endpoint objects die with the process; at start
+//! `sandboxCleanup` deletes (`ep.Delete(true)`) the endpoints that a stored
+//! sandbox lists, which a run killed before `join` has not got yet, and
+//! `cleanupLocalEndpoints` removes stale endpoints of *local*-scope
+//! networks only, so a global-scope record written by `epstore` stays. An
+//! rm killed after `delete` cannot be finished either: its sandbox's
+//! cleanup finds no record (`getEndpointFromStore` fails) and releases
+//! nothing. Every run the failure killed is started again with the same
+//! name: `lookup` is `CreateEndpoint`'s `EndpointByName`, which reads the
+//! records from the store and fails with "endpoint with name X already
+//! exists in network N" when a stale one is there. With the profile's
+//! `force_disconnect`, the operator first runs `docker network disconnect
+//! -f N X` (moby `ForceEndpointDelete` → `ep.Delete(true)`): `disconnect`
+//! deletes a record found under that name and the release phases after it
+//! (`read` … `commit`) release its address.
+//!
+//! Containers that were up when their daemon failed are modelled as staying
+//! up with their address: their stored sandbox lists their endpoint, the
+//! cleanup deletes it and releases the address, and the restart allocates
+//! again, one sequential `Handle.set` after another; no record is left
+//! behind, and the model does not follow the new address.
+//!
+//! Not modelled: IPv6, the endpoint count (`IncEndpointCnt`), the
+//! endpoint's join record update, the daemon restart's own cleanup racing
+//! other daemons (it is a sequence of compare-and-swaps, like any
+//! `Handle.set`), or the store failing in ways other than a CAS conflict or
+//! a timeout.
 
 use std::hash::Hash;
 use std::net::Ipv4Addr;
@@ -105,6 +146,10 @@ pub struct IpamSpec {
     pub actors: Vec<ActorSpec>,
     /// How many store faults the explorer may inject.
     pub faults: Faults,
+    /// Classic Swarm's endpoint records in the cluster store, the
+    /// daemon's restart cleanup after a failure, and the restart of the
+    /// runs it killed (the module docs' second table). Needs a store.
+    pub endpoints: bool,
 }
 
 /// The store faults a scenario allows (`[faults]`), each a budget the
@@ -148,8 +193,16 @@ pub enum Phase {
     Commit,
     /// Release the per-network lock.
     NetUnlock,
-    /// Delete the endpoint (rm).
+    /// Delete the endpoint (rm); with endpoint records, its record too.
     Delete,
+    /// `updateToStore(ep)`: the endpoint's record enters the store.
+    EpStore,
+    /// `ep.Join`: the sandbox lists the endpoint, the container is up.
+    Join,
+    /// `EndpointByName` at the start of a restarted run's `CreateEndpoint`.
+    Lookup,
+    /// `docker network disconnect -f` before a restarted run starts again.
+    Disconnect,
 }
 
 impl Phase {
@@ -164,6 +217,10 @@ impl Phase {
             Phase::Commit => "commit",
             Phase::NetUnlock => "netunlock",
             Phase::Delete => "delete",
+            Phase::EpStore => "epstore",
+            Phase::Join => "join",
+            Phase::Lookup => "lookup",
+            Phase::Disconnect => "disconnect",
         }
     }
 }
@@ -245,6 +302,9 @@ pub enum Outcome {
     StoreTimeout,
     /// The actor's daemon failed while it ran ([`Faults::crashes`]).
     Crashed,
+    /// A restarted run found a stale endpoint record under its name:
+    /// "endpoint with name X already exists in network N".
+    NameTaken,
 }
 
 /// A private copy with its fingerprint, computed once and kept until the
@@ -343,6 +403,12 @@ pub struct IpamState {
     pub actors: Vec<Actor>,
     /// Per container, the ordinal it holds while its endpoint is live.
     pub holders: Vec<Option<u64>>,
+    /// Per container, the address of its endpoint record in the cluster
+    /// store ([`IpamSpec::endpoints`]; empty without). The records are
+    /// keys of their own that only their endpoint writes: no compare of
+    /// the protocol involves them, so they are kept beside the store's
+    /// bitmask rather than in it.
+    pub records: Vec<Option<u64>>,
     /// The fault budgets not spent yet.
     pub faults_left: Faults,
 }
@@ -387,6 +453,27 @@ struct ActorDef {
     container: usize,
     daemon: usize,
     program: Vec<Phase>,
+    /// Where the program of a restarted run begins (runs with endpoint
+    /// records); the first attempt ends there.
+    restart_at: Option<u8>,
+    /// The phases of a run's program that release an address (after a
+    /// force-disconnect), as a range of program positions.
+    release: std::ops::Range<u8>,
+}
+
+impl ActorDef {
+    /// Whether the `Handle.set` at program position `pc` releases.
+    fn releasing(&self, pc: u8) -> bool {
+        !self.run || self.release.contains(&pc)
+    }
+
+    /// Where the attempt that position `pc` belongs to ends.
+    fn attempt_end(&self, pc: u8) -> u8 {
+        match self.restart_at {
+            Some(r) if pc < r => r,
+            _ => self.program.len() as u8,
+        }
+    }
 }
 
 /// The model: a scenario's allocator under one profile.
@@ -399,6 +486,7 @@ pub struct IpamSystem {
     actors: Vec<ActorDef>,
     init: IpamState,
     store_key: String,
+    endpoints: bool,
     /// Classes of interchangeable actors (see [`IpamSystem::symmetry_classes`]).
     symmetric: Vec<Vec<u8>>,
 }
@@ -449,6 +537,18 @@ impl IpamSystem {
                 "at most 8 daemons are supported".into(),
             ));
         }
+        if spec.endpoints && !profile.store {
+            return Err(BuildError::Network(format!(
+                "profile {} has no store: endpoint records ([recovery] endpoints) live in the cluster store of a global-scope network",
+                profile.name
+            )));
+        }
+        if profile.force_disconnect && !spec.endpoints {
+            return Err(BuildError::Network(
+                "force_disconnect deletes endpoint records: it needs [recovery] endpoints = true"
+                    .into(),
+            ));
+        }
         let created = SequentialIpam::create(pool.clone(), profile).map_err(BuildError::Network)?;
         let (handle, store, store_key) = (created.handle, created.store, created.key);
         // Every daemon knows the network from its creation on.
@@ -463,6 +563,7 @@ impl IpamSystem {
             store,
             actors: Vec::new(),
             holders: Vec::new(),
+            records: Vec::new(),
             faults_left: if profile.store {
                 spec.faults
             } else {
@@ -494,6 +595,9 @@ impl IpamSystem {
                     .map_err(|e| BuildError::Setup(format!("starting {name}: {e}")))?;
                     containers.push(name.clone());
                     state.holders.push(Some(ordinal));
+                    if spec.endpoints {
+                        state.records.push(Some(ordinal));
+                    }
                 }
                 SetupOp::Rm(target) => {
                     let index = resolve(target, &containers, &state.holders, &pool)
@@ -501,6 +605,9 @@ impl IpamSystem {
                     let ordinal = state.holders[index]
                         .take()
                         .expect("resolve returns live containers");
+                    if spec.endpoints {
+                        state.records[index] = None;
+                    }
                     sequential(
                         &mut state.daemons[0].handle,
                         state.store.as_mut(),
@@ -539,6 +646,9 @@ impl IpamSystem {
                 }
                 containers.push(name.clone());
                 state.holders.push(None);
+                if spec.endpoints {
+                    state.records.push(None);
+                }
             }
         }
         let mut rm_targets = Vec::new();
@@ -581,30 +691,57 @@ impl IpamSystem {
                     (false, index)
                 }
             };
-            let mut program = Vec::new();
-            if run {
-                if profile.network_lock {
-                    program.push(Phase::NetLock);
-                }
-                program.push(Phase::Precheck);
-            } else {
-                program.push(Phase::Delete);
-            }
-            program.extend([
+            const SET: [Phase; 5] = [
                 Phase::Read,
                 Phase::Compute,
                 Phase::Modify,
                 Phase::Write,
                 Phase::Commit,
-            ]);
-            if run && profile.network_lock {
-                program.push(Phase::NetUnlock);
+            ];
+            // One attempt at CreateEndpoint and its join; a restarted run
+            // starts with the name check.
+            let attempt = |program: &mut Vec<Phase>, restarted: bool| {
+                if profile.network_lock {
+                    program.push(Phase::NetLock);
+                }
+                if restarted {
+                    program.push(Phase::Lookup);
+                }
+                program.push(Phase::Precheck);
+                program.extend(SET);
+                if spec.endpoints {
+                    program.extend([Phase::EpStore, Phase::Join]);
+                }
+                if profile.network_lock {
+                    program.push(Phase::NetUnlock);
+                }
+            };
+            let mut program = Vec::new();
+            let mut restart_at = None;
+            let mut release = 0..0;
+            if run {
+                attempt(&mut program, false);
+                if spec.endpoints {
+                    restart_at = Some(program.len() as u8);
+                    if profile.force_disconnect {
+                        program.push(Phase::Disconnect);
+                        let start = program.len() as u8;
+                        program.extend(SET);
+                        release = start..program.len() as u8;
+                    }
+                    attempt(&mut program, true);
+                }
+            } else {
+                program.push(Phase::Delete);
+                program.extend(SET);
             }
             defs.push(ActorDef {
                 run,
                 container,
                 daemon: a.daemon,
                 program,
+                restart_at,
+                release,
             });
             state.actors.push(Actor {
                 pc: 0,
@@ -643,6 +780,7 @@ impl IpamSystem {
             actors: defs,
             init: state,
             store_key,
+            endpoints: spec.endpoints,
             symmetric,
         })
     }
@@ -745,8 +883,8 @@ impl IpamSystem {
         }
     }
 
-    fn request_for(&self, def: &ActorDef, actor: &Actor) -> Request {
-        if def.run {
+    fn request_for(&self, releasing: bool, actor: &Actor) -> Request {
+        if !releasing {
             let (start, end) = self
                 .pool
                 .search_range()
@@ -757,7 +895,11 @@ impl IpamSystem {
                 serial: self.profile.serial,
             }
         } else {
-            Request::Unset(actor.ordinal.expect("rm knows its ordinal after delete"))
+            Request::Unset(
+                actor
+                    .ordinal
+                    .expect("a release knows its ordinal after delete or disconnect"),
+            )
         }
     }
 
@@ -808,10 +950,11 @@ impl IpamSystem {
             s.daemons[def.daemon].handle_lock = None;
         }
         let a = &mut s.actors[i];
+        let releasing = def.releasing(a.pc);
         a.pos = None;
         a.outcome = Outcome::StoreTimeout;
         Self::bail(def, a);
-        trace.line(if def.run {
+        trace.line(if !releasing {
             format!(
                 "RequestAddress fails: {} does not start",
                 self.containers[def.container]
@@ -826,21 +969,47 @@ impl IpamSystem {
     fn crash(&self, s: &mut IpamState, daemon: usize, trace: &mut Trace) {
         s.faults_left.crashes -= 1;
         let mut killed = Vec::new();
+        let mut restarted = Vec::new();
         for (i, def) in self.actors.iter().enumerate() {
             let a = &mut s.actors[i];
             if def.daemon != daemon || a.pc as usize >= def.program.len() {
                 continue;
             }
-            a.pc = def.program.len() as u8;
-            a.copy = None;
-            a.pos = None;
-            a.ordinal = None;
-            a.outcome = Outcome::Crashed;
-            killed.push(format!(
+            let who = format!(
                 "{} {}",
                 if def.run { "run" } else { "rm" },
                 self.containers[def.container]
-            ));
+            );
+            a.copy = None;
+            a.pos = None;
+            let end = def.attempt_end(a.pc);
+            let joined = def.program[..a.pc as usize]
+                .iter()
+                .rposition(|p| *p == Phase::Join)
+                .is_some_and(|j| def.attempt_end(j as u8) == end);
+            match def.restart_at {
+                // Up already: only the network unlock was left.
+                _ if joined => {
+                    a.pc = def.program.len() as u8;
+                    continue;
+                }
+                Some(r) => {
+                    // The endpoint object dies with the process; its record
+                    // (if written) stays in the store. The container is
+                    // started again.
+                    s.holders[def.container] = None;
+                    a.pc = r;
+                    a.ordinal = None;
+                    a.outcome = Outcome::Crashed;
+                    restarted.push(self.containers[def.container].clone());
+                }
+                None => {
+                    a.pc = def.program.len() as u8;
+                    a.ordinal = None;
+                    a.outcome = Outcome::Crashed;
+                }
+            }
+            killed.push(who);
         }
         let d = &mut s.daemons[daemon];
         d.network_lock = None;
@@ -862,14 +1031,30 @@ impl IpamSystem {
             },
             if killed.len() == 1 { "s" } else { "" }
         ));
+        if self.endpoints {
+            trace.line(
+                "sandboxCleanup deletes the endpoints its stored sandboxes list; cleanupLocalEndpoints skips global-scope networks",
+            );
+            if !restarted.is_empty() {
+                trace.line(format!("started again: {}", restarted.join(", ")));
+            }
+        }
     }
 
+    /// Ends the actor's current attempt early (after a failure): skip to
+    /// its `netunlock` if it has one, else past the end of the program.
     fn bail(def: &ActorDef, actor: &mut Actor) {
-        actor.pc = def
-            .program
+        // A force-disconnect's release that fails is only logged
+        // (`releaseAddress`): the run goes on to start again.
+        if def.run && def.release.contains(&actor.pc) {
+            actor.pc = def.release.end;
+            return;
+        }
+        let end = def.attempt_end(actor.pc);
+        actor.pc = def.program[actor.pc as usize..end as usize]
             .iter()
             .position(|p| *p == Phase::NetUnlock)
-            .unwrap_or(def.program.len()) as u8;
+            .map_or(def.program.len() as u8, |k| actor.pc + k as u8);
     }
 }
 
@@ -1109,7 +1294,9 @@ impl Model for IpamSystem {
         let mut s = state.clone();
         let i = step.actor as usize;
         let def = &self.actors[i];
-        let phase = def.program[s.actors[i].pc as usize];
+        let at = s.actors[i].pc;
+        let phase = def.program[at as usize];
+        let releasing = def.releasing(at);
         let name = &self.containers[def.container];
         let hold = self.profile.holds_lock_through_commit();
         match step.fault {
@@ -1141,6 +1328,12 @@ impl Model for IpamSystem {
                     .take()
                     .expect("delete is enabled only when live");
                 s.actors[i].ordinal = Some(ordinal);
+                if self.endpoints {
+                    s.records[def.container] = None;
+                    trace.line(format!(
+                        "ep.Delete: deleteFromStore(ep): the record of endpoint {name} leaves the store"
+                    ));
+                }
                 if trace.is_on() {
                     trace.line(format!(
                         "level=debug msg=\"Releasing addresses for endpoint {name}'s interface on network {}\"",
@@ -1172,7 +1365,7 @@ impl Model for IpamSystem {
                 }
             }
             Phase::Read => {
-                if !def.run && trace.is_on() {
+                if releasing && trace.is_on() {
                     let ordinal = s.actors[i].ordinal.expect("set by delete");
                     trace.line(format!(
                         "level=debug msg=\"ReleaseAddress({}, {})\"",
@@ -1205,7 +1398,7 @@ impl Model for IpamSystem {
                 }
             }
             Phase::Compute => {
-                let request = self.request_for(def, &s.actors[i]);
+                let request = self.request_for(releasing, &s.actors[i]);
                 let h = &mut s.daemons[def.daemon].handle;
                 match h.compute(request) {
                     Ok((ordinal, pos, copy)) => {
@@ -1226,7 +1419,7 @@ impl Model for IpamSystem {
                                 ),
                             };
                             trace.line(format!("h.Lock(); {what}"));
-                            if h.bm.is_set(ordinal) && def.run {
+                            if h.bm.is_set(ordinal) && !releasing {
                                 trace.line(format!("  note: ordinal {ordinal} is already set in the handle (search bug)"));
                             }
                             trace.line(format!(
@@ -1258,13 +1451,13 @@ impl Model for IpamSystem {
                 let a = &mut s.actors[i];
                 let pos = a.pos.expect("computed");
                 let copy = Arc::make_mut(a.copy.as_mut().expect("computed")).get_mut();
-                let changed = copy.bm.push_reservation(pos, !def.run);
+                let changed = copy.bm.push_reservation(pos, releasing);
                 if trace.is_on() {
                     let ordinal = a.ordinal.expect("computed");
                     let copy = a.copy.as_ref().expect("computed");
                     trace.line(format!(
                         "pushReservation({ordinal}, release={}) on nh{}",
-                        !def.run,
+                        releasing,
                         if changed {
                             ""
                         } else {
@@ -1292,10 +1485,9 @@ impl Model for IpamSystem {
                             ));
                             a.copy = None;
                             a.pos = None;
-                            a.pc = def
-                                .program
+                            a.pc = def.program[..at as usize]
                                 .iter()
-                                .position(|p| *p == Phase::Read)
+                                .rposition(|p| *p == Phase::Read)
                                 .expect("has read") as u8;
                         }
                     }
@@ -1316,13 +1508,18 @@ impl Model for IpamSystem {
                     s.daemons[def.daemon].handle_lock = None;
                 }
                 s.actors[i].pos = None;
-                if def.run {
+                if !releasing {
                     s.actors[i].outcome = Outcome::Allocated(ordinal);
                     s.holders[def.container] = Some(ordinal);
                     if trace.is_on() {
                         trace.line(format!(
-                            "RequestAddress returns {}: endpoint {name} is up with it",
-                            self.pool.with_prefix(ordinal)
+                            "RequestAddress returns {}: endpoint {name} {} it",
+                            self.pool.with_prefix(ordinal),
+                            if self.endpoints {
+                                "holds"
+                            } else {
+                                "is up with"
+                            }
                         ));
                     }
                 } else {
@@ -1333,12 +1530,62 @@ impl Model for IpamSystem {
                     ));
                 }
             }
+            Phase::EpStore => {
+                let ordinal = s.actors[i].ordinal.expect("allocated");
+                s.records[def.container] = Some(ordinal);
+                trace.line(format!(
+                    "updateToStore(ep): the record of endpoint {name} ({}) enters the store",
+                    self.pool.address(ordinal)
+                ));
+            }
+            Phase::Join => {
+                trace.line(format!(
+                    "NewSandbox, ep.Join: sb.storeUpdate() lists endpoint {name}; container {name} is up"
+                ));
+            }
+            Phase::Lookup => {
+                trace.line(format!(
+                    "CreateEndpoint({name}): EndpointByName reads the endpoint records from the store"
+                ));
+                if let Some(o) = s.records[def.container] {
+                    s.actors[i].outcome = Outcome::NameTaken;
+                    Self::bail(def, &mut s.actors[i]);
+                    trace.line(format!(
+                        "  a stale record holds {}: \"endpoint with name {name} already exists in network {}\"; {name} does not start",
+                        self.pool.address(o),
+                        self.network
+                    ));
+                }
+            }
+            Phase::Disconnect => {
+                trace.line(format!(
+                    "docker network disconnect -f {} {name}: ForceEndpointDelete: EndpointByName({name})",
+                    self.network
+                ));
+                match s.records[def.container].take() {
+                    Some(o) => {
+                        s.actors[i].ordinal = Some(o);
+                        trace.line(format!(
+                            "  ep.Delete(true): deleteFromStore(ep), then releaseAddress({})",
+                            self.pool.address(o)
+                        ));
+                    }
+                    None => {
+                        s.actors[i].pc = def.release.end;
+                        trace.line("  no endpoint with that name: nothing to delete");
+                    }
+                }
+            }
+        }
+        // The first attempt done: the restart program is not for it.
+        if def.restart_at == Some(s.actors[i].pc) {
+            s.actors[i].pc = def.program.len() as u8;
         }
         s
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        vec![
+        let mut out = vec![
             Property {
                 name: "ipam.unique",
                 when: When::Always,
@@ -1358,7 +1605,24 @@ impl Model for IpamSystem {
                 summary: "every handle's free counter equals its number of free bits",
                 check: check_counter,
             },
-        ]
+        ];
+        if self.endpoints {
+            out.extend([
+                Property {
+                    name: "store.restartable",
+                    when: When::Quiescent,
+                    summary: "after a daemon failure, no endpoint record in the store names a container that is not running: every container of the failed node starts again",
+                    check: check_restartable,
+                },
+                Property {
+                    name: "ipam.no_leak_after_recovery",
+                    when: When::Quiescent,
+                    summary: "after a daemon failure and its recovery, every address is reserved, held by a running container, or free",
+                    check: check_no_leak_after_recovery,
+                },
+            ]);
+        }
+        out
     }
 
     fn lanes(&self) -> Vec<crate::sim::Lane> {
@@ -1475,6 +1739,7 @@ impl Model for IpamSystem {
                 let mut h = crate::explore::StableHasher::new();
                 state.actors[i as usize].hash(&mut h);
                 state.holders[def.container].hash(&mut h);
+                state.records.get(def.container).hash(&mut h);
                 (daemon.network_lock == Some(i)).hash(&mut h);
                 (daemon.handle_lock == Some(i)).hash(&mut h);
                 h.finish128()
@@ -1489,6 +1754,9 @@ impl Model for IpamSystem {
                 let (d, s) = (dst as usize, src as usize);
                 t.actors[d] = state.actors[s].clone();
                 t.holders[self.actors[d].container] = state.holders[self.actors[s].container];
+                if self.endpoints {
+                    t.records[self.actors[d].container] = state.records[self.actors[s].container];
+                }
             }
             let moved = |lock: Option<u8>| {
                 lock.and_then(|a| order.iter().position(|&(_, src)| src == a))
@@ -1529,6 +1797,7 @@ impl Model for IpamSystem {
             store,
             actors,
             holders,
+            records,
             faults_left,
         } = state;
         let mut h = crate::explore::StateHasher::new();
@@ -1567,6 +1836,7 @@ impl Model for IpamSystem {
                 Outcome::NoAddress => (3, 0),
                 Outcome::StoreTimeout => (4, 0),
                 Outcome::Crashed => (5, 0),
+                Outcome::NameTaken => (6, 0),
             };
             rec[43] = tag;
             rec[44..52].copy_from_slice(&value.to_le_bytes());
@@ -1577,6 +1847,13 @@ impl Model for IpamSystem {
         for part in holders.chunks(32) {
             for (slot, holder) in buf.chunks_exact_mut(8).zip(part) {
                 slot.copy_from_slice(&opt(holder).to_le_bytes());
+            }
+            h.write(&buf[..8 * part.len()]);
+        }
+        h.write_usize(records.len());
+        for part in records.chunks(32) {
+            for (slot, record) in buf.chunks_exact_mut(8).zip(part) {
+                slot.copy_from_slice(&opt(record).to_le_bytes());
             }
             h.write(&buf[..8 * part.len()]);
         }
@@ -1604,6 +1881,22 @@ impl Model for IpamSystem {
             ));
         }
         out.push(format!("live endpoints: {}", self.live_summary(state)));
+        if self.endpoints {
+            let records: Vec<String> = self
+                .containers
+                .iter()
+                .zip(&state.records)
+                .filter_map(|(c, r)| r.map(|o| format!("{c}={}", self.pool.address(o))))
+                .collect();
+            out.push(format!(
+                "endpoint records in the store: {}",
+                if records.is_empty() {
+                    "none".to_string()
+                } else {
+                    records.join(" ")
+                }
+            ));
+        }
         for (def, a) in self.actors.iter().zip(&state.actors) {
             let status = match a.outcome {
                 Outcome::Pending if (a.pc as usize) < def.program.len() => {
@@ -1614,7 +1907,15 @@ impl Model for IpamSystem {
                 Outcome::Released(o) => format!("released {}", self.pool.address(o)),
                 Outcome::NoAddress => "failed: no available address".into(),
                 Outcome::StoreTimeout => "failed: the store request timed out".into(),
+                Outcome::Crashed if (a.pc as usize) < def.program.len() => format!(
+                    "died with its daemon, started again: waiting at {}",
+                    def.program[a.pc as usize].name()
+                ),
                 Outcome::Crashed => "died with its daemon".into(),
+                Outcome::NameTaken => format!(
+                    "failed to start again: endpoint with name {} already exists in network {}",
+                    self.containers[def.container], self.network
+                ),
             };
             out.push(format!(
                 "{} {}: {status}",
@@ -1644,13 +1945,82 @@ fn check_unique(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
     Ok(Checked::when(s.holders.iter().flatten().count() >= 2))
 }
 
-fn check_accounted(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
-    let bm = m.authoritative(s);
+/// Whether a daemon failure happened on the way to `s` (the recovery
+/// properties speak only about those states).
+fn recovered(m: &IpamSystem, s: &IpamState) -> bool {
+    s.faults_left.crashes < m.init.faults_left.crashes
+}
+
+fn check_restartable(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
+    if !recovered(m, s) {
+        return Ok(Checked::Nothing);
+    }
+    let stale: Vec<String> = m
+        .containers
+        .iter()
+        .zip(s.records.iter().zip(&s.holders))
+        .filter_map(|(c, (record, held))| match (record, held) {
+            (Some(o), None) => Some(format!(
+                "the store keeps the endpoint record of {c} ({}), but {c} is not running: starting it fails with \"endpoint with name {c} already exists in network {}\"",
+                m.pool.address(*o),
+                m.network
+            )),
+            _ => None,
+        })
+        .collect();
+    none_of(stale)
+}
+
+/// `Something` checked when there is no problem, else the problems.
+fn none_of(problems: Vec<String>) -> Result<Checked, String> {
+    if problems.is_empty() {
+        Ok(Checked::Something)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// What accounting compares: the ordinals set in the authoritative bitmap,
+/// and the reserved and held ones (both sorted).
+fn set_and_expected(m: &IpamSystem, s: &IpamState) -> (Vec<u64>, Vec<u64>) {
     let mut expected: Vec<u64> = m.pool.reserved().to_vec();
     expected.extend(s.holders.iter().flatten());
     expected.sort_unstable();
     expected.dedup();
-    let set = bm.set_ordinals();
+    (m.authoritative(s).set_ordinals(), expected)
+}
+
+fn check_no_leak_after_recovery(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
+    if !recovered(m, s) {
+        return Ok(Checked::Nothing);
+    }
+    let (set, live) = set_and_expected(m, s);
+    let leaked: Vec<String> = set
+        .into_iter()
+        .filter(|o| live.binary_search(o).is_err())
+        .map(|o| {
+            let stale = m
+                .containers
+                .iter()
+                .zip(&s.records)
+                .find(|(_, r)| **r == Some(o));
+            match stale {
+                Some((c, _)) => format!(
+                    "{} is set in the store, held by the stale endpoint record of {c}",
+                    m.pool.address(o)
+                ),
+                None => format!(
+                    "{} is set in the store and held by no one",
+                    m.pool.address(o)
+                ),
+            }
+        })
+        .collect();
+    none_of(leaked)
+}
+
+fn check_accounted(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
+    let (set, expected) = set_and_expected(m, s);
     let leaked: Vec<String> = set
         .iter()
         .filter(|o| expected.binary_search(o).is_err())
@@ -1661,9 +2031,6 @@ fn check_accounted(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
         .filter(|o| set.binary_search(o).is_err())
         .map(|o| m.pool.address(*o).to_string())
         .collect();
-    if leaked.is_empty() && phantom.is_empty() {
-        return Ok(Checked::Something);
-    }
     let mut parts = Vec::new();
     if !leaked.is_empty() {
         parts.push(format!(
@@ -1677,7 +2044,7 @@ fn check_accounted(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
             phantom.join(", ")
         ));
     }
-    Err(parts.join("; "))
+    none_of(parts)
 }
 
 fn check_counter(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {

@@ -24,6 +24,10 @@ use std::any::Any;
 /// The properties an IPAM scenario checks, in matrix order.
 pub const PROPERTIES: [&str; 3] = ["ipam.unique", "ipam.accounted", "ipam.counter"];
 
+/// The properties a scenario with `[recovery] endpoints = true` checks
+/// besides [`PROPERTIES`].
+pub const RECOVERY_PROPERTIES: [&str; 2] = ["store.restartable", "ipam.no_leak_after_recovery"];
+
 /// A loaded IPAM scenario.
 #[derive(Debug)]
 pub struct IpamScenario {
@@ -81,7 +85,16 @@ struct Raw {
     #[serde(default)]
     faults: RawFaults,
     #[serde(default)]
+    recovery: Option<Spanned<RawRecovery>>,
+    #[serde(default)]
     variant: Vec<Spanned<RawVariant>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRecovery {
+    #[serde(default)]
+    endpoints: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -141,6 +154,7 @@ struct RawVariant {
     serial: Option<bool>,
     network_lock: Option<bool>,
     hold_handle_lock: Option<bool>,
+    force_disconnect: Option<Spanned<bool>>,
     search: Option<Spanned<String>>,
     explore: Option<RawExplore>,
     #[serde(default)]
@@ -303,6 +317,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         lost_requests: budget(&raw.faults.lost_requests, "lost_requests")?,
         crashes: budget(&raw.faults.crashes, "crashes")?,
     };
+    let endpoints = raw.recovery.as_ref().is_some_and(|r| r.get_ref().endpoints);
     let bounds = raw.bounds.resolve(src)?;
     let spec = IpamSpec {
         network: net.name.clone(),
@@ -312,6 +327,16 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         setup,
         actors,
         faults,
+        endpoints,
+    };
+    let known: Vec<&str> = if endpoints {
+        PROPERTIES
+            .iter()
+            .chain(&RECOVERY_PROPERTIES)
+            .copied()
+            .collect()
+    } else {
+        PROPERTIES.to_vec()
     };
 
     check_variant_names(
@@ -339,6 +364,16 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         if let Some(h) = rv.hold_handle_lock {
             profile.hold_handle_lock = h;
         }
+        if let Some(f) = &rv.force_disconnect {
+            if *f.get_ref() && !endpoints {
+                return Err(src.error(
+                    f.span(),
+                    "force_disconnect deletes stale endpoint records, but this scenario keeps none",
+                    "add [recovery] with endpoints = true, or remove force_disconnect",
+                ));
+            }
+            profile.force_disconnect = *f.get_ref();
+        }
         if let Some(s) = &rv.search {
             profile.search = Version::parse(s.get_ref()).ok_or_else(|| {
                 src.error(
@@ -348,7 +383,26 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
                 )
             })?;
         }
-        let expect = parse_expect(src, &rv.expect, &PROPERTIES)?;
+        for k in rv.expect.keys() {
+            if !endpoints && RECOVERY_PROPERTIES.contains(&k.get_ref().as_str()) {
+                return Err(src.error(
+                    k.span(),
+                    format!("{} is checked only with endpoint records", k.get_ref()),
+                    "add [recovery] with endpoints = true, or remove this expectation",
+                ));
+            }
+        }
+        let expect = parse_expect(src, &rv.expect, &known)?;
+        if endpoints && !profile.store {
+            return Err(src.error(
+                rv.profile.span(),
+                format!(
+                    "profile {} has no store, but [recovery] endpoints keeps endpoint records in the cluster store",
+                    profile.name
+                ),
+                "use profile = \"classic-swarm-cas\" (a global-scope network), or remove [recovery]",
+            ));
+        }
         let model = IpamSystem::new(&spec, &profile).map_err(|e| {
             let span = match &e {
                 BuildError::Network(_) => raw.network.get_ref().subnet.span(),

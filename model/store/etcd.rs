@@ -70,6 +70,11 @@ pub type LeaseId = i64;
 /// defaults (10 ticks, 100 ms). A grant asking less gets this.
 pub const MIN_TTL: i64 = 2;
 
+/// etcd's default election timeout, milliseconds (`--election-timeout`):
+/// the `extend` of `lessor.Promote` when a member becomes leader, so a
+/// restart gives every lease this much on top of its TTL.
+pub const ELECTION_TIMEOUT_MS: u64 = 1000;
+
 /// One stored key (etcd's `mvccpb.KeyValue`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KeyValue<V> {
@@ -825,12 +830,16 @@ impl<V: Clone + Ord> Etcd<V> {
     }
 
     /// The member restarts: keys, revisions and leases are durable; every
-    /// lease is renewed for its full TTL (`lessor.Promote` when the member
-    /// becomes leader again).
+    /// lease is renewed for its full TTL plus the election timeout
+    /// (`EtcdServer.applyEntryNormal` calls `lessor.Promote(ElectionTimeout)`
+    /// at the leader's first entry of its term; `Lease.refresh(extend)`
+    /// sets the expiry to now + extend + `RemainingTTL`, which is the TTL
+    /// unless lease checkpoints are on, and 3.4 has them off by default).
+    /// The simulated clock does not move: the restart takes no time here.
     pub fn restart(&mut self) {
         let now = self.now_ms;
         for l in self.leases.values_mut() {
-            l.deadline_ms = now + l.ttl as u64 * 1000;
+            l.deadline_ms = now + ELECTION_TIMEOUT_MS + l.ttl as u64 * 1000;
         }
     }
 
@@ -1029,8 +1038,10 @@ mod tests {
         .unwrap();
         assert_eq!(s.advance(1500), Vec::<LeaseId>::new());
         s.restart();
-        assert_eq!(s.advance(1500), Vec::<LeaseId>::new());
-        assert_eq!(s.advance(500), vec![7]);
+        // A full TTL (2 s) again, plus the election timeout (1 s).
+        assert_eq!(s.advance(2500), Vec::<LeaseId>::new());
+        assert_eq!(s.advance(499), Vec::<LeaseId>::new());
+        assert_eq!(s.advance(1), vec![7]);
         assert!(s.get("k").is_none());
         assert_eq!(s.revision(), 3);
         assert_eq!(s.lease_keep_alive(7), 0);

@@ -376,6 +376,20 @@ impl Client {
         Ok(num(v.pointer("/header/revision")))
     }
 
+    /// The seconds lease `id` has left on the server's clock
+    /// (`LeaseTimeToLive`'s `TTL`; -1 for an unknown lease). Wall clock,
+    /// so not part of the compared answers.
+    pub fn lease_remaining(&self, id: i64) -> Result<i64, String> {
+        let v = self.post(
+            "/v3/lease/timetolive",
+            &json!({"ID": self.lease(id).to_string()}),
+        )?;
+        if let Some(e) = v.get("error") {
+            return Err(e.to_string());
+        }
+        Ok(num(v.get("TTL")))
+    }
+
     fn key(&self, k: &str) -> String {
         b64(&format!("{}{k}", self.ns))
     }

@@ -150,7 +150,59 @@ impl IpamSystem {
                         true,
                     ));
                 }
-                "endpoint deleted".to_string()
+                if self.endpoints {
+                    arrows.push(call(
+                        me,
+                        self.store_lane(),
+                        "deleteFromStore(ep)".to_string(),
+                    ));
+                    "endpoint and its record deleted".to_string()
+                } else {
+                    "endpoint deleted".to_string()
+                }
+            }
+            Phase::EpStore => {
+                let store = self.store_lane();
+                arrows.push(call(me, store, "updateToStore(ep)".to_string()));
+                if let Some(o) = b.records[def.container] {
+                    marks.push(mark(
+                        store,
+                        format!("record {name}: {}", self.pool.address(o)),
+                        true,
+                    ));
+                }
+                "epstore: the endpoint's record".to_string()
+            }
+            Phase::Join => {
+                marks.push(mark(me, "joined: up".to_string(), true));
+                "join: the sandbox lists the endpoint".to_string()
+            }
+            Phase::Lookup => {
+                arrows.push(call(
+                    self.store_lane(),
+                    me,
+                    format!("EndpointByName({name})"),
+                ));
+                if b.actors[i].outcome == Outcome::NameTaken {
+                    marks.push(mark(me, "already exists: fails".to_string(), false));
+                }
+                "lookup (CreateEndpoint)".to_string()
+            }
+            Phase::Disconnect => {
+                let store = self.store_lane();
+                arrows.push(call(
+                    me,
+                    store,
+                    "disconnect -f: deleteFromStore(ep)".to_string(),
+                ));
+                if let Some(o) = a.records[def.container] {
+                    marks.push(mark(
+                        store,
+                        format!("record {name} ({}) deleted", self.pool.address(o)),
+                        true,
+                    ));
+                }
+                "disconnect -f".to_string()
             }
             Phase::Precheck => {
                 let unselected = a.daemons[def.daemon].handle.bm.unselected();
