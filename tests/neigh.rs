@@ -544,7 +544,7 @@ fn ping_cycles_through_probe_while_tcp_stays_reachable() {
     // REACHABLE.
     let p = NeighParams::default();
     let sends: Vec<u64> = (0..60).map(|s| s * 1000).collect();
-    let ping = drive(p.clone(), RT, &sends, &[], u64::MAX, 60_000);
+    let ping = drive(Option::None, p.clone(), RT, &sends, &[], u64::MAX, 60_000);
     use NudState::*;
     assert_eq!(
         ping.sequence(),
@@ -558,7 +558,7 @@ fn ping_cycles_through_probe_while_tcp_stays_reachable() {
     assert_eq!(ping.state_at(RT + 11), Stale);
     assert_eq!(ping.state_at(RT + 1000), Delay);
     assert_eq!(ping.state_at(RT + 6000), Reachable);
-    let tcp = drive(p, RT, &sends, &sends[1..], u64::MAX, 60_000);
+    let tcp = drive(Option::None, p, RT, &sends, &sends[1..], u64::MAX, 60_000);
     assert_eq!(tcp.sequence(), vec![None, Incomplete, Reachable]);
 }
 

@@ -386,6 +386,56 @@ pub fn neigh_rand_reach_time(base_ms: u64, rng: &mut impl RngCore) -> u64 {
     }
 }
 
+/// The kernel's timer wheel (`kernel/time/timer.c`), for firing the
+/// entries' timers when the kernel would rather than at their due time.
+/// `msecs_to_jiffies` rounds a delay up to whole jiffies; then
+/// `calc_wheel_index` puts a timer `delta` jiffies ahead on level `n`,
+/// the first with `delta < 63 << 3n`, and `calc_index` rounds its expiry
+/// up past the next multiple of the level's granularity `1 << 3n`
+/// jiffies: it fires 1 to `1 << 3n` jiffies late (at HZ = 250: 4 ms for
+/// delays under 252 ms, up to 32 ms up to 2 s, up to 256 ms up to 16 s).
+/// How late a given timer fires depends on where the machine's jiffies
+/// stand: with `phase_us` (the offset of jiffy 0 from the model's time 0)
+/// the wheel is followed exactly — a timer armed by another timer's
+/// handler then fires in lockstep with it, as on the kernel; without it
+/// each timer is late by the average, `(1 + (1 << 3n)) / 2` jiffies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TimerWheel {
+    /// CONFIG_HZ.
+    pub hz: u32,
+    /// Where jiffy 0 lies, in µs before the model's time 0; `None`: unknown.
+    pub phase_us: Option<u32>,
+}
+
+impl TimerWheel {
+    /// When a timer armed at `now_ms` for `due_ms` fires.
+    pub fn fire_ms(&self, now_ms: u64, due_ms: u64) -> u64 {
+        let hz = u64::from(self.hz.max(1));
+        let delta_j = (due_ms.saturating_sub(now_ms) * hz).div_ceil(1000);
+        let mut shift = 0;
+        while shift < 24 && delta_j >= 63 << shift {
+            shift += 3;
+        }
+        let gran = 1u64 << shift;
+        match self.phase_us {
+            None => now_ms + (delta_j * 1000 + (gran + 1) * 500) / hz,
+            Some(phase) => {
+                let jiffy_us = 1_000_000 / hz;
+                let phase = u64::from(phase);
+                let expires = (now_ms * 1000 + phase) / jiffy_us + delta_j;
+                let fire_j = ((expires + gran) >> shift) << shift;
+                (fire_j * jiffy_us - phase).div_ceil(1000)
+            }
+        }
+    }
+
+    /// HZ/100 jiffies (at least one), the shortest neighbour timer, in ms.
+    fn min_timer_ms(&self) -> u64 {
+        let hz = u64::from(self.hz.max(1));
+        (hz / 100).max(1) * 1000 / hz
+    }
+}
+
 /// A packet waiting for resolution (an skb on `arp_queue`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct QueuedPacket {
@@ -563,6 +613,7 @@ pub struct NeighTable {
     last_rand: u64,
     gc_due: u64,
     entries_elsewhere: usize,
+    wheel: Option<TimerWheel>,
     entries: BTreeMap<Ipv4Addr, Neighbour>,
 }
 
@@ -589,6 +640,7 @@ impl NeighTable {
             last_rand: now,
             gc_due: now + reachable_ms.max(MIN_TIMER_MS),
             entries_elsewhere: 0,
+            wheel: None,
             entries: BTreeMap::new(),
         }
     }
@@ -608,6 +660,26 @@ impl NeighTable {
     /// the real interface by `ip ntable show` in an oracle run.
     pub fn set_reachable_time_ms(&mut self, ms: u64) {
         self.reachable_ms = ms;
+    }
+
+    /// Fire the entries' timers when the kernel's timer wheel would
+    /// ([`TimerWheel`]) rather than at their due time (`None`, the
+    /// default).
+    pub fn set_timer_wheel(&mut self, wheel: Option<TimerWheel>) {
+        self.wheel = wheel;
+    }
+
+    /// When a timer armed at `now` for `due` fires.
+    fn arm(&self, now: u64, due: u64) -> u64 {
+        match self.wheel {
+            Some(w) => w.fire_ms(now, due),
+            None => due,
+        }
+    }
+
+    /// HZ/100, the shortest neighbour timer, in ms.
+    fn min_timer_ms(&self) -> u64 {
+        self.wheel.map_or(MIN_TIMER_MS, |w| w.min_timer_ms())
     }
 
     /// `net.ipv4.conf.<dev>.arp_accept` 0 (false) or 1 (true).
@@ -721,6 +793,8 @@ impl NeighTable {
         out: &mut Vec<NeighAction>,
     ) {
         let p = self.params.clone();
+        let delay_due = self.arm(now, now + p.delay_probe_ms);
+        let retrans_due = self.arm(now, now + p.retrans_ms.max(self.min_timer_ms()));
         let n = self.lookup_or_create(now, ip);
         if n.state.connected() {
             // neigh_hh_output / neigh_connected_output: `used` untouched.
@@ -739,7 +813,7 @@ impl NeighTable {
         match n.state {
             NudState::Delay | NudState::Probe => {}
             NudState::Stale => {
-                n.timer = Some(now + p.delay_probe_ms);
+                n.timer = Some(delay_due);
                 n.updated = now as i64;
                 Self::set_state(n, ip, NudState::Delay, out);
             }
@@ -749,7 +823,7 @@ impl NeighTable {
                 if p.mcast_probes + p.app_probes > 0 {
                     n.probes = p.ucast_probes;
                     n.updated = now as i64;
-                    n.timer = Some(now + p.retrans_ms.max(MIN_TIMER_MS));
+                    n.timer = Some(retrans_due);
                     Self::set_state(n, ip, NudState::Incomplete, out);
                     immediate_probe = true;
                 } else {
@@ -791,7 +865,7 @@ impl NeighTable {
             });
         }
         if immediate_probe {
-            self.neigh_probe(ip, out);
+            self.neigh_probe(now, ip, out);
         }
     }
 
@@ -807,10 +881,13 @@ impl NeighTable {
             }
     }
 
-    /// `neigh_probe` → `arp_solicit`, then `probes++`.
-    fn neigh_probe(&mut self, ip: Ipv4Addr, out: &mut Vec<NeighAction>) {
+    /// `neigh_probe` → `arp_solicit`, then `probes++`. A solicitation also
+    /// counts as a use (`used = now`): measured on 6.18, not located in the
+    /// source (see the module docs).
+    fn neigh_probe(&mut self, now: u64, ip: Ipv4Addr, out: &mut Vec<NeighAction>) {
         let (ucast, app, noarp) = (self.params.ucast_probes, self.params.app_probes, self.noarp);
         let n = self.entries.get_mut(&ip).expect("probed entry exists");
+        n.used = now as i64;
         let k = n.probes;
         if k < ucast {
             if !noarp {
@@ -875,6 +952,7 @@ impl NeighTable {
     fn neigh_timer_handler(&mut self, now: u64, ip: Ipv4Addr, out: &mut Vec<NeighAction>) {
         let p = self.params.clone();
         let rt = self.reachable_ms;
+        let min_timer = self.min_timer_ms();
         let n = self.entries.get_mut(&ip).expect("timer of a live entry");
         n.timer = None;
         let t = now as i64;
@@ -882,7 +960,7 @@ impl NeighTable {
         if !state.in_timer() {
             return;
         }
-        let retrans = p.retrans_ms.max(MIN_TIMER_MS);
+        let retrans = p.retrans_ms.max(min_timer);
         let mut next = now + 1000;
         match state {
             NudState::Reachable => {
@@ -922,12 +1000,13 @@ impl NeighTable {
                 return;
             }
         }
+        let due = self.arm(now, next.max(now + min_timer));
         let n = self.entries.get_mut(&ip).expect("entry");
         if n.state.in_timer() {
-            n.timer = Some(next.max(now + MIN_TIMER_MS));
+            n.timer = Some(due);
         }
         if matches!(n.state, NudState::Incomplete | NudState::Probe) {
-            self.neigh_probe(ip, out);
+            self.neigh_probe(now, ip, out);
         }
     }
 
@@ -1001,7 +1080,7 @@ impl NeighTable {
         out: &mut Vec<NeighAction>,
     ) {
         let base = self.params.base_reachable_ms as i64;
-        let rt = self.reachable_ms;
+        let reachable_due = self.arm(now, now + self.reachable_ms);
         let t = now as i64;
         let n = self.lookup_or_create(now, ip);
         let old = n.state;
@@ -1044,7 +1123,11 @@ impl NeighTable {
                 n.probes = 0;
             }
             if new.in_timer() {
-                n.timer = Some(now + if new == NudState::Reachable { rt } else { 0 });
+                n.timer = Some(if new == NudState::Reachable {
+                    reachable_due
+                } else {
+                    now
+                });
             }
             Self::set_state(n, ip, new, out);
         }
@@ -1209,6 +1292,35 @@ mod tests {
         // Both halves of the interval are hit: the draw is not a constant.
         assert!(draws.iter().any(|d| *d < 700) && draws.iter().any(|d| *d > 1300));
         assert_eq!(neigh_rand_reach_time(0, &mut rng), 0);
+    }
+
+    #[test]
+    fn timer_wheel_lateness_grows_with_the_level() {
+        // HZ = 250: level 0 (< 63 jiffies) one jiffy late, level 1 4.5
+        // jiffies on average, level 2 32.5.
+        let mean = TimerWheel {
+            hz: 250,
+            phase_us: None,
+        };
+        assert_eq!(mean.fire_ms(0, 100), 104);
+        assert_eq!(mean.fire_ms(0, 1000), 1018);
+        assert_eq!(mean.fire_ms(0, 3000), 3130);
+        // Exactly: 1000 ms = 250 jiffies from jiffy 0 → the next multiple
+        // of 8 after 250, jiffy 256 = 1024 ms; a timer armed by that
+        // handler 250 jiffies on fires at jiffy 512, 6 jiffies late again
+        // (lockstep).
+        let exact = TimerWheel {
+            hz: 250,
+            phase_us: Some(0),
+        };
+        assert_eq!(exact.fire_ms(0, 1000), 1024);
+        assert_eq!(exact.fire_ms(1024, 2024), 2048);
+        // A phase shifts the grid.
+        let shifted = TimerWheel {
+            hz: 250,
+            phase_us: Some(8000),
+        };
+        assert_eq!(shifted.fire_ms(0, 1000), 1016);
     }
 
     #[test]

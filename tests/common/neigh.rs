@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 
 use netrace::l2::neigh::{
     ArpIn, ArpOp, NeighAction, NeighParams, NeighTable, NudState, PacketType, QueuedPacket,
+    TimerWheel,
 };
 use netrace::wire::EthernetAddress;
 use rand::SeedableRng;
@@ -45,6 +46,10 @@ pub struct Trace {
     pub transmitted: Vec<(u64, u64)>,
     /// Packets dropped (id, time).
     pub dropped: Vec<(u64, u64)>,
+    /// When the timers of A's entry for B fired.
+    pub fired: Vec<u64>,
+    /// When that entry's timer is due after the end (MAX: none runs).
+    pub next_timer: u64,
 }
 
 impl Trace {
@@ -65,8 +70,11 @@ impl Trace {
 
 /// Runs A's table with `params` and `reachable_time = rt_ms` until
 /// `end_ms`: packet `i` sent at `sends[i]`, confirmations at `confirms`,
-/// B answering requests sent before `answers_until_ms`.
+/// B answering requests sent before `answers_until_ms`; timers fire as
+/// `wheel` says, or on time.
+#[allow(clippy::too_many_arguments)]
 pub fn drive(
+    wheel: Option<TimerWheel>,
     params: NeighParams,
     rt_ms: u64,
     sends: &[u64],
@@ -77,6 +85,7 @@ pub fn drive(
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut table = NeighTable::new(params, A_IP, A_MAC, 0, &mut rng);
     table.set_reachable_time_ms(rt_ms);
+    table.set_timer_wheel(wheel);
     let mut trace = Trace {
         states: vec![(0, NudState::None)],
         ..Trace::default()
@@ -91,6 +100,9 @@ pub fn drive(
             let due = table.next_timer_ms();
             if due > at {
                 break;
+            }
+            if table.entry(B_IP).and_then(|n| n.timer_ms()) == Some(due) {
+                trace.fired.push(due);
             }
             let acts: Vec<NeighAction> = table
                 .run_timers(due, &mut rng)
@@ -109,6 +121,10 @@ pub fn drive(
         };
         handle(&mut table, &mut trace, at, acts, answers_until_ms);
     }
+    trace.next_timer = table
+        .entry(B_IP)
+        .and_then(|n| n.timer_ms())
+        .unwrap_or(u64::MAX);
     trace
 }
 
