@@ -634,3 +634,25 @@ fn recorded_defaults_match_the_running_kernel() {
          (record the new kernel's values there, with its version): {differ:?}"
     );
 }
+
+#[test]
+fn one_packet_keeps_a_short_lived_entry_probing_forever() {
+    // Measured on 6.18 (docs/fidelity.md): a solicitation counts as a use,
+    // so with reachable_time < delay_first_probe_time one packet sends
+    // the entry round REACHABLE → DELAY → PROBE → REACHABLE for as long as
+    // the neighbour answers, one unicast probe per round, no traffic.
+    let p = NeighParams::default();
+    let one = drive(Option::None, p.clone(), 3000, &[0], &[], u64::MAX, 60_000);
+    use NudState::*;
+    let rounds = one
+        .sequence()
+        .windows(3)
+        .filter(|w| w == &[Delay, Probe, Reachable])
+        .count();
+    assert!(rounds >= 7, "{:?}", one.states);
+    assert!(!one.sequence().contains(&Stale), "{:?}", one.states);
+    // reachable_time above delay_first_probe_time: the first expiry finds
+    // the entry unused and it rests in STALE.
+    let long = drive(Option::None, p, 6000, &[0], &[], u64::MAX, 60_000);
+    assert_eq!(long.sequence(), vec![None, Incomplete, Reachable, Stale]);
+}

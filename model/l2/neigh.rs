@@ -31,6 +31,15 @@
 //!   solicitation and the timer at `retrans_time` (never below HZ/100 =
 //!   10 ms). FAILED runs `neigh_invalidate`: every queued packet is
 //!   reported unreachable and dropped.
+//! - Measured, not found in the source: every solicitation stamps `used`
+//!   (in the model, in `neigh_probe`). On 6.18 an entry answered in PROBE
+//!   whose `reachable_time` is shorter than `delay_first_probe_time`
+//!   expires into DELAY again, not STALE, with no traffic at all: one
+//!   packet keeps it cycling REACHABLE → DELAY → PROBE → REACHABLE, one
+//!   unicast probe per round, for as long as the neighbour answers
+//!   (`tests/neigh_kernel.rs`, first setup). The line that stamps it was
+//!   not located in the time of this slice; `neigh_event_send_probe` is
+//!   the only writer in the sources read.
 //! - `arp_solicit` (inside the timer and the send path): the first
 //!   `ucast_solicit` probes are unicast to the cached MAC, the next
 //!   `app_solicit` go to user space (`neigh_app_ns`, no frame), the rest
@@ -82,9 +91,13 @@
 //! due, and the random draws come from the caller's seeded RNG. No wall
 //! clock, no OS randomness.
 //!
-//! Not modelled: jiffies (time is in ms; the kernel rounds to 1/HZ and
-//! its timer wheel fires up to 1/8 of the delay late, which
-//! `tests/neigh_kernel.rs` allows for), `neigh_forced_gc` (tables above
+//! Timers fire at their due time by default; [`TimerWheel`] makes them
+//! fire when the kernel's timer wheel (`kernel/time/timer.c`) would: up
+//! to a wheel granule late (32 ms at HZ = 250 for delays of 0.25–2 s),
+//! in lockstep along chains of timers. The periodic work is not put on
+//! the wheel (it only collects and redraws).
+//!
+//! Not modelled: `neigh_forced_gc` (tables above
 //! `gc_thresh2`), proxy ARP (`pneigh_*`, `proxy_delay`), `anycast_delay`,
 //! `arp_announce`/`arp_ignore`/`arp_filter` other than their defaults,
 //! `arp_accept = 2`, managed entries (`NTF_MANAGED`, `interval_probe_time_ms`),
