@@ -15,7 +15,6 @@
 //! `NETRACE_WRITE_AUDIT_DUMPS=1` rewrites the committed dumps from the
 //! live states (root).
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
@@ -29,6 +28,11 @@ use netrace::wire::EthernetAddress;
 
 const SCENARIO: &str = "scenarios/classic-overlay-last-word.toml";
 const DUMPS: &str = "tests/data/audit-l2";
+
+#[path = "common/kernel.rs"]
+mod kernel_common;
+
+use kernel_common::own_netns;
 
 static KERNEL: Mutex<()> = Mutex::new(());
 
@@ -59,34 +63,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn kernel_or_skip(test: &str) -> Option<MutexGuard<'static, ()>> {
-    let guard = KERNEL.lock().unwrap_or_else(|p| p.into_inner());
-    match kernel::preflight() {
-        Ok(_) => Some(guard),
-        Err(e) => {
-            if std::env::var("NETRACE_REQUIRE_KERNEL").as_deref() == Ok("1") {
-                panic!("NETRACE_REQUIRE_KERNEL=1 but the kernel oracle cannot run: {e}");
-            }
-            let _ = writeln!(std::io::stderr(), "KERNEL ORACLE SKIPPED: {test}: {e}");
-            None
-        }
-    }
-}
-
-/// This process's namespaces (`nr<pid>x…`).
-fn own_netns() -> Vec<String> {
-    let out = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .expect("ip runs");
-    let prefix = format!("nr{}x", std::process::id());
-    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with(&prefix))
-        .map(str::to_string)
-        .collect();
-    v.sort();
-    v
+    kernel_common::kernel_or_skip(test, &KERNEL)
 }
 
 /// The states the tests build, each from the seed's scenario (A and B on

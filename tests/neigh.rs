@@ -39,6 +39,18 @@ fn table(p: NeighParams) -> (NeighTable, ChaCha8Rng) {
     (t, rng)
 }
 
+/// An ARP request from `sha`/`sip` for `tip`, broadcast.
+fn request(sha: EthernetAddress, sip: Ipv4Addr, tip: Ipv4Addr) -> ArpIn {
+    ArpIn {
+        op: ArpOp::Request,
+        sha,
+        sip,
+        tha: EthernetAddress([0; 6]),
+        tip,
+        pkt_type: PacketType::Broadcast,
+    }
+}
+
 fn pkt(id: u64) -> Option<QueuedPacket> {
     Some(QueuedPacket { id, truesize: 768 })
 }
@@ -294,14 +306,7 @@ fn request_for_us_creates_a_stale_entry_and_is_answered() {
     // arp_process → neigh_event_ns: a request for our address creates
     // the sender's entry in STALE (with override) and is answered.
     let (mut t, _) = table(NeighParams::default());
-    let req = ArpIn {
-        op: ArpOp::Request,
-        sha: B_MAC,
-        sip: B_IP,
-        tha: EthernetAddress([0; 6]),
-        tip: A_IP,
-        pkt_type: PacketType::Broadcast,
-    };
+    let req = request(B_MAC, B_IP, A_IP);
     let acts = t.arp_process(10, &req);
     assert_eq!(t.state(B_IP), Some(NudState::Stale));
     assert!(acts.contains(&NeighAction::Reply {
@@ -368,14 +373,7 @@ fn locktime_keeps_the_first_reply_and_garp_overrides_it() {
     assert_eq!(t.state(B_IP), Some(NudState::Reachable));
 
     let (mut t, _) = resolved_at(0);
-    let garp = ArpIn {
-        op: ArpOp::Request,
-        sha: OTHER_MAC,
-        sip: B_IP,
-        tha: EthernetAddress([0; 6]),
-        tip: B_IP,
-        pkt_type: PacketType::Broadcast,
-    };
+    let garp = request(OTHER_MAC, B_IP, B_IP);
     t.arp_process(10, &garp);
     assert_eq!(t.entry(B_IP).unwrap().mac(), Some(OTHER_MAC));
     // A request carries no reachability: the new MAC is STALE.
@@ -411,14 +409,7 @@ fn gc_collects_stale_and_failed_only_above_gc_thresh1() {
     let (mut t, mut rng) = table(NeighParams::default());
     t.set_entries_elsewhere(200);
     t.neigh_event_send(0, B_IP, None);
-    let req = ArpIn {
-        op: ArpOp::Request,
-        sha: OTHER_MAC,
-        sip: C_IP,
-        tha: EthernetAddress([0; 6]),
-        tip: A_IP,
-        pkt_type: PacketType::Broadcast,
-    };
+    let req = request(OTHER_MAC, C_IP, A_IP);
     tick(&mut t, &mut rng, 3000);
     assert_eq!(t.state(B_IP), Some(NudState::Failed));
     t.arp_process(RT - 100, &req);
@@ -464,14 +455,7 @@ fn request_for_us_resolves_an_incomplete_entry_through_delay() {
     // neigh_resolve_output, whose neigh_event_send moves STALE → DELAY.
     let (mut t, _) = table(NeighParams::default());
     t.neigh_event_send(0, B_IP, pkt(1));
-    let req = ArpIn {
-        op: ArpOp::Request,
-        sha: B_MAC,
-        sip: B_IP,
-        tha: EthernetAddress([0; 6]),
-        tip: A_IP,
-        pkt_type: PacketType::Broadcast,
-    };
+    let req = request(B_MAC, B_IP, A_IP);
     let acts = t.arp_process(50, &req);
     assert_eq!(t.state(B_IP), Some(NudState::Delay), "{acts:?}");
     assert!(acts.contains(&NeighAction::Transmit {

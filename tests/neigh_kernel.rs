@@ -28,18 +28,23 @@
 
 #[path = "common/neigh.rs"]
 mod driver;
+#[path = "common/kernel.rs"]
+mod kernel_common;
 
 use std::io::Write as _;
 use std::net::UdpSocket;
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use driver::{drive, Trace, A_IP, A_MAC, B_IP, B_MAC};
 use netrace::kernel::netns::{self, in_netns, Namespaces};
-use netrace::kernel::{self, KernelError};
+use netrace::kernel::KernelError;
 use netrace::l2::neigh::{NeighSysctls, NudState, TimerWheel};
 
 const TOLERANCE_MS: u64 = 100;
+
+static KERNEL: Mutex<()> = Mutex::new(());
 /// A send this close before (0) or after (1) a model timer is postponed.
 const RACE_MS: (u64, u64) = (20, 60);
 
@@ -109,36 +114,6 @@ const RUNS: [Setup; 2] = [
         ],
     },
 ];
-
-fn skip_or_ok(test: &str) -> bool {
-    match kernel::preflight() {
-        Ok(_) => true,
-        Err(e) => {
-            if std::env::var("NETRACE_REQUIRE_KERNEL").as_deref() == Ok("1") {
-                panic!("NETRACE_REQUIRE_KERNEL=1 but the kernel oracle cannot run: {e}");
-            }
-            let _ = writeln!(std::io::stderr(), "KERNEL ORACLE SKIPPED: {test}: {e}");
-            false
-        }
-    }
-}
-
-/// The namespaces this process created (`nr<pid>x…`).
-fn own_netns() -> Vec<String> {
-    let out = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .expect("ip runs");
-    let prefix = format!("nr{}x", std::process::id());
-    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with(&prefix))
-        .map(String::from)
-        .collect();
-    v.sort();
-    v
-}
 
 /// What one kernel run recorded (times in ms from the first send).
 struct KernelTrace {
@@ -583,16 +558,20 @@ fn run_and_compare(setup: &Setup) -> String {
 
 #[test]
 fn nud_states_of_a_real_interface_follow_the_model() {
-    if !skip_or_ok("neighbour states") {
+    let Some(_k) = kernel_common::kernel_or_skip("neighbour states", &KERNEL) else {
         return;
-    }
-    let before = own_netns();
+    };
+    let before = kernel_common::own_netns();
     let r = std::panic::catch_unwind(|| {
         for setup in &RUNS {
             run_and_compare(setup);
         }
     });
-    assert_eq!(own_netns(), before, "network namespaces left behind");
+    assert_eq!(
+        kernel_common::own_netns(),
+        before,
+        "network namespaces left behind"
+    );
     if let Err(p) = r {
         std::panic::resume_unwind(p);
     }
