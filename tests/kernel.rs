@@ -16,7 +16,6 @@
 //! list` before and after a test is not disturbed by another test of this
 //! binary (names are unique per run anyway).
 
-use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
@@ -32,6 +31,9 @@ use netrace::scenario::l2::L2Scenario;
 const SCENARIO: &str = "scenarios/classic-overlay-last-word.toml";
 const B_MAC: &str = "02:42:0a:00:00:03";
 
+#[path = "common/kernel.rs"]
+mod kernel_common;
+
 static KERNEL: Mutex<()> = Mutex::new(());
 
 fn manifest() -> &'static Path {
@@ -41,19 +43,7 @@ fn manifest() -> &'static Path {
 /// The lock, if the kernel oracle can run here; else a loud skip (or a
 /// failure under `NETRACE_REQUIRE_KERNEL=1`).
 fn kernel_or_skip(test: &str) -> Option<MutexGuard<'static, ()>> {
-    let guard = KERNEL.lock().unwrap_or_else(|p| p.into_inner());
-    match kernel::preflight() {
-        Ok(_) => Some(guard),
-        Err(e) => {
-            if std::env::var("NETRACE_REQUIRE_KERNEL").as_deref() == Ok("1") {
-                panic!("NETRACE_REQUIRE_KERNEL=1 but the kernel oracle cannot run: {e}");
-            }
-            // Straight to the process's stderr: the test harness captures
-            // `eprintln!` of passing tests, and a skip must be seen.
-            let _ = writeln!(std::io::stderr(), "KERNEL ORACLE SKIPPED: {test}: {e}");
-            None
-        }
-    }
+    kernel_common::kernel_or_skip(test, &KERNEL)
 }
 
 /// The network namespaces this test process created (named
