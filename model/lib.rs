@@ -15,7 +15,8 @@
 //! - [`store`]: etcd's v3 semantics, libkv's check-and-set over it, and the
 //!   etcd oracle (a real etcd server and its client);
 //! - [`wire`]: Ethernet, ARP, IPv4, UDP and VXLAN as real bytes; pcapng capture files;
-//! - [`l2`]: the Linux bridge, vxlan device and a container's ARP stack;
+//! - [`l2`]: the Linux bridge, vxlan device and a container's ARP stack,
+//!   and the neighbour subsystem with its timers on a simulated clock;
 //! - [`overlay`]: libnetwork's overlay driver and the L2 system model;
 //! - [`kernel`]: the kernel oracle, L2 schedules run on the real bridge and vxlan;
 //! - [`picture`]: sequence diagrams (SVG) and the HTML report;
