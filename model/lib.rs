@@ -15,7 +15,8 @@
 //! - [`store`]: etcd's v3 semantics, libkv's check-and-set over it, and the
 //!   etcd oracle (a real etcd server and its client);
 //! - [`wire`]: Ethernet, ARP, IPv4, UDP and VXLAN as real bytes; pcapng capture files;
-//! - [`l2`]: the Linux bridge, vxlan device, a container's ARP stack, and the
+//! - [`l2`]: the Linux bridge, vxlan device, a container's ARP stack, the
+//!   neighbour subsystem with its timers on a simulated clock, and the
 //!   netlink requests that program vxlan's tables;
 //! - [`overlay`]: libnetwork's overlay driver, the L2 system model, and many
 //!   hosts with their peer tables and the control plane;

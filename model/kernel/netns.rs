@@ -136,7 +136,7 @@ pub fn in_netns<T: Send>(
 /// Writes a sysctl of the namespace `ns` (`/proc/sys/net/...` is resolved
 /// in the writing thread's namespace). A missing file is skipped: a kernel
 /// without IPv6 has nothing to disable.
-fn sysctl_in(ns: &str, key: &str, value: &str) -> Result<(), KernelError> {
+pub fn sysctl_in(ns: &str, key: &str, value: &str) -> Result<(), KernelError> {
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
     in_netns(ns, || {
         match std::fs::OpenOptions::new().write(true).open(&path) {

@@ -1,6 +1,9 @@
 //! The Linux datapath of an overlay network, as plain data: the bridge
 //! ([`bridge`]), the VXLAN device ([`vxlan`]) and a container's stack
-//! ([`endpoint`]).
+//! ([`endpoint`]), the neighbour subsystem of a container interface with
+//! the kernel's timers on a simulated clock ([`neigh`], not yet wired into
+//! the system model), and the netlink requests that program vxlan's tables
+//! ([`netlink`]).
 //!
 //! Each piece is a state (`BTreeMap`s only, so states hash and iterate
 //! deterministically) plus pure functions that stand for one kernel
@@ -13,5 +16,6 @@
 //! these pieces against the real bridge and vxlan of the running kernel.
 pub mod bridge;
 pub mod endpoint;
+pub mod neigh;
 pub mod netlink;
 pub mod vxlan;
