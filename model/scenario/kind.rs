@@ -53,6 +53,11 @@ pub const KINDS: &[Kind] = &[
         about: "overlay datapath",
         load: super::l2::load,
     },
+    Kind {
+        name: "catalogue",
+        about: "allocator of the catalogue over etcd",
+        load: super::catalogue::load,
+    },
 ];
 
 /// A loaded scenario's system: its variants, behind one interface.
