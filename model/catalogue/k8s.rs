@@ -44,7 +44,7 @@
 //! Time is not modelled as seconds: the repair runs every few minutes and
 //! a create's two writes are milliseconds apart, so a scenario bounds how
 //! many `runOnce` passes may *start* while one create is between its two
-//! writes (`window_passes`), and how many `RunOnce` calls the repair makes
+//! writes (`window_lists`), and how many `RunOnce` calls the repair makes
 //! in all (`runs`). Not modelled: NodePorts (the port allocator has the
 //! same loop), several apiservers each with its own repair loop and
 //! `leaks` map, the watch cache (the 1.5 List is a fresh read), a Service
@@ -95,10 +95,11 @@ pub struct ClusterIpProfile {
     /// `numRepairsBeforeLeakCleanup`; `None`: before #39206, no counter (a
     /// leftover is freed by the first pass that sees it).
     pub leak_counter: Option<u8>,
-    /// At most this many `runOnce` passes start while one create is
-    /// between `AllocateNext` and `CreateService`; `None`: no bound but
-    /// the repair's `runs`.
-    pub window_passes: Option<u8>,
+    /// At most this many repair `List`s happen while one create is
+    /// between `AllocateNext` and `CreateService`, or one delete between
+    /// `DeleteService` and `Release`; `None`: no bound but the repair's
+    /// `runs`.
+    pub window_lists: Option<u8>,
 }
 
 impl ClusterIpProfile {
@@ -112,7 +113,7 @@ impl ClusterIpProfile {
         Some(ClusterIpProfile {
             name: name.to_string(),
             leak_counter,
-            window_passes: None,
+            window_lists: None,
         })
     }
 
@@ -122,9 +123,9 @@ impl ClusterIpProfile {
             None => "repair frees an unused address on the first pass that sees it (k = 1)".to_string(),
             Some(k) => format!("repair keeps an unused address until its leak counter runs out (numRepairsBeforeLeakCleanup = {k})"),
         };
-        let window = match self.window_passes {
-            None => "any number of repair passes between a create's two writes".to_string(),
-            Some(w) => format!("at most {w} repair passes start between a create's two writes"),
+        let window = match self.window_lists {
+            None => "any number of repair Lists between a create's or a delete's two writes".to_string(),
+            Some(w) => format!("at most {w} repair Lists between a create's or a delete's two writes"),
         };
         format!("{counter}; {window}")
     }
@@ -179,18 +180,21 @@ pub struct ClusterIpSpec {
 pub enum Phase {
     /// Not started.
     Start,
-    /// A create after `AllocateNext`: its offset, and the `runOnce` passes
-    /// started since.
+    /// A create after `AllocateNext`: its offset, and the repair `List`s
+    /// since.
     Allocated {
         /// The ClusterIP's offset.
         offset: u32,
-        /// Passes started since `AllocateNext`.
-        passes: u8,
+        /// Repair `List`s since `AllocateNext`.
+        lists: u8,
     },
-    /// A delete after `DeleteService`: the offset to release.
+    /// A delete after `DeleteService`: the offset to release, and the
+    /// repair `List`s since.
     Deleted {
         /// The ClusterIP's offset.
         offset: u32,
+        /// Repair `List`s since `DeleteService`.
+        lists: u8,
     },
     /// Finished.
     Done(Outcome),
@@ -306,12 +310,13 @@ pub enum Action {
 /// messages). Shared by the model and the real clients of
 /// tests/etcd_k8s.rs, so both decide alike.
 pub fn rebuild(
-    leak_counter: Option<u8>,
+    profile: &ClusterIpProfile,
     pool: &Pool,
     snapshot: u64,
     services: &[(String, u32)],
     leaks: &mut BTreeMap<u32, i8>,
 ) -> (u64, Vec<String>) {
+    let leak_counter = profile.leak_counter;
     let mut stored = snapshot;
     let mut rebuilt = 0u64;
     let mut log = Vec::new();
@@ -482,10 +487,10 @@ impl ClusterIpSystem {
     }
 
     fn window_open(&self, state: &ClusterIpState) -> bool {
-        match self.profile.window_passes {
+        match self.profile.window_lists {
             None => true,
             Some(w) => state.actors.iter().all(|p| match p {
-                Phase::Allocated { passes, .. } => *passes < w,
+                Phase::Allocated { lists, .. } | Phase::Deleted { lists, .. } => *lists < w,
                 _ => true,
             }),
         }
@@ -500,7 +505,7 @@ impl ClusterIpSystem {
             let (snapshot, _) = Self::range(&store);
             let services = Self::services(&store);
             let (rebuilt, _) = rebuild(
-                self.profile.leak_counter,
+                &self.profile,
                 &self.spec.pool,
                 snapshot,
                 &services,
@@ -615,11 +620,15 @@ impl Model for ClusterIpSystem {
         let r = &s.repair;
         match r.step {
             RepairStep::Idle => {
-                if (r.pass > 0 || r.runs_left > 0) && self.window_open(s) {
+                if r.pass > 0 || r.runs_left > 0 {
                     out.push(Action::Get);
                 }
             }
-            RepairStep::Snapshot { .. } => out.push(Action::List),
+            RepairStep::Snapshot { .. } => {
+                if self.window_open(s) {
+                    out.push(Action::List);
+                }
+            }
             RepairStep::Listed { .. } => out.push(Action::CreateOrUpdate),
         }
     }
@@ -657,7 +666,7 @@ impl Model for ClusterIpSystem {
                         }
                         n.actors[i] = Phase::Allocated {
                             offset: *o,
-                            passes: 0,
+                            lists: 0,
                         };
                     }
                 }
@@ -722,7 +731,7 @@ impl Model for ClusterIpSystem {
                                 self.ip(offset)
                             ));
                         }
-                        n.actors[i] = Phase::Deleted { offset };
+                        n.actors[i] = Phase::Deleted { offset, lists: 0 };
                     }
                     _ => {
                         trace.line(format!("GetService {key}: not found"));
@@ -732,7 +741,7 @@ impl Model for ClusterIpSystem {
             }
             Action::Release { actor } => {
                 let i = *actor as usize;
-                let Phase::Deleted { offset } = s.actors[i] else {
+                let Phase::Deleted { offset, .. } = s.actors[i] else {
                     panic!("Release before DeleteService")
                 };
                 let rev = Self::guaranteed_update(&mut n.store, |b| b & !(1u64 << offset));
@@ -750,11 +759,6 @@ impl Model for ClusterIpSystem {
                     n.repair.runs_left -= 1;
                     n.repair.pass = 1;
                 }
-                for p in &mut n.actors {
-                    if let Phase::Allocated { passes, .. } = p {
-                        *passes += 1;
-                    }
-                }
                 let (bitmap, r1) = Self::range(&n.store);
                 if trace.is_on() {
                     trace.line(format!(
@@ -769,6 +773,11 @@ impl Model for ClusterIpSystem {
                 let RepairStep::Snapshot { r1, bitmap } = s.repair.step else {
                     panic!("List before Get")
                 };
+                for p in &mut n.actors {
+                    if let Phase::Allocated { lists, .. } | Phase::Deleted { lists, .. } = p {
+                        *lists += 1;
+                    }
+                }
                 let services = Self::services(&n.store);
                 if trace.is_on() {
                     let list: Vec<String> = services
@@ -797,7 +806,7 @@ impl Model for ClusterIpSystem {
                     panic!("CreateOrUpdate before List")
                 };
                 let (rebuilt, log) = rebuild(
-                    self.profile.leak_counter,
+                    &self.profile,
                     &self.spec.pool,
                     *bitmap,
                     services,
@@ -991,7 +1000,7 @@ impl Model for ClusterIpSystem {
                     Action::CreateService { .. } => "put Service".to_string(),
                     Action::DeleteService { .. } => "delete Service".to_string(),
                     Action::Release { actor } => match before.actors[*actor as usize] {
-                        Phase::Deleted { offset } => format!("clear {}", self.ip(offset)),
+                        Phase::Deleted { offset, .. } => format!("clear {}", self.ip(offset)),
                         _ => "release".to_string(),
                     },
                     Action::CreateOrUpdate => match &before.repair.step {
@@ -1037,23 +1046,25 @@ mod tests {
     #[test]
     fn the_leak_counter_frees_on_the_kth_sighting_and_forgets_only_when_used() {
         let p = pool();
+        let fix = ClusterIpProfile::builtin("kubernetes-39206").unwrap();
+        let before = ClusterIpProfile::builtin("kubernetes-pre-39206").unwrap();
         let mut leaks = BTreeMap::new();
         // Offset 1 set in the snapshot, used by no Service.
         let mut sightings = Vec::new();
         for _ in 0..3 {
-            let (rebuilt, _) = rebuild(Some(3), &p, 0b10, &[], &mut leaks);
+            let (rebuilt, _) = rebuild(&fix, &p, 0b10, &[], &mut leaks);
             sightings.push(rebuilt);
         }
         assert_eq!(sightings, [0b10, 0b10, 0], "kept twice, freed on the third");
         // The counter is still there (0): a fresh leak of 1 is freed at once.
         assert_eq!(leaks.get(&1), Some(&0));
-        assert_eq!(rebuild(Some(3), &p, 0b10, &[], &mut leaks).0, 0);
+        assert_eq!(rebuild(&fix, &p, 0b10, &[], &mut leaks).0, 0);
         // A Service using it clears the counter.
-        rebuild(Some(3), &p, 0b10, &[("a".into(), 1)], &mut leaks);
+        rebuild(&fix, &p, 0b10, &[("a".into(), 1)], &mut leaks);
         assert!(leaks.is_empty());
         // Before #39206: freed on the first sighting.
-        assert_eq!(rebuild(None, &p, 0b10, &[], &mut leaks).0, 0);
+        assert_eq!(rebuild(&before, &p, 0b10, &[], &mut leaks).0, 0);
         // A listed Service whose bit is not set is set again.
-        assert_eq!(rebuild(None, &p, 0, &[("a".into(), 2)], &mut leaks).0, 0b100);
+        assert_eq!(rebuild(&before, &p, 0, &[("a".into(), 2)], &mut leaks).0, 0b100);
     }
 }

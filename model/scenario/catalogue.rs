@@ -137,7 +137,7 @@ struct RawVariant {
     #[serde(default)]
     note: String,
     leak_counter: Option<Spanned<i64>>,
-    window_passes: Option<Spanned<i64>>,
+    window_lists: Option<Spanned<i64>>,
     explore: Option<RawExplore>,
     #[serde(default)]
     expect: BTreeMap<Spanned<String>, Spanned<String>>,
@@ -326,7 +326,7 @@ fn load_k8s(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             }
             profile.leak_counter = Some(k);
         }
-        profile.window_passes = small(&rv.window_passes, "window_passes", 0..=10)?;
+        profile.window_lists = small(&rv.window_lists, "window_lists", 0..=10)?;
         let expect = parse_expect(src, &rv.expect, &K8S_PROPERTIES)?;
         let model = ClusterIpSystem::new(&spec, &profile).map_err(|e| {
             src.error(
