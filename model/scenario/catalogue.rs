@@ -373,7 +373,7 @@ mod tests {
         let s = load_str("t.toml", GOOD, Path::new("t.toml")).unwrap();
         assert_eq!(s.system.kind(), "catalogue");
         let e = err(&GOOD.replace("runs = 1", "runs = 9"));
-        assert_eq!(e.line, 10, "{e}");
+        assert_eq!(e.line, 9, "{e}");
         assert!(e.message.contains("runs = 9"), "{e}");
         let e = err(&GOOD.replace("10.96.0.0/30", "10.96.0.0/16"));
         assert_eq!(e.line, 5, "{e}");
