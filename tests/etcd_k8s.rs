@@ -300,7 +300,10 @@ fn real_run(
             prev_kv: false,
         })
         .unwrap();
-    assert!(spec.services.is_empty(), "the real runs start with no Service");
+    assert!(
+        spec.services.is_empty(),
+        "the real runs start with no Service"
+    );
     let repair_id = spec.actors.len();
     let mut gos = Vec::new();
     let (done_tx, done_rx) = channel::<(usize, Done)>();
@@ -320,7 +323,9 @@ fn real_run(
             }
         });
         let (client, pool, name) = (server.client(&ns, 0), spec.pool.clone(), name.clone());
-        threads.push(std::thread::spawn(move || create(client, pool, name, go_rx, tx)));
+        threads.push(std::thread::spawn(move || {
+            create(client, pool, name, go_rx, tx)
+        }));
         gos.push(go_tx);
     }
     {
@@ -400,7 +405,10 @@ fn real_run(
                 (who, rng.below(spec.pool.size as usize) as u32)
             }
         };
-        assert!(enabled.contains(&who), "the model's step {who} is enabled for real");
+        assert!(
+            enabled.contains(&who),
+            "the model's step {who} is enabled for real"
+        );
         let kind = next[who].unwrap();
         gos[who].send(Go { scan_start }).unwrap();
         let (from, d) = done_rx.recv().unwrap();
@@ -463,9 +471,13 @@ fn the_model_predicts_the_real_repair_loops_verdicts() {
         if let Some(steps) = &model {
             let (v, story) = real_run(&server, n, &spec, profile, Order::Model(steps));
             n += 1;
-            report.push(format!("{name}: the model's order for real: duplicate {v} — {story}"));
+            report.push(format!(
+                "{name}: the model's order for real: duplicate {v} — {story}"
+            ));
             if !v {
-                disagreements.push(format!("{name}: the model's counterexample is no duplicate for real"));
+                disagreements.push(format!(
+                    "{name}: the model's counterexample is no duplicate for real"
+                ));
             }
         }
     }

@@ -54,9 +54,7 @@
 use std::collections::BTreeMap;
 
 use super::{bits, Pool};
-use crate::sim::{
-    Arrow, ArrowKind, Checked, Lane, Mark, Model, Property, Sketch, Trace, When,
-};
+use crate::sim::{Arrow, ArrowKind, Checked, Lane, Mark, Model, Property, Sketch, Trace, When};
 use crate::store::etcd::{
     Compare, CompareResult, CompareTarget, Etcd, PutRequest, RangeRequest, RequestOp, Revision,
     TxnRequest,
@@ -124,8 +122,12 @@ impl ClusterIpProfile {
             Some(k) => format!("repair keeps an unused address until its leak counter runs out (numRepairsBeforeLeakCleanup = {k})"),
         };
         let window = match self.window_lists {
-            None => "any number of repair Lists between a create's or a delete's two writes".to_string(),
-            Some(w) => format!("at most {w} repair Lists between a create's or a delete's two writes"),
+            None => {
+                "any number of repair Lists between a create's or a delete's two writes".to_string()
+            }
+            Some(w) => {
+                format!("at most {w} repair Lists between a create's or a delete's two writes")
+            }
         };
         format!("{counter}; {window}")
     }
@@ -342,7 +344,9 @@ pub fn rebuild(
     for offset in bits(stored) {
         let ip = pool.addr(offset);
         let Some(k) = leak_counter else {
-            log.push(format!("the cluster IP {ip} appears to have leaked: cleaning up"));
+            log.push(format!(
+                "the cluster IP {ip} appears to have leaked: cleaning up"
+            ));
             continue;
         };
         let count = match leaks.get(&offset) {
@@ -360,7 +364,9 @@ pub fn rebuild(
                 leaks.insert(offset, c - 1);
                 rebuilt |= 1u64 << offset;
             }
-            None => log.push(format!("the cluster IP {ip} appears to have leaked: cleaning up")),
+            None => log.push(format!(
+                "the cluster IP {ip} appears to have leaked: cleaning up"
+            )),
         }
     }
     (rebuilt, log)
@@ -449,12 +455,7 @@ impl ClusterIpSystem {
         r.kvs
             .into_iter()
             .map(|kv| {
-                let name = kv
-                    .key
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
+                let name = kv.key.rsplit('/').next().unwrap_or_default().to_string();
                 match kv.value {
                     Obj::Service(o) => (name, o),
                     Obj::Range(_) => panic!("{} holds a range", kv.key),
@@ -547,10 +548,7 @@ fn put(key: &str, value: Obj) -> PutRequest<Obj> {
 
 fn unique(m: &ClusterIpSystem, s: &ClusterIpState) -> Result<Checked, String> {
     let services = ClusterIpSystem::services(&s.store);
-    super::unique(
-        &m.spec.pool,
-        services.iter().map(|(n, o)| (n.as_str(), *o)),
-    )
+    super::unique(&m.spec.pool, services.iter().map(|(n, o)| (n.as_str(), *o)))
 }
 
 fn no_leak(m: &ClusterIpSystem, s: &ClusterIpState) -> Result<Checked, String> {
@@ -572,7 +570,9 @@ fn not_reallocated(m: &ClusterIpSystem, s: &ClusterIpState) -> Result<Checked, S
             "{} was handed to {taker} while Service {holder} exists with it",
             m.ip(*o)
         )),
-        None => Ok(Checked::when(!ClusterIpSystem::services(&s.store).is_empty())),
+        None => Ok(Checked::when(
+            !ClusterIpSystem::services(&s.store).is_empty(),
+        )),
     }
 }
 
@@ -657,9 +657,8 @@ impl Model for ClusterIpSystem {
                             ));
                         }
                         if n.reallocated.is_none() {
-                            if let Some((holder, _)) = Self::services(&s.store)
-                                .into_iter()
-                                .find(|(_, x)| x == o)
+                            if let Some((holder, _)) =
+                                Self::services(&s.store).into_iter().find(|(_, x)| x == o)
                             {
                                 n.reallocated = Some((*o, holder, self.name(*actor).to_string()));
                             }
@@ -986,7 +985,9 @@ impl Model for ClusterIpSystem {
         let (b1, r1) = Self::range(&after.store);
         match a {
             Action::Crash { .. } => {}
-            Action::Get => arrows.push(call(etcd, lane, format!("r{r0}: {}", self.bitmap_text(b0)))),
+            Action::Get => {
+                arrows.push(call(etcd, lane, format!("r{r0}: {}", self.bitmap_text(b0))))
+            }
             Action::List => {
                 let list: Vec<String> = Self::services(&before.store)
                     .iter()
@@ -996,7 +997,9 @@ impl Model for ClusterIpSystem {
             }
             _ => {
                 let label = match a {
-                    Action::AllocateNext { offset: Some(o), .. } => format!("set {}", self.ip(*o)),
+                    Action::AllocateNext {
+                        offset: Some(o), ..
+                    } => format!("set {}", self.ip(*o)),
                     Action::CreateService { .. } => "put Service".to_string(),
                     Action::DeleteService { .. } => "delete Service".to_string(),
                     Action::Release { actor } => match before.actors[*actor as usize] {
@@ -1004,7 +1007,9 @@ impl Model for ClusterIpSystem {
                         _ => "release".to_string(),
                     },
                     Action::CreateOrUpdate => match &before.repair.step {
-                        RepairStep::Listed { r1, .. } => format!("if r = r{r1}: {}", self.bitmap_text(b1)),
+                        RepairStep::Listed { r1, .. } => {
+                            format!("if r = r{r1}: {}", self.bitmap_text(b1))
+                        }
                         _ => "write".to_string(),
                     },
                     _ => what.to_string(),
@@ -1017,6 +1022,19 @@ impl Model for ClusterIpSystem {
                 lane: etcd,
                 text: format!("r{r1}: {}", self.bitmap_text(b1)),
                 change: b0 != b1,
+            });
+        }
+        if before.repair.leaks != after.repair.leaks {
+            let leaks: Vec<String> = after
+                .repair
+                .leaks
+                .iter()
+                .map(|(o, c)| format!("{}={c}", self.ip(*o)))
+                .collect();
+            marks.push(Mark {
+                lane,
+                text: format!("leaks {{{}}}", leaks.join(", ")),
+                change: false,
             });
         }
         if matches!(a, Action::CreateOrUpdate) && after.repair.pass > 0 && b0 == b1 {
@@ -1065,6 +1083,9 @@ mod tests {
         // Before #39206: freed on the first sighting.
         assert_eq!(rebuild(&before, &p, 0b10, &[], &mut leaks).0, 0);
         // A listed Service whose bit is not set is set again.
-        assert_eq!(rebuild(&before, &p, 0, &[("a".into(), 2)], &mut leaks).0, 0b100);
+        assert_eq!(
+            rebuild(&before, &p, 0, &[("a".into(), 2)], &mut leaks).0,
+            0b100
+        );
     }
 }

@@ -138,7 +138,10 @@ mod tests {
     #[test]
     fn a_pool_is_the_host_addresses() {
         let p = Pool::hosts("10.96.0.0/29".parse().unwrap()).unwrap();
-        assert_eq!((p.size, p.addr(0), p.addr(5)), (6, Ipv4Addr::new(10, 96, 0, 1), Ipv4Addr::new(10, 96, 0, 6)));
+        assert_eq!(
+            (p.size, p.addr(0), p.addr(5)),
+            (6, Ipv4Addr::new(10, 96, 0, 1), Ipv4Addr::new(10, 96, 0, 6))
+        );
         assert_eq!(p.full(), 0b11_1111);
         assert!(Pool::hosts("10.96.0.0/31".parse().unwrap()).is_err());
         assert!(Pool::hosts("10.96.0.0/24".parse().unwrap()).is_err());
@@ -151,7 +154,10 @@ mod tests {
         assert_eq!(unique(&p, []), Ok(Checked::Nothing));
         let e = unique(&p, [("a", 2), ("b", 2)]).unwrap_err();
         assert_eq!(e, "10.96.0.3 is held by a and b");
-        assert_eq!(no_leak(&p, 0b11, 0b01, 0b01, "1 run"), Ok(Checked::Something));
+        assert_eq!(
+            no_leak(&p, 0b11, 0b01, 0b01, "1 run"),
+            Ok(Checked::Something)
+        );
         assert_eq!(no_leak(&p, 0b01, 0b01, 0b01, "1 run"), Ok(Checked::Nothing));
         let e = no_leak(&p, 0b11, 0b11, 0b01, "1 run").unwrap_err();
         assert!(e.starts_with("10.96.0.2 used by no Service"), "{e}");

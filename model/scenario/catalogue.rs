@@ -145,7 +145,8 @@ struct RawVariant {
 
 /// Loads a catalogue scenario: reads `system`, then that system's keys.
 pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
-    let head: Head = src.parse("see docs/scenario-format.md for the keys of a catalogue scenario")?;
+    let head: Head =
+        src.parse("see docs/scenario-format.md for the keys of a catalogue scenario")?;
     check_name(src, &head.name, "scenario")?;
     let Some(system) = head.system else {
         return Err(src.error(
@@ -185,7 +186,8 @@ fn check_service(src: &Source, n: &Spanned<String>) -> Result<(), InputError> {
 }
 
 fn load_k8s(src: &Source, path: &Path) -> Result<Scenario, InputError> {
-    let raw: RawK8s = src.parse("see docs/scenario-format.md for the keys of a kubernetes-clusterip scenario")?;
+    let raw: RawK8s =
+        src.parse("see docs/scenario-format.md for the keys of a kubernetes-clusterip scenario")?;
     let cluster = raw.cluster.get_ref();
     let cidr = parse_cidr(src, &cluster.service_cidr, "service_cidr")?;
     if cidr != cidr.trunc() {
@@ -228,31 +230,30 @@ fn load_k8s(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     let mut actors = Vec::new();
     for a in &raw.actor {
         let inner = a.get_ref();
-        let spec = match (&inner.create, &inner.delete) {
-            (Some(n), None) => {
-                check_service(src, n)?;
-                if names.contains(&n.get_ref().as_str()) {
-                    return Err(src.error(
-                        n.span(),
-                        format!("Service {} exists already or is created twice", n.get_ref()),
-                        "a create names a new Service; give every created Service its own name",
-                    ));
+        let spec =
+            match (&inner.create, &inner.delete) {
+                (Some(n), None) => {
+                    check_service(src, n)?;
+                    if names.contains(&n.get_ref().as_str()) {
+                        return Err(src.error(
+                            n.span(),
+                            format!("Service {} exists already or is created twice", n.get_ref()),
+                            "a create names a new Service; give every created Service its own name",
+                        ));
+                    }
+                    names.push(n.get_ref());
+                    ActorSpec::Create(n.get_ref().clone())
                 }
-                names.push(n.get_ref());
-                ActorSpec::Create(n.get_ref().clone())
-            }
-            (None, Some(n)) => {
-                check_service(src, n)?;
-                ActorSpec::Delete(n.get_ref().clone())
-            }
-            _ => {
-                return Err(src.error(
+                (None, Some(n)) => {
+                    check_service(src, n)?;
+                    ActorSpec::Delete(n.get_ref().clone())
+                }
+                _ => return Err(src.error(
                     a.span(),
                     "an actor has exactly one of `create` or `delete`",
                     "write create = \"NAME\" for a new Service, delete = \"NAME\" to delete one",
-                ))
-            }
-        };
+                )),
+            };
         actors.push(spec);
     }
     if actors.len() > 6 {
@@ -283,7 +284,11 @@ fn load_k8s(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     };
     let spec = ClusterIpSpec {
         pool,
-        services: cluster.services.iter().map(|s| s.get_ref().clone()).collect(),
+        services: cluster
+            .services
+            .iter()
+            .map(|s| s.get_ref().clone())
+            .collect(),
         actors,
         repair_runs: *runs.get_ref() as u8,
         crashes,
@@ -294,16 +299,15 @@ fn load_k8s(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         raw.variant.iter().map(|v| &v.get_ref().name),
         &PROFILE_NAMES,
     )?;
-    let small = |v: &Option<Spanned<i64>>, key: &str, range: std::ops::RangeInclusive<i64>| {
-        match v {
-            None => Ok(None),
-            Some(n) if range.contains(n.get_ref()) => Ok(Some(*n.get_ref() as u8)),
-            Some(n) => Err(src.error(
-                n.span(),
-                format!("{key} = {} is out of range", n.get_ref()),
-                format!("give {key} from {} to {}", range.start(), range.end()),
-            )),
-        }
+    let small = |v: &Option<Spanned<i64>>, key: &str, range: std::ops::RangeInclusive<i64>| match v
+    {
+        None => Ok(None),
+        Some(n) if range.contains(n.get_ref()) => Ok(Some(*n.get_ref() as u8)),
+        Some(n) => Err(src.error(
+            n.span(),
+            format!("{key} = {} is out of range", n.get_ref()),
+            format!("give {key} from {} to {}", range.start(), range.end()),
+        )),
     };
     let mut variants = Vec::new();
     for v in &raw.variant {
@@ -381,7 +385,8 @@ mod tests {
         assert_eq!((e.line, e.column), (3, 10), "{e}");
         let e = err(&GOOD.replace("create = \"web\"", "create = \"Web\""));
         assert_eq!(e.line, 7, "{e}");
-        let e = err(&format!("{GOOD}leak_counter = 2\n").replace("kubernetes-39206", "kubernetes-pre-39206"));
+        let e = err(&format!("{GOOD}leak_counter = 2\n")
+            .replace("kubernetes-39206", "kubernetes-pre-39206"));
         assert!(e.message.contains("no leak counter"), "{e}");
         let e = err(&GOOD.replace("[repair]", "[repair]\nevery = 3"));
         assert!(e.message.contains("unknown field"), "{e}");
