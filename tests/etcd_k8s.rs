@@ -95,6 +95,7 @@ fn model_verdict(spec: &ClusterIpSpec, profile: &ClusterIpProfile) -> Option<Vec
 
 /// The kind of a thread's next request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // named after the upstream calls
 enum Next {
     AllocateNext,
     CreateService,
