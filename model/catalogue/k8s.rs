@@ -527,6 +527,15 @@ impl ClusterIpSystem {
         self.spec.pool.addr(offset)
     }
 
+    /// The leak counters as `{10.96.0.1=1}`.
+    fn leaks_text(&self, leaks: &BTreeMap<u32, i8>) -> String {
+        let list: Vec<String> = leaks
+            .iter()
+            .map(|(o, c)| format!("{}={c}", self.ip(*o)))
+            .collect();
+        format!("{{{}}}", list.join(", "))
+    }
+
     fn bitmap_text(&self, bitmap: u64) -> String {
         let list: Vec<String> = bits(bitmap).map(|o| self.ip(o).to_string()).collect();
         if list.is_empty() {
@@ -934,13 +943,10 @@ impl Model for ClusterIpSystem {
             .collect();
         out.push(format!("services: [{}]", services.join(", ")));
         if !s.repair.leaks.is_empty() {
-            let leaks: Vec<String> = s
-                .repair
-                .leaks
-                .iter()
-                .map(|(o, c)| format!("{}={c}", self.ip(*o)))
-                .collect();
-            out.push(format!("repair leaks: {{{}}}", leaks.join(", ")));
+            out.push(format!(
+                "repair leaks: {}",
+                self.leaks_text(&s.repair.leaks)
+            ));
         }
         out
     }
@@ -1025,15 +1031,9 @@ impl Model for ClusterIpSystem {
             });
         }
         if before.repair.leaks != after.repair.leaks {
-            let leaks: Vec<String> = after
-                .repair
-                .leaks
-                .iter()
-                .map(|(o, c)| format!("{}={c}", self.ip(*o)))
-                .collect();
             marks.push(Mark {
                 lane,
-                text: format!("leaks {{{}}}", leaks.join(", ")),
+                text: format!("leaks {}", self.leaks_text(&after.repair.leaks)),
                 change: false,
             });
         }
