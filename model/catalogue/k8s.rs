@@ -70,6 +70,16 @@ pub fn service_key(name: &str) -> String {
     format!("{SERVICES}default/{name}")
 }
 
+/// The prefix of KEP-1880's IPAddress objects (one key per address).
+pub const IPADDRESSES: &str = "/registry/ipaddresses/";
+
+/// KEP-1880's repair deletes an IPAddress whose parent Service does not
+/// exist only when it is older than this (`gracePeriod` in repairip.go).
+pub const GRACE_S: u32 = 60;
+
+/// The step of simulated time, seconds (KEP-1880 profile only).
+pub const TICK_S: u32 = 30;
+
 /// `retry.DefaultBackoff.Steps`: the passes of one `RunOnce`.
 pub const RUN_ONCE_PASSES: u8 = 4;
 
@@ -80,10 +90,21 @@ pub enum Obj {
     Range(u64),
     /// A Service: its ClusterIP's offset.
     Service(u32),
+    /// KEP-1880: the IPAddress object of one address.
+    IpAddress {
+        /// Its `ParentRef`: the Service it was allocated for.
+        parent: String,
+        /// Its creation time on the simulated clock, seconds.
+        created_s: u32,
+    },
 }
 
 /// The profiles a variant starts from.
-pub const PROFILE_NAMES: [&str; 2] = ["kubernetes-pre-39206", "kubernetes-39206"];
+pub const PROFILE_NAMES: [&str; 3] = [
+    "kubernetes-pre-39206",
+    "kubernetes-39206",
+    "kubernetes-kep-1880",
+];
 
 /// What a variant runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,25 +119,42 @@ pub struct ClusterIpProfile {
     /// `DeleteService` and `Release`; `None`: no bound but the repair's
     /// `runs`.
     pub window_lists: Option<u8>,
+    /// KEP-1880's design: an IPAddress object per address instead of the
+    /// bitmap, and its repair (`repairip.go`) instead of `runOnce`.
+    pub ipaddress: bool,
+    /// KEP-1880 profile: the longest a create stays between its two
+    /// writes, seconds (time passes in steps of [`TICK_S`]).
+    pub api_call_s: u32,
 }
 
 impl ClusterIpProfile {
     /// A built-in profile by name.
     pub fn builtin(name: &str) -> Option<ClusterIpProfile> {
-        let leak_counter = match name {
-            "kubernetes-pre-39206" => None,
-            "kubernetes-39206" => Some(3),
+        let (leak_counter, ipaddress) = match name {
+            "kubernetes-pre-39206" => (None, false),
+            "kubernetes-39206" => (Some(3), false),
+            "kubernetes-kep-1880" => (None, true),
             _ => return None,
         };
         Some(ClusterIpProfile {
             name: name.to_string(),
             leak_counter,
             window_lists: None,
+            ipaddress,
+            api_call_s: 0,
         })
     }
 
     /// One line: what the repair does with a leftover, and the window.
     pub fn summary(&self) -> String {
+        if self.ipaddress {
+            return format!(
+                "an IPAddress object per address (KEP-1880); the repair deletes one whose Service \
+                 does not exist once it is older than {GRACE_S} s; a create may take up to {} s \
+                 between its two writes",
+                self.api_call_s
+            );
+        }
         let counter = match self.leak_counter {
             None => "repair frees an unused address on the first pass that sees it (k = 1)".to_string(),
             Some(k) => format!("repair keeps an unused address until its leak counter runs out (numRepairsBeforeLeakCleanup = {k})"),
@@ -189,6 +227,8 @@ pub enum Phase {
         offset: u32,
         /// Repair `List`s since `AllocateNext`.
         lists: u8,
+        /// When `AllocateNext` ran, seconds.
+        at_s: u32,
     },
     /// A delete after `DeleteService`: the offset to release, and the
     /// repair `List`s since.
@@ -267,6 +307,8 @@ pub struct ClusterIpState {
     /// The first address handed out while a written Service held it:
     /// (offset, holder, taker).
     pub reallocated: Option<(u32, String, String)>,
+    /// The simulated clock, seconds (KEP-1880 profile; 0 otherwise).
+    pub now_s: u32,
 }
 
 /// One step.
@@ -305,6 +347,13 @@ pub enum Action {
     List,
     /// The repair's rebuild and `alloc.CreateOrUpdate(snapshot)`.
     CreateOrUpdate,
+    /// KEP-1880: the repair's `syncIPAddress` of one address.
+    SyncIpAddress {
+        /// The address's offset.
+        offset: u32,
+    },
+    /// KEP-1880: [`TICK_S`] seconds pass.
+    Tick,
 }
 
 /// What `runOnce` decides from a snapshot and a list: the bitmap to write,
@@ -399,10 +448,21 @@ impl ClusterIpSystem {
             store
                 .put(&put(&service_key(name), Obj::Service(i as u32)))
                 .expect("a put of a key");
+            if profile.ipaddress {
+                let ip = Obj::IpAddress {
+                    parent: name.clone(),
+                    created_s: 0,
+                };
+                store
+                    .put(&put(&ipaddress_key(&spec.pool, i as u32), ip))
+                    .expect("a put of a key");
+            }
         }
-        store
-            .put(&put(RANGE_KEY, Obj::Range(bitmap)))
-            .expect("a put of a key");
+        if !profile.ipaddress {
+            store
+                .put(&put(RANGE_KEY, Obj::Range(bitmap)))
+                .expect("a put of a key");
+        }
         let init = ClusterIpState {
             store,
             actors: vec![Phase::Start; spec.actors.len()],
@@ -414,6 +474,7 @@ impl ClusterIpSystem {
             },
             crashes_left: spec.crashes,
             reallocated: None,
+            now_s: 0,
         };
         Ok(ClusterIpSystem {
             spec: spec.clone(),
@@ -437,7 +498,7 @@ impl ClusterIpSystem {
         match store.get(RANGE_KEY) {
             Some(kv) => match kv.value {
                 Obj::Range(b) => (b, kv.mod_revision),
-                Obj::Service(_) => panic!("{RANGE_KEY} holds a Service"),
+                _ => panic!("{RANGE_KEY} holds no range"),
             },
             None => panic!("{RANGE_KEY} was created with the cluster"),
         }
@@ -458,10 +519,45 @@ impl ClusterIpSystem {
                 let name = kv.key.rsplit('/').next().unwrap_or_default().to_string();
                 match kv.value {
                     Obj::Service(o) => (name, o),
-                    Obj::Range(_) => panic!("{} holds a range", kv.key),
+                    _ => panic!("{} holds no Service", kv.key),
                 }
             })
             .collect()
+    }
+
+    /// KEP-1880: the IPAddress objects, (offset, parent, created_s).
+    pub fn ipaddresses(&self, store: &Etcd<Obj>) -> Vec<(u32, String, u32)> {
+        let r = store
+            .range(&RangeRequest {
+                key: IPADDRESSES.to_string(),
+                prefix: true,
+                ..RangeRequest::default()
+            })
+            .expect("a read of now");
+        r.kvs
+            .into_iter()
+            .map(|kv| {
+                let ip: std::net::Ipv4Addr = kv.key[IPADDRESSES.len()..]
+                    .parse()
+                    .expect("an IPAddress is named by its address");
+                let offset = u32::from(ip) - u32::from(self.spec.pool.first);
+                match kv.value {
+                    Obj::IpAddress { parent, created_s } => (offset, parent, created_s),
+                    _ => panic!("{} holds no IPAddress", kv.key),
+                }
+            })
+            .collect()
+    }
+
+    /// The allocated addresses as a bitmap, whatever the design.
+    pub fn allocated(&self, store: &Etcd<Obj>) -> u64 {
+        if self.profile.ipaddress {
+            self.ipaddresses(store)
+                .iter()
+                .fold(0, |m, (o, _, _)| m | 1u64 << o)
+        } else {
+            Self::range(store).0
+        }
     }
 
     fn name(&self, actor: u8) -> &str {
@@ -500,6 +596,15 @@ impl ClusterIpSystem {
     /// The bitmap after `passes` sequential repair passes from `state`
     /// (nothing else running), for `ipam.no_leak`.
     fn settled(&self, state: &ClusterIpState, passes: u8) -> u64 {
+        if self.profile.ipaddress {
+            // Past the grace period, every IPAddress whose Service does
+            // not exist is deleted by the next sync.
+            return self
+                .ipaddresses(&state.store)
+                .iter()
+                .filter(|(_, parent, _)| state.store.get(&service_key(parent)).is_some())
+                .fold(0, |m, (o, _, _)| m | 1u64 << o);
+        }
         let mut store = state.store.clone();
         let mut leaks = state.repair.leaks.clone();
         for _ in 0..passes {
@@ -546,6 +651,32 @@ impl ClusterIpSystem {
     }
 }
 
+/// KEP-1880: the key of an address's IPAddress object.
+pub fn ipaddress_key(pool: &Pool, offset: u32) -> String {
+    format!("{IPADDRESSES}{}", pool.addr(offset))
+}
+
+/// A create of a key that must not exist yet (`If(create_revision = 0)
+/// Then(Put)`, how the apiserver creates an object): its revision.
+fn create_if_absent(store: &mut Etcd<Obj>, key: &str, value: Obj) -> Revision {
+    let r = store
+        .txn(&TxnRequest {
+            compare: vec![Compare {
+                key: key.to_string(),
+                target: CompareTarget::Create(0),
+                result: CompareResult::Equal,
+            }],
+            success: vec![RequestOp::Put(put(key, value))],
+            failure: vec![],
+        })
+        .expect("a valid transaction");
+    assert!(
+        r.succeeded,
+        "{key} is new: names are unique, addresses free"
+    );
+    r.revision
+}
+
 fn put(key: &str, value: Obj) -> PutRequest<Obj> {
     PutRequest {
         key: key.to_string(),
@@ -562,14 +693,19 @@ fn unique(m: &ClusterIpSystem, s: &ClusterIpState) -> Result<Checked, String> {
 
 fn no_leak(m: &ClusterIpSystem, s: &ClusterIpState) -> Result<Checked, String> {
     let passes = m.profile.promised_passes();
-    let before = ClusterIpSystem::range(&s.store).0;
+    let before = m.allocated(&s.store);
     let after = m.settled(s, passes);
+    let promise = if m.profile.ipaddress {
+        format!("{GRACE_S} s and a repair sync of every IPAddress")
+    } else {
+        format!("{passes} more repair passes")
+    };
     super::no_leak(
         &m.spec.pool,
         before,
         after,
         ClusterIpSystem::used(s),
-        &format!("{passes} more repair passes"),
+        &promise,
     )
 }
 
@@ -598,7 +734,7 @@ impl Model for ClusterIpSystem {
             let actor = i as u8;
             match (spec, phase) {
                 (ActorSpec::Create(_), Phase::Start) => {
-                    let (bitmap, _) = Self::range(&s.store);
+                    let bitmap = self.allocated(&s.store);
                     let free = self.spec.pool.full() & !bitmap;
                     if free == 0 {
                         out.push(Action::AllocateNext {
@@ -627,6 +763,31 @@ impl Model for ClusterIpSystem {
             }
         }
         let r = &s.repair;
+        if self.profile.ipaddress {
+            if r.runs_left > 0 {
+                for (offset, _, _) in self.ipaddresses(&s.store) {
+                    out.push(Action::SyncIpAddress { offset });
+                }
+            }
+            // Time passes while a create is in flight, up to its bound
+            // (nothing else in the model depends on time).
+            let in_flight: Vec<u32> = s
+                .actors
+                .iter()
+                .filter_map(|p| match p {
+                    Phase::Allocated { at_s, .. } => Some(*at_s),
+                    _ => None,
+                })
+                .collect();
+            if !in_flight.is_empty()
+                && in_flight
+                    .iter()
+                    .all(|at| s.now_s + TICK_S - at <= self.profile.api_call_s)
+            {
+                out.push(Action::Tick);
+            }
+            return;
+        }
         match r.step {
             RepairStep::Idle => {
                 if r.pass > 0 || r.runs_left > 0 {
@@ -652,6 +813,25 @@ impl Model for ClusterIpSystem {
                         trace.line("AllocateNext: range is full");
                         n.actors[i] = Phase::Done(Outcome::Full);
                     }
+                    Some(o) if self.profile.ipaddress => {
+                        // createIPAddress: Create fails with AlreadyExists
+                        // on a taken address; the scan lands on a free one.
+                        let key = ipaddress_key(&self.spec.pool, *o);
+                        let ip = Obj::IpAddress {
+                            parent: self.name(*actor).to_string(),
+                            created_s: s.now_s,
+                        };
+                        let r = create_if_absent(&mut n.store, &key, ip);
+                        if trace.is_on() {
+                            trace.line(format!(
+                                "IPAddress {} created for Service {} at revision {} (t = {} s)",
+                                self.ip(*o),
+                                self.name(*actor),
+                                r,
+                                s.now_s
+                            ));
+                        }
+                    }
                     Some(o) => {
                         let bit = 1u64 << o;
                         let rev = Self::guaranteed_update(&mut n.store, |b| {
@@ -665,18 +845,21 @@ impl Model for ClusterIpSystem {
                                 self.bitmap_text(Self::range(&n.store).0)
                             ));
                         }
-                        if n.reallocated.is_none() {
-                            if let Some((holder, _)) =
-                                Self::services(&s.store).into_iter().find(|(_, x)| x == o)
-                            {
-                                n.reallocated = Some((*o, holder, self.name(*actor).to_string()));
-                            }
-                        }
-                        n.actors[i] = Phase::Allocated {
-                            offset: *o,
-                            lists: 0,
-                        };
                     }
+                }
+                if let Some(o) = offset {
+                    if n.reallocated.is_none() {
+                        if let Some((holder, _)) =
+                            Self::services(&s.store).into_iter().find(|(_, x)| x == o)
+                        {
+                            n.reallocated = Some((*o, holder, self.name(*actor).to_string()));
+                        }
+                    }
+                    n.actors[i] = Phase::Allocated {
+                        offset: *o,
+                        lists: 0,
+                        at_s: s.now_s,
+                    };
                 }
             }
             Action::CreateService { actor } => {
@@ -685,24 +868,11 @@ impl Model for ClusterIpSystem {
                     panic!("CreateService before AllocateNext")
                 };
                 let key = service_key(self.name(*actor));
-                let r = n
-                    .store
-                    .txn(&TxnRequest {
-                        compare: vec![Compare {
-                            key: key.clone(),
-                            target: CompareTarget::Create(0),
-                            result: CompareResult::Equal,
-                        }],
-                        success: vec![RequestOp::Put(put(&key, Obj::Service(offset)))],
-                        failure: vec![],
-                    })
-                    .expect("a valid transaction");
-                assert!(r.succeeded, "Service names are unique in a scenario");
+                let rev = create_if_absent(&mut n.store, &key, Obj::Service(offset));
                 if trace.is_on() {
                     trace.line(format!(
-                        "{key} created with clusterIP {} at revision {}",
-                        self.ip(offset),
-                        r.revision
+                        "{key} created with clusterIP {} at revision {rev}",
+                        self.ip(offset)
                     ));
                 }
                 n.actors[i] = Phase::Done(Outcome::Created(offset));
@@ -752,15 +922,61 @@ impl Model for ClusterIpSystem {
                 let Phase::Deleted { offset, .. } = s.actors[i] else {
                     panic!("Release before DeleteService")
                 };
-                let rev = Self::guaranteed_update(&mut n.store, |b| b & !(1u64 << offset));
-                if trace.is_on() {
-                    trace.line(format!(
-                        "GuaranteedUpdate {RANGE_KEY}: {} released at revision {rev}; now {}",
-                        self.ip(offset),
-                        self.bitmap_text(Self::range(&n.store).0)
-                    ));
+                if self.profile.ipaddress {
+                    n.store
+                        .delete(&crate::store::etcd::DeleteRequest {
+                            key: ipaddress_key(&self.spec.pool, offset),
+                            ..Default::default()
+                        })
+                        .expect("a delete of a key");
+                    trace.line(format!("IPAddress {} deleted", self.ip(offset)));
+                } else {
+                    let rev = Self::guaranteed_update(&mut n.store, |b| b & !(1u64 << offset));
+                    if trace.is_on() {
+                        trace.line(format!(
+                            "GuaranteedUpdate {RANGE_KEY}: {} released at revision {rev}; now {}",
+                            self.ip(offset),
+                            self.bitmap_text(Self::range(&n.store).0)
+                        ));
+                    }
                 }
                 n.actors[i] = Phase::Done(Outcome::Deleted);
+            }
+            Action::SyncIpAddress { offset } => {
+                n.repair.runs_left -= 1;
+                let key = ipaddress_key(&self.spec.pool, *offset);
+                let Some(Obj::IpAddress { parent, created_s }) =
+                    s.store.get(&key).map(|kv| kv.value.clone())
+                else {
+                    panic!("a sync of an IPAddress that exists")
+                };
+                let age = s.now_s - created_s;
+                if s.store.get(&service_key(&parent)).is_some() {
+                    trace.line(format!(
+                        "IPAddress {}: Service {parent} exists",
+                        self.ip(*offset)
+                    ));
+                } else if age > GRACE_S {
+                    n.store
+                        .delete(&crate::store::etcd::DeleteRequest {
+                            key,
+                            ..Default::default()
+                        })
+                        .expect("a delete of a key");
+                    trace.line(format!(
+                        "IPAddress {} for Service {parent} appears to have leaked: cleaning up ({age} s old)",
+                        self.ip(*offset)
+                    ));
+                } else {
+                    trace.line(format!(
+                        "IPAddress {}: Service {parent} not found, {age} s old: requeued",
+                        self.ip(*offset)
+                    ));
+                }
+            }
+            Action::Tick => {
+                n.now_s += TICK_S;
+                trace.line(format!("t = {} s", n.now_s));
             }
             Action::Get => {
                 if n.repair.pass == 0 {
@@ -913,6 +1129,10 @@ impl Model for ClusterIpSystem {
                 s.repair.pass.max(1)
             ),
             Action::List => "repair: List services".to_string(),
+            Action::SyncIpAddress { offset } => {
+                format!("repair: syncIPAddress {}", self.ip(*offset))
+            }
+            Action::Tick => format!("{TICK_S} s pass"),
             Action::CreateOrUpdate => "repair: rebuild, CreateOrUpdate".to_string(),
         }
     }
@@ -927,16 +1147,31 @@ impl Model for ClusterIpSystem {
             Action::Get => (REPAIR, 6, 0),
             Action::List => (REPAIR, 7, 0),
             Action::CreateOrUpdate => (REPAIR, 8, 0),
+            Action::SyncIpAddress { offset } => (REPAIR, 9, offset + 1),
+            Action::Tick => (REPAIR - 1, 10, 0),
         };
         u64::from(actor) | u64::from(tag) << 8 | u64::from(offset) << 16
     }
 
     fn summarize(&self, s: &ClusterIpState) -> Vec<String> {
-        let (bitmap, rev) = Self::range(&s.store);
-        let mut out = vec![format!(
-            "{RANGE_KEY} (resourceVersion {rev}): {}",
-            self.bitmap_text(bitmap)
-        )];
+        let mut out = if self.profile.ipaddress {
+            let ips: Vec<String> = self
+                .ipaddresses(&s.store)
+                .iter()
+                .map(|(o, parent, at)| format!("{}→{parent} (t = {at} s)", self.ip(*o)))
+                .collect();
+            vec![format!(
+                "IPAddresses at t = {} s: [{}]",
+                s.now_s,
+                ips.join(", ")
+            )]
+        } else {
+            let (bitmap, rev) = Self::range(&s.store);
+            vec![format!(
+                "{RANGE_KEY} (resourceVersion {rev}): {}",
+                self.bitmap_text(bitmap)
+            )]
+        };
         let services: Vec<String> = Self::services(&s.store)
             .iter()
             .map(|(n, o)| format!("{n}={}", self.ip(*o)))
@@ -978,6 +1213,14 @@ impl Model for ClusterIpSystem {
             Action::Get => (repair, "Get"),
             Action::List => (repair, "List"),
             Action::CreateOrUpdate => (repair, "CreateOrUpdate"),
+            Action::SyncIpAddress { .. } => (repair, "syncIPAddress"),
+            Action::Tick => {
+                return Sketch {
+                    lane: None,
+                    what: format!("{TICK_S} s pass: t = {} s", after.now_s),
+                    ..Sketch::default()
+                }
+            }
         };
         let mut arrows = Vec::new();
         let mut marks = Vec::new();
@@ -987,8 +1230,16 @@ impl Model for ClusterIpSystem {
             label,
             kind: ArrowKind::Call,
         };
-        let (b0, r0) = Self::range(&before.store);
-        let (b1, r1) = Self::range(&after.store);
+        // The allocated addresses, and the revision that last changed them.
+        let state_of = |st: &ClusterIpState| {
+            if self.profile.ipaddress {
+                (self.allocated(&st.store), st.store.revision())
+            } else {
+                Self::range(&st.store)
+            }
+        };
+        let (b0, r0) = state_of(before);
+        let (b1, r1) = state_of(after);
         match a {
             Action::Crash { .. } => {}
             Action::Get => {
@@ -1005,8 +1256,14 @@ impl Model for ClusterIpSystem {
                 let label = match a {
                     Action::AllocateNext {
                         offset: Some(o), ..
+                    } if self.profile.ipaddress => {
+                        format!("create IPAddress {}", self.ip(*o))
+                    }
+                    Action::AllocateNext {
+                        offset: Some(o), ..
                     } => format!("set {}", self.ip(*o)),
                     Action::CreateService { .. } => "put Service".to_string(),
+                    Action::SyncIpAddress { offset } => format!("sync {}", self.ip(*offset)),
                     Action::DeleteService { .. } => "delete Service".to_string(),
                     Action::Release { actor } => match before.actors[*actor as usize] {
                         Phase::Deleted { offset, .. } => format!("clear {}", self.ip(offset)),

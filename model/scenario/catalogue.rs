@@ -21,7 +21,7 @@ use super::{
     Scenario, Source,
 };
 use crate::catalogue::k8s::{
-    ActorSpec, ClusterIpProfile, ClusterIpSpec, ClusterIpSystem, PROFILE_NAMES,
+    ActorSpec, ClusterIpProfile, ClusterIpSpec, ClusterIpSystem, PROFILE_NAMES, TICK_S,
 };
 use crate::catalogue::Pool;
 
@@ -138,6 +138,7 @@ struct RawVariant {
     note: String,
     leak_counter: Option<Spanned<i64>>,
     window_lists: Option<Spanned<i64>>,
+    api_call_s: Option<Spanned<i64>>,
     explore: Option<RawExplore>,
     #[serde(default)]
     expect: BTreeMap<Spanned<String>, Spanned<String>>,
@@ -328,6 +329,30 @@ fn load_k8s(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             profile.leak_counter = Some(k);
         }
         profile.window_lists = small(&rv.window_lists, "window_lists", 0..=10)?;
+        // Each design's own keys, refused on the other.
+        let misplaced = if profile.ipaddress {
+            rv.window_lists.as_ref().map(|k| (k, "window_lists"))
+        } else {
+            rv.api_call_s.as_ref().map(|k| (k, "api_call_s"))
+        };
+        if let Some((k, key)) = misplaced {
+            return Err(src.error(
+                k.span(),
+                format!("{key} does not apply to profile {}", profile.name),
+                "window_lists bounds the repair loop of the bitmap profiles (kubernetes-pre-39206, \
+                 kubernetes-39206); api_call_s the clock of kubernetes-kep-1880",
+            ));
+        }
+        if let Some(t) = &rv.api_call_s {
+            if !(0..=600).contains(t.get_ref()) || t.get_ref() % i64::from(TICK_S) != 0 {
+                return Err(src.error(
+                    t.span(),
+                    format!("api_call_s = {} is impossible", t.get_ref()),
+                    format!("give 0 to 600 seconds in steps of {TICK_S} (the model's clock step)"),
+                ));
+            }
+            profile.api_call_s = *t.get_ref() as u32;
+        }
         let expect = parse_expect(src, &rv.expect, &K8S_PROPERTIES)?;
         let model = ClusterIpSystem::new(&spec, &profile).map_err(|e| {
             src.error(
@@ -385,6 +410,12 @@ mod tests {
         let e = err(&format!("{GOOD}leak_counter = 2\n")
             .replace("kubernetes-39206", "kubernetes-pre-39206"));
         assert!(e.message.contains("no leak counter"), "{e}");
+        let e = err(&format!("{GOOD}api_call_s = 90\n"));
+        assert!(e.message.contains("api_call_s does not apply"), "{e}");
+        let e =
+            err(&format!("{GOOD}api_call_s = 45\n")
+                .replace("kubernetes-39206", "kubernetes-kep-1880"));
+        assert!(e.message.contains("api_call_s = 45 is impossible"), "{e}");
         let e = err(&GOOD.replace("[repair]", "[repair]\nevery = 3"));
         assert!(e.message.contains("unknown field"), "{e}");
     }
@@ -395,7 +426,7 @@ mod tests {
     /// variant violates, with the searches complete.
     #[test]
     fn the_bundled_k8s_scenarios_state_counts_are_pinned() {
-        let pinned: [(&str, &str, u64, [bool; 3]); 6] = [
+        let pinned: [(&str, &str, u64, [bool; 3]); 8] = [
             (
                 "k8s-clusterip-repair",
                 "before-39206",
@@ -425,6 +456,13 @@ mod tests {
                 "k8s-clusterip-stale-leak-count",
                 "39206-one-list",
                 33705,
+                [true, false, true],
+            ),
+            ("k8s-clusterip-kep-1880", "kep-1880-60s", 1789, [false; 3]),
+            (
+                "k8s-clusterip-kep-1880",
+                "kep-1880-90s",
+                5399,
                 [true, false, true],
             ),
         ];
