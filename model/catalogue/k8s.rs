@@ -48,8 +48,23 @@
 //! in all (`runs`). Not modelled: NodePorts (the port allocator has the
 //! same loop), several apiservers each with its own repair loop and
 //! `leaks` map, the watch cache (the 1.5 List is a fresh read), a Service
-//! that asks for a specific ClusterIP, IPv6, and KEP-1880's IPAddress
-//! objects (the later design).
+//! that asks for a specific ClusterIP, and IPv6.
+//!
+//! The later design, profile `kubernetes-kep-1880` (KEP-1880, #115075):
+//! `pkg/registry/core/service/ipallocator/ipallocator.go`,
+//! `Allocator.createIPAddress`, makes `AllocateNext` the create of an
+//! IPAddress object named by the address, its `ParentRef` the Service
+//! (`AlreadyExists` means taken), before the Service object is written;
+//! `Release` deletes it; `controller/repairip.go`, `syncIPAddress`, deletes
+//! an IPAddress whose parent Service is not found once it is older than
+//! `gracePeriod` (60 s, "the default timeout value on the kube-apiserver"),
+//! else requeues it. Here a sync is one step (the lister read and the
+//! delete), the repair's `runs` count syncs, and time is a clock in the
+//! state that advances [`TICK_S`] at a time, only while a create is in
+//! flight and only as far as the variant's `api_call_s` lets that create
+//! last (nothing else depends on time). Not modelled for it: informer lag
+//! (the lister is read as etcd is), ServiceCIDR objects, the repair of
+//! Services whose IPAddress is missing.
 
 use std::collections::BTreeMap;
 
