@@ -109,6 +109,18 @@ struct Go {
     scan_start: u32,
 }
 
+/// Where a thread answers: the coordinator's channel, with its id.
+struct Reply {
+    id: usize,
+    tx: Sender<(usize, Done)>,
+}
+
+impl Reply {
+    fn send(&self, d: Done) -> Result<(), std::sync::mpsc::SendError<(usize, Done)>> {
+        self.tx.send((self.id, d))
+    }
+}
+
 /// A thread's answer after its step: its next request, if any, and what
 /// happened.
 struct Done {
@@ -168,7 +180,7 @@ fn services(client: &Client) -> Vec<(String, u32)> {
 }
 
 /// `REST.Create`: `AllocateNext`, then `CreateService`.
-fn create(client: Client, pool: Pool, name: String, go: Receiver<Go>, done: Sender<Done>) {
+fn create(client: Client, pool: Pool, name: String, go: Receiver<Go>, done: Reply) {
     let Ok(turn) = go.recv() else { return };
     // GuaranteedUpdate: read, choose, compare-and-swap; again on a conflict.
     let offset = loop {
@@ -215,7 +227,7 @@ fn repair(
     profile: ClusterIpProfile,
     runs: u8,
     go: Receiver<Go>,
-    done: Sender<Done>,
+    done: Reply,
 ) {
     let mut leaks: BTreeMap<u32, i8> = BTreeMap::new();
     for run in 0..runs {
@@ -314,15 +326,10 @@ fn real_run(
             panic!("the real runs have creates only")
         };
         let (go_tx, go_rx) = channel();
-        let (tx, rx) = channel::<Done>();
-        let fwd = done_tx.clone();
-        std::thread::spawn(move || {
-            while let Ok(d) = rx.recv() {
-                if fwd.send((i, d)).is_err() {
-                    break;
-                }
-            }
-        });
+        let tx = Reply {
+            id: i,
+            tx: done_tx.clone(),
+        };
         let (client, pool, name) = (server.client(&ns, 0), spec.pool.clone(), name.clone());
         threads.push(std::thread::spawn(move || {
             create(client, pool, name, go_rx, tx)
@@ -331,15 +338,10 @@ fn real_run(
     }
     {
         let (go_tx, go_rx) = channel();
-        let (tx, rx) = channel::<Done>();
-        let fwd = done_tx.clone();
-        std::thread::spawn(move || {
-            while let Ok(d) = rx.recv() {
-                if fwd.send((repair_id, d)).is_err() {
-                    break;
-                }
-            }
-        });
+        let tx = Reply {
+            id: repair_id,
+            tx: done_tx.clone(),
+        };
         let (client, pool, profile, runs) = (
             server.client(&ns, 0),
             spec.pool.clone(),
