@@ -12,6 +12,8 @@
 //!   replay tokens;
 //! - [`check`]: verdicts per variant and property;
 //! - [`ipam`]: libnetwork's `bitseq` and `Handle.set` protocol, profiles;
+//! - [`catalogue`]: the allocator catalogue over etcd (Kubernetes
+//!   ClusterIP and its repair loop, more to come);
 //! - [`store`]: etcd's v3 semantics, libkv's check-and-set over it, and the
 //!   etcd oracle (a real etcd server and its client);
 //! - [`wire`]: Ethernet, ARP, IPv4, UDP and VXLAN as real bytes; pcapng capture files;
@@ -34,6 +36,7 @@
 extern crate self as netrace;
 
 pub mod audit;
+pub mod catalogue;
 pub mod check;
 pub mod cli;
 pub mod explore;

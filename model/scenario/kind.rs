@@ -58,6 +58,11 @@ pub const KINDS: &[Kind] = &[
         about: "overlay control plane over many hosts",
         load: super::cluster::load,
     },
+    Kind {
+        name: "catalogue",
+        about: "allocator of the catalogue over etcd",
+        load: super::catalogue::load,
+    },
 ];
 
 /// A loaded scenario's system: its variants, behind one interface.

@@ -11,6 +11,7 @@
 //! profiles or properties and impossible bounds all fail here, with a
 //! position.
 
+pub mod catalogue;
 pub mod cluster;
 pub mod ipam;
 pub mod kind;

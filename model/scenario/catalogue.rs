@@ -1,0 +1,486 @@
+//! `kind = "catalogue"` scenario files: one allocator of the catalogue
+//! ([`crate::catalogue`]) chosen by `system`, its cluster, its concurrent
+//! actors, fault budget and variants. See `docs/scenario-format.md`.
+//!
+//! The keys every system shares (`name`, `system`, `description`,
+//! `source`, `[bounds]`, `[explore]`, `[faults]`, `[[variant]]` with
+//! `name`, `profile`, `note`, `expect`, `explore`) are read here; each
+//! system adds its own tables and variant keys. Today: `system =
+//! "kubernetes-clusterip"`.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::kind::{CheckedModel, Describe, System, Variant, VariantOf};
+use super::{
+    check_name, check_variant_names, parse_cidr, parse_expect, InputError, RawBounds, RawExplore,
+    Scenario, Source,
+};
+use crate::catalogue::k8s::{
+    ActorSpec, ClusterIpProfile, ClusterIpSpec, ClusterIpSystem, PROFILE_NAMES, TICK_S,
+};
+use crate::catalogue::Pool;
+
+/// The systems a catalogue scenario can name.
+pub const SYSTEMS: [&str; 1] = ["kubernetes-clusterip"];
+
+/// The properties a Kubernetes ClusterIP scenario checks, in matrix order.
+pub const K8S_PROPERTIES: [&str; 3] = ["ipam.unique", "ipam.no_leak", "k8s.no_reallocation"];
+
+/// The most `RunOnce` calls a scenario may ask of the repair.
+pub const MAX_REPAIR_RUNS: i64 = 6;
+
+/// A loaded Kubernetes ClusterIP scenario.
+#[derive(Debug)]
+pub struct ClusterIpScenario {
+    /// The variant-independent description.
+    pub spec: ClusterIpSpec,
+    /// The variants, in file order.
+    pub variants: Vec<ClusterIpVariant>,
+}
+
+/// One variant: a profile, its model, what is expected of it.
+pub type ClusterIpVariant = VariantOf<ClusterIpSystem, ClusterIpProfile>;
+
+impl System for ClusterIpScenario {
+    fn kind(&self) -> &'static str {
+        "catalogue"
+    }
+    fn variants(&self) -> Vec<&dyn Variant> {
+        self.variants.iter().map(|v| v as &dyn Variant).collect()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl CheckedModel for ClusterIpSystem {}
+
+impl Describe for ClusterIpProfile {
+    fn profile_name(&self) -> &str {
+        &self.name
+    }
+    fn summary(&self) -> String {
+        ClusterIpProfile::summary(self)
+    }
+}
+
+#[derive(Deserialize)]
+struct Head {
+    name: Spanned<String>,
+    system: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawK8s {
+    #[allow(dead_code)]
+    name: Spanned<String>,
+    #[allow(dead_code)]
+    kind: String,
+    #[allow(dead_code)]
+    system: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    source: Option<String>,
+    cluster: Spanned<RawCluster>,
+    #[serde(default)]
+    actor: Vec<Spanned<RawActor>>,
+    repair: Spanned<RawRepair>,
+    #[serde(default)]
+    faults: RawFaults,
+    #[serde(default)]
+    bounds: RawBounds,
+    explore: Option<RawExplore>,
+    #[serde(default)]
+    variant: Vec<Spanned<RawVariant>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    service_cidr: Spanned<String>,
+    #[serde(default)]
+    services: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawActor {
+    create: Option<Spanned<String>>,
+    delete: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRepair {
+    runs: Spanned<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFaults {
+    crashes: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVariant {
+    name: Spanned<String>,
+    profile: Spanned<String>,
+    #[serde(default)]
+    note: String,
+    leak_counter: Option<Spanned<i64>>,
+    window_lists: Option<Spanned<i64>>,
+    api_call_s: Option<Spanned<i64>>,
+    explore: Option<RawExplore>,
+    #[serde(default)]
+    expect: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+/// Loads a catalogue scenario: reads `system`, then that system's keys.
+pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
+    let head: Head =
+        src.parse("see docs/scenario-format.md for the keys of a catalogue scenario")?;
+    check_name(src, &head.name, "scenario")?;
+    let Some(system) = head.system else {
+        return Err(src.error(
+            head.name.span(),
+            "a catalogue scenario has no `system`",
+            format!("add system = \"{}\"", SYSTEMS.join("\" or system = \"")),
+        ));
+    };
+    match system.get_ref().as_str() {
+        "kubernetes-clusterip" => load_k8s(src, path),
+        other => Err(src.error(
+            system.span(),
+            format!("unknown system {other:?}"),
+            format!("system is one of: {}", SYSTEMS.join(", ")),
+        )),
+    }
+}
+
+/// A name of a Service: a DNS label, as Kubernetes requires.
+fn check_service(src: &Source, n: &Spanned<String>) -> Result<(), InputError> {
+    let s = n.get_ref();
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(src.error(
+            n.span(),
+            format!("{s:?} is not a Service name"),
+            "a Service name is a DNS label: lower-case letters, digits and '-', at most 63",
+        ))
+    }
+}
+
+fn load_k8s(src: &Source, path: &Path) -> Result<Scenario, InputError> {
+    let raw: RawK8s =
+        src.parse("see docs/scenario-format.md for the keys of a kubernetes-clusterip scenario")?;
+    let cluster = raw.cluster.get_ref();
+    let cidr = parse_cidr(src, &cluster.service_cidr, "service_cidr")?;
+    if cidr != cidr.trunc() {
+        return Err(src.error(
+            cluster.service_cidr.span(),
+            format!("service_cidr {cidr} has host bits set"),
+            format!("write the network address: \"{}\"", cidr.trunc()),
+        ));
+    }
+    let pool = Pool::hosts(cidr).map_err(|e| {
+        src.error(
+            cluster.service_cidr.span(),
+            e,
+            "give a service_cidr from /30 (2 addresses) to /26 (62)",
+        )
+    })?;
+    // Every Service a file names into existence, each once.
+    let mut names: Vec<String> = Vec::new();
+    let mut fresh = |n: &Spanned<String>| -> Result<(), InputError> {
+        check_service(src, n)?;
+        if names.contains(n.get_ref()) {
+            return Err(src.error(
+                n.span(),
+                format!("Service {} is named twice", n.get_ref()),
+                "every Service listed in [cluster] or created by an actor needs its own name",
+            ));
+        }
+        names.push(n.get_ref().clone());
+        Ok(())
+    };
+    for s in &cluster.services {
+        fresh(s)?;
+    }
+    if cluster.services.len() > pool.size as usize {
+        return Err(src.error(
+            raw.cluster.span(),
+            format!(
+                "{} existing Services do not fit in the {} addresses of {cidr}",
+                cluster.services.len(),
+                pool.size
+            ),
+            "list fewer services or widen service_cidr",
+        ));
+    }
+    let mut actors = Vec::new();
+    for a in &raw.actor {
+        let inner = a.get_ref();
+        let spec =
+            match (&inner.create, &inner.delete) {
+                (Some(n), None) => {
+                    fresh(n)?;
+                    ActorSpec::Create(n.get_ref().clone())
+                }
+                (None, Some(n)) => {
+                    check_service(src, n)?;
+                    ActorSpec::Delete(n.get_ref().clone())
+                }
+                _ => return Err(src.error(
+                    a.span(),
+                    "an actor has exactly one of `create` or `delete`",
+                    "write create = \"NAME\" for a new Service, delete = \"NAME\" to delete one",
+                )),
+            };
+        actors.push(spec);
+    }
+    if actors.len() > 6 {
+        return Err(src.error(
+            raw.actor[6].span(),
+            format!("{} actors: at most 6", actors.len()),
+            "every actor multiplies the space to explore; the races need two or three",
+        ));
+    }
+    let runs = raw.repair.get_ref().runs.clone();
+    if !(0..=MAX_REPAIR_RUNS).contains(runs.get_ref()) {
+        return Err(src.error(
+            runs.span(),
+            format!("runs = {} is out of range", runs.get_ref()),
+            format!("give the repair 0 to {MAX_REPAIR_RUNS} RunOnce calls"),
+        ));
+    }
+    let crashes = match &raw.faults.crashes {
+        None => 0,
+        Some(c) if (0..=2).contains(c.get_ref()) => *c.get_ref() as u8,
+        Some(c) => {
+            return Err(src.error(
+                c.span(),
+                format!("crashes = {} is out of range", c.get_ref()),
+                "give crashes = 0 to 2: each fault multiplies the space to explore",
+            ))
+        }
+    };
+    let spec = ClusterIpSpec {
+        pool,
+        services: cluster
+            .services
+            .iter()
+            .map(|s| s.get_ref().clone())
+            .collect(),
+        actors,
+        repair_runs: *runs.get_ref() as u8,
+        crashes,
+    };
+    check_variant_names(
+        src,
+        &raw.name,
+        raw.variant.iter().map(|v| &v.get_ref().name),
+        &PROFILE_NAMES,
+    )?;
+    let small = |v: &Option<Spanned<i64>>, key: &str, range: std::ops::RangeInclusive<i64>| match v
+    {
+        None => Ok(None),
+        Some(n) if range.contains(n.get_ref()) => Ok(Some(*n.get_ref() as u8)),
+        Some(n) => Err(src.error(
+            n.span(),
+            format!("{key} = {} is out of range", n.get_ref()),
+            format!("give {key} from {} to {}", range.start(), range.end()),
+        )),
+    };
+    let mut variants = Vec::new();
+    for v in &raw.variant {
+        let rv = v.get_ref();
+        let mut profile = ClusterIpProfile::builtin(rv.profile.get_ref()).ok_or_else(|| {
+            src.error(
+                rv.profile.span(),
+                format!("unknown profile {:?}", rv.profile.get_ref()),
+                format!("profiles: {}", PROFILE_NAMES.join(", ")),
+            )
+        })?;
+        if let Some(k) = small(&rv.leak_counter, "leak_counter", 1..=10)? {
+            if profile.leak_counter.is_none() {
+                let span = rv.leak_counter.as_ref().map_or(0..0, |s| s.span());
+                return Err(src.error(
+                    span,
+                    format!("profile {} has no leak counter", profile.name),
+                    "leak_counter sets numRepairsBeforeLeakCleanup: use it with profile \"kubernetes-39206\"",
+                ));
+            }
+            profile.leak_counter = Some(k);
+        }
+        profile.window_lists = small(&rv.window_lists, "window_lists", 0..=10)?;
+        // Each design's own keys, refused on the other.
+        let misplaced = if profile.ipaddress {
+            rv.window_lists.as_ref().map(|k| (k, "window_lists"))
+        } else {
+            rv.api_call_s.as_ref().map(|k| (k, "api_call_s"))
+        };
+        if let Some((k, key)) = misplaced {
+            return Err(src.error(
+                k.span(),
+                format!("{key} does not apply to profile {}", profile.name),
+                "window_lists bounds the repair loop of the bitmap profiles (kubernetes-pre-39206, \
+                 kubernetes-39206); api_call_s the clock of kubernetes-kep-1880",
+            ));
+        }
+        if let Some(t) = &rv.api_call_s {
+            if !(0..=600).contains(t.get_ref()) || t.get_ref() % i64::from(TICK_S) != 0 {
+                return Err(src.error(
+                    t.span(),
+                    format!("api_call_s = {} is impossible", t.get_ref()),
+                    format!("give 0 to 600 seconds in steps of {TICK_S} (the model's clock step)"),
+                ));
+            }
+            profile.api_call_s = *t.get_ref() as u32;
+        }
+        let expect = parse_expect(src, &rv.expect, &K8S_PROPERTIES)?;
+        let model = ClusterIpSystem::new(&spec, &profile).map_err(|e| {
+            src.error(
+                raw.cluster.span(),
+                format!("variant {}: {e}", rv.name.get_ref()),
+                "fix the scenario: see docs/scenario-format.md",
+            )
+        })?;
+        variants.push(ClusterIpVariant {
+            name: rv.name.get_ref().clone(),
+            note: rv.note.clone(),
+            profile,
+            model,
+            expect,
+            explore: RawExplore::resolve_opt(&rv.explore, src)?,
+        });
+    }
+    Ok(Scenario {
+        path: path.to_path_buf(),
+        name: raw.name.get_ref().clone(),
+        description: raw.description,
+        bounds: raw.bounds.resolve(src)?,
+        explore: RawExplore::resolve_opt(&raw.explore, src)?,
+        content_hash: 0,
+        system: Box::new(ClusterIpScenario { spec, variants }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::load_str;
+
+    const GOOD: &str = "name = \"t\"\nkind = \"catalogue\"\nsystem = \"kubernetes-clusterip\"\n\
+        [cluster]\nservice_cidr = \"10.96.0.0/30\"\n[[actor]]\ncreate = \"web\"\n\
+        [repair]\nruns = 1\n[[variant]]\nname = \"v\"\nprofile = \"kubernetes-39206\"\n";
+
+    fn err(text: &str) -> InputError {
+        load_str("t.toml", text, Path::new("t.toml")).unwrap_err()
+    }
+
+    #[test]
+    fn a_good_file_loads_and_bad_ones_point_at_the_key() {
+        let s = load_str("t.toml", GOOD, Path::new("t.toml")).unwrap();
+        assert_eq!(s.system.kind(), "catalogue");
+        let e = err(&GOOD.replace("runs = 1", "runs = 9"));
+        assert_eq!(e.line, 9, "{e}");
+        assert!(e.message.contains("runs = 9"), "{e}");
+        let e = err(&GOOD.replace("10.96.0.0/30", "10.96.0.0/16"));
+        assert_eq!(e.line, 5, "{e}");
+        let e = err(&GOOD.replace("kubernetes-clusterip", "calico"));
+        assert_eq!((e.line, e.column), (3, 10), "{e}");
+        let e = err(&GOOD.replace("create = \"web\"", "create = \"Web\""));
+        assert_eq!(e.line, 7, "{e}");
+        let e = err(&format!("{GOOD}leak_counter = 2\n")
+            .replace("kubernetes-39206", "kubernetes-pre-39206"));
+        assert!(e.message.contains("no leak counter"), "{e}");
+        let e = err(&format!("{GOOD}api_call_s = 90\n"));
+        assert!(e.message.contains("api_call_s does not apply"), "{e}");
+        let e =
+            err(&format!("{GOOD}api_call_s = 45\n")
+                .replace("kubernetes-39206", "kubernetes-kep-1880"));
+        assert!(e.message.contains("api_call_s = 45 is impossible"), "{e}");
+        let e = err(&GOOD.replace("[repair]", "[repair]\nevery = 3"));
+        assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    /// The bundled Kubernetes scenarios' spaces, pinned: a change in a
+    /// count is a change in the model's semantics and must be explained
+    /// (and the findings' figures updated). Also which properties each
+    /// variant violates, with the searches complete.
+    #[test]
+    fn the_bundled_k8s_scenarios_state_counts_are_pinned() {
+        let pinned: [(&str, &str, u64, [bool; 3]); 8] = [
+            (
+                "k8s-clusterip-repair",
+                "before-39206",
+                9154,
+                [true, false, true],
+            ),
+            ("k8s-clusterip-repair", "39206-two-lists", 8638, [false; 3]),
+            (
+                "k8s-clusterip-repair",
+                "39206-three-lists",
+                10340,
+                [true, false, true],
+            ),
+            (
+                "k8s-clusterip-stale-leak-count",
+                "before-39206",
+                28355,
+                [true, false, true],
+            ),
+            (
+                "k8s-clusterip-stale-leak-count",
+                "39206-no-list",
+                13051,
+                [false; 3],
+            ),
+            (
+                "k8s-clusterip-stale-leak-count",
+                "39206-one-list",
+                33705,
+                [true, false, true],
+            ),
+            ("k8s-clusterip-kep-1880", "kep-1880-60s", 1789, [false; 3]),
+            (
+                "k8s-clusterip-kep-1880",
+                "kep-1880-90s",
+                5399,
+                [true, false, true],
+            ),
+        ];
+        for (file, variant, states, violated) in pinned {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("scenarios")
+                .join(format!("{file}.toml"));
+            let s = crate::scenario::load(&path).unwrap();
+            let sc = s.system.downcast::<ClusterIpScenario>().unwrap();
+            let v = sc.variants.iter().find(|v| v.name == variant).unwrap();
+            let r = crate::explore::bfs(&v.model, &crate::explore::Options::default(), &mut |_| {});
+            assert!(r.complete, "{file} {variant}");
+            let found: Vec<bool> = r.violations.iter().map(Option::is_some).collect();
+            assert_eq!(
+                (r.states, found.as_slice()),
+                (states, &violated[..]),
+                "{file} {variant}"
+            );
+        }
+    }
+}
