@@ -486,7 +486,7 @@ fn without_root_netrace_kernel_says_it_cannot_run() {
     // An ipam scenario is refused as bad input (exit 2), root or not.
     let o = netrace(&["kernel", "scenarios/docker-17.05-duplicate-ip.toml"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("l2 scenario"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("takes an l2 or overlay-cluster scenario"));
     // As an unprivileged user (when this runs as root and setpriv
     // exists): exit 2 with a message saying why.
     // SAFETY: geteuid(2) cannot fail.

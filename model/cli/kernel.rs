@@ -36,35 +36,12 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
             "netrace kernel takes an l2 or overlay-cluster scenario",
         ));
     };
-    let token = match &a.token {
-        Some(t) => Some(token::decode((&s).into(), t).map_err(|e| {
-            InputError::whole(
-                "--token",
-                format!("the token is not usable: {e}"),
-                format!(
-                    "copy the token exactly as `netrace check {}` printed it",
-                    a.scenario.display()
-                ),
-            )
-        })?),
-        None => None,
-    };
-    let wanted = a
-        .variant
-        .clone()
-        .or_else(|| token.as_ref().map(|t| t.variant.clone()));
-    let variants: Vec<_> = match &wanted {
-        Some(name) => {
-            let what = if a.variant.is_some() {
-                "--variant"
-            } else {
-                "--token"
-            };
-            s.find_variant(name, what)?;
-            sc.variants.iter().filter(|v| &v.name == name).collect()
-        }
-        None => sc.variants.iter().collect(),
-    };
+    let (token, wanted) = selection(&a, &s)?;
+    let variants: Vec<_> = sc
+        .variants
+        .iter()
+        .filter(|v| wanted.as_ref().is_none_or(|w| *w == v.name))
+        .collect();
     let versions = match kernel::preflight() {
         Ok(v) => v,
         Err(e) => {
@@ -157,29 +134,28 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
     })
 }
 
-/// `netrace kernel` on an overlay-cluster scenario: each variant's
-/// schedules (every one in a small space, else the first-action one and
-/// the counterexamples; or the `--token`'s) on real vxlan devices in one
-/// namespace per host ([`crate::kernel::cluster`]). Exit codes as for L2.
-fn cmd_kernel_cluster(a: &KernelArgs, s: &Scenario) -> Result<u8, InputError> {
-    use crate::kernel::{self, cluster};
-    let sc = s
-        .system
-        .downcast::<ClusterScenario>()
-        .expect("checked by the caller");
-    let token = match &a.token {
-        Some(t) => Some(token::decode(s.into(), t).map_err(|e| {
-            InputError::whole(
-                "--token",
-                format!("the token is not usable: {e}"),
-                format!(
-                    "copy the token exactly as `netrace check {}` printed it",
-                    a.scenario.display()
-                ),
-            )
-        })?),
-        None => None,
-    };
+/// `--token`, decoded against the scenario, and the variant to run
+/// (`--variant`, else the token's; checked to exist), or `None` for all.
+fn selection(
+    a: &KernelArgs,
+    s: &Scenario,
+) -> Result<(Option<token::Token>, Option<String>), InputError> {
+    let token = a
+        .token
+        .as_ref()
+        .map(|t| {
+            token::decode(s.into(), t).map_err(|e| {
+                InputError::whole(
+                    "--token",
+                    format!("the token is not usable: {e}"),
+                    format!(
+                        "copy the token exactly as `netrace check {}` printed it",
+                        a.scenario.display()
+                    ),
+                )
+            })
+        })
+        .transpose()?;
     let wanted = a
         .variant
         .clone()
@@ -192,6 +168,20 @@ fn cmd_kernel_cluster(a: &KernelArgs, s: &Scenario) -> Result<u8, InputError> {
         };
         s.find_variant(name, what)?;
     }
+    Ok((token, wanted))
+}
+
+/// `netrace kernel` on an overlay-cluster scenario: each variant's
+/// schedules (every one in a small space, else the first-action one and
+/// the counterexamples; or the `--token`'s) on real vxlan devices in one
+/// namespace per host ([`crate::kernel::cluster`]). Exit codes as for L2.
+fn cmd_kernel_cluster(a: &KernelArgs, s: &Scenario) -> Result<u8, InputError> {
+    use crate::kernel::{self, cluster};
+    let sc = s
+        .system
+        .downcast::<ClusterScenario>()
+        .expect("checked by the caller");
+    let (token, wanted) = selection(a, s)?;
     let versions = match kernel::preflight() {
         Ok(v) => v,
         Err(e) => {

@@ -15,8 +15,8 @@ use toml::Spanned;
 
 use super::kind::{CheckedModel, Describe, System, Variant, VariantOf};
 use super::{
-    check_name, check_variant_names, parse_expect, parse_ipv4, InputError, RawBounds, RawExplore,
-    Scenario, Source,
+    check_name, check_variant_names, fault_budget, parse_expect, parse_ipv4, InputError, RawBounds,
+    RawExplore, Scenario, Source,
 };
 use crate::overlay::cluster::{
     Cluster, ClusterSpec, DriverProfile, EndpointSpec, Faults, FdbProgram, HostSpec, Op,
@@ -168,6 +168,24 @@ struct RawVariant {
     expect: BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
+/// The index of the host or endpoint (`what`) named `name` among `names`,
+/// or an error at `span` listing the names there are.
+fn named(
+    src: &Source,
+    names: &[&str],
+    name: &str,
+    span: std::ops::Range<usize>,
+    what: &str,
+) -> Result<usize, InputError> {
+    names.iter().position(|n| *n == name).ok_or_else(|| {
+        src.error(
+            span,
+            format!("no {what} named {name:?}"),
+            format!("{what}s: {}", names.join(", ")),
+        )
+    })
+}
+
 /// libnetwork's MAC for an IPv4 endpoint: `02:42` and the address.
 pub fn mac_of(ip: Ipv4Addr) -> EthernetAddress {
     let o = ip.octets();
@@ -212,25 +230,9 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             vtep,
         });
     }
-    let host_index = |name: &Spanned<String>| {
-        hosts
-            .iter()
-            .position(|h| h.name == *name.get_ref())
-            .ok_or_else(|| {
-                src.error(
-                    name.span(),
-                    format!("no host named {:?}", name.get_ref()),
-                    format!(
-                        "hosts: {}",
-                        hosts
-                            .iter()
-                            .map(|h| h.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-            })
-    };
+    let host_names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+    let host_index =
+        |name: &Spanned<String>| named(src, &host_names, name.get_ref(), name.span(), "host");
     let mut endpoints: Vec<EndpointSpec> = Vec::new();
     if raw.endpoint.is_empty() || raw.endpoint.len() > MAX_ENDPOINTS {
         return Err(src.error(
@@ -258,25 +260,8 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             live: r.live.unwrap_or(true),
         });
     }
-    let ep_index = |name: &str, span: std::ops::Range<usize>| {
-        endpoints
-            .iter()
-            .position(|e| e.name == name)
-            .ok_or_else(|| {
-                src.error(
-                    span,
-                    format!("no endpoint named {name:?}"),
-                    format!(
-                        "endpoints: {}",
-                        endpoints
-                            .iter()
-                            .map(|e| e.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-            })
-    };
+    let ep_names: Vec<&str> = endpoints.iter().map(|e| e.name.as_str()).collect();
+    let ep_index = |name: &str, span| named(src, &ep_names, name, span, "endpoint");
     if raw.script.get_ref().len() > MAX_SCRIPT {
         return Err(src.error(
             raw.script.span(),
@@ -289,22 +274,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         let span = step.span();
         let text = step.get_ref().trim();
         let words: Vec<&str> = text.split_whitespace().collect();
-        let host_named = |n: &str| {
-            hosts.iter().position(|h| h.name == n).ok_or_else(|| {
-                src.error(
-                    span.clone(),
-                    format!("no host named {n:?}"),
-                    format!(
-                        "hosts: {}",
-                        hosts
-                            .iter()
-                            .map(|h| h.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-            })
-        };
+        let host_named = |n: &str| named(src, &host_names, n, span.clone(), "host");
         let op = match words.as_slice() {
             ["start", n] => Op::Start(ep_index(n, span.clone())?),
             ["stop", n] => Op::Stop(ep_index(n, span.clone())?),
@@ -347,15 +317,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             ))
         }
     };
-    let budget = |v: &Option<Spanned<i64>>, key: &str| match v {
-        None => Ok(0),
-        Some(n) if (0..=3).contains(n.get_ref()) => Ok(*n.get_ref() as u8),
-        Some(n) => Err(src.error(
-            n.span(),
-            format!("{key} = {} is out of range", n.get_ref()),
-            format!("give {key} = 0 to 3: each fault multiplies the space to explore"),
-        )),
-    };
+    let budget = |v: &Option<Spanned<i64>>, key: &str| fault_budget(src, v, key);
     let faults = Faults {
         drop: budget(&raw.faults.drop, "drop")?,
         duplicate: budget(&raw.faults.duplicate, "duplicate")?,

@@ -11,8 +11,8 @@ use toml::Spanned;
 
 use super::kind::{CheckedModel, Describe, System, Variant, VariantOf};
 use super::{
-    check_name, check_variant_names, parse_cidr, parse_expect, parse_ipv4, InputError, RawBounds,
-    RawExplore, Scenario, Source,
+    check_name, check_variant_names, fault_budget, parse_cidr, parse_expect, parse_ipv4,
+    InputError, RawBounds, RawExplore, Scenario, Source,
 };
 use crate::ipam::bitseq::Version;
 use crate::ipam::profile::{Profile, PROFILE_NAMES};
@@ -302,15 +302,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         ));
     }
 
-    let budget = |v: &Option<Spanned<i64>>, key: &str| match v {
-        None => Ok(0),
-        Some(n) if (0..=3).contains(n.get_ref()) => Ok(*n.get_ref() as u8),
-        Some(n) => Err(src.error(
-            n.span(),
-            format!("{key} = {} is out of range", n.get_ref()),
-            format!("give {key} = 0 to 3: each fault multiplies the space to explore"),
-        )),
-    };
+    let budget = |v: &Option<Spanned<i64>>, key: &str| fault_budget(src, v, key);
     let faults = Faults {
         store_timeouts: budget(&raw.faults.store_timeouts, "store_timeouts")?,
         lost_answers: budget(&raw.faults.lost_answers, "lost_answers")?,

@@ -471,6 +471,24 @@ pub(crate) fn check_variant_names<'a>(
     Ok(())
 }
 
+/// A `[faults]` budget key: absent is 0, else 0 to 3 (each fault
+/// multiplies the space to explore).
+pub(crate) fn fault_budget(
+    src: &Source,
+    value: &Option<toml::Spanned<i64>>,
+    key: &str,
+) -> Result<u8, InputError> {
+    match value {
+        None => Ok(0),
+        Some(n) if (0..=3).contains(n.get_ref()) => Ok(*n.get_ref() as u8),
+        Some(n) => Err(src.error(
+            n.span(),
+            format!("{key} = {} is out of range", n.get_ref()),
+            format!("give {key} = 0 to 3: each fault multiplies the space to explore"),
+        )),
+    }
+}
+
 /// Checks a scenario or variant name: non-empty, no spaces or `:`.
 pub fn check_name(src: &Source, name: &Spanned<String>, what: &str) -> Result<(), InputError> {
     let n = name.get_ref();
