@@ -17,11 +17,13 @@
 //! - [`bits`]: the offsets set in a bitmap, in order.
 //!
 //! Each system adds its own module with its step functions and its users'
-//! property: [`k8s`] (Kubernetes ClusterIP, kubernetes #37488 and #39206).
+//! property: [`k8s`] (Kubernetes ClusterIP, kubernetes #37488 and #39206),
+//! [`whereabouts`] (whereabouts #143, #207 and #208).
 //! Not here: a store shared by two systems, or time beyond the explicit
 //! counters a system's model keeps.
 
 pub mod k8s;
+pub mod whereabouts;
 
 use std::net::Ipv4Addr;
 
