@@ -246,6 +246,11 @@ impl WhereaboutsSystem {
         }
     }
 
+    /// The scenario as this model runs it.
+    pub fn spec(&self) -> &WhereaboutsSpec {
+        &self.spec
+    }
+
     /// The profile.
     pub fn profile(&self) -> &WhereaboutsProfile {
         &self.profile
