@@ -86,6 +86,16 @@ impl Pool {
     }
 }
 
+/// A plain put of `value` at `key` (no lease, no previous value).
+pub(crate) fn put<V>(key: &str, value: V) -> crate::store::etcd::PutRequest<V> {
+    crate::store::etcd::PutRequest {
+        key: key.to_string(),
+        value,
+        lease: 0,
+        prev_kv: false,
+    }
+}
+
 /// The offsets set in `mask`, lowest first.
 pub fn bits(mask: u64) -> impl Iterator<Item = u32> {
     (0..64).filter(move |b| mask & (1u64 << b) != 0)

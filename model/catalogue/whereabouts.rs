@@ -40,11 +40,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{bits, Pool};
+use super::{bits, put, Pool};
 use crate::sim::{Checked, Model, Property, Trace, When};
 use crate::store::etcd::{
-    Compare, CompareResult, CompareTarget, Etcd, PutRequest, RangeRequest, RequestOp, Revision,
-    TxnRequest,
+    Compare, CompareResult, CompareTarget, Etcd, RangeRequest, RequestOp, Revision, TxnRequest,
 };
 
 /// The key of the one `IPPool` object.
@@ -197,15 +196,6 @@ pub struct WhereaboutsSystem {
 
 fn pod_key(name: &str) -> String {
     format!("{PODS}{name}")
-}
-
-fn put(key: &str, value: Obj) -> PutRequest<Obj> {
-    PutRequest {
-        key: key.to_string(),
-        value,
-        lease: 0,
-        prev_kv: false,
-    }
 }
 
 /// `pool.Update`: the write applies only if the pool is still at `rev`.

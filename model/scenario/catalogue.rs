@@ -37,19 +37,22 @@ pub const K8S_PROPERTIES: [&str; 3] = ["ipam.unique", "ipam.no_leak", "k8s.no_re
 /// The most `RunOnce` calls a scenario may ask of the repair.
 pub const MAX_REPAIR_RUNS: i64 = 6;
 
-/// A loaded Kubernetes ClusterIP scenario.
+/// A loaded catalogue scenario of one system: its variant-independent
+/// description `S`, and its variants of model `M` under profile `P`.
 #[derive(Debug)]
-pub struct ClusterIpScenario {
+pub struct CatalogueScenario<S, M, P> {
     /// The variant-independent description.
-    pub spec: ClusterIpSpec,
+    pub spec: S,
     /// The variants, in file order.
-    pub variants: Vec<ClusterIpVariant>,
+    pub variants: Vec<VariantOf<M, P>>,
 }
 
-/// One variant: a profile, its model, what is expected of it.
-pub type ClusterIpVariant = VariantOf<ClusterIpSystem, ClusterIpProfile>;
-
-impl System for ClusterIpScenario {
+impl<S, M, P> System for CatalogueScenario<S, M, P>
+where
+    S: std::fmt::Debug + 'static,
+    M: CheckedModel + std::fmt::Debug + 'static,
+    P: Describe + std::fmt::Debug + 'static,
+{
     fn kind(&self) -> &'static str {
         "catalogue"
     }
@@ -60,6 +63,12 @@ impl System for ClusterIpScenario {
         self
     }
 }
+
+/// A loaded Kubernetes ClusterIP scenario.
+pub type ClusterIpScenario = CatalogueScenario<ClusterIpSpec, ClusterIpSystem, ClusterIpProfile>;
+
+/// One variant: a profile, its model, what is expected of it.
+pub type ClusterIpVariant = VariantOf<ClusterIpSystem, ClusterIpProfile>;
 
 impl CheckedModel for ClusterIpSystem {}
 
@@ -395,28 +404,11 @@ pub const WHEREABOUTS_PROPERTIES: [&str; 3] =
     ["ipam.unique", "ipam.no_leak", "whereabouts.recorded"];
 
 /// A loaded whereabouts scenario.
-#[derive(Debug)]
-pub struct WhereaboutsScenario {
-    /// The variant-independent description.
-    pub spec: WhereaboutsSpec,
-    /// The variants, in file order.
-    pub variants: Vec<WhereaboutsVariant>,
-}
+pub type WhereaboutsScenario =
+    CatalogueScenario<WhereaboutsSpec, WhereaboutsSystem, WhereaboutsProfile>;
 
 /// One whereabouts variant.
 pub type WhereaboutsVariant = VariantOf<WhereaboutsSystem, WhereaboutsProfile>;
-
-impl System for WhereaboutsScenario {
-    fn kind(&self) -> &'static str {
-        "catalogue"
-    }
-    fn variants(&self) -> Vec<&dyn Variant> {
-        self.variants.iter().map(|v| v as &dyn Variant).collect()
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
 
 impl CheckedModel for WhereaboutsSystem {}
 
@@ -692,21 +684,37 @@ mod tests {
             ),
         ];
         for (file, variant, states, violated) in pinned {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("scenarios")
-                .join(format!("{file}.toml"));
-            let s = crate::scenario::load(&path).unwrap();
+            let s = bundled(file);
             let sc = s.system.downcast::<WhereaboutsScenario>().unwrap();
-            let v = sc.variants.iter().find(|v| v.name == variant).unwrap();
-            let r = crate::explore::bfs(&v.model, &crate::explore::Options::default(), &mut |_| {});
-            assert!(r.complete, "{file} {variant}");
-            let found: Vec<bool> = r.violations.iter().map(Option::is_some).collect();
-            assert_eq!(
-                (r.states, found.as_slice()),
-                (states, &violated[..]),
-                "{file} {variant}"
-            );
+            assert_pinned(sc, file, variant, states, violated);
         }
+    }
+
+    fn bundled(file: &str) -> Scenario {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(format!("{file}.toml"));
+        crate::scenario::load(&path).unwrap()
+    }
+
+    /// The variant's search is complete, with `states` states, and finds
+    /// exactly the `violated` properties.
+    fn assert_pinned<S, M: crate::sim::Model, P>(
+        sc: &CatalogueScenario<S, M, P>,
+        file: &str,
+        variant: &str,
+        states: u64,
+        violated: [bool; 3],
+    ) {
+        let v = sc.variants.iter().find(|v| v.name == variant).unwrap();
+        let r = crate::explore::bfs(&v.model, &crate::explore::Options::default(), &mut |_| {});
+        assert!(r.complete, "{file} {variant}");
+        let found: Vec<bool> = r.violations.iter().map(Option::is_some).collect();
+        assert_eq!(
+            (r.states, found.as_slice()),
+            (states, &violated[..]),
+            "{file} {variant}"
+        );
     }
 
     /// The bundled Kubernetes scenarios' spaces, pinned: a change in a
@@ -756,20 +764,9 @@ mod tests {
             ),
         ];
         for (file, variant, states, violated) in pinned {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("scenarios")
-                .join(format!("{file}.toml"));
-            let s = crate::scenario::load(&path).unwrap();
+            let s = bundled(file);
             let sc = s.system.downcast::<ClusterIpScenario>().unwrap();
-            let v = sc.variants.iter().find(|v| v.name == variant).unwrap();
-            let r = crate::explore::bfs(&v.model, &crate::explore::Options::default(), &mut |_| {});
-            assert!(r.complete, "{file} {variant}");
-            let found: Vec<bool> = r.violations.iter().map(Option::is_some).collect();
-            assert_eq!(
-                (r.states, found.as_slice()),
-                (states, &violated[..]),
-                "{file} {variant}"
-            );
+            assert_pinned(sc, file, variant, states, violated);
         }
     }
 }
