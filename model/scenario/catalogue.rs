@@ -204,25 +204,32 @@ fn check_label(src: &Source, n: &Spanned<String>, what: &str) -> Result<(), Inpu
     }
 }
 
+/// A catalogue pool from the CIDR at `key`: a network address (no host
+/// bits), /30 to /26.
+fn pool_of(src: &Source, cidr: &Spanned<String>, key: &str) -> Result<Pool, InputError> {
+    let net = parse_cidr(src, cidr, key)?;
+    if net != net.trunc() {
+        return Err(src.error(
+            cidr.span(),
+            format!("{key} {net} has host bits set"),
+            format!("write the network address: \"{}\"", net.trunc()),
+        ));
+    }
+    Pool::hosts(net).map_err(|e| {
+        src.error(
+            cidr.span(),
+            e,
+            format!("give a {key} from /30 (2 addresses) to /26 (62)"),
+        )
+    })
+}
+
 fn load_k8s(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     let raw: RawK8s =
         src.parse("see docs/scenario-format.md for the keys of a kubernetes-clusterip scenario")?;
     let cluster = raw.cluster.get_ref();
-    let cidr = parse_cidr(src, &cluster.service_cidr, "service_cidr")?;
-    if cidr != cidr.trunc() {
-        return Err(src.error(
-            cluster.service_cidr.span(),
-            format!("service_cidr {cidr} has host bits set"),
-            format!("write the network address: \"{}\"", cidr.trunc()),
-        ));
-    }
-    let pool = Pool::hosts(cidr).map_err(|e| {
-        src.error(
-            cluster.service_cidr.span(),
-            e,
-            "give a service_cidr from /30 (2 addresses) to /26 (62)",
-        )
-    })?;
+    let pool = pool_of(src, &cluster.service_cidr, "service_cidr")?;
+    let cidr = pool.cidr;
     // Every Service a file names into existence, each once.
     let mut names: Vec<String> = Vec::new();
     let mut fresh = |n: &Spanned<String>| -> Result<(), InputError> {
@@ -496,21 +503,7 @@ fn load_whereabouts(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     let raw: RawWhereabouts =
         src.parse("see docs/scenario-format.md for the keys of a whereabouts scenario")?;
     let ipam = raw.ipam.get_ref();
-    let cidr = parse_cidr(src, &ipam.range, "range")?;
-    if cidr != cidr.trunc() {
-        return Err(src.error(
-            ipam.range.span(),
-            format!("range {cidr} has host bits set"),
-            format!("write the network address: \"{}\"", cidr.trunc()),
-        ));
-    }
-    let pool = Pool::hosts(cidr).map_err(|e| {
-        src.error(
-            ipam.range.span(),
-            e,
-            "give a range from /30 (2 addresses) to /26 (62)",
-        )
-    })?;
+    let pool = pool_of(src, &ipam.range, "range")?;
     let mut pods: Vec<String> = Vec::new();
     for p in &raw.pod {
         let n = &p.get_ref().name;
