@@ -68,11 +68,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{bits, Pool};
+use super::{bits, put, Pool};
 use crate::sim::{Arrow, ArrowKind, Checked, Lane, Mark, Model, Property, Sketch, Trace, When};
 use crate::store::etcd::{
-    Compare, CompareResult, CompareTarget, Etcd, PutRequest, RangeRequest, RequestOp, Revision,
-    TxnRequest,
+    Compare, CompareResult, CompareTarget, Etcd, RangeRequest, RequestOp, Revision, TxnRequest,
 };
 
 /// The etcd key of the ClusterIP `RangeAllocation` object.
@@ -690,15 +689,6 @@ fn create_if_absent(store: &mut Etcd<Obj>, key: &str, value: Obj) -> Revision {
         "{key} is new: names are unique, addresses free"
     );
     r.revision
-}
-
-fn put(key: &str, value: Obj) -> PutRequest<Obj> {
-    PutRequest {
-        key: key.to_string(),
-        value,
-        lease: 0,
-        prev_kv: false,
-    }
 }
 
 fn unique(m: &ClusterIpSystem, s: &ClusterIpState) -> Result<Checked, String> {

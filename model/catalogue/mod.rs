@@ -17,11 +17,13 @@
 //! - [`bits`]: the offsets set in a bitmap, in order.
 //!
 //! Each system adds its own module with its step functions and its users'
-//! property: [`k8s`] (Kubernetes ClusterIP, kubernetes #37488 and #39206).
+//! property: [`k8s`] (Kubernetes ClusterIP, kubernetes #37488 and #39206),
+//! [`whereabouts`] (whereabouts #143, #207 and #208).
 //! Not here: a store shared by two systems, or time beyond the explicit
 //! counters a system's model keeps.
 
 pub mod k8s;
+pub mod whereabouts;
 
 use std::net::Ipv4Addr;
 
@@ -81,6 +83,16 @@ impl Pool {
         } else {
             (1u64 << self.size) - 1
         }
+    }
+}
+
+/// A plain put of `value` at `key` (no lease, no previous value).
+pub(crate) fn put<V>(key: &str, value: V) -> crate::store::etcd::PutRequest<V> {
+    crate::store::etcd::PutRequest {
+        key: key.to_string(),
+        value,
+        lease: 0,
+        prev_kv: false,
     }
 }
 

@@ -6,7 +6,7 @@
 //! `source`, `[bounds]`, `[explore]`, `[faults]`, `[[variant]]` with
 //! `name`, `profile`, `note`, `expect`, `explore`) are read here; each
 //! system adds its own tables and variant keys. Today: `system =
-//! "kubernetes-clusterip"`.
+//! "kubernetes-clusterip"` and `system = "whereabouts"`.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -23,10 +23,13 @@ use super::{
 use crate::catalogue::k8s::{
     ActorSpec, ClusterIpProfile, ClusterIpSpec, ClusterIpSystem, PROFILE_NAMES, TICK_S,
 };
+use crate::catalogue::whereabouts::{
+    WhereaboutsProfile, WhereaboutsSpec, WhereaboutsSystem, PROFILE_NAMES as WB_PROFILE_NAMES,
+};
 use crate::catalogue::Pool;
 
 /// The systems a catalogue scenario can name.
-pub const SYSTEMS: [&str; 1] = ["kubernetes-clusterip"];
+pub const SYSTEMS: [&str; 2] = ["kubernetes-clusterip", "whereabouts"];
 
 /// The properties a Kubernetes ClusterIP scenario checks, in matrix order.
 pub const K8S_PROPERTIES: [&str; 3] = ["ipam.unique", "ipam.no_leak", "k8s.no_reallocation"];
@@ -34,19 +37,22 @@ pub const K8S_PROPERTIES: [&str; 3] = ["ipam.unique", "ipam.no_leak", "k8s.no_re
 /// The most `RunOnce` calls a scenario may ask of the repair.
 pub const MAX_REPAIR_RUNS: i64 = 6;
 
-/// A loaded Kubernetes ClusterIP scenario.
+/// A loaded catalogue scenario of one system: its variant-independent
+/// description `S`, and its variants of model `M` under profile `P`.
 #[derive(Debug)]
-pub struct ClusterIpScenario {
+pub struct CatalogueScenario<S, M, P> {
     /// The variant-independent description.
-    pub spec: ClusterIpSpec,
+    pub spec: S,
     /// The variants, in file order.
-    pub variants: Vec<ClusterIpVariant>,
+    pub variants: Vec<VariantOf<M, P>>,
 }
 
-/// One variant: a profile, its model, what is expected of it.
-pub type ClusterIpVariant = VariantOf<ClusterIpSystem, ClusterIpProfile>;
-
-impl System for ClusterIpScenario {
+impl<S, M, P> System for CatalogueScenario<S, M, P>
+where
+    S: std::fmt::Debug + 'static,
+    M: CheckedModel + std::fmt::Debug + 'static,
+    P: Describe + std::fmt::Debug + 'static,
+{
     fn kind(&self) -> &'static str {
         "catalogue"
     }
@@ -57,6 +63,12 @@ impl System for ClusterIpScenario {
         self
     }
 }
+
+/// A loaded Kubernetes ClusterIP scenario.
+pub type ClusterIpScenario = CatalogueScenario<ClusterIpSpec, ClusterIpSystem, ClusterIpProfile>;
+
+/// One variant: a profile, its model, what is expected of it.
+pub type ClusterIpVariant = VariantOf<ClusterIpSystem, ClusterIpProfile>;
 
 impl CheckedModel for ClusterIpSystem {}
 
@@ -158,6 +170,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     };
     match system.get_ref().as_str() {
         "kubernetes-clusterip" => load_k8s(src, path),
+        "whereabouts" => load_whereabouts(src, path),
         other => Err(src.error(
             system.span(),
             format!("unknown system {other:?}"),
@@ -168,6 +181,11 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
 
 /// A name of a Service: a DNS label, as Kubernetes requires.
 fn check_service(src: &Source, n: &Spanned<String>) -> Result<(), InputError> {
+    check_label(src, n, "Service")
+}
+
+/// A name of a Kubernetes object (`what`): a DNS label.
+fn check_label(src: &Source, n: &Spanned<String>, what: &str) -> Result<(), InputError> {
     let s = n.get_ref();
     let ok = !s.is_empty()
         && s.len() <= 63
@@ -180,31 +198,38 @@ fn check_service(src: &Source, n: &Spanned<String>) -> Result<(), InputError> {
     } else {
         Err(src.error(
             n.span(),
-            format!("{s:?} is not a Service name"),
-            "a Service name is a DNS label: lower-case letters, digits and '-', at most 63",
+            format!("{s:?} is not a {what} name"),
+            format!("a {what} name is a DNS label: lower-case letters, digits and '-', at most 63"),
         ))
     }
+}
+
+/// A catalogue pool from the CIDR at `key`: a network address (no host
+/// bits), /30 to /26.
+fn pool_of(src: &Source, cidr: &Spanned<String>, key: &str) -> Result<Pool, InputError> {
+    let net = parse_cidr(src, cidr, key)?;
+    if net != net.trunc() {
+        return Err(src.error(
+            cidr.span(),
+            format!("{key} {net} has host bits set"),
+            format!("write the network address: \"{}\"", net.trunc()),
+        ));
+    }
+    Pool::hosts(net).map_err(|e| {
+        src.error(
+            cidr.span(),
+            e,
+            format!("give a {key} from /30 (2 addresses) to /26 (62)"),
+        )
+    })
 }
 
 fn load_k8s(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     let raw: RawK8s =
         src.parse("see docs/scenario-format.md for the keys of a kubernetes-clusterip scenario")?;
     let cluster = raw.cluster.get_ref();
-    let cidr = parse_cidr(src, &cluster.service_cidr, "service_cidr")?;
-    if cidr != cidr.trunc() {
-        return Err(src.error(
-            cluster.service_cidr.span(),
-            format!("service_cidr {cidr} has host bits set"),
-            format!("write the network address: \"{}\"", cidr.trunc()),
-        ));
-    }
-    let pool = Pool::hosts(cidr).map_err(|e| {
-        src.error(
-            cluster.service_cidr.span(),
-            e,
-            "give a service_cidr from /30 (2 addresses) to /26 (62)",
-        )
-    })?;
+    let pool = pool_of(src, &cluster.service_cidr, "service_cidr")?;
+    let cidr = pool.cidr;
     // Every Service a file names into existence, each once.
     let mut names: Vec<String> = Vec::new();
     let mut fresh = |n: &Spanned<String>| -> Result<(), InputError> {
@@ -381,6 +406,182 @@ fn load_k8s(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     })
 }
 
+/// The properties a whereabouts scenario checks, in matrix order.
+pub const WHEREABOUTS_PROPERTIES: [&str; 3] =
+    ["ipam.unique", "ipam.no_leak", "whereabouts.recorded"];
+
+/// A loaded whereabouts scenario.
+pub type WhereaboutsScenario =
+    CatalogueScenario<WhereaboutsSpec, WhereaboutsSystem, WhereaboutsProfile>;
+
+/// One whereabouts variant.
+pub type WhereaboutsVariant = VariantOf<WhereaboutsSystem, WhereaboutsProfile>;
+
+impl CheckedModel for WhereaboutsSystem {}
+
+impl Describe for WhereaboutsProfile {
+    fn profile_name(&self) -> &str {
+        &self.name
+    }
+    fn summary(&self) -> String {
+        WhereaboutsProfile::summary(self)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWhereabouts {
+    #[allow(dead_code)]
+    name: Spanned<String>,
+    #[allow(dead_code)]
+    kind: String,
+    #[allow(dead_code)]
+    system: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    source: Option<String>,
+    ipam: Spanned<RawIpam>,
+    #[serde(default)]
+    pod: Vec<Spanned<RawPod>>,
+    #[serde(default)]
+    reconciler: Option<RawReconciler>,
+    #[serde(default)]
+    bounds: RawBounds,
+    explore: Option<RawExplore>,
+    #[serde(default)]
+    variant: Vec<Spanned<RawWbVariant>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIpam {
+    range: Spanned<String>,
+    deadline_conflicts: Spanned<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPod {
+    name: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReconciler {
+    runs: Spanned<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWbVariant {
+    name: Spanned<String>,
+    profile: Spanned<String>,
+    #[serde(default)]
+    note: String,
+    deadline_conflicts: Option<Spanned<i64>>,
+    explore: Option<RawExplore>,
+    #[serde(default)]
+    expect: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+/// `deadline_conflicts`, from 1 to 10.
+fn deadline(src: &Source, n: &Spanned<i64>) -> Result<u8, InputError> {
+    if (1..=10).contains(n.get_ref()) {
+        Ok(*n.get_ref() as u8)
+    } else {
+        Err(src.error(
+            n.span(),
+            format!("deadline_conflicts = {} is out of range", n.get_ref()),
+            "give deadline_conflicts from 1 to 10: the conflicts an ADD sees before its deadline",
+        ))
+    }
+}
+
+fn load_whereabouts(src: &Source, path: &Path) -> Result<Scenario, InputError> {
+    let raw: RawWhereabouts =
+        src.parse("see docs/scenario-format.md for the keys of a whereabouts scenario")?;
+    let ipam = raw.ipam.get_ref();
+    let pool = pool_of(src, &ipam.range, "range")?;
+    let mut pods: Vec<String> = Vec::new();
+    for p in &raw.pod {
+        let n = &p.get_ref().name;
+        check_label(src, n, "pod")?;
+        if pods.contains(n.get_ref()) {
+            return Err(src.error(
+                n.span(),
+                format!("pod {} is named twice", n.get_ref()),
+                "every [[pod]] needs its own name",
+            ));
+        }
+        pods.push(n.get_ref().clone());
+    }
+    if pods.len() > 4 {
+        return Err(src.error(
+            raw.pod[4].span(),
+            format!("{} pods: at most 4", pods.len()),
+            "every pod multiplies the space to explore; the races need two or three",
+        ));
+    }
+    let runs = match &raw.reconciler {
+        None => 0,
+        Some(r) if (0..=3).contains(r.runs.get_ref()) => *r.runs.get_ref() as u8,
+        Some(r) => {
+            return Err(src.error(
+                r.runs.span(),
+                format!("runs = {} is out of range", r.runs.get_ref()),
+                "give the reconciler 0 to 3 runs",
+            ))
+        }
+    };
+    let spec = WhereaboutsSpec {
+        pool,
+        pods,
+        reconciler_runs: runs,
+        deadline_conflicts: deadline(src, &ipam.deadline_conflicts)?,
+    };
+    check_variant_names(
+        src,
+        &raw.name,
+        raw.variant.iter().map(|v| &v.get_ref().name),
+        &WB_PROFILE_NAMES,
+    )?;
+    let mut variants = Vec::new();
+    for v in &raw.variant {
+        let rv = v.get_ref();
+        let profile = WhereaboutsProfile::builtin(rv.profile.get_ref()).ok_or_else(|| {
+            src.error(
+                rv.profile.span(),
+                format!("unknown profile {:?}", rv.profile.get_ref()),
+                format!("profiles: {}", WB_PROFILE_NAMES.join(", ")),
+            )
+        })?;
+        let mut vspec = spec.clone();
+        if let Some(d) = &rv.deadline_conflicts {
+            vspec.deadline_conflicts = deadline(src, d)?;
+        }
+        let expect = parse_expect(src, &rv.expect, &WHEREABOUTS_PROPERTIES)?;
+        variants.push(WhereaboutsVariant {
+            name: rv.name.get_ref().clone(),
+            note: rv.note.clone(),
+            model: WhereaboutsSystem::new(&vspec, &profile),
+            profile,
+            expect,
+            explore: RawExplore::resolve_opt(&rv.explore, src)?,
+        });
+    }
+    Ok(Scenario {
+        path: path.to_path_buf(),
+        name: raw.name.get_ref().clone(),
+        description: raw.description,
+        bounds: raw.bounds.resolve(src)?,
+        explore: RawExplore::resolve_opt(&raw.explore, src)?,
+        content_hash: 0,
+        system: Box::new(WhereaboutsScenario { spec, variants }),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,6 +619,95 @@ mod tests {
         assert!(e.message.contains("api_call_s = 45 is impossible"), "{e}");
         let e = err(&GOOD.replace("[repair]", "[repair]\nevery = 3"));
         assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    const WB: &str = "name = \"w\"\nkind = \"catalogue\"\nsystem = \"whereabouts\"\n\
+        [ipam]\nrange = \"10.10.0.0/30\"\ndeadline_conflicts = 1\n[[pod]]\nname = \"a\"\n\
+        [[variant]]\nname = \"v\"\nprofile = \"whereabouts-208\"\n";
+
+    #[test]
+    fn a_whereabouts_file_loads_and_bad_ones_point_at_the_key() {
+        let s = load_str("w.toml", WB, Path::new("w.toml")).unwrap();
+        assert!(s.system.downcast::<WhereaboutsScenario>().is_some());
+        let e = err(&WB.replace("deadline_conflicts = 1", "deadline_conflicts = 0"));
+        assert_eq!(e.line, 6, "{e}");
+        assert!(e.message.contains("deadline_conflicts = 0"), "{e}");
+        let e = err(&WB.replace("10.10.0.0/30", "10.10.0.1/30"));
+        assert_eq!(e.line, 5, "{e}");
+        let e = err(&WB.replace("name = \"a\"", "name = \"A\""));
+        assert_eq!(e.line, 8, "{e}");
+        assert!(e.message.contains("not a pod name"), "{e}");
+        let e = err(&WB.replace("whereabouts-208", "whereabouts-207"));
+        assert_eq!(e.line, 11, "{e}");
+        let e = err(&format!("{WB}[reconciler]\nruns = 4\n"));
+        assert_eq!(e.line, 13, "{e}");
+        let e = err(&WB.replace("[ipam]", "[ipam]\nleader = true"));
+        assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    /// The bundled whereabouts scenarios' spaces and verdicts, pinned as
+    /// the Kubernetes ones below.
+    #[test]
+    fn the_bundled_whereabouts_scenarios_are_pinned() {
+        let pinned: [(&str, &str, u64, [bool; 3]); 5] = [
+            (
+                "whereabouts-deadline-nil-error",
+                "pre-143",
+                41,
+                [true, false, true],
+            ),
+            ("whereabouts-deadline-nil-error", "143", 41, [false; 3]),
+            (
+                "whereabouts-deadline-nil-error",
+                "pre-143-two-conflicts",
+                45,
+                [false; 3],
+            ),
+            (
+                "whereabouts-reconciler-list-order",
+                "pods-first",
+                600,
+                [true, false, true],
+            ),
+            (
+                "whereabouts-reconciler-list-order",
+                "pools-first",
+                388,
+                [false; 3],
+            ),
+        ];
+        for (file, variant, states, violated) in pinned {
+            let s = bundled(file);
+            let sc = s.system.downcast::<WhereaboutsScenario>().unwrap();
+            assert_pinned(sc, file, variant, states, violated);
+        }
+    }
+
+    fn bundled(file: &str) -> Scenario {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(format!("{file}.toml"));
+        crate::scenario::load(&path).unwrap()
+    }
+
+    /// The variant's search is complete, with `states` states, and finds
+    /// exactly the `violated` properties.
+    fn assert_pinned<S, M: crate::sim::Model, P>(
+        sc: &CatalogueScenario<S, M, P>,
+        file: &str,
+        variant: &str,
+        states: u64,
+        violated: [bool; 3],
+    ) {
+        let v = sc.variants.iter().find(|v| v.name == variant).unwrap();
+        let r = crate::explore::bfs(&v.model, &crate::explore::Options::default(), &mut |_| {});
+        assert!(r.complete, "{file} {variant}");
+        let found: Vec<bool> = r.violations.iter().map(Option::is_some).collect();
+        assert_eq!(
+            (r.states, found.as_slice()),
+            (states, &violated[..]),
+            "{file} {variant}"
+        );
     }
 
     /// The bundled Kubernetes scenarios' spaces, pinned: a change in a
@@ -467,20 +757,9 @@ mod tests {
             ),
         ];
         for (file, variant, states, violated) in pinned {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("scenarios")
-                .join(format!("{file}.toml"));
-            let s = crate::scenario::load(&path).unwrap();
+            let s = bundled(file);
             let sc = s.system.downcast::<ClusterIpScenario>().unwrap();
-            let v = sc.variants.iter().find(|v| v.name == variant).unwrap();
-            let r = crate::explore::bfs(&v.model, &crate::explore::Options::default(), &mut |_| {});
-            assert!(r.complete, "{file} {variant}");
-            let found: Vec<bool> = r.violations.iter().map(Option::is_some).collect();
-            assert_eq!(
-                (r.states, found.as_slice()),
-                (states, &violated[..]),
-                "{file} {variant}"
-            );
+            assert_pinned(sc, file, variant, states, violated);
         }
     }
 }
