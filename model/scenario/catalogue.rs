@@ -17,8 +17,8 @@ use toml::Spanned;
 
 use super::kind::{CheckedModel, Describe, System, Variant, VariantOf};
 use super::{
-    check_name, check_variant_names, parse_cidr, parse_expect, InputError, RawBounds, RawExplore,
-    Scenario, Source,
+    builtin_profile, check_name, check_variant_names, parse_cidr, parse_expect, InputError,
+    RawBounds, RawExplore, Scenario, Source,
 };
 use crate::catalogue::k8s::{
     ActorSpec, ClusterIpProfile, ClusterIpSpec, ClusterIpSystem, PROFILE_NAMES, TICK_S,
@@ -335,13 +335,8 @@ fn load_k8s(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     let mut variants = Vec::new();
     for v in &raw.variant {
         let rv = v.get_ref();
-        let mut profile = ClusterIpProfile::builtin(rv.profile.get_ref()).ok_or_else(|| {
-            src.error(
-                rv.profile.span(),
-                format!("unknown profile {:?}", rv.profile.get_ref()),
-                format!("profiles: {}", PROFILE_NAMES.join(", ")),
-            )
-        })?;
+        let mut profile =
+            builtin_profile(src, &rv.profile, &PROFILE_NAMES, ClusterIpProfile::builtin)?;
         if let Some(k) = small(&rv.leak_counter, "leak_counter", 1..=10)? {
             if profile.leak_counter.is_none() {
                 let span = rv.leak_counter.as_ref().map_or(0..0, |s| s.span());
@@ -550,13 +545,12 @@ fn load_whereabouts(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     let mut variants = Vec::new();
     for v in &raw.variant {
         let rv = v.get_ref();
-        let profile = WhereaboutsProfile::builtin(rv.profile.get_ref()).ok_or_else(|| {
-            src.error(
-                rv.profile.span(),
-                format!("unknown profile {:?}", rv.profile.get_ref()),
-                format!("profiles: {}", WB_PROFILE_NAMES.join(", ")),
-            )
-        })?;
+        let profile = builtin_profile(
+            src,
+            &rv.profile,
+            &WB_PROFILE_NAMES,
+            WhereaboutsProfile::builtin,
+        )?;
         let mut vspec = spec.clone();
         if let Some(d) = &rv.deadline_conflicts {
             vspec.deadline_conflicts = deadline(src, d)?;

@@ -15,8 +15,8 @@ use toml::Spanned;
 
 use super::kind::{CheckedModel, Describe, System, Variant, VariantOf};
 use super::{
-    check_name, check_variant_names, fault_budget, parse_expect, parse_ipv4, InputError, RawBounds,
-    RawExplore, Scenario, Source,
+    builtin_profile, check_name, check_variant_names, fault_budget, parse_expect, parse_ipv4,
+    InputError, RawBounds, RawExplore, Scenario, Source,
 };
 use crate::overlay::cluster::{
     Cluster, ClusterSpec, DriverProfile, EndpointSpec, Faults, FdbProgram, HostSpec, Op,
@@ -339,13 +339,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     let mut variants = Vec::new();
     for v in &raw.variant {
         let rv = v.get_ref();
-        let profile = Profile::builtin(rv.profile.get_ref()).ok_or_else(|| {
-            src.error(
-                rv.profile.span(),
-                format!("unknown profile {:?}", rv.profile.get_ref()),
-                format!("profiles: {}", PROFILES.join(", ")),
-            )
-        })?;
+        let profile = builtin_profile(src, &rv.profile, &PROFILES, Profile::builtin)?;
         variants.push(VariantOf {
             name: rv.name.get_ref().clone(),
             note: rv.note.clone(),

@@ -11,8 +11,8 @@ use toml::Spanned;
 
 use super::kind::{CheckedModel, Describe, System, Variant, VariantOf};
 use super::{
-    check_name, check_variant_names, fault_budget, parse_cidr, parse_expect, parse_ipv4,
-    InputError, RawBounds, RawExplore, Scenario, Source,
+    builtin_profile, check_name, check_variant_names, fault_budget, parse_cidr, parse_expect,
+    parse_ipv4, InputError, RawBounds, RawExplore, Scenario, Source,
 };
 use crate::ipam::bitseq::Version;
 use crate::ipam::profile::{Profile, PROFILE_NAMES};
@@ -340,13 +340,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     let mut variants: Vec<IpamVariant> = Vec::new();
     for v in &raw.variant {
         let rv = v.get_ref();
-        let mut profile = Profile::builtin(rv.profile.get_ref()).ok_or_else(|| {
-            src.error(
-                rv.profile.span(),
-                format!("unknown profile {:?}", rv.profile.get_ref()),
-                format!("profiles: {}", PROFILE_NAMES.join(", ")),
-            )
-        })?;
+        let mut profile = builtin_profile(src, &rv.profile, &PROFILE_NAMES, Profile::builtin)?;
         if let Some(s) = rv.serial {
             profile.serial = s;
         }

@@ -11,8 +11,8 @@ use toml::Spanned;
 
 use super::kind::{CheckedModel, Describe, System, Variant, VariantOf};
 use super::{
-    check_name, check_variant_names, parse_cidr, parse_expect, parse_ipv4, InputError, RawBounds,
-    RawExplore, Scenario, Source,
+    builtin_profile, check_name, check_variant_names, parse_cidr, parse_expect, parse_ipv4,
+    InputError, RawBounds, RawExplore, Scenario, Source,
 };
 use crate::check::Run;
 use crate::l2::bridge::AGEING_TIME_S;
@@ -501,13 +501,8 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     let mut variants: Vec<L2Variant> = Vec::new();
     for v in &raw.variant {
         let rv = v.get_ref();
-        let mut profile = OverlayProfile::builtin(rv.profile.get_ref()).ok_or_else(|| {
-            src.error(
-                rv.profile.span(),
-                format!("unknown profile {:?}", rv.profile.get_ref()),
-                format!("profiles: {}", PROFILE_NAMES.join(", ")),
-            )
-        })?;
+        let mut profile =
+            builtin_profile(src, &rv.profile, &PROFILE_NAMES, OverlayProfile::builtin)?;
         for f in &rv.fixes {
             let fix = Fix::parse(f.get_ref()).ok_or_else(|| {
                 let names: Vec<&str> = Fix::ALL.iter().map(|(n, _)| *n).collect();

@@ -471,6 +471,23 @@ pub(crate) fn check_variant_names<'a>(
     Ok(())
 }
 
+/// A variant's `profile`: the built-in one of that name (`builtin`), or an
+/// error at the key listing the names there are.
+pub(crate) fn builtin_profile<P>(
+    src: &Source,
+    profile: &toml::Spanned<String>,
+    names: &[&str],
+    builtin: impl FnOnce(&str) -> Option<P>,
+) -> Result<P, InputError> {
+    builtin(profile.get_ref()).ok_or_else(|| {
+        src.error(
+            profile.span(),
+            format!("unknown profile {:?}", profile.get_ref()),
+            format!("profiles: {}", names.join(", ")),
+        )
+    })
+}
+
 /// A `[faults]` budget key: absent is 0, else 0 to 3 (each fault
 /// multiplies the space to explore).
 pub(crate) fn fault_budget(
