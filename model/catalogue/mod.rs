@@ -22,6 +22,7 @@
 //! Not here: a store shared by two systems, or time beyond the explicit
 //! counters a system's model keeps.
 
+pub mod calico;
 pub mod k8s;
 pub mod whereabouts;
 
