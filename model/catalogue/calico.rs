@@ -1392,6 +1392,10 @@ mod tests {
     fn profiles_accumulate_the_fixes() {
         let p = CalicoProfile::builtin("calico-pre-785").unwrap();
         assert!(!p.pending_affinities && !p.release_by_seq && !p.confirmed_only);
+        let p = CalicoProfile::builtin("calico-785").unwrap();
+        assert!(p.pending_affinities && !p.release_by_seq && !p.confirmed_only);
+        let p = CalicoProfile::builtin("calico-5613").unwrap();
+        assert!(p.pending_affinities && p.release_by_seq && !p.confirmed_only);
         let p = CalicoProfile::builtin("calico-6003").unwrap();
         assert!(p.pending_affinities && p.release_by_seq && p.confirmed_only);
         assert!(CalicoProfile::builtin("calico-3.22").is_none());
