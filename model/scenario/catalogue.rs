@@ -6,7 +6,8 @@
 //! `source`, `[bounds]`, `[explore]`, `[faults]`, `[[variant]]` with
 //! `name`, `profile`, `note`, `expect`, `explore`) are read here; each
 //! system adds its own tables and variant keys. Today: `system =
-//! "kubernetes-clusterip"` and `system = "whereabouts"`.
+//! "kubernetes-clusterip"`, `system = "whereabouts"` and `system =
+//! "calico"`.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -20,6 +21,9 @@ use super::{
     builtin_profile, check_name, check_variant_names, parse_cidr, parse_expect, InputError,
     RawBounds, RawExplore, Scenario, Source,
 };
+use crate::catalogue::calico::{
+    CalicoProfile, CalicoSpec, CalicoSystem, HostSpec, PROFILE_NAMES as CALICO_PROFILE_NAMES,
+};
 use crate::catalogue::k8s::{
     ActorSpec, ClusterIpProfile, ClusterIpSpec, ClusterIpSystem, PROFILE_NAMES, TICK_S,
 };
@@ -29,7 +33,7 @@ use crate::catalogue::whereabouts::{
 use crate::catalogue::Pool;
 
 /// The systems a catalogue scenario can name.
-pub const SYSTEMS: [&str; 2] = ["kubernetes-clusterip", "whereabouts"];
+pub const SYSTEMS: [&str; 3] = ["kubernetes-clusterip", "whereabouts", "calico"];
 
 /// The properties a Kubernetes ClusterIP scenario checks, in matrix order.
 pub const K8S_PROPERTIES: [&str; 3] = ["ipam.unique", "ipam.no_leak", "k8s.no_reallocation"];
@@ -171,6 +175,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     match system.get_ref().as_str() {
         "kubernetes-clusterip" => load_k8s(src, path),
         "whereabouts" => load_whereabouts(src, path),
+        "calico" => load_calico(src, path),
         other => Err(src.error(
             system.span(),
             format!("unknown system {other:?}"),
@@ -576,6 +581,306 @@ fn load_whereabouts(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     })
 }
 
+/// The properties a Calico scenario checks, in matrix order.
+pub const CALICO_PROPERTIES: [&str; 4] = [
+    "ipam.unique",
+    "ipam.no_leak",
+    "calico.tunnel_addr_kept",
+    "calico.one_block_owner",
+];
+
+/// A loaded Calico scenario.
+pub type CalicoScenario = CatalogueScenario<CalicoSpec, CalicoSystem, CalicoProfile>;
+
+/// One Calico variant.
+pub type CalicoVariant = VariantOf<CalicoSystem, CalicoProfile>;
+
+impl CheckedModel for CalicoSystem {}
+
+impl Describe for CalicoProfile {
+    fn profile_name(&self) -> &str {
+        &self.name
+    }
+    fn summary(&self) -> String {
+        CalicoProfile::summary(self)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCalico {
+    #[allow(dead_code)]
+    name: Spanned<String>,
+    #[allow(dead_code)]
+    kind: String,
+    #[allow(dead_code)]
+    system: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    source: Option<String>,
+    ipam: Spanned<RawCalicoIpam>,
+    #[serde(default)]
+    node: Vec<Spanned<RawPod>>,
+    #[serde(default)]
+    pod: Vec<Spanned<RawCalicoPod>>,
+    gc: Option<RawReconciler>,
+    #[serde(default)]
+    host: Vec<Spanned<RawHost>>,
+    #[serde(default)]
+    faults: RawCalicoFaults,
+    #[serde(default)]
+    bounds: RawBounds,
+    explore: Option<RawExplore>,
+    #[serde(default)]
+    variant: Vec<Spanned<RawCalicoVariant>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCalicoIpam {
+    pool: Spanned<String>,
+    block_size: Spanned<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCalicoPod {
+    name: Spanned<String>,
+    node: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    name: Spanned<String>,
+    assigns: Spanned<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCalicoFaults {
+    cleanup_failures: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCalicoVariant {
+    name: Spanned<String>,
+    profile: Spanned<String>,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    assigns: BTreeMap<Spanned<String>, Spanned<i64>>,
+    explore: Option<RawExplore>,
+    #[serde(default)]
+    expect: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+/// A small count at `key`, within `range`, with a hint of what it is.
+fn count(
+    src: &Source,
+    n: &Spanned<i64>,
+    key: &str,
+    range: std::ops::RangeInclusive<i64>,
+    what: &str,
+) -> Result<u8, InputError> {
+    if range.contains(n.get_ref()) {
+        Ok(*n.get_ref() as u8)
+    } else {
+        Err(src.error(
+            n.span(),
+            format!("{key} = {} is out of range", n.get_ref()),
+            format!(
+                "give {key} from {} to {}: {what}",
+                range.start(),
+                range.end()
+            ),
+        ))
+    }
+}
+
+fn load_calico(src: &Source, path: &Path) -> Result<Scenario, InputError> {
+    let raw: RawCalico =
+        src.parse("see docs/scenario-format.md for the keys of a calico scenario")?;
+    let ipam = raw.ipam.get_ref();
+    let net = parse_cidr(src, &ipam.pool, "pool")?;
+    if net != net.trunc() {
+        return Err(src.error(
+            ipam.pool.span(),
+            format!("pool {net} has host bits set"),
+            format!("write the network address: \"{}\"", net.trunc()),
+        ));
+    }
+    let total = 1u64 << (32 - u32::from(net.prefix_len()));
+    if !(4..=u64::from(crate::catalogue::MAX_POOL)).contains(&total) {
+        return Err(src.error(
+            ipam.pool.span(),
+            format!("pool {net} has {total} addresses"),
+            "give a pool from /30 (4 addresses) to /26 (64): the races need a few blocks of a few addresses",
+        ));
+    }
+    let pool = Pool {
+        cidr: net,
+        first: net.network(),
+        size: total as u32,
+    };
+    let bs = ipam.block_size.get_ref();
+    if !(2..=total as i64).contains(bs) || bs.count_ones() != 1 {
+        return Err(src.error(
+            ipam.block_size.span(),
+            format!("block_size = {bs} is impossible for pool {net}"),
+            format!("give a power of two from 2 to {total} (a block is a CIDR inside the pool)"),
+        ));
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut fresh = |n: &Spanned<String>, what: &str| -> Result<(), InputError> {
+        check_label(src, n, what)?;
+        if names.contains(n.get_ref()) {
+            return Err(src.error(
+                n.span(),
+                format!("{} is named twice", n.get_ref()),
+                "every node, pod and host needs its own name",
+            ));
+        }
+        names.push(n.get_ref().clone());
+        Ok(())
+    };
+    let mut nodes = Vec::new();
+    for n in &raw.node {
+        fresh(&n.get_ref().name, "node")?;
+        nodes.push(n.get_ref().name.get_ref().clone());
+    }
+    let mut pods = Vec::new();
+    for p in &raw.pod {
+        let rp = p.get_ref();
+        fresh(&rp.name, "pod")?;
+        let Some(i) = nodes.iter().position(|n| n == rp.node.get_ref()) else {
+            return Err(src.error(
+                rp.node.span(),
+                format!(
+                    "pod {} runs on node {}, which no [[node]] names",
+                    rp.name.get_ref(),
+                    rp.node.get_ref()
+                ),
+                "name a node listed in a [[node]] table",
+            ));
+        };
+        pods.push((rp.name.get_ref().clone(), i as u8));
+    }
+    let mut hosts = Vec::new();
+    for h in &raw.host {
+        let rh = h.get_ref();
+        fresh(&rh.name, "host")?;
+        hosts.push(HostSpec {
+            name: rh.name.get_ref().clone(),
+            assigns: count(
+                src,
+                &rh.assigns,
+                "assigns",
+                1..=3,
+                "the host's AutoAssign calls",
+            )?,
+        });
+    }
+    let limits: [(usize, &str, usize, Option<std::ops::Range<usize>>); 3] = [
+        (nodes.len(), "nodes", 2, raw.node.get(2).map(|n| n.span())),
+        (pods.len(), "pods", 3, raw.pod.get(3).map(|n| n.span())),
+        (hosts.len(), "hosts", 3, raw.host.get(3).map(|n| n.span())),
+    ];
+    for (n, what, max, span) in limits {
+        if n > max {
+            return Err(src.error(
+                span.unwrap_or(0..0),
+                format!("{n} {what}: at most {max}"),
+                "every actor multiplies the space to explore; the races need two or three",
+            ));
+        }
+    }
+    let gc_runs = match &raw.gc {
+        None => 0,
+        Some(g) => count(
+            src,
+            &g.runs,
+            "runs",
+            0..=3,
+            "the garbage collector's passes",
+        )?,
+    };
+    let cleanup_failures = match &raw.faults.cleanup_failures {
+        None => 0,
+        Some(c) => count(
+            src,
+            c,
+            "cleanup_failures",
+            0..=2,
+            "each fault multiplies the space to explore",
+        )?,
+    };
+    let spec = CalicoSpec {
+        pool,
+        block_size: *bs as u32,
+        nodes,
+        pods,
+        gc_runs,
+        hosts,
+        cleanup_failures,
+    };
+    check_variant_names(
+        src,
+        &raw.name,
+        raw.variant.iter().map(|v| &v.get_ref().name),
+        &CALICO_PROFILE_NAMES,
+    )?;
+    let mut variants = Vec::new();
+    for v in &raw.variant {
+        let rv = v.get_ref();
+        let profile = builtin_profile(
+            src,
+            &rv.profile,
+            &CALICO_PROFILE_NAMES,
+            CalicoProfile::builtin,
+        )?;
+        let mut vspec = spec.clone();
+        for (host, n) in &rv.assigns {
+            let Some(h) = vspec.hosts.iter_mut().find(|h| &h.name == host.get_ref()) else {
+                return Err(src.error(
+                    host.span(),
+                    format!("no [[host]] is named {}", host.get_ref()),
+                    "assigns = { HOST = N } sets the AutoAssign calls of a listed host",
+                ));
+            };
+            h.assigns = count(src, n, "assigns", 1..=3, "the host's AutoAssign calls")?;
+        }
+        let expect = parse_expect(src, &rv.expect, &CALICO_PROPERTIES)?;
+        let model = CalicoSystem::new(&vspec, &profile).map_err(|e| {
+            src.error(
+                raw.ipam.span(),
+                format!("variant {}: {e}", rv.name.get_ref()),
+                "widen the pool or make the blocks smaller",
+            )
+        })?;
+        variants.push(CalicoVariant {
+            name: rv.name.get_ref().clone(),
+            note: rv.note.clone(),
+            model,
+            profile,
+            expect,
+            explore: RawExplore::resolve_opt(&rv.explore, src)?,
+        });
+    }
+    Ok(Scenario {
+        path: path.to_path_buf(),
+        name: raw.name.get_ref().clone(),
+        description: raw.description,
+        bounds: raw.bounds.resolve(src)?,
+        explore: RawExplore::resolve_opt(&raw.explore, src)?,
+        content_hash: 0,
+        system: Box::new(CalicoScenario { spec, variants }),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -598,7 +903,7 @@ mod tests {
         assert!(e.message.contains("runs = 9"), "{e}");
         let e = err(&GOOD.replace("10.96.0.0/30", "10.96.0.0/16"));
         assert_eq!(e.line, 5, "{e}");
-        let e = err(&GOOD.replace("kubernetes-clusterip", "calico"));
+        let e = err(&GOOD.replace("kubernetes-clusterip", "flannel"));
         assert_eq!((e.line, e.column), (3, 10), "{e}");
         let e = err(&GOOD.replace("create = \"web\"", "create = \"Web\""));
         assert_eq!(e.line, 7, "{e}");
@@ -674,6 +979,87 @@ mod tests {
             let s = bundled(file);
             let sc = s.system.downcast::<WhereaboutsScenario>().unwrap();
             assert_pinned(sc, file, variant, states, violated);
+        }
+    }
+
+    const CALICO: &str = "name = \"c\"\nkind = \"catalogue\"\nsystem = \"calico\"\n\
+        [ipam]\npool = \"10.65.0.0/29\"\nblock_size = 4\n[[host]]\nname = \"a\"\nassigns = 1\n\
+        [[variant]]\nname = \"v\"\nprofile = \"calico-785\"\n";
+
+    #[test]
+    fn a_calico_file_loads_and_bad_ones_point_at_the_key() {
+        let s = load_str("c.toml", CALICO, Path::new("c.toml")).unwrap();
+        assert!(s.system.downcast::<CalicoScenario>().is_some());
+        let e = err(&CALICO.replace("block_size = 4", "block_size = 3"));
+        assert_eq!(e.line, 6, "{e}");
+        assert!(e.message.contains("block_size = 3"), "{e}");
+        let e = err(&CALICO.replace("10.65.0.0/29", "10.65.0.0/24"));
+        assert_eq!(e.line, 5, "{e}");
+        let e = err(&CALICO.replace("assigns = 1", "assigns = 4"));
+        assert_eq!(e.line, 9, "{e}");
+        let e = err(&CALICO.replace("calico-785", "calico-3.22"));
+        assert_eq!(e.line, 12, "{e}");
+        let e = err(&format!("{CALICO}assigns = {{ z = 2 }}\n"));
+        assert!(e.message.contains("no [[host]] is named z"), "{e}");
+        let e = err(&format!("{CALICO}[[pod]]\nname = \"p\"\nnode = \"n9\"\n"));
+        assert!(e.message.contains("which no [[node]] names"), "{e}");
+        // A node's block and the hosts' blocks do not fit in one block.
+        let e = err(&format!("{CALICO}[[node]]\nname = \"n1\"\n")
+            .replace("block_size = 4", "block_size = 8"));
+        assert!(e.message.contains("1 blocks of 8"), "{e}");
+    }
+
+    /// The bundled Calico scenarios' spaces and verdicts, pinned as the
+    /// others: [ipam.unique, ipam.no_leak, calico.tunnel_addr_kept,
+    /// calico.one_block_owner] violated or not.
+    #[test]
+    fn the_bundled_calico_scenarios_are_pinned() {
+        let pinned: [(&str, &str, u64, [bool; 4]); 7] = [
+            (
+                "calico-release-by-handle",
+                "release-by-handle",
+                95,
+                [true, false, true, false],
+            ),
+            ("calico-release-by-handle", "5613", 78, [false; 4]),
+            (
+                "calico-block-affinity",
+                "pre-785",
+                119,
+                [false, false, false, true],
+            ),
+            (
+                "calico-block-affinity",
+                "pre-785-second-assign",
+                925,
+                [false, false, false, true],
+            ),
+            (
+                "calico-block-affinity",
+                "785",
+                1181,
+                [false, false, false, true],
+            ),
+            (
+                "calico-block-affinity",
+                "785-second-assign",
+                4393,
+                [false; 4],
+            ),
+            ("calico-block-affinity", "6003", 1181, [false; 4]),
+        ];
+        for (file, variant, states, violated) in pinned {
+            let s = bundled(file);
+            let sc = s.system.downcast::<CalicoScenario>().unwrap();
+            let v = sc.variants.iter().find(|v| v.name == variant).unwrap();
+            let r = crate::explore::bfs(&v.model, &crate::explore::Options::default(), &mut |_| {});
+            assert!(r.complete, "{file} {variant}");
+            let found: Vec<bool> = r.violations.iter().map(Option::is_some).collect();
+            assert_eq!(
+                (r.states, found.as_slice()),
+                (states, &violated[..]),
+                "{file} {variant}"
+            );
         }
     }
 
