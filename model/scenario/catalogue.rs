@@ -1124,6 +1124,137 @@ mod tests {
         );
     }
 
+    const CILIUM: &str = "name = \"c\"\nkind = \"catalogue\"\nsystem = \"cilium-operator\"\n\
+        [node]\nsubnet = \"10.0.1.0/29\"\naddresses = 3\npre_allocate = 1\n[[pod]]\nname = \"a\"\n\
+        [operator]\nruns = 1\nhorizon_s = 30\n\
+        [[variant]]\nname = \"v\"\nprofile = \"cilium-17939\"\n";
+
+    #[test]
+    fn a_cilium_file_loads_and_bad_ones_point_at_the_key() {
+        let s = load_str("c.toml", CILIUM, Path::new("c.toml")).unwrap();
+        assert!(s.system.downcast::<CiliumScenario>().is_some());
+        let e = err(&CILIUM.replace("addresses = 3", "addresses = 7"));
+        assert_eq!(e.line, 6, "{e}");
+        assert!(e.message.contains("addresses = 7"), "{e}");
+        let e = err(&CILIUM.replace("horizon_s = 30", "horizon_s = 20"));
+        assert_eq!(e.line, 12, "{e}");
+        assert!(e.message.contains("impossible"), "{e}");
+        let e = err(&format!("{CILIUM}excess_ip_release_delay_s = 700\n"));
+        assert_eq!(e.line, 16, "{e}");
+        let e = err(&CILIUM.replace("cilium-17939", "cilium-32531"));
+        assert_eq!(e.line, 15, "{e}");
+        let e = err(&CILIUM.replace("[operator]", "[operator]\nleader = true"));
+        assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    const SWARM: &str = "name = \"s\"\nkind = \"catalogue\"\nsystem = \"swarmkit-allocator\"\n\
+        [network]\nsubnet = \"10.0.0.0/29\"\n[[service]]\nname = \"web\"\naddress = \"10.0.0.1\"\n\
+        [[task]]\nname = \"web.1\"\n\
+        [[variant]]\nname = \"v\"\nprofile = \"swarmkit-2237\"\n";
+
+    #[test]
+    fn a_swarm_file_loads_and_bad_ones_point_at_the_key() {
+        let s = load_str("s.toml", SWARM, Path::new("s.toml")).unwrap();
+        assert!(s.system.downcast::<SwarmScenario>().is_some());
+        let e = err(&SWARM.replace("\"10.0.0.1\"", "\"10.0.0.7\""));
+        assert_eq!(e.line, 8, "{e}");
+        assert!(e.message.contains("not a host address"), "{e}");
+        let e = err(&SWARM.replace(
+            "name = \"web.1\"",
+            "name = \"web.1\"\naddress = \"10.0.0.1\"",
+        ));
+        assert_eq!(e.line, 11, "{e}");
+        assert!(e.message.contains("recorded for two objects"), "{e}");
+        let e = err(&SWARM.replace("[[variant]]", "[[task]]\nname = \"web.1\"\n[[variant]]"));
+        assert_eq!(e.line, 12, "{e}");
+        assert!(e.message.contains("task web.1 is named twice"), "{e}");
+        let e = err(&SWARM.replace("swarmkit-2237", "swarmkit-2505"));
+        assert_eq!(e.line, 13, "{e}");
+        assert!(e.message.contains("swarmkit-2505"), "{e}");
+    }
+
+    /// The bundled Cilium and swarm-mode scenarios' spaces and verdicts,
+    /// pinned as the others above.
+    #[test]
+    fn the_bundled_cilium_and_swarm_scenarios_are_pinned() {
+        let pinned: [(&str, &str, u64, [bool; 2]); 4] = [
+            ("cilium-excess-release", "pre-17939", 1459, [false, true]),
+            ("cilium-excess-release", "delay-only", 7453, [false, true]),
+            ("cilium-excess-release", "17939", 7692, [false, false]),
+            (
+                "cilium-excess-release",
+                "17939-no-delay",
+                19081,
+                [false, false],
+            ),
+        ];
+        for (file, variant, states, violated) in pinned {
+            let s = bundled(file);
+            let sc = s.system.downcast::<CiliumScenario>().unwrap();
+            let v = sc.variants.iter().find(|v| v.name == variant).unwrap();
+            let r = crate::explore::bfs(&v.model, &crate::explore::Options::default(), &mut |_| {});
+            assert!(r.complete, "{file} {variant}");
+            let found: Vec<bool> = r.violations.iter().map(Option::is_some).collect();
+            assert_eq!(
+                (r.states, found.as_slice()),
+                (states, &violated[..]),
+                "{file} {variant}"
+            );
+        }
+        let pinned: [(&str, &str, u64, [bool; 3]); 5] = [
+            (
+                "swarm-allocator-restore",
+                "pre-2237",
+                6,
+                [true, false, false],
+            ),
+            ("swarm-allocator-restore", "2237", 4, [false; 3]),
+            (
+                "swarm-ingress-vip-restore",
+                "pre-2237",
+                5,
+                [true, false, true],
+            ),
+            ("swarm-ingress-vip-restore", "2237", 4, [true, false, true]),
+            ("swarm-ingress-vip-restore", "2468", 4, [false; 3]),
+        ];
+        for (file, variant, states, violated) in pinned {
+            let s = bundled(file);
+            let sc = s.system.downcast::<SwarmScenario>().unwrap();
+            assert_pinned(sc, file, variant, states, violated);
+        }
+    }
+
+    /// The handshake's `holds` is not bought by never releasing: with the
+    /// handshake the operator does unassign a free address, and never one
+    /// a pod holds.
+    #[test]
+    fn the_handshake_still_releases_free_addresses() {
+        use crate::sim::Model;
+        let s = bundled("cilium-excess-release");
+        let sc = s.system.downcast::<CiliumScenario>().unwrap();
+        for name in ["17939", "17939-no-delay"] {
+            let m = &sc.variants.iter().find(|v| v.name == name).unwrap().model;
+            let init = m.init_state().eni;
+            let mut seen = std::collections::BTreeSet::new();
+            let mut stack = vec![m.init_state()];
+            let mut released = false;
+            let mut actions = Vec::new();
+            while let Some(st) = stack.pop() {
+                if !seen.insert(crate::explore::fingerprint(&st)) {
+                    continue;
+                }
+                released |= st.eni != init;
+                actions.clear();
+                m.actions(&st, &mut actions);
+                for a in &actions {
+                    stack.push(m.next_state(&st, a, &mut crate::sim::Trace::off()));
+                }
+            }
+            assert!(released, "{name}: no address is ever released");
+        }
+    }
+
     /// The bundled Kubernetes scenarios' spaces, pinned: a change in a
     /// count is a change in the model's semantics and must be explained
     /// (and the findings' figures updated). Also which properties each
