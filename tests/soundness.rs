@@ -257,8 +257,9 @@ fn random_walk_counterexamples_are_as_short_as_breadth_first_ones() {
 #[test]
 fn shrunk_quiescent_counterexamples_are_minimal() {
     use netrace::scenario::{
-        catalogue::CalicoScenario, catalogue::ClusterIpScenario, catalogue::WhereaboutsScenario,
-        cluster::ClusterScenario, ipam::IpamScenario, l2::L2Scenario,
+        catalogue::CalicoScenario, catalogue::CiliumScenario, catalogue::ClusterIpScenario,
+        catalogue::SwarmScenario, catalogue::WhereaboutsScenario, cluster::ClusterScenario,
+        ipam::IpamScenario, l2::L2Scenario,
     };
     // For every bundled Quiescent violation: removing any one step of the
     // shrunk schedule (then running to quiescence on the first enabled
@@ -310,6 +311,10 @@ fn shrunk_quiescent_counterexamples_are_minimal() {
         } else if let Some(x) = s.system.downcast::<WhereaboutsScenario>() {
             x.variants.iter().for_each(|v| check(&s.name, &v.model));
         } else if let Some(x) = s.system.downcast::<CalicoScenario>() {
+            x.variants.iter().for_each(|v| check(&s.name, &v.model));
+        } else if let Some(x) = s.system.downcast::<CiliumScenario>() {
+            x.variants.iter().for_each(|v| check(&s.name, &v.model));
+        } else if let Some(x) = s.system.downcast::<SwarmScenario>() {
             x.variants.iter().for_each(|v| check(&s.name, &v.model));
         } else {
             panic!("{}: a kind this test does not know", s.name);

@@ -19,12 +19,16 @@
 //! Each system adds its own module with its step functions and its users'
 //! property: [`k8s`] (Kubernetes ClusterIP, kubernetes #37488 and #39206),
 //! [`whereabouts`] (whereabouts #143, #207 and #208),
-//! [`calico`] (calico #3589 and #5613, libcalico-go #778 and #785, #6003).
+//! [`calico`] (calico #3589 and #5613, libcalico-go #778 and #785, #6003),
+//! [`cilium`] (Cilium operator IPAM, cilium #13412 and #17939's handshake),
+//! [`swarmkit`] (swarm mode's allocator restore, swarmkit #2237 and #2468).
 //! Not here: a store shared by two systems, or time beyond the explicit
 //! counters a system's model keeps.
 
 pub mod calico;
+pub mod cilium;
 pub mod k8s;
+pub mod swarmkit;
 pub mod whereabouts;
 
 use std::net::Ipv4Addr;

@@ -6,8 +6,9 @@
 //! `source`, `[bounds]`, `[explore]`, `[faults]`, `[[variant]]` with
 //! `name`, `profile`, `note`, `expect`, `explore`) are read here; each
 //! system adds its own tables and variant keys. Today: `system =
-//! "kubernetes-clusterip"`, `system = "whereabouts"` and `system =
-//! "calico"`.
+//! "kubernetes-clusterip"`, `system = "whereabouts"`, `system =
+//! "calico"`, `system = "cilium-operator"` and `system =
+//! "swarmkit-allocator"`.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -24,8 +25,14 @@ use super::{
 use crate::catalogue::calico::{
     CalicoProfile, CalicoSpec, CalicoSystem, HostSpec, PROFILE_NAMES as CALICO_PROFILE_NAMES,
 };
+use crate::catalogue::cilium::{
+    CiliumProfile, CiliumSpec, CiliumSystem, PROFILE_NAMES as CILIUM_PROFILE_NAMES,
+};
 use crate::catalogue::k8s::{
     ActorSpec, ClusterIpProfile, ClusterIpSpec, ClusterIpSystem, PROFILE_NAMES, TICK_S,
+};
+use crate::catalogue::swarmkit::{
+    SwarmObject, SwarmProfile, SwarmSpec, SwarmSystem, PROFILE_NAMES as SWARM_PROFILE_NAMES,
 };
 use crate::catalogue::whereabouts::{
     WhereaboutsProfile, WhereaboutsSpec, WhereaboutsSystem, PROFILE_NAMES as WB_PROFILE_NAMES,
@@ -33,7 +40,13 @@ use crate::catalogue::whereabouts::{
 use crate::catalogue::Pool;
 
 /// The systems a catalogue scenario can name.
-pub const SYSTEMS: [&str; 3] = ["kubernetes-clusterip", "whereabouts", "calico"];
+pub const SYSTEMS: [&str; 5] = [
+    "kubernetes-clusterip",
+    "whereabouts",
+    "calico",
+    "cilium-operator",
+    "swarmkit-allocator",
+];
 
 /// The properties a Kubernetes ClusterIP scenario checks, in matrix order.
 pub const K8S_PROPERTIES: [&str; 3] = ["ipam.unique", "ipam.no_leak", "k8s.no_reallocation"];
@@ -176,6 +189,8 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         "kubernetes-clusterip" => load_k8s(src, path),
         "whereabouts" => load_whereabouts(src, path),
         "calico" => load_calico(src, path),
+        "cilium-operator" => load_cilium(src, path),
+        "swarmkit-allocator" => load_swarm(src, path),
         other => Err(src.error(
             system.span(),
             format!("unknown system {other:?}"),
@@ -881,6 +896,412 @@ fn load_calico(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     })
 }
 
+/// The properties a Cilium operator scenario checks, in matrix order.
+pub const CILIUM_PROPERTIES: [&str; 2] = ["ipam.unique", "cilium.no_release_in_use"];
+
+/// A loaded Cilium operator scenario.
+pub type CiliumScenario = CatalogueScenario<CiliumSpec, CiliumSystem, CiliumProfile>;
+
+/// One Cilium variant.
+pub type CiliumVariant = VariantOf<CiliumSystem, CiliumProfile>;
+
+impl CheckedModel for CiliumSystem {}
+
+impl Describe for CiliumProfile {
+    fn profile_name(&self) -> &str {
+        &self.name
+    }
+    fn summary(&self) -> String {
+        CiliumProfile::summary(self)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCilium {
+    #[allow(dead_code)]
+    name: Spanned<String>,
+    #[allow(dead_code)]
+    kind: String,
+    #[allow(dead_code)]
+    system: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    source: Option<String>,
+    node: Spanned<RawCiliumNode>,
+    #[serde(default)]
+    pod: Vec<Spanned<RawPod>>,
+    operator: RawOperator,
+    #[serde(default)]
+    bounds: RawBounds,
+    explore: Option<RawExplore>,
+    #[serde(default)]
+    variant: Vec<Spanned<RawCiliumVariant>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCiliumNode {
+    subnet: Spanned<String>,
+    addresses: Spanned<i64>,
+    pre_allocate: Spanned<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOperator {
+    runs: Spanned<i64>,
+    horizon_s: Spanned<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCiliumVariant {
+    name: Spanned<String>,
+    profile: Spanned<String>,
+    #[serde(default)]
+    note: String,
+    excess_ip_release_delay_s: Option<Spanned<i64>>,
+    explore: Option<RawExplore>,
+    #[serde(default)]
+    expect: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+/// An integer key in `range`, or an error pointing at it.
+fn in_range(
+    src: &Source,
+    n: &Spanned<i64>,
+    key: &str,
+    range: std::ops::RangeInclusive<i64>,
+    why: &str,
+) -> Result<i64, InputError> {
+    if range.contains(n.get_ref()) {
+        Ok(*n.get_ref())
+    } else {
+        Err(src.error(
+            n.span(),
+            format!("{key} = {} is out of range", n.get_ref()),
+            format!(
+                "give {key} from {} to {}: {why}",
+                range.start(),
+                range.end()
+            ),
+        ))
+    }
+}
+
+/// Seconds in steps of the Cilium model's clock.
+fn seconds(src: &Source, n: &Spanned<i64>, key: &str, max: i64) -> Result<u32, InputError> {
+    let tick = i64::from(crate::catalogue::cilium::TICK_S);
+    if (0..=max).contains(n.get_ref()) && n.get_ref() % tick == 0 {
+        Ok(*n.get_ref() as u32)
+    } else {
+        Err(src.error(
+            n.span(),
+            format!("{key} = {} is impossible", n.get_ref()),
+            format!("give 0 to {max} seconds in steps of {tick} (the model's clock step)"),
+        ))
+    }
+}
+
+/// Pod names: DNS labels, each once, at most `max`.
+fn pod_names(src: &Source, raw: &[Spanned<RawPod>], max: usize) -> Result<Vec<String>, InputError> {
+    let mut pods: Vec<String> = Vec::new();
+    for p in raw {
+        let n = &p.get_ref().name;
+        check_label(src, n, "pod")?;
+        if pods.contains(n.get_ref()) {
+            return Err(src.error(
+                n.span(),
+                format!("pod {} is named twice", n.get_ref()),
+                "every [[pod]] needs its own name",
+            ));
+        }
+        pods.push(n.get_ref().clone());
+    }
+    if pods.len() > max {
+        return Err(src.error(
+            raw[max].span(),
+            format!("{} pods: at most {max}", pods.len()),
+            "every pod multiplies the space to explore; the races need one or two",
+        ));
+    }
+    Ok(pods)
+}
+
+fn load_cilium(src: &Source, path: &Path) -> Result<Scenario, InputError> {
+    let raw: RawCilium =
+        src.parse("see docs/scenario-format.md for the keys of a cilium-operator scenario")?;
+    let nd = raw.node.get_ref();
+    let pool = pool_of(src, &nd.subnet, "subnet")?;
+    let addresses = in_range(
+        src,
+        &nd.addresses,
+        "addresses",
+        1..=i64::from(pool.size),
+        "the interface's addresses at start, within the subnet",
+    )? as u32;
+    let pre_allocate = in_range(
+        src,
+        &nd.pre_allocate,
+        "pre_allocate",
+        0..=8,
+        "spec.ipam.pre-allocate",
+    )? as u32;
+    let pods = pod_names(src, &raw.pod, 3)?;
+    let runs = in_range(
+        src,
+        &raw.operator.runs,
+        "runs",
+        0..=4,
+        "each maintainIPPool run multiplies the space to explore",
+    )? as u8;
+    let horizon_s = seconds(src, &raw.operator.horizon_s, "horizon_s", 300)?;
+    let spec = CiliumSpec {
+        pool,
+        addresses,
+        pre_allocate,
+        pods,
+        operator_runs: runs,
+        horizon_s,
+    };
+    check_variant_names(
+        src,
+        &raw.name,
+        raw.variant.iter().map(|v| &v.get_ref().name),
+        &CILIUM_PROFILE_NAMES,
+    )?;
+    let mut variants = Vec::new();
+    for v in &raw.variant {
+        let rv = v.get_ref();
+        let mut profile = builtin_profile(
+            src,
+            &rv.profile,
+            &CILIUM_PROFILE_NAMES,
+            CiliumProfile::builtin,
+        )?;
+        if let Some(d) = &rv.excess_ip_release_delay_s {
+            profile.release_delay_s = seconds(src, d, "excess_ip_release_delay_s", 600)?;
+        }
+        let expect = parse_expect(src, &rv.expect, &CILIUM_PROPERTIES)?;
+        variants.push(CiliumVariant {
+            name: rv.name.get_ref().clone(),
+            note: rv.note.clone(),
+            model: CiliumSystem::new(&spec, &profile),
+            profile,
+            expect,
+            explore: RawExplore::resolve_opt(&rv.explore, src)?,
+        });
+    }
+    Ok(Scenario {
+        path: path.to_path_buf(),
+        name: raw.name.get_ref().clone(),
+        description: raw.description,
+        bounds: raw.bounds.resolve(src)?,
+        explore: RawExplore::resolve_opt(&raw.explore, src)?,
+        content_hash: 0,
+        system: Box::new(CiliumScenario { spec, variants }),
+    })
+}
+
+/// The properties a swarm-mode allocator scenario checks, in matrix order.
+pub const SWARM_PROPERTIES: [&str; 3] = ["ipam.unique", "ipam.no_leak", "swarm.vip_kept"];
+
+/// A loaded swarm-mode allocator scenario.
+pub type SwarmScenario = CatalogueScenario<SwarmSpec, SwarmSystem, SwarmProfile>;
+
+/// One swarm-mode variant.
+pub type SwarmVariant = VariantOf<SwarmSystem, SwarmProfile>;
+
+impl CheckedModel for SwarmSystem {}
+
+impl Describe for SwarmProfile {
+    fn profile_name(&self) -> &str {
+        &self.name
+    }
+    fn summary(&self) -> String {
+        SwarmProfile::summary(self)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSwarm {
+    #[allow(dead_code)]
+    name: Spanned<String>,
+    #[allow(dead_code)]
+    kind: String,
+    #[allow(dead_code)]
+    system: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    source: Option<String>,
+    network: Spanned<RawNetwork>,
+    #[serde(default)]
+    service: Vec<Spanned<RawSwarmObject>>,
+    #[serde(default)]
+    task: Vec<Spanned<RawSwarmObject>>,
+    #[serde(default)]
+    bounds: RawBounds,
+    explore: Option<RawExplore>,
+    #[serde(default)]
+    variant: Vec<Spanned<RawSwarmVariant>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    subnet: Spanned<String>,
+    #[serde(default)]
+    ingress: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSwarmObject {
+    name: Spanned<String>,
+    address: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSwarmVariant {
+    name: Spanned<String>,
+    profile: Spanned<String>,
+    #[serde(default)]
+    note: String,
+    explore: Option<RawExplore>,
+    #[serde(default)]
+    expect: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+fn load_swarm(src: &Source, path: &Path) -> Result<Scenario, InputError> {
+    use crate::catalogue::swarmkit::Kind;
+    let raw: RawSwarm =
+        src.parse("see docs/scenario-format.md for the keys of a swarmkit-allocator scenario")?;
+    let net = raw.network.get_ref();
+    let pool = pool_of(src, &net.subnet, "subnet")?;
+    let mut objects: Vec<SwarmObject> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    let lists = [(Kind::Service, &raw.service), (Kind::Task, &raw.task)];
+    for (kind, list) in lists {
+        for o in list {
+            let ro = o.get_ref();
+            let n = &ro.name;
+            let what = if kind == Kind::Service {
+                "service"
+            } else {
+                "task"
+            };
+            let ok = !n.get_ref().is_empty()
+                && n.get_ref().len() <= 63
+                && n.get_ref()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_');
+            if !ok {
+                return Err(src.error(
+                    n.span(),
+                    format!("{:?} is not a {what} name", n.get_ref()),
+                    "a name is letters, digits, '-', '.' and '_', at most 63",
+                ));
+            }
+            let key = format!("{what} {}", n.get_ref());
+            if names.contains(&key) {
+                return Err(src.error(
+                    n.span(),
+                    format!("{what} {} is named twice", n.get_ref()),
+                    format!("every [[{what}]] needs its own name"),
+                ));
+            }
+            names.push(key);
+            let address = match &ro.address {
+                None => None,
+                Some(a) => {
+                    let ip = super::parse_ipv4(src, a, "address")?;
+                    let off = u32::from(ip).wrapping_sub(u32::from(pool.first));
+                    if !pool.cidr.contains(&ip) || off >= pool.size {
+                        return Err(src.error(
+                            a.span(),
+                            format!("{ip} is not a host address of {}", pool.cidr),
+                            format!(
+                                "give an address from {} to {}",
+                                pool.addr(0),
+                                pool.addr(pool.size - 1)
+                            ),
+                        ));
+                    }
+                    if objects.iter().any(|x| x.address == Some(off)) {
+                        return Err(src.error(
+                            a.span(),
+                            format!("{ip} is recorded for two objects"),
+                            "the starting store holds each address once: the restore is what is checked",
+                        ));
+                    }
+                    Some(off)
+                }
+            };
+            objects.push(SwarmObject {
+                kind,
+                name: n.get_ref().clone(),
+                address,
+            });
+        }
+    }
+    if objects.is_empty() || objects.len() > 6 {
+        return Err(src.error(
+            raw.network.span(),
+            format!(
+                "{} objects: give 1 to 6 [[service]] and [[task]] tables",
+                objects.len()
+            ),
+            "every object multiplies the orders to explore; the races need three",
+        ));
+    }
+    let spec = SwarmSpec {
+        pool,
+        ingress: net.ingress,
+        objects,
+    };
+    check_variant_names(
+        src,
+        &raw.name,
+        raw.variant.iter().map(|v| &v.get_ref().name),
+        &SWARM_PROFILE_NAMES,
+    )?;
+    let mut variants = Vec::new();
+    for v in &raw.variant {
+        let rv = v.get_ref();
+        let profile = builtin_profile(
+            src,
+            &rv.profile,
+            &SWARM_PROFILE_NAMES,
+            SwarmProfile::builtin,
+        )?;
+        let expect = parse_expect(src, &rv.expect, &SWARM_PROPERTIES)?;
+        variants.push(SwarmVariant {
+            name: rv.name.get_ref().clone(),
+            note: rv.note.clone(),
+            model: SwarmSystem::new(&spec, &profile),
+            profile,
+            expect,
+            explore: RawExplore::resolve_opt(&rv.explore, src)?,
+        });
+    }
+    Ok(Scenario {
+        path: path.to_path_buf(),
+        name: raw.name.get_ref().clone(),
+        description: raw.description,
+        bounds: raw.bounds.resolve(src)?,
+        explore: RawExplore::resolve_opt(&raw.explore, src)?,
+        content_hash: 0,
+        system: Box::new(SwarmScenario { spec, variants }),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1088,6 +1509,137 @@ mod tests {
             (states, &violated[..]),
             "{file} {variant}"
         );
+    }
+
+    const CILIUM: &str = "name = \"c\"\nkind = \"catalogue\"\nsystem = \"cilium-operator\"\n\
+        [node]\nsubnet = \"10.0.1.0/29\"\naddresses = 3\npre_allocate = 1\n[[pod]]\nname = \"a\"\n\
+        [operator]\nruns = 1\nhorizon_s = 30\n\
+        [[variant]]\nname = \"v\"\nprofile = \"cilium-17939\"\n";
+
+    #[test]
+    fn a_cilium_file_loads_and_bad_ones_point_at_the_key() {
+        let s = load_str("c.toml", CILIUM, Path::new("c.toml")).unwrap();
+        assert!(s.system.downcast::<CiliumScenario>().is_some());
+        let e = err(&CILIUM.replace("addresses = 3", "addresses = 7"));
+        assert_eq!(e.line, 6, "{e}");
+        assert!(e.message.contains("addresses = 7"), "{e}");
+        let e = err(&CILIUM.replace("horizon_s = 30", "horizon_s = 20"));
+        assert_eq!(e.line, 12, "{e}");
+        assert!(e.message.contains("impossible"), "{e}");
+        let e = err(&format!("{CILIUM}excess_ip_release_delay_s = 700\n"));
+        assert_eq!(e.line, 16, "{e}");
+        let e = err(&CILIUM.replace("cilium-17939", "cilium-32531"));
+        assert_eq!(e.line, 15, "{e}");
+        let e = err(&CILIUM.replace("[operator]", "[operator]\nleader = true"));
+        assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    const SWARM: &str = "name = \"s\"\nkind = \"catalogue\"\nsystem = \"swarmkit-allocator\"\n\
+        [network]\nsubnet = \"10.0.0.0/29\"\n[[service]]\nname = \"web\"\naddress = \"10.0.0.1\"\n\
+        [[task]]\nname = \"web.1\"\n\
+        [[variant]]\nname = \"v\"\nprofile = \"swarmkit-2237\"\n";
+
+    #[test]
+    fn a_swarm_file_loads_and_bad_ones_point_at_the_key() {
+        let s = load_str("s.toml", SWARM, Path::new("s.toml")).unwrap();
+        assert!(s.system.downcast::<SwarmScenario>().is_some());
+        let e = err(&SWARM.replace("\"10.0.0.1\"", "\"10.0.0.7\""));
+        assert_eq!(e.line, 8, "{e}");
+        assert!(e.message.contains("not a host address"), "{e}");
+        let e = err(&SWARM.replace(
+            "name = \"web.1\"",
+            "name = \"web.1\"\naddress = \"10.0.0.1\"",
+        ));
+        assert_eq!(e.line, 11, "{e}");
+        assert!(e.message.contains("recorded for two objects"), "{e}");
+        let e = err(&SWARM.replace("[[variant]]", "[[task]]\nname = \"web.1\"\n[[variant]]"));
+        assert_eq!(e.line, 12, "{e}");
+        assert!(e.message.contains("task web.1 is named twice"), "{e}");
+        let e = err(&SWARM.replace("swarmkit-2237", "swarmkit-2505"));
+        assert_eq!(e.line, 13, "{e}");
+        assert!(e.message.contains("swarmkit-2505"), "{e}");
+    }
+
+    /// The bundled Cilium and swarm-mode scenarios' spaces and verdicts,
+    /// pinned as the others above.
+    #[test]
+    fn the_bundled_cilium_and_swarm_scenarios_are_pinned() {
+        let pinned: [(&str, &str, u64, [bool; 2]); 4] = [
+            ("cilium-excess-release", "pre-17939", 1459, [false, true]),
+            ("cilium-excess-release", "delay-only", 7453, [false, true]),
+            ("cilium-excess-release", "17939", 7692, [false, false]),
+            (
+                "cilium-excess-release",
+                "17939-no-delay",
+                19081,
+                [false, false],
+            ),
+        ];
+        for (file, variant, states, violated) in pinned {
+            let s = bundled(file);
+            let sc = s.system.downcast::<CiliumScenario>().unwrap();
+            let v = sc.variants.iter().find(|v| v.name == variant).unwrap();
+            let r = crate::explore::bfs(&v.model, &crate::explore::Options::default(), &mut |_| {});
+            assert!(r.complete, "{file} {variant}");
+            let found: Vec<bool> = r.violations.iter().map(Option::is_some).collect();
+            assert_eq!(
+                (r.states, found.as_slice()),
+                (states, &violated[..]),
+                "{file} {variant}"
+            );
+        }
+        let pinned: [(&str, &str, u64, [bool; 3]); 5] = [
+            (
+                "swarm-allocator-restore",
+                "pre-2237",
+                6,
+                [true, false, false],
+            ),
+            ("swarm-allocator-restore", "2237", 4, [false; 3]),
+            (
+                "swarm-ingress-vip-restore",
+                "pre-2237",
+                5,
+                [true, false, true],
+            ),
+            ("swarm-ingress-vip-restore", "2237", 4, [true, false, true]),
+            ("swarm-ingress-vip-restore", "2468", 4, [false; 3]),
+        ];
+        for (file, variant, states, violated) in pinned {
+            let s = bundled(file);
+            let sc = s.system.downcast::<SwarmScenario>().unwrap();
+            assert_pinned(sc, file, variant, states, violated);
+        }
+    }
+
+    /// The handshake's `holds` is not bought by never releasing: with the
+    /// handshake the operator does unassign a free address, and never one
+    /// a pod holds.
+    #[test]
+    fn the_handshake_still_releases_free_addresses() {
+        use crate::sim::Model;
+        let s = bundled("cilium-excess-release");
+        let sc = s.system.downcast::<CiliumScenario>().unwrap();
+        for name in ["17939", "17939-no-delay"] {
+            let m = &sc.variants.iter().find(|v| v.name == name).unwrap().model;
+            let init = m.init_state().eni;
+            let mut seen = std::collections::BTreeSet::new();
+            let mut stack = vec![m.init_state()];
+            let mut released = false;
+            let mut actions = Vec::new();
+            while let Some(st) = stack.pop() {
+                if !seen.insert(crate::explore::fingerprint(&st)) {
+                    continue;
+                }
+                released |= st.eni != init;
+                actions.clear();
+                m.actions(&st, &mut actions);
+                for a in &actions {
+                    stack.push(m.next_state(&st, a, &mut crate::sim::Trace::off()));
+                }
+            }
+            assert!(released, "{name}: no address is ever released");
+        }
     }
 
     /// The bundled Kubernetes scenarios' spaces, pinned: a change in a
