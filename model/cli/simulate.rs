@@ -294,7 +294,8 @@ fn text_block(
             .iter()
             .map(|r| r.episodes.iter().filter(|e| e.flow == f).count())
             .sum::<usize>();
-        let _ = writeln!(
+        let _ =
+            writeln!(
             t,
             "    flow {} {} {} -> {} every {:.3} s x{}: {} requests, {} lost ({:.2}%), {} episodes",
             f + 1,
@@ -314,7 +315,11 @@ fn text_block(
             t,
             "  {p:<20} {}{}",
             verdict_words(seed, sum.runs, verdict),
-            if j.is_empty() { String::new() } else { format!("  [{j}]") }
+            if j.is_empty() {
+                String::new()
+            } else {
+                format!("  [{j}]")
+            }
         );
     }
     if let Some(first) = results.first() {
@@ -331,8 +336,10 @@ fn text_block(
                 "    episode flow {}: {:.3} s – {} ({:.3} s, {} requests lost)",
                 e.flow + 1,
                 e.start_us as f64 / 1e6,
-                e.end_us
-                    .map_or("not ended".to_string(), |x| format!("{:.3} s", x as f64 / 1e6)),
+                e.end_us.map_or("not ended".to_string(), |x| format!(
+                    "{:.3} s",
+                    x as f64 / 1e6
+                )),
                 e.duration_us() as f64 / 1e6,
                 e.lost
             );

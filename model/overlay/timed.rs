@@ -199,6 +199,10 @@ pub struct TimedSpec {
     pub timeout_us: u64,
     /// The properties' bounds.
     pub thresholds: Thresholds,
+    /// Neighbour entries elsewhere on the machine (other namespaces and
+    /// interfaces share the kernel's `arp_tbl`; garbage collection starts
+    /// at `gc_thresh1` = 128 entries over all of them).
+    pub entries_elsewhere: usize,
 }
 
 /// The timed property names, in report order.

@@ -16,11 +16,11 @@ use super::{
 };
 use crate::check::Run;
 use crate::l2::bridge::AGEING_TIME_S;
+use crate::l2::neigh::{NeighParams, KERNEL_DEFAULTS};
 use crate::overlay::system::{
     ContainerSpec, HostSpec, L2Spec, OverlaySystem, Preset, ScriptStep, MAX_CONTAINERS, MAX_HOSTS,
     MAX_SCRIPT_STEPS,
 };
-use crate::l2::neigh::{NeighParams, KERNEL_DEFAULTS};
 use crate::overlay::timed::{
     ContainerTiming, Flow, FlowKind, ReplyDelay, Thresholds, TimedSpec, TIMED_PROPERTIES,
 };
@@ -178,6 +178,7 @@ struct RawSimulate {
     loss: Option<Spanned<f64>>,
     no_flap: Option<Spanned<RawNoFlap>>,
     recovers_within: Option<Spanned<String>>,
+    arp_entries_elsewhere: Option<Spanned<i64>>,
 }
 
 /// `[simulate] no_flap`.
@@ -266,7 +267,11 @@ fn parse_neigh(
             .get_ref()
             .get(e.sysctl)
             .map_or(table.span(), |v| v.span());
-        src.error(at, e.to_string(), "see /proc/sys/net/ipv4/neigh/default/ for the defaults")
+        src.error(
+            at,
+            e.to_string(),
+            "see /proc/sys/net/ipv4/neigh/default/ for the defaults",
+        )
     })
 }
 
@@ -768,7 +773,10 @@ fn parse_timed(src: &Source, raw: &Raw, spec: &L2Spec) -> Result<TimedSpec, Inpu
         if u64::from(burst) * 1_000 >= every_us {
             return Err(src.error(
                 t.span(),
-                format!("a burst of {burst} (1 ms apart) does not fit in every = {:?}", rt.every.get_ref()),
+                format!(
+                    "a burst of {burst} (1 ms apart) does not fit in every = {:?}",
+                    rt.every.get_ref()
+                ),
                 "make every longer than burst milliseconds",
             ));
         }
@@ -828,6 +836,7 @@ fn parse_timed(src: &Source, raw: &Raw, spec: &L2Spec) -> Result<TimedSpec, Inpu
         runs: 100,
         timeout_us: 1_000_000,
         thresholds: Thresholds::default(),
+        entries_elsewhere: 0,
     };
     if let Some(sim) = &raw.simulate {
         let rs = sim.get_ref();
@@ -868,6 +877,16 @@ fn parse_timed(src: &Source, raw: &Raw, spec: &L2Spec) -> Result<TimedSpec, Inpu
             }
             out.thresholds.flap_moves = *n.moves.get_ref() as u32;
             out.thresholds.flap_window_us = span(src, &n.window, "window", 1_000)?;
+        }
+        if let Some(n) = &rs.arp_entries_elsewhere {
+            if !(0..=1_000_000).contains(n.get_ref()) {
+                return Err(src.error(
+                    n.span(),
+                    format!("arp_entries_elsewhere = {} is out of range", n.get_ref()),
+                    "give the number of ARP entries in the machine's other namespaces, 0 to 1000000",
+                ));
+            }
+            out.entries_elsewhere = *n.get_ref() as usize;
         }
         if let Some(r) = &rs.recovers_within {
             out.thresholds.recover_us = span(src, r, "recovers_within", 1_000)?;
