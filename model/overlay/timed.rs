@@ -241,6 +241,10 @@ pub struct FdbMove {
     pub to: u8,
 }
 
+/// A watched (host, MAC) and its br0 port over time: (µs, port, or
+/// `None` when br0 has no entry).
+pub type PortLine = ((usize, EthernetAddress), Vec<(u64, Option<u8>)>);
+
 /// An outage episode of a flow.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Episode {
@@ -310,7 +314,7 @@ pub struct RunResult {
     pub storm_drops: u64,
     /// Per watched (host, MAC): the br0 port over time, (µs, port or
     /// `None` when absent), starting at 0.
-    pub ports: Vec<((usize, EthernetAddress), Vec<(u64, Option<u8>)>)>,
+    pub ports: Vec<PortLine>,
     /// Whether the run was cut short (Ctrl-C).
     pub interrupted: bool,
 }
@@ -535,7 +539,7 @@ impl<'a> Run<'a> {
                 break;
             }
             n += 1;
-            if n % 4096 == 0 && stop() {
+            if n.is_multiple_of(4096) && stop() {
                 self.out.interrupted = true;
                 self.out.duration_us = t;
                 break;
