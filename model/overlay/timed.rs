@@ -99,7 +99,7 @@ const TRUESIZE: u32 = 768;
 pub const STORM_HOPS: u8 = 64;
 
 /// How many br0 FDB moves a run keeps verbatim (all are counted).
-pub const KEEP_MOVES: usize = 2_000;
+pub const KEEP_MOVES: usize = 100_000;
 
 /// A traffic generator's kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
