@@ -254,7 +254,7 @@ fn pinned_state_counts_of_the_bundled_l2_scenarios() {
     // Every variant of every bundled L2 scenario, with the default options
     // (those of `netrace check`). If one changes, the L2 model's semantics
     // changed: explain it in the commit that changes it.
-    let want: [(&str, &str, u64); 10] = [
+    let want: [(&str, &str, u64); 17] = [
         ("classic-overlay-first-word", "classic-17.03", 108),
         ("classic-overlay-first-word", "locality-check", 46),
         ("classic-overlay-first-word", "learning-off", 76),
@@ -265,6 +265,14 @@ fn pinned_state_counts_of_the_bundled_l2_scenarios() {
         ("classic-overlay-last-word", "vxlan-fdb-zero", 380),
         ("classic-overlay-last-word", "neigh-suppress", 445),
         ("classic-overlay-last-word", "delete-local-arp", 560),
+        // Traffic only (for `netrace simulate`): no script, one state.
+        ("classic-overlay-seed-loop", "classic-17.03", 1),
+        ("classic-overlay-seed-loop", "swarm-mode", 1),
+        ("classic-overlay-seed-loop", "locality-check", 1),
+        ("classic-overlay-seed-loop", "learning-off", 1),
+        ("classic-overlay-seed-loop", "vxlan-fdb-zero", 1),
+        ("classic-overlay-seed-loop", "neigh-suppress", 1),
+        ("classic-overlay-seed-loop", "delete-local-arp", 1),
     ];
     let mut seen = Vec::new();
     for s in bundled() {

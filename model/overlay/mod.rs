@@ -30,6 +30,7 @@
 pub mod cluster;
 pub mod oracle;
 pub mod system;
+pub mod timed;
 pub mod topology;
 
 /// Where the driver stands.

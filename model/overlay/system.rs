@@ -551,7 +551,7 @@ impl OverlaySystem {
             && (0..self.hosts.len()).all(|h| !self.cleanup_pending(s, h))
     }
 
-    fn cleanup_pending(&self, s: &L2State, h: usize) -> bool {
+    pub(crate) fn cleanup_pending(&self, s: &L2State, h: usize) -> bool {
         self.profile.has(Fix::DeleteLocalArp)
             && self
                 .spec
@@ -670,7 +670,11 @@ impl OverlaySystem {
         }
     }
 
-    fn deliver(&self, s: &mut L2State, item: InFlight, trace: &mut Trace) {
+    /// Processes one in-flight frame at its location; what it causes is
+    /// pushed onto `s.inflight` (also used by the timed simulation,
+    /// [`super::timed`], which hands over every location but the
+    /// containers' `eth0`).
+    pub(crate) fn deliver(&self, s: &mut L2State, item: InFlight, trace: &mut Trace) {
         let now = s.now_s;
         trace.frame(|| self.capture_point(item.at), now, &item.bytes);
         match item.at {
@@ -895,6 +899,27 @@ impl OverlaySystem {
         }
     }
 
+    /// Bridges and vxlan devices age their dynamic entries at `s.now_s`
+    /// without advancing time (`br_fdb_cleanup`, `vxlan_cleanup`), for the
+    /// timed simulation's periodic cleanup; returns the MACs br0 dropped,
+    /// by host.
+    pub(crate) fn age_tables(&self, s: &mut L2State) -> Vec<(usize, EthernetAddress)> {
+        let now = s.now_s;
+        let mut gone = Vec::new();
+        for (h, hs) in s.hosts.iter_mut().enumerate() {
+            for m in hs.br.age(&self.hosts[h].br, now) {
+                gone.push((h, m));
+            }
+            hs.vx.age(&self.hosts[h].vx, now);
+        }
+        gone
+    }
+
+    /// The (host, br0 port) of container `e`.
+    pub fn container_port(&self, e: usize) -> (usize, u8) {
+        self.ep_port[e]
+    }
+
     /// Container `e` transmits `frame` on its `eth0`.
     pub(crate) fn inject(&self, s: &mut L2State, e: usize, frame: Vec<u8>) {
         let (host, port) = self.ep_port[e];
@@ -923,7 +948,8 @@ impl OverlaySystem {
         }
     }
 
-    fn driver(&self, s: &mut L2State, h: usize, trace: &mut Trace) {
+    /// Host `h`'s driver handles the head of its queue.
+    pub(crate) fn driver(&self, s: &mut L2State, h: usize, trace: &mut Trace) {
         let op = s.hosts[h].driver.remove(0);
         let local_vtep = self.spec.hosts[h].vtep;
         match op {

@@ -5,6 +5,7 @@
 
 pub mod report;
 pub mod sequence;
+pub mod timeline;
 
 /// Escapes text for XML (SVG, HTML) content and attribute values, and for
 /// Graphviz HTML-like labels. Control characters other than newline and

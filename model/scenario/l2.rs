@@ -16,9 +16,13 @@ use super::{
 };
 use crate::check::Run;
 use crate::l2::bridge::AGEING_TIME_S;
+use crate::l2::neigh::{NeighParams, KERNEL_DEFAULTS};
 use crate::overlay::system::{
     ContainerSpec, HostSpec, L2Spec, OverlaySystem, Preset, ScriptStep, MAX_CONTAINERS, MAX_HOSTS,
     MAX_SCRIPT_STEPS,
+};
+use crate::overlay::timed::{
+    ContainerTiming, Flow, FlowKind, ReplyDelay, Thresholds, TimedSpec, TIMED_PROPERTIES,
 };
 use crate::overlay::{topology, Fix, OverlayProfile, PROFILE_NAMES};
 use crate::wire::EthernetAddress;
@@ -43,6 +47,13 @@ pub struct L2Scenario {
     pub spec: L2Spec,
     /// The variants, in file order.
     pub variants: Vec<L2Variant>,
+    /// The timed part (`[[traffic]]`, `reply_delay`, `neigh`,
+    /// `[simulate]`) for `netrace simulate`; defaults when absent.
+    pub timed: TimedSpec,
+    /// Per variant (in the order of `variants`): the expected timed
+    /// verdicts (`simulate_expect`), `true` = "violated", `false` = "not
+    /// violated".
+    pub simulate_expect: Vec<BTreeMap<String, bool>>,
 }
 
 /// One variant: a driver profile with fixes, its model, and what is
@@ -131,6 +142,137 @@ struct Raw {
     explore: Option<RawExplore>,
     #[serde(default)]
     variant: Vec<Spanned<RawVariant>>,
+    #[serde(default)]
+    traffic: Vec<Spanned<RawTraffic>>,
+    simulate: Option<Spanned<RawSimulate>>,
+}
+
+/// One `[[traffic]]` entry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTraffic {
+    from: Spanned<String>,
+    to: Spanned<String>,
+    kind: Spanned<String>,
+    every: Spanned<String>,
+    burst: Option<Spanned<i64>>,
+    start: Option<Spanned<String>>,
+}
+
+/// A container's `reply_delay`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReplyDelay {
+    p: Spanned<f64>,
+    min: Spanned<String>,
+    max: Spanned<String>,
+}
+
+/// `[simulate]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSimulate {
+    duration: Option<Spanned<String>>,
+    runs: Option<Spanned<i64>>,
+    timeout: Option<Spanned<String>>,
+    loss: Option<Spanned<f64>>,
+    no_flap: Option<Spanned<RawNoFlap>>,
+    recovers_within: Option<Spanned<String>>,
+    arp_entries_elsewhere: Option<Spanned<i64>>,
+}
+
+/// `[simulate] no_flap`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNoFlap {
+    moves: Spanned<i64>,
+    window: Spanned<String>,
+}
+
+/// The longest simulated time a scenario may ask for: one day.
+pub const MAX_SIM_US: u64 = 86_400_000_000;
+
+/// At most this many runs.
+pub const MAX_RUNS: u32 = 100_000;
+
+/// A time span ("200ms", "1s", "2.5s", "15m", "1h") in microseconds;
+/// `None` when it is not one.
+pub fn parse_span_us(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: f64 = n.parse().ok()?;
+    let scale = match unit.trim() {
+        "us" => 1.0,
+        "ms" => 1e3,
+        "s" => 1e6,
+        "m" | "min" => 60e6,
+        "h" => 3600e6,
+        _ => return None,
+    };
+    let us = n * scale;
+    (us.is_finite() && us >= 0.0 && us <= MAX_SIM_US as f64).then(|| us.round() as u64)
+}
+
+fn span(src: &Source, v: &Spanned<String>, key: &str, min_us: u64) -> Result<u64, InputError> {
+    match parse_span_us(v.get_ref()) {
+        Some(us) if us >= min_us => Ok(us),
+        _ => Err(src.error(
+            v.span(),
+            format!("{key} = {:?} is not a usable time span", v.get_ref()),
+            format!(
+                "write a number with a unit (us, ms, s, m, h), e.g. \"200ms\" or \"15m\", \
+                 from {} µs up to one day",
+                min_us
+            ),
+        )),
+    }
+}
+
+/// A container's `neigh = { ... }`: sysctl names as under
+/// /proc/sys/net/ipv4/neigh/<dev>/, checked by `NeighSysctls::validate`.
+fn parse_neigh(
+    src: &Source,
+    table: &Spanned<BTreeMap<String, Spanned<i64>>>,
+) -> Result<NeighParams, InputError> {
+    let mut sys = KERNEL_DEFAULTS;
+    for (k, v) in table.get_ref() {
+        let slot = match k.as_str() {
+            "base_reachable_time_ms" => &mut sys.base_reachable_time_ms,
+            "delay_first_probe_time" => &mut sys.delay_first_probe_time,
+            "retrans_time_ms" => &mut sys.retrans_time_ms,
+            "ucast_solicit" => &mut sys.ucast_solicit,
+            "mcast_solicit" => &mut sys.mcast_solicit,
+            "mcast_resolicit" => &mut sys.mcast_resolicit,
+            "app_solicit" => &mut sys.app_solicit,
+            "gc_stale_time" => &mut sys.gc_stale_time,
+            "locktime" => &mut sys.locktime,
+            "unres_qlen_bytes" => &mut sys.unres_qlen_bytes,
+            other => {
+                return Err(src.error(
+                    table.span(),
+                    format!("neigh has no sysctl {other:?}"),
+                    "per-interface sysctls: base_reachable_time_ms, delay_first_probe_time, \
+                     retrans_time_ms, ucast_solicit, mcast_solicit, mcast_resolicit, app_solicit, \
+                     gc_stale_time, locktime, unres_qlen_bytes (gc_thresh1 is table-wide)",
+                ))
+            }
+        };
+        *slot = *v.get_ref();
+    }
+    sys.validate().map_err(|e| {
+        let at = table
+            .get_ref()
+            .get(e.sysctl)
+            .map_or(table.span(), |v| v.span());
+        src.error(
+            at,
+            e.to_string(),
+            "see /proc/sys/net/ipv4/neigh/default/ for the defaults",
+        )
+    })
 }
 
 #[derive(Deserialize)]
@@ -257,6 +399,8 @@ struct RawContainer {
     arp_responder: bool,
     #[serde(default)]
     script: Vec<Spanned<String>>,
+    reply_delay: Option<Spanned<RawReplyDelay>>,
+    neigh: Option<Spanned<BTreeMap<String, Spanned<i64>>>>,
 }
 
 fn yes() -> bool {
@@ -275,6 +419,8 @@ struct RawVariant {
     explore: Option<RawExplore>,
     #[serde(default)]
     expect: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    simulate_expect: BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
 /// Loads an L2 scenario.
@@ -498,6 +644,8 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         raw.variant.iter().map(|v| &v.get_ref().name),
         &PROFILE_NAMES,
     )?;
+    let timed = parse_timed(src, &raw, &spec)?;
+    let mut simulate_expect = Vec::new();
     let mut variants: Vec<L2Variant> = Vec::new();
     for v in &raw.variant {
         let rv = v.get_ref();
@@ -517,6 +665,29 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             }
         }
         let expect = parse_expect(src, &rv.expect, &PROPERTIES)?;
+        let mut sim_expect = BTreeMap::new();
+        for (k, val) in &rv.simulate_expect {
+            if !TIMED_PROPERTIES.contains(&k.get_ref().as_str()) {
+                return Err(src.error(
+                    k.span(),
+                    format!("unknown timed property {}", k.get_ref()),
+                    format!("netrace simulate checks: {}", TIMED_PROPERTIES.join(", ")),
+                ));
+            }
+            let violated = match val.get_ref().as_str() {
+                "violated" => true,
+                "not violated" => false,
+                other => {
+                    return Err(src.error(
+                        val.span(),
+                        format!("{other:?} cannot be expected of a sampled simulation"),
+                        "expect \"violated\" or \"not violated\" (a simulation never shows that a property holds)",
+                    ))
+                }
+            };
+            sim_expect.insert(k.get_ref().clone(), violated);
+        }
+        simulate_expect.push(sim_expect);
         let model = OverlaySystem::new(&spec, &profile).map_err(|e| {
             src.error(
                 rv.name.span(),
@@ -544,8 +715,184 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             name: raw.name.get_ref().clone(),
             spec,
             variants,
+            timed,
+            simulate_expect,
         }),
     })
+}
+
+/// The timed part of the scenario.
+fn parse_timed(src: &Source, raw: &Raw, spec: &L2Spec) -> Result<TimedSpec, InputError> {
+    let by_name = |v: &Spanned<String>| -> Result<usize, InputError> {
+        spec.containers
+            .iter()
+            .position(|c| c.name == *v.get_ref())
+            .ok_or_else(|| {
+                src.error(
+                    v.span(),
+                    format!("no container named {}", v.get_ref()),
+                    "from and to name [[container]] tables",
+                )
+            })
+    };
+    let mut flows = Vec::new();
+    for t in &raw.traffic {
+        let rt = t.get_ref();
+        let from = by_name(&rt.from)?;
+        let to = by_name(&rt.to)?;
+        if from == to {
+            return Err(src.error(
+                t.span(),
+                "a flow from a container to itself",
+                "give two different containers",
+            ));
+        }
+        let kind = match rt.kind.get_ref().as_str() {
+            "ping" => FlowKind::Ping,
+            "tcp" => FlowKind::Tcp,
+            other => {
+                return Err(src.error(
+                    rt.kind.span(),
+                    format!("kind = {other:?} is not a traffic kind"),
+                    "kind = \"ping\" (never confirms the neighbour) or \"tcp\" (request/response; replies confirm it)",
+                ))
+            }
+        };
+        let every_us = span(src, &rt.every, "every", 10_000)?;
+        let burst = match &rt.burst {
+            None => 1,
+            Some(b) if (1..=100).contains(b.get_ref()) => *b.get_ref() as u32,
+            Some(b) => {
+                return Err(src.error(
+                    b.span(),
+                    format!("burst = {} is out of range", b.get_ref()),
+                    "give 1 to 100 requests per period",
+                ))
+            }
+        };
+        if u64::from(burst) * 1_000 >= every_us {
+            return Err(src.error(
+                t.span(),
+                format!(
+                    "a burst of {burst} (1 ms apart) does not fit in every = {:?}",
+                    rt.every.get_ref()
+                ),
+                "make every longer than burst milliseconds",
+            ));
+        }
+        let start_us = match &rt.start {
+            None => 0,
+            Some(v) => span(src, v, "start", 0)?,
+        };
+        flows.push(Flow {
+            from,
+            to,
+            kind,
+            every_us,
+            burst,
+            start_us,
+        });
+    }
+    let mut containers = Vec::new();
+    for c in &raw.container {
+        let rc = c.get_ref();
+        let neigh = match &rc.neigh {
+            None => NeighParams::default(),
+            Some(t) => parse_neigh(src, t)?,
+        };
+        let reply_delay = match &rc.reply_delay {
+            None => None,
+            Some(rd) => {
+                let r = rd.get_ref();
+                if !(0.0..=1.0).contains(r.p.get_ref()) {
+                    return Err(src.error(
+                        r.p.span(),
+                        format!("p = {} is not a probability", r.p.get_ref()),
+                        "give p from 0 to 1 (0.02 = one answer in fifty is late)",
+                    ));
+                }
+                let min_us = span(src, &r.min, "min", 0)?;
+                let max_us = span(src, &r.max, "max", 0)?;
+                if max_us < min_us || max_us > 60_000_000 {
+                    return Err(src.error(
+                        r.max.span(),
+                        format!("max = {:?} is below min or above 60 s", r.max.get_ref()),
+                        "give min <= max <= 60s",
+                    ));
+                }
+                Some(ReplyDelay {
+                    p: *r.p.get_ref(),
+                    min_us,
+                    max_us,
+                })
+            }
+        };
+        containers.push(ContainerTiming { neigh, reply_delay });
+    }
+    let mut out = TimedSpec {
+        flows,
+        containers,
+        duration_us: 900_000_000,
+        runs: 100,
+        timeout_us: 1_000_000,
+        thresholds: Thresholds::default(),
+        entries_elsewhere: 0,
+    };
+    if let Some(sim) = &raw.simulate {
+        let rs = sim.get_ref();
+        if let Some(d) = &rs.duration {
+            out.duration_us = span(src, d, "duration", 1_000_000)?;
+        }
+        if let Some(r) = &rs.runs {
+            if !(1..=i64::from(MAX_RUNS)).contains(r.get_ref()) {
+                return Err(src.error(
+                    r.span(),
+                    format!("runs = {} is out of range", r.get_ref()),
+                    format!("give 1 to {MAX_RUNS} runs"),
+                ));
+            }
+            out.runs = *r.get_ref() as u32;
+        }
+        if let Some(t) = &rs.timeout {
+            out.timeout_us = span(src, t, "timeout", 1_000)?;
+        }
+        if let Some(l) = &rs.loss {
+            if !(0.0..=1.0).contains(l.get_ref()) {
+                return Err(src.error(
+                    l.span(),
+                    format!("loss = {} is not a fraction", l.get_ref()),
+                    "give the largest acceptable loss per flow, 0 to 1 (0.01 = 1%)",
+                ));
+            }
+            out.thresholds.loss = *l.get_ref();
+        }
+        if let Some(nf) = &rs.no_flap {
+            let n = nf.get_ref();
+            if !(1..=1_000_000).contains(n.moves.get_ref()) {
+                return Err(src.error(
+                    n.moves.span(),
+                    format!("moves = {} is out of range", n.moves.get_ref()),
+                    "give the most moves of one MAC allowed in the window, 1 to 1000000",
+                ));
+            }
+            out.thresholds.flap_moves = *n.moves.get_ref() as u32;
+            out.thresholds.flap_window_us = span(src, &n.window, "window", 1_000)?;
+        }
+        if let Some(n) = &rs.arp_entries_elsewhere {
+            if !(0..=1_000_000).contains(n.get_ref()) {
+                return Err(src.error(
+                    n.span(),
+                    format!("arp_entries_elsewhere = {} is out of range", n.get_ref()),
+                    "give the number of ARP entries in the machine's other namespaces, 0 to 1000000",
+                ));
+            }
+            out.entries_elsewhere = *n.get_ref() as usize;
+        }
+        if let Some(r) = &rs.recovers_within {
+            out.thresholds.recover_us = span(src, r, "recovers_within", 1_000)?;
+        }
+    }
+    Ok(out)
 }
 
 fn parse_step(text: &str, containers: &[ContainerSpec], me: usize) -> Result<ScriptStep, String> {

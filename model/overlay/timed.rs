@@ -1,0 +1,1040 @@
+//! A timed, seeded simulation of an L2 overlay scenario (`netrace
+//! simulate`): the datapath of [`super::system`] driven by traffic on a
+//! simulated clock, with each container running the kernel's neighbour
+//! subsystem ([`crate::l2::neigh`]) instead of a script.
+//!
+//! What it models:
+//!
+//! - **The clock and the queue.** One event queue ordered by
+//!   `(time_us, seq)` — `seq` is the insertion counter, so ties keep their
+//!   insertion order and a run is a pure function of the scenario, the
+//!   variant and the seed. Time is simulated, in microseconds (the
+//!   neighbour tables get milliseconds, `time_us / 1000`; br0 and vxlan1
+//!   get seconds, as in the explorer). No wall clock, no OS randomness:
+//!   every draw comes from one `ChaCha8Rng` per run, seeded with `seed +
+//!   run` (so run `r` of seed `S` is run 0 of seed `S + r`).
+//! - **The datapath** is the explorer's, unchanged: every frame that is
+//!   not arriving at a container's `eth0` is handed to
+//!   `OverlaySystem::deliver` (br0 learning and forwarding, vxlan1's
+//!   `arp_reduce` proxy, l2miss/l3miss, encapsulation, the underlay), and
+//!   the driver's queue to `OverlaySystem::driver` (`watchMiss` →
+//!   `resolvePeer` → `peerAdd`, as the variant's profile and fixes say).
+//!   What the timed run adds is *when*: each hop takes a seeded latency
+//!   ([`Latency`]), the driver handles a notification 1–5 ms after it was
+//!   queued (a netlink message to dockerd, a store lookup, two netlink
+//!   calls), the operator job of `delete-local-arp` runs 1 s after a
+//!   local entry appears, and br0/vxlan1 age their entries once a second
+//!   (`br_fdb_cleanup`).
+//! - **Containers** are [`NeighTable`]s with ARP on: their packets go
+//!   through `neigh_event_send` (queued while INCOMPLETE, solicitations
+//!   from the table's own timers), received ARP through `arp_process`
+//!   (answers to requests for their address, entries created or updated
+//!   as the kernel does). Their answers — ARP replies and the responses
+//!   of the traffic — leave after a processing time of 20–80 µs, plus,
+//!   with the container's `reply_delay.p`, a delay drawn uniformly in
+//!   `[min, max]`: a slow container.
+//! - **Traffic** ([`Flow`]): every `every`, `burst` requests from `from`
+//!   to `to` (1 ms apart); `to` answers each. A `tcp` flow stands for
+//!   request/response on a long-lived connection: each side confirms its
+//!   neighbour entry for the other (`neigh_confirm`, TCP's forward
+//!   progress) when it receives a request or a response; `ping` never
+//!   confirms. No retransmission: a request is a probe of the path.
+//!
+//! Measures (per run, [`RunResult`]): a request is **lost** when its
+//! response has not reached the sender within `timeout` (1 s) of sending;
+//! requests sent in the last `timeout` of the run are not judged. An
+//! **outage episode** of a flow is a maximal run of consecutive lost
+//! requests (at least one); it starts when its first lost request was
+//! sent and ends when the next answered request was sent; it has
+//! **recovered** when such a request exists before the run ends (it ended
+//! by itself: nothing in the model intervenes). A **br0 FDB move** is an
+//! existing dynamic entry of a bridge that changed port on a received
+//! frame (`br_fdb_update`, what `bridge monitor fdb` prints); entries
+//! learned afresh or aged out are not moves. **ARP frames** are the ARP
+//! frames arriving at any br0 port (from a veth or from vxlan1, proxied
+//! replies included).
+//!
+//! Timed properties ([`Thresholds`]): `l2.loss` (each flow's loss at most
+//! `loss`), `l2.no_flap` (no MAC moves between br0 ports more than
+//! `flap_moves` times within any `flap_window`), `l2.recovers_within`
+//! (every episode ends within `recover`; an episode still open at the end
+//! of the run violates it only once it is longer than the bound). A
+//! sampled simulation never proves a property: its verdicts are
+//! `violated` with a witness (seed and run) or `not violated in N runs`.
+//!
+//! Not modelled: the gateway and the hosts' own stacks (only containers
+//! send), TCP's retransmissions, window and congestion control, delayed
+//! ACKs (a response confirms at once), CPU contention between frames (each
+//! hop's latency is drawn independently, so frames may overtake each other
+//! only through different paths or delays), packet loss on the underlay,
+//! netlink socket overruns, `neigh_suppress` filling br0's neighbour
+//! table (as in the explorer, it stays empty), and the kernel's timer
+//! wheel (timers fire at their due millisecond).
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::system::{InFlight, L2State, Loc, OverlaySystem};
+use crate::l2::neigh::{
+    ArpIn, ArpOp, NeighAction, NeighParams, NeighTable, PacketType, QueuedPacket,
+};
+use crate::sim::{Model, Trace};
+use crate::wire::{
+    build, ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress, EthernetFrame, Ipv4Packet,
+    Ipv4Repr, UdpPacket,
+};
+
+/// The payload prefix of the simulation's requests and responses.
+const MAGIC: &[u8; 4] = b"NRTS";
+
+/// `skb->truesize` of one queued request (a small UDP/TCP segment).
+const TRUESIZE: u32 = 768;
+
+/// Frames forwarded more often than this are dropped and counted as a
+/// storm (the explorer's `max_hops` is a property bound; here it only
+/// keeps a loop finite).
+pub const STORM_HOPS: u8 = 64;
+
+/// How many br0 FDB moves a run keeps verbatim (all are counted).
+pub const KEEP_MOVES: usize = 100_000;
+
+/// A traffic generator's kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowKind {
+    /// ICMP echo: answered, never confirms a neighbour.
+    Ping,
+    /// Request/response on a long-lived TCP connection: both sides
+    /// confirm their neighbour entry on every segment received.
+    Tcp,
+}
+
+impl FlowKind {
+    /// The scenario-file spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            FlowKind::Ping => "ping",
+            FlowKind::Tcp => "tcp",
+        }
+    }
+}
+
+/// One `[[traffic]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flow {
+    /// Sender (container index).
+    pub from: usize,
+    /// Answerer (container index).
+    pub to: usize,
+    /// Ping or TCP.
+    pub kind: FlowKind,
+    /// Period, µs.
+    pub every_us: u64,
+    /// Requests per period (1 ms apart).
+    pub burst: u32,
+    /// First request, µs after the start.
+    pub start_us: u64,
+}
+
+/// How late a container's answers leave: with probability `p`, an extra
+/// delay uniform in `[min_us, max_us]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReplyDelay {
+    /// Probability of a late answer, 0 to 1.
+    pub p: f64,
+    /// Shortest extra delay, µs.
+    pub min_us: u64,
+    /// Longest extra delay, µs.
+    pub max_us: u64,
+}
+
+/// A container's timing: its neighbour parameters and its slowness.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerTiming {
+    /// Its `net.ipv4.neigh.eth0.*` (validated).
+    pub neigh: NeighParams,
+    /// Its answers' extra delay, if any.
+    pub reply_delay: Option<ReplyDelay>,
+}
+
+/// The bounds of the timed properties.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Thresholds {
+    /// `l2.loss`: the largest acceptable loss of a flow, 0 to 1.
+    pub loss: f64,
+    /// `l2.no_flap`: at most this many moves of one MAC on one br0 …
+    pub flap_moves: u32,
+    /// … within any window this long, µs.
+    pub flap_window_us: u64,
+    /// `l2.recovers_within`: every outage episode ends within this, µs.
+    pub recover_us: u64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Thresholds {
+        Thresholds {
+            loss: 0.01,
+            flap_moves: 4,
+            flap_window_us: 10_000_000,
+            recover_us: 30_000_000,
+        }
+    }
+}
+
+/// The timed part of an L2 scenario (`[[traffic]]`, the containers'
+/// `reply_delay` and `neigh`, `[simulate]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimedSpec {
+    /// The traffic generators.
+    pub flows: Vec<Flow>,
+    /// Per container, in the scenario's order.
+    pub containers: Vec<ContainerTiming>,
+    /// Default run length, µs.
+    pub duration_us: u64,
+    /// Default number of runs.
+    pub runs: u32,
+    /// A request unanswered this long is lost, µs.
+    pub timeout_us: u64,
+    /// The properties' bounds.
+    pub thresholds: Thresholds,
+    /// Neighbour entries elsewhere on the machine (other namespaces and
+    /// interfaces share the kernel's `arp_tbl`; garbage collection starts
+    /// at `gc_thresh1` = 128 entries over all of them).
+    pub entries_elsewhere: usize,
+}
+
+/// The timed property names, in report order.
+pub const TIMED_PROPERTIES: [&str; 3] = ["l2.loss", "l2.no_flap", "l2.recovers_within"];
+
+/// Per-hop latencies, µs (each drawn uniformly in `[lo, hi]`).
+#[derive(Clone, Copy, Debug)]
+pub struct Latency;
+
+impl Latency {
+    /// The latency of a frame handed on to `at`.
+    fn to(at: Loc, rng: &mut ChaCha8Rng) -> u64 {
+        match at {
+            // A veth or netif_rx (the proxied reply, a decapsulated frame).
+            Loc::Bridge { .. } => rng.gen_range(5..=20),
+            Loc::VxlanTx { .. } => rng.gen_range(2..=10),
+            // The underlay, host to host (or to itself).
+            Loc::Underlay { .. } => rng.gen_range(100..=400),
+            Loc::Endpoint { .. } => rng.gen_range(5..=20),
+        }
+    }
+}
+
+/// One br0 FDB move.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FdbMove {
+    /// When, µs.
+    pub t_us: u64,
+    /// Host index.
+    pub host: usize,
+    /// The MAC.
+    pub mac: EthernetAddress,
+    /// Port before.
+    pub from: u8,
+    /// Port after.
+    pub to: u8,
+}
+
+/// A watched (host, MAC) and its br0 port over time: (µs, port, or
+/// `None` when br0 has no entry).
+pub type PortLine = ((usize, EthernetAddress), Vec<(u64, Option<u8>)>);
+
+/// An outage episode of a flow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Episode {
+    /// The flow's index.
+    pub flow: usize,
+    /// When its first lost request was sent, µs.
+    pub start_us: u64,
+    /// When the next answered request was sent (`None`: still open at the
+    /// end of the run).
+    pub end_us: Option<u64>,
+    /// Requests lost in it.
+    pub lost: u64,
+    /// Requests judged up to the end of the run (the duration of an open
+    /// episode counts to here).
+    pub judged_until_us: u64,
+}
+
+impl Episode {
+    /// Its length, µs (to the end of judging when open).
+    pub fn duration_us(&self) -> u64 {
+        self.end_us.unwrap_or(self.judged_until_us) - self.start_us
+    }
+}
+
+/// One flow's figures in one run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlowResult {
+    /// Requests judged.
+    pub sent: u64,
+    /// Of those, lost.
+    pub lost: u64,
+}
+
+impl FlowResult {
+    /// Loss, 0 to 1.
+    pub fn loss(&self) -> f64 {
+        if self.sent == 0 {
+            0.0
+        } else {
+            self.lost as f64 / self.sent as f64
+        }
+    }
+}
+
+/// What one run measured.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunResult {
+    /// Its seed (`seed + run`).
+    pub seed: u64,
+    /// Its length, µs.
+    pub duration_us: u64,
+    /// Per flow.
+    pub flows: Vec<FlowResult>,
+    /// Outage episodes, by flow then start.
+    pub episodes: Vec<Episode>,
+    /// br0 FDB moves (all).
+    pub fdb_moves: u64,
+    /// The first [`KEEP_MOVES`] moves.
+    pub moves: Vec<FdbMove>,
+    /// ARP frames arriving at br0 ports.
+    pub arp_frames: u64,
+    /// ARP frames per second of the run.
+    pub arp_per_s: Vec<u32>,
+    /// Per flow, per second: (requests judged, lost).
+    pub loss_per_s: Vec<Vec<(u32, u32)>>,
+    /// Frames dropped after [`STORM_HOPS`] hops.
+    pub storm_drops: u64,
+    /// Per watched (host, MAC): the br0 port over time, (µs, port or
+    /// `None` when absent), starting at 0.
+    pub ports: Vec<PortLine>,
+    /// Whether the run was cut short (Ctrl-C).
+    pub interrupted: bool,
+}
+
+impl RunResult {
+    /// The property verdict of this run: `Some(why)` when violated.
+    pub fn violation(&self, m: &OverlaySystem, prop: &str, th: &Thresholds) -> Option<String> {
+        match prop {
+            "l2.loss" => self.flows.iter().enumerate().find_map(|(i, f)| {
+                (f.loss() > th.loss).then(|| {
+                    format!(
+                        "flow {} lost {:.1}% of {} requests (bound {:.1}%)",
+                        i + 1,
+                        100.0 * f.loss(),
+                        f.sent,
+                        100.0 * th.loss
+                    )
+                })
+            }),
+            "l2.no_flap" => {
+                let mut by: BTreeMap<(usize, EthernetAddress), Vec<u64>> = BTreeMap::new();
+                for mv in &self.moves {
+                    by.entry((mv.host, mv.mac)).or_default().push(mv.t_us);
+                }
+                let k = th.flap_moves as usize;
+                for ((h, mac), ts) in by {
+                    for i in k..ts.len() {
+                        if ts[i] - ts[i - k] <= th.flap_window_us {
+                            return Some(format!(
+                                "{} br0: {mac} moved {} times within {:.3} s (from {:.3} s; bound {} in {:.3} s)",
+                                m.host_names()[h],
+                                k + 1,
+                                (ts[i] - ts[i - k]) as f64 / 1e6,
+                                ts[i - k] as f64 / 1e6,
+                                th.flap_moves,
+                                th.flap_window_us as f64 / 1e6
+                            ));
+                        }
+                    }
+                }
+                None
+            }
+            "l2.recovers_within" => self.episodes.iter().find_map(|e| {
+                (e.duration_us() > th.recover_us).then(|| {
+                    format!(
+                        "flow {}: an outage from {:.3} s lasted {:.3} s{} (bound {:.3} s)",
+                        e.flow + 1,
+                        e.start_us as f64 / 1e6,
+                        e.duration_us() as f64 / 1e6,
+                        if e.end_us.is_none() {
+                            " and had not ended"
+                        } else {
+                            ""
+                        },
+                        th.recover_us as f64 / 1e6
+                    )
+                })
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// An event on the clock.
+#[derive(Clone, Debug)]
+enum Ev {
+    /// A frame arrives at a location.
+    Frame(InFlight),
+    /// A container's neighbour timer.
+    Timer(usize),
+    /// A host's driver handles the head of its queue.
+    Driver(usize),
+    /// The operator job of `delete-local-arp` on a host.
+    Cleanup(usize),
+    /// A flow's `k`-th period starts.
+    Flow(usize, u64),
+    /// A container sends a packet (a request or a response) through its
+    /// neighbour table.
+    Send {
+        ep: usize,
+        to: usize,
+        payload: Vec<u8>,
+    },
+    /// br0 and vxlan1 age their entries.
+    Age,
+}
+
+/// A container in the run.
+struct Ctr {
+    table: NeighTable,
+    timer_at: Option<u64>,
+    /// Packets queued in the neighbour table: id → (destination, payload).
+    pending: BTreeMap<u64, (Ipv4Addr, Vec<u8>)>,
+}
+
+/// A request's fate.
+#[derive(Clone)]
+struct Request {
+    sent_us: u64,
+    answered_us: Option<u64>,
+}
+
+/// One timed run.
+struct Run<'a> {
+    m: &'a OverlaySystem,
+    spec: &'a TimedSpec,
+    rng: ChaCha8Rng,
+    now: u64,
+    seq: u64,
+    queue: BTreeMap<(u64, u64), Ev>,
+    s: L2State,
+    ctrs: Vec<Ctr>,
+    driver_due: Vec<bool>,
+    cleanup_due: Vec<bool>,
+    next_packet: u64,
+    requests: Vec<BTreeMap<u64, Request>>,
+    out: RunResult,
+    watched: BTreeMap<(usize, EthernetAddress), usize>,
+    trace: Trace,
+}
+
+fn payload(kind: u8, flow: usize, id: u64) -> Vec<u8> {
+    let mut p = MAGIC.to_vec();
+    p.push(kind);
+    p.extend_from_slice(&(flow as u16).to_be_bytes());
+    p.extend_from_slice(&id.to_be_bytes());
+    p
+}
+
+/// (kind, flow, id, source IP) of a simulation packet to `ip`.
+fn parse_payload(ip_payload: &[u8], ip: Ipv4Addr) -> Option<(u8, usize, u64, Ipv4Addr)> {
+    let packet = Ipv4Packet::new_checked(ip_payload).ok()?;
+    let repr = Ipv4Repr::parse(&packet).ok()?;
+    if repr.dst_addr != ip {
+        return None;
+    }
+    let udp = UdpPacket::new_checked(packet.payload()).ok()?;
+    let rest = udp.payload().strip_prefix(MAGIC)?;
+    if rest.len() != 11 {
+        return None;
+    }
+    let flow = u16::from_be_bytes([rest[1], rest[2]]) as usize;
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&rest[3..11]);
+    Some((rest[0], flow, u64::from_be_bytes(id), repr.src_addr))
+}
+
+impl<'a> Run<'a> {
+    fn new(m: &'a OverlaySystem, spec: &'a TimedSpec, seed: u64, duration_us: u64) -> Run<'a> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let ctrs = m
+            .endpoints()
+            .iter()
+            .enumerate()
+            .map(|(i, cfg)| Ctr {
+                table: NeighTable::new(
+                    spec.containers[i].neigh.clone(),
+                    cfg.ip,
+                    cfg.mac,
+                    0,
+                    &mut rng,
+                ),
+                timer_at: None,
+                pending: BTreeMap::new(),
+            })
+            .collect();
+        let s = m.init_state();
+        let hosts = s.hosts.len();
+        let mut watched = BTreeMap::new();
+        let mut ports = Vec::new();
+        for (i, cfg) in m.endpoints().iter().enumerate() {
+            let (h, _) = m.container_port(i);
+            watched.insert((h, cfg.mac), ports.len());
+            ports.push(((h, cfg.mac), vec![(0, None)]));
+        }
+        Run {
+            m,
+            spec,
+            rng,
+            now: 0,
+            seq: 0,
+            queue: BTreeMap::new(),
+            s,
+            ctrs,
+            driver_due: vec![false; hosts],
+            cleanup_due: vec![false; hosts],
+            next_packet: 0,
+            requests: vec![BTreeMap::new(); spec.flows.len()],
+            out: RunResult {
+                seed,
+                duration_us,
+                flows: vec![FlowResult::default(); spec.flows.len()],
+                arp_per_s: vec![0; (duration_us / 1_000_000 + 1) as usize],
+                loss_per_s: vec![
+                    vec![(0, 0); (duration_us / 1_000_000 + 1) as usize];
+                    spec.flows.len()
+                ],
+                ports,
+                ..RunResult::default()
+            },
+            watched,
+            trace: Trace::off(),
+        }
+    }
+
+    fn at(&mut self, t: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.insert((t, self.seq), ev);
+    }
+
+    fn run(mut self, duration_us: u64, stop: &dyn Fn() -> bool) -> RunResult {
+        for (f, flow) in self.spec.flows.iter().enumerate() {
+            self.at(flow.start_us, Ev::Flow(f, 0));
+        }
+        self.at(1_000_000, Ev::Age);
+        for e in 0..self.ctrs.len() {
+            self.rearm(e);
+        }
+        let mut n = 0u64;
+        while let Some(((t, _), ev)) = self.queue.pop_first() {
+            if t > duration_us {
+                break;
+            }
+            n += 1;
+            if n.is_multiple_of(4096) && stop() {
+                self.out.interrupted = true;
+                self.out.duration_us = t;
+                break;
+            }
+            self.now = t;
+            self.s.now_s = (t / 1_000_000) as u32;
+            self.event(ev);
+        }
+        self.finish()
+    }
+
+    fn event(&mut self, ev: Ev) {
+        match ev {
+            Ev::Frame(item) => self.frame(item),
+            Ev::Timer(e) => {
+                let now_ms = self.now / 1000;
+                if self.ctrs[e].timer_at != Some(now_ms) {
+                    return; // superseded
+                }
+                self.ctrs[e].timer_at = None;
+                let acts = self.ctrs[e].table.run_timers(now_ms, &mut self.rng);
+                for (_, a) in acts {
+                    self.act(e, a, 0);
+                }
+                self.rearm(e);
+            }
+            Ev::Driver(h) => {
+                self.driver_due[h] = false;
+                if !self.s.hosts[h].driver.is_empty() {
+                    self.m.driver(&mut self.s, h, &mut self.trace);
+                }
+                if !self.s.hosts[h].driver.is_empty() {
+                    self.driver_due[h] = true;
+                    let d = self.rng.gen_range(100..=1_000);
+                    self.at(self.now + d, Ev::Driver(h));
+                }
+                self.schedule_hosts();
+            }
+            Ev::Cleanup(h) => {
+                self.cleanup_due[h] = false;
+                self.m.delete_local_neigh(&mut self.s, h, &mut self.trace);
+            }
+            Ev::Flow(f, k) => {
+                let flow = self.spec.flows[f].clone();
+                for b in 0..flow.burst {
+                    let id = self.next_packet;
+                    self.next_packet += 1;
+                    let t = self.now + u64::from(b) * 1_000;
+                    self.requests[f].insert(
+                        id,
+                        Request {
+                            sent_us: t,
+                            answered_us: None,
+                        },
+                    );
+                    let ev = Ev::Send {
+                        ep: flow.from,
+                        to: flow.to,
+                        payload: payload(0, f, id),
+                    };
+                    if b == 0 {
+                        self.event(ev);
+                    } else {
+                        self.at(t, ev);
+                    }
+                }
+                self.at(flow.start_us + (k + 1) * flow.every_us, Ev::Flow(f, k + 1));
+            }
+            Ev::Send { ep, to, payload } => {
+                let id = self.next_packet;
+                self.next_packet += 1;
+                let ip = self.m.endpoints()[to].ip;
+                self.ctrs[ep].pending.insert(id, (ip, payload));
+                let acts = self.ctrs[ep].table.neigh_event_send(
+                    self.now / 1000,
+                    ip,
+                    Some(QueuedPacket {
+                        id,
+                        truesize: TRUESIZE,
+                    }),
+                );
+                for a in acts {
+                    self.act(ep, a, 0);
+                }
+                self.rearm(ep);
+            }
+            Ev::Age => {
+                for (h, mac) in self.m.age_tables(&mut self.s) {
+                    self.port_changed(h, mac, None);
+                }
+                self.at(self.now + 1_000_000, Ev::Age);
+            }
+        }
+    }
+
+    /// Re-arms container `e`'s timer event if its next due time changed.
+    fn rearm(&mut self, e: usize) {
+        let next = self.ctrs[e].table.next_timer_ms();
+        if self.ctrs[e].timer_at != Some(next) {
+            self.ctrs[e].timer_at = Some(next);
+            self.at((next * 1000).max(self.now), Ev::Timer(e));
+        }
+    }
+
+    /// Container `e` puts `bytes` on its eth0, `delay` µs from now.
+    fn emit(&mut self, e: usize, bytes: Vec<u8>, delay: u64) {
+        let (host, port) = self.m.container_port(e);
+        let lat = Latency::to(
+            Loc::Bridge {
+                host: host as u8,
+                port,
+            },
+            &mut self.rng,
+        );
+        self.at(
+            self.now + delay + lat,
+            Ev::Frame(InFlight {
+                at: Loc::Bridge {
+                    host: host as u8,
+                    port,
+                },
+                hops: 0,
+                bytes,
+            }),
+        );
+    }
+
+    /// The processing time of an answer of container `e`, with its
+    /// slowness.
+    fn answer_delay(&mut self, e: usize) -> u64 {
+        let mut d = self.rng.gen_range(20..=80);
+        if let Some(rd) = self.spec.containers[e].reply_delay {
+            if self.rng.gen_bool(rd.p.clamp(0.0, 1.0)) {
+                d += self.rng.gen_range(rd.min_us..=rd.max_us);
+            }
+        }
+        d
+    }
+
+    fn act(&mut self, e: usize, a: NeighAction, _depth: u32) {
+        let cfg = &self.m.endpoints()[e];
+        let (mac, ip) = (cfg.mac, cfg.ip);
+        match a {
+            NeighAction::Solicit { target, unicast } => {
+                let mut f = build::arp_request(mac, ip, target);
+                if let Some(u) = unicast {
+                    f[0..6].copy_from_slice(u.as_bytes());
+                }
+                let d = self.rng.gen_range(5..=20);
+                self.emit(e, f, d);
+            }
+            NeighAction::Reply { to_ip, to_mac } => {
+                let f = build::arp_reply(mac, ip, to_mac, to_ip);
+                let d = self.answer_delay(e);
+                self.emit(e, f, d);
+            }
+            NeighAction::Transmit {
+                packet, mac: dst, ..
+            } => {
+                if let Some((to_ip, p)) = self.ctrs[e].pending.remove(&packet) {
+                    let f = build::unicast_ip(mac, dst, ip, to_ip, &p);
+                    let d = self.rng.gen_range(5..=20);
+                    self.emit(e, f, d);
+                }
+            }
+            NeighAction::Drop { packet, .. } => {
+                self.ctrs[e].pending.remove(&packet);
+            }
+            NeighAction::AppSolicit { .. }
+            | NeighAction::State { .. }
+            | NeighAction::Collected { .. } => {}
+        }
+    }
+
+    fn schedule_hosts(&mut self) {
+        for h in 0..self.s.hosts.len() {
+            if !self.s.hosts[h].driver.is_empty() && !self.driver_due[h] {
+                self.driver_due[h] = true;
+                let d = self.rng.gen_range(1_000..=5_000);
+                self.at(self.now + d, Ev::Driver(h));
+            }
+            if !self.cleanup_due[h] && self.m.cleanup_pending(&self.s, h) {
+                self.cleanup_due[h] = true;
+                self.at(self.now + 1_000_000, Ev::Cleanup(h));
+            }
+        }
+    }
+
+    fn port_changed(&mut self, h: usize, mac: EthernetAddress, port: Option<u8>) {
+        if let Some(&i) = self.watched.get(&(h, mac)) {
+            let line = &mut self.out.ports[i].1;
+            if line.last().map(|x| x.1) != Some(port) {
+                line.push((self.now, port));
+            }
+        }
+    }
+
+    fn frame(&mut self, item: InFlight) {
+        if let Loc::Endpoint { ep } = item.at {
+            self.container_rx(ep as usize, &item.bytes);
+            return;
+        }
+        if item.hops > STORM_HOPS {
+            self.out.storm_drops += 1;
+            return;
+        }
+        let bridge_host = match item.at {
+            Loc::Bridge { host, .. } => Some(host as usize),
+            _ => None,
+        };
+        let before = bridge_host.map(|h| {
+            self.s.hosts[h]
+                .br
+                .fdb
+                .iter()
+                .filter(|(_, e)| !e.local)
+                .map(|(m, e)| (*m, e.port))
+                .collect::<BTreeMap<_, _>>()
+        });
+        if bridge_host.is_some() {
+            if let Ok(eth) = EthernetFrame::new_checked(&item.bytes[..]) {
+                if eth.ethertype() == EtherType::Arp {
+                    self.out.arp_frames += 1;
+                    let sec = (self.now / 1_000_000) as usize;
+                    if let Some(c) = self.out.arp_per_s.get_mut(sec) {
+                        *c += 1;
+                    }
+                }
+            }
+        }
+        self.m.deliver(&mut self.s, item, &mut self.trace);
+        if let (Some(h), Some(before)) = (bridge_host, before) {
+            let after: Vec<(EthernetAddress, u8)> = self.s.hosts[h]
+                .br
+                .fdb
+                .iter()
+                .filter(|(_, e)| !e.local)
+                .map(|(m, e)| (*m, e.port))
+                .collect();
+            for (mac, port) in after {
+                match before.get(&mac) {
+                    Some(&old) if old != port => {
+                        self.out.fdb_moves += 1;
+                        if self.out.moves.len() < KEEP_MOVES {
+                            self.out.moves.push(FdbMove {
+                                t_us: self.now,
+                                host: h,
+                                mac,
+                                from: old,
+                                to: port,
+                            });
+                        }
+                        self.port_changed(h, mac, Some(port));
+                    }
+                    None => self.port_changed(h, mac, Some(port)),
+                    _ => {}
+                }
+            }
+        }
+        for next in std::mem::take(&mut self.s.inflight) {
+            let d = Latency::to(next.at, &mut self.rng);
+            self.at(self.now + d, Ev::Frame(next));
+        }
+        self.schedule_hosts();
+    }
+
+    /// A frame arrives at container `e`'s eth0.
+    fn container_rx(&mut self, e: usize, bytes: &[u8]) {
+        let cfg = &self.m.endpoints()[e];
+        let (mac, ip) = (cfg.mac, cfg.ip);
+        let Ok(eth) = EthernetFrame::new_checked(bytes) else {
+            return;
+        };
+        let dst = eth.dst_addr();
+        let pkt_type = if dst == mac {
+            PacketType::Host
+        } else if dst.is_broadcast() {
+            PacketType::Broadcast
+        } else {
+            PacketType::OtherHost
+        };
+        let now_ms = self.now / 1000;
+        match eth.ethertype() {
+            EtherType::Arp => {
+                let Some(arp) = ArpPacket::new_checked(eth.payload())
+                    .ok()
+                    .and_then(|p| ArpRepr::parse(&p).ok())
+                else {
+                    return;
+                };
+                let op = match arp.operation {
+                    ArpOperation::Request => ArpOp::Request,
+                    ArpOperation::Reply => ArpOp::Reply,
+                    _ => return,
+                };
+                let arp_in = ArpIn {
+                    op,
+                    sha: arp.source_hardware_addr,
+                    sip: arp.source_protocol_addr,
+                    tha: arp.target_hardware_addr,
+                    tip: arp.target_protocol_addr,
+                    pkt_type,
+                };
+                let acts = self.ctrs[e].table.arp_process(now_ms, &arp_in);
+                for a in acts {
+                    self.act(e, a, 0);
+                }
+                self.rearm(e);
+            }
+            EtherType::Ipv4 if pkt_type == PacketType::Host => {
+                let Some((kind, flow, id, src)) = parse_payload(eth.payload(), ip) else {
+                    return;
+                };
+                let Some(spec) = self.spec.flows.get(flow) else {
+                    return;
+                };
+                if spec.kind == FlowKind::Tcp {
+                    self.ctrs[e].table.neigh_confirm(now_ms, src);
+                }
+                if kind == 0 {
+                    let d = self.answer_delay(e);
+                    let from = spec.from;
+                    self.at(
+                        self.now + d,
+                        Ev::Send {
+                            ep: e,
+                            to: from,
+                            payload: payload(1, flow, id),
+                        },
+                    );
+                } else if let Some(r) = self.requests[flow].get_mut(&id) {
+                    if r.answered_us.is_none() {
+                        r.answered_us = Some(self.now);
+                    }
+                }
+                self.rearm(e);
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(mut self) -> RunResult {
+        let end = self.out.duration_us;
+        let timeout = self.spec.timeout_us;
+        let judged_until = end.saturating_sub(timeout);
+        for (f, reqs) in self.requests.iter().enumerate() {
+            let mut open: Option<Episode> = None;
+            for r in reqs.values() {
+                if r.sent_us > judged_until {
+                    break;
+                }
+                let ok = r.answered_us.is_some_and(|a| a - r.sent_us <= timeout);
+                let sec = (r.sent_us / 1_000_000) as usize;
+                self.out.flows[f].sent += 1;
+                if let Some(c) = self.out.loss_per_s[f].get_mut(sec) {
+                    c.0 += 1;
+                }
+                if ok {
+                    if let Some(mut ep) = open.take() {
+                        ep.end_us = Some(r.sent_us);
+                        self.out.episodes.push(ep);
+                    }
+                } else {
+                    self.out.flows[f].lost += 1;
+                    if let Some(c) = self.out.loss_per_s[f].get_mut(sec) {
+                        c.1 += 1;
+                    }
+                    match &mut open {
+                        Some(ep) => ep.lost += 1,
+                        None => {
+                            open = Some(Episode {
+                                flow: f,
+                                start_us: r.sent_us,
+                                end_us: None,
+                                lost: 1,
+                                judged_until_us: judged_until,
+                            })
+                        }
+                    }
+                }
+            }
+            if let Some(ep) = open {
+                self.out.episodes.push(ep);
+            }
+        }
+        self.out
+    }
+}
+
+/// Runs one timed execution of `m` (a variant's system) for `duration_us`
+/// with `seed`; `stop` is polled now and then (Ctrl-C).
+pub fn run_once(
+    m: &OverlaySystem,
+    spec: &TimedSpec,
+    seed: u64,
+    duration_us: u64,
+    stop: &dyn Fn() -> bool,
+) -> RunResult {
+    Run::new(m, spec, seed, duration_us).run(duration_us, stop)
+}
+
+/// The figures of a variant over its runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    /// Runs done.
+    pub runs: usize,
+    /// Mean loss over all flows and runs (requests lost / judged).
+    pub loss_mean: f64,
+    /// Outage episodes over all runs.
+    pub episodes: usize,
+    /// Median episode length, s (0 without episodes).
+    pub episode_s_median: f64,
+    /// Longest episode, s.
+    pub episode_s_max: f64,
+    /// The fraction of episodes that ended by themselves (1 without
+    /// episodes).
+    pub recovered: f64,
+    /// Mean br0 FDB moves per run.
+    pub fdb_moves_mean: f64,
+    /// Mean ARP frames per simulated second.
+    pub arp_per_s_mean: f64,
+    /// Per timed property: `None` = not violated, `Some((run, why))` =
+    /// violated in that run (the first).
+    pub verdicts: Vec<(&'static str, Option<(usize, String)>)>,
+}
+
+/// Aggregates runs.
+pub fn summarize(m: &OverlaySystem, spec: &TimedSpec, runs: &[RunResult]) -> Summary {
+    let (mut sent, mut lost) = (0u64, 0u64);
+    let mut durs: Vec<u64> = Vec::new();
+    let mut ended = 0usize;
+    let (mut moves, mut arp, mut secs) = (0u64, 0u64, 0f64);
+    for r in runs {
+        for f in &r.flows {
+            sent += f.sent;
+            lost += f.lost;
+        }
+        for e in &r.episodes {
+            durs.push(e.duration_us());
+            ended += usize::from(e.end_us.is_some());
+        }
+        moves += r.fdb_moves;
+        arp += r.arp_frames;
+        secs += r.duration_us as f64 / 1e6;
+    }
+    durs.sort_unstable();
+    let median = if durs.is_empty() {
+        0.0
+    } else if durs.len() % 2 == 1 {
+        durs[durs.len() / 2] as f64 / 1e6
+    } else {
+        (durs[durs.len() / 2 - 1] + durs[durs.len() / 2]) as f64 / 2e6
+    };
+    let verdicts = TIMED_PROPERTIES
+        .iter()
+        .map(|p| {
+            (
+                *p,
+                runs.iter()
+                    .enumerate()
+                    .find_map(|(i, r)| r.violation(m, p, &spec.thresholds).map(|w| (i, w))),
+            )
+        })
+        .collect();
+    let n = runs.len().max(1) as f64;
+    Summary {
+        runs: runs.len(),
+        loss_mean: if sent == 0 {
+            0.0
+        } else {
+            lost as f64 / sent as f64
+        },
+        episodes: durs.len(),
+        episode_s_median: median,
+        episode_s_max: durs.last().map_or(0.0, |d| *d as f64 / 1e6),
+        recovered: if durs.is_empty() {
+            1.0
+        } else {
+            ended as f64 / durs.len() as f64
+        },
+        fdb_moves_mean: moves as f64 / n,
+        arp_per_s_mean: if secs > 0.0 { arp as f64 / secs } else { 0.0 },
+        verdicts,
+    }
+}
+
+/// A br0 FDB move as `bridge monitor fdb` prints the new entry, with the
+/// host, the time and the port it left.
+pub fn monitor_line(m: &OverlaySystem, mv: &FdbMove) -> String {
+    format!(
+        "{:>10.6}  {}: {} dev {} master br0   (was {})",
+        mv.t_us as f64 / 1e6,
+        m.host_names()[mv.host],
+        mv.mac,
+        m.port_name(mv.host, mv.to),
+        m.port_name(mv.host, mv.from)
+    )
+}
