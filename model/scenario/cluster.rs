@@ -65,7 +65,7 @@ impl Profile {
         };
         Some(Profile {
             name: name.to_string(),
-            driver: DriverProfile { fdb },
+            driver: DriverProfile::moby(fdb),
         })
     }
 }
