@@ -31,11 +31,12 @@ pub const PROPERTIES: [&str; 3] = [
 ];
 
 /// The driver profiles, by name.
-pub const PROFILES: [&str; 6] = [
+pub const PROFILES: [&str; 7] = [
     "libnetwork-pre-1902",
     "libnetwork-pre-1935",
     "libnetwork-1935",
     "moby-pre-50106",
+    "moby-50106",
     "moby-29",
     "moby-53663",
 ];
@@ -80,10 +81,12 @@ impl Profile {
                 fdb_cnt: false,
                 ..DriverProfile::moby(FdbProgram::Replace)
             },
+            // The osl of 2017-2025 programmed every entry with NeighSet.
             "moby-pre-50106" => DriverProfile {
                 fdb_cnt: false,
-                ..DriverProfile::moby(FdbProgram::Add)
+                ..DriverProfile::moby(FdbProgram::Replace)
             },
+            "moby-50106" => DriverProfile::moby(FdbProgram::Replace),
             "moby-29" => DriverProfile::moby(FdbProgram::Add),
             "moby-53663" => DriverProfile::moby(FdbProgram::Replace),
             _ => return None,
@@ -104,7 +107,8 @@ impl Describe for Profile {
             "libnetwork-pre-1902" => "overlay driver (libnetwork, Aug 2017, before #1902): one peer entry per (IP, MAC); a remote delete is handed the localPeer flag as updateDb and only cleans the sandbox cache".into(),
             "libnetwork-pre-1935" => "overlay driver (libnetwork 17.06-17.09, before #1935): one peer entry per (IP, MAC), overwritten by the latest add; a delete with another endpoint ID touches only the sandbox cache".into(),
             "libnetwork-1935" => "overlay driver with libnetwork #1935: a set of endpoints per key, the first programmed, the next restored; no fdbCnt".into(),
-            "moby-pre-50106" => "overlay driver before moby #50106: every peer delete deletes its MAC's FDB entry (no fdbCnt)".into(),
+            "moby-pre-50106" => "overlay driver before moby #50106: every peer delete deletes its MAC's FDB entry (no fdbCnt); FDB entries programmed with NeighSet".into(),
+            "moby-50106" => "overlay driver with moby #50106: fdbCnt, one FDB entry per (VTEP, MAC) for all the neighbour entries that need it; FDB entries programmed with NeighSet".into(),
             _ => match self.driver.fdb {
                 FdbProgram::Add => {
                     "overlay driver (moby 29.x): fdbCnt; peer FDB entries added with NeighAdd (exclusive)".into()
@@ -324,20 +328,27 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         if let ["move", n, "->", h, rest @ ..] = words.as_slice() {
             let e = ep_index(n, span.clone())?;
             let to = host_named(h)?;
-            let after = match rest {
-                [] => None,
-                ["after", secs] => match secs.parse::<u32>() {
-                    Ok(n) if (1..=86_400).contains(&n) => Some(n),
+            let after =
+                match rest {
+                    [] => None,
+                    ["after", secs] => match secs.parse::<u32>() {
+                        Ok(n) if (1..=86_400).contains(&n) => Some(n),
+                        _ => return Err(src.error(
+                            span,
+                            format!(
+                                "move ... after {secs}: not a number of seconds from 1 to 86400"
+                            ),
+                            SCRIPT_HINT,
+                        )),
+                    },
                     _ => {
                         return Err(src.error(
                             span,
-                            format!("move ... after {secs}: not a number of seconds from 1 to 86400"),
+                            format!("unknown script step {text:?}"),
                             SCRIPT_HINT,
                         ))
                     }
-                },
-                _ => return Err(src.error(span, format!("unknown script step {text:?}"), SCRIPT_HINT)),
-            };
+                };
             if endpoints[e].host == to {
                 return Err(src.error(
                     span,
