@@ -328,27 +328,28 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         if let ["move", n, "->", h, rest @ ..] = words.as_slice() {
             let e = ep_index(n, span.clone())?;
             let to = host_named(h)?;
-            let after =
-                match rest {
-                    [] => None,
-                    ["after", secs] => match secs.parse::<u32>() {
-                        Ok(n) if (1..=86_400).contains(&n) => Some(n),
-                        _ => return Err(src.error(
+            let after = match rest {
+                [] => None,
+                ["after", secs] => match secs.parse::<u32>() {
+                    Ok(n) if (1..=86_400).contains(&n) => Some(n),
+                    _ => {
+                        return Err(src.error(
                             span,
                             format!(
                                 "move ... after {secs}: not a number of seconds from 1 to 86400"
                             ),
                             SCRIPT_HINT,
-                        )),
-                    },
-                    _ => {
-                        return Err(src.error(
-                            span,
-                            format!("unknown script step {text:?}"),
-                            SCRIPT_HINT,
                         ))
                     }
-                };
+                },
+                _ => {
+                    return Err(src.error(
+                        span,
+                        format!("unknown script step {text:?}"),
+                        SCRIPT_HINT,
+                    ))
+                }
+            };
             if endpoints[e].host == to {
                 return Err(src.error(
                     span,
