@@ -34,6 +34,17 @@
 //!   its endpoints; when it rejoins ([`Op::Rejoin`]), a join for each
 //!   (bulk sync). Faults, each bounded by the scenario's budget: an event
 //!   dropped, delivered twice, or delivered before an earlier one.
+//! - a container's own host records it as a local peer when it starts
+//!   ([`Cluster::local_join`], nothing programmed) and forgets it when it
+//!   stops ([`Cluster::local_leave`], restoring the next endpoint of its
+//!   IP if that one is remote);
+//! - the eras before (profiles, [`DriverProfile`]): without `fdbCnt`
+//!   (moby #50106: every delete takes the MAC's FDB entry); libnetwork's
+//!   2017 peer map ([`PeerDb::Map`], read at moby/libnetwork 7447e54d^1,
+//!   Apache-2.0: `peerDbAdd`/`peerDbDelete`/`peerAddOp`/`peerDeleteOp`
+//!   and the osl's `AddNeighbor`/`DeleteNeighbor` with their sandbox
+//!   neighbour cache, [`HostState::cache`]); and that map before #1902
+//!   (de9a397a^: the delete handed `localPeer` as `updateDb`);
 //! - a remote container's traffic ([`Op::Send`]) arrives at a host's vxlan
 //!   device from its own host's VTEP and is snooped (`vxlan_snoop`): it
 //!   learns the MAC when no entry exists, and never moves a permanent one.
@@ -41,7 +52,9 @@
 //! Not modelled here: the bridge and the containers' ARP (the datapath
 //! model does those), NetworkDB's gossip internals (bulk-sync timing,
 //! tombstones and their 60 s retention: the inbox is the whole channel),
-//! serf and the classic driver's miss path, encryption (`setupEncryption`),
+//! serf and the classic driver's miss path and replay on join (#1639), the
+//! sandbox neighbour cache after #1935 and #1433's cache purge,
+//! encryption (`setupEncryption`),
 //! the `NTF_MASTER` delete of br0's dynamic entry that `DeleteNeighbor`
 //! also sends, IPv6, and lazy sandbox creation (every host's sandbox
 //! exists from the start). The era before #53663 is modelled from the
