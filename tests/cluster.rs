@@ -277,3 +277,28 @@ fn a_move_to_the_local_node_keeps_the_remote_entry_before_1902() {
         "{end}"
     );
 }
+
+#[test]
+fn a_mac_that_is_not_unicast_is_exit_2_at_its_line() {
+    let text = std::fs::read_to_string(scenario("mac-ok", r#""start B""#, "")).unwrap();
+    // B's table: a multicast MAC, then a word that is no MAC.
+    for (name, mac) in [("mac-multicast", "01:00:5e:00:00:01"), ("mac-word", "nope")] {
+        let bad = text.replace(
+            "ip = \"10.0.1.3\"\n",
+            &format!("ip = \"10.0.1.3\"\nmac = \"{mac}\"\n"),
+        );
+        assert_ne!(bad, text);
+        let line = bad.lines().position(|l| l.starts_with("mac =")).unwrap() + 1;
+        let file = scratch_with(SCRATCH, &format!("{name}.toml"), &bad)
+            .display()
+            .to_string();
+        let o = run(&["check", &file]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("is not a unicast MAC address"),
+            "{name}: {err}"
+        );
+        assert!(err.contains(&format!("{file}:{line}:")), "{name}: {err}");
+    }
+}
