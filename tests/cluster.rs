@@ -12,6 +12,25 @@ use common::cli::{json_rows, run, scratch_with, stderr, stdout};
 
 const SCRATCH: &str = "cluster-tests";
 const REJOIN: &str = "scenarios/swarm-rejoin-fdb-eexist.toml";
+const REUSE: &str = "scenarios/overlay-ip-reuse-1935.toml";
+const SHARED: &str = "scenarios/overlay-shared-fdb-50106.toml";
+const MOVE: &str = "scenarios/overlay-move-1902.toml";
+
+/// The rows of `check FILE --format json`, which must exit 0.
+fn checked(file: &str) -> Vec<Value> {
+    let o = run(&["check", file, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    json_rows(&o)
+}
+
+/// The replay of `property`'s counterexample on `variant`.
+fn replay_of(file: &str, rows: &[Value], variant: &str, property: &str) -> String {
+    let cx = &row(rows, variant, property)["counterexample"];
+    let token = cx["token"].as_str().expect("a counterexample");
+    let o = run(&["replay", file, token]);
+    assert_eq!(o.status.code(), Some(1), "a violating replay exits 1");
+    stdout(&o)
+}
 
 /// The row of `variant` and `property`.
 fn row<'a>(rows: &'a [Value], variant: &str, property: &str) -> &'a Value {
@@ -157,6 +176,19 @@ fn bad_files_are_exit_2_with_their_line() {
         ("host", r#""fail h9""#, "no host named \"h9\"", 3),
         ("own", r#""send A -> h1""#, "runs on h1", 3),
         ("wait", r#""wait 0""#, "not a number of seconds", 3),
+        ("move-own", r#""move A -> h1""#, "A already runs on h1", 3),
+        (
+            "move-after",
+            r#""move B -> h1 after 0""#,
+            "not a number of seconds",
+            3,
+        ),
+        (
+            "move-twice",
+            r#""move B -> h1", "move B -> h1""#,
+            "moved to h1 twice",
+            3,
+        ),
         ("budget", r#""start B""#, "drop = 9 is out of range", 6),
     ];
     for (name, script, want, line) in cases {
@@ -166,6 +198,107 @@ fn bad_files_are_exit_2_with_their_line() {
         assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
         let err = stderr(&o);
         assert!(err.contains(want), "{name}: {err}");
+        assert!(err.contains(&format!("{file}:{line}:")), "{name}: {err}");
+    }
+}
+
+#[test]
+fn the_reused_address_leaves_a_stale_remote_entry_only_in_the_pre_1935_map() {
+    let rows = checked(REUSE);
+    assert_eq!(
+        row(&rows, "libnetwork-pre-1935", "overlay.converged")["verdict"],
+        "violated"
+    );
+    let fixed = row(&rows, "libnetwork-1935", "overlay.converged");
+    assert_eq!(fixed["verdict"], "holds");
+    assert_eq!(fixed["complete"], true);
+    let trace = replay_of(REUSE, &rows, "libnetwork-pre-1935", "overlay.converged");
+    // The bad order: the new local endpoint overwrites the key before the
+    // old one's leave arrives, which is then taken as stale.
+    let start = trace.find("start web.1@worker1").expect("the local start");
+    let overwrite = trace
+        .find("web.1@worker1 overwrites web.1's entry")
+        .expect("the overwrite");
+    let leave = trace.find("worker1: leave of web.1").expect("the leave");
+    let kept = trace
+        .find("mismatched endpoint ID): kept")
+        .expect("the stale delete");
+    assert!(
+        start < overwrite && overwrite < leave && leave < kept,
+        "{trace}"
+    );
+    let end = &trace[trace.find("final state").unwrap()..];
+    assert!(
+        end.contains("02:42:0a:00:01:06 dst 192.168.100.2 permanent"),
+        "{end}"
+    );
+}
+
+#[test]
+fn a_shared_mac_loses_its_fdb_entry_without_fdbcnt() {
+    let rows = checked(SHARED);
+    for p in ["overlay.converged", "overlay.reachable"] {
+        assert_eq!(
+            row(&rows, "moby-pre-50106", p)["verdict"],
+            "violated",
+            "{p}"
+        );
+        assert_eq!(row(&rows, "moby-50106", p)["verdict"], "holds", "{p}");
+        assert_eq!(row(&rows, "moby-50106", p)["complete"], true, "{p}");
+    }
+    let trace = replay_of(SHARED, &rows, "moby-pre-50106", "overlay.reachable");
+    assert!(
+        trace.contains("bridge fdb del 02:42:0a:00:01:03 dev vxlan1 dst 192.168.100.2 self: ok"),
+        "{trace}"
+    );
+    // db.1's neighbour entry stays, its MAC's FDB entry is gone.
+    let end = &trace[trace.find("final state").unwrap()..];
+    assert!(end.contains("10.0.1.3 lladdr 02:42:0a:00:01:03"), "{end}");
+    assert!(!end.contains("02:42:0a:00:01:03 dst"), "{end}");
+}
+
+#[test]
+fn a_move_to_the_local_node_keeps_the_remote_entry_before_1902() {
+    let rows = checked(MOVE);
+    for p in ["overlay.converged", "overlay.no_local_peer"] {
+        assert_eq!(
+            row(&rows, "libnetwork-pre-1902", p)["verdict"],
+            "violated",
+            "{p}"
+        );
+        assert_eq!(row(&rows, "libnetwork-1902", p)["verdict"], "holds", "{p}");
+        assert_eq!(row(&rows, "libnetwork-1902", p)["complete"], true, "{p}");
+    }
+    let trace = replay_of(MOVE, &rows, "libnetwork-pre-1902", "overlay.converged");
+    assert!(trace.contains("the db is not consulted"), "{trace}");
+    let end = &trace[trace.find("final state").unwrap()..];
+    assert!(
+        end.contains("worker1 vxlan1 fdb: 02:42:0a:00:01:06 dst 192.168.100.2 permanent"),
+        "{end}"
+    );
+}
+
+#[test]
+fn a_mac_that_is_not_unicast_is_exit_2_at_its_line() {
+    let text = std::fs::read_to_string(scenario("mac-ok", r#""start B""#, "")).unwrap();
+    // B's table: a multicast MAC, then a word that is no MAC.
+    for (name, mac) in [("mac-multicast", "01:00:5e:00:00:01"), ("mac-word", "nope")] {
+        let bad = text.replace(
+            "ip = \"10.0.1.3\"\n",
+            &format!("ip = \"10.0.1.3\"\nmac = \"{mac}\"\n"),
+        );
+        assert_ne!(bad, text);
+        let line = bad.lines().position(|l| l.starts_with("mac =")).unwrap() + 1;
+        let file = scratch_with(SCRATCH, &format!("{name}.toml"), &bad)
+            .display()
+            .to_string();
+        let o = run(&["check", &file]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("is not a unicast MAC address"),
+            "{name}: {err}"
+        );
         assert!(err.contains(&format!("{file}:{line}:")), "{name}: {err}");
     }
 }

@@ -34,6 +34,17 @@
 //!   its endpoints; when it rejoins ([`Op::Rejoin`]), a join for each
 //!   (bulk sync). Faults, each bounded by the scenario's budget: an event
 //!   dropped, delivered twice, or delivered before an earlier one.
+//! - a container's own host records it as a local peer when it starts
+//!   ([`Cluster::local_join`], nothing programmed) and forgets it when it
+//!   stops ([`Cluster::local_leave`], restoring the next endpoint of its
+//!   IP if that one is remote);
+//! - the eras before (profiles, [`DriverProfile`]): without `fdbCnt`
+//!   (moby #50106: every delete takes the MAC's FDB entry); libnetwork's
+//!   2017 peer map ([`PeerDb::Map`], read at moby/libnetwork 7447e54d^1,
+//!   Apache-2.0: `peerDbAdd`/`peerDbDelete`/`peerAddOp`/`peerDeleteOp`
+//!   and the osl's `AddNeighbor`/`DeleteNeighbor` with their sandbox
+//!   neighbour cache, [`HostState::cache`]); and that map before #1902
+//!   (de9a397a^: the delete handed `localPeer` as `updateDb`);
 //! - a remote container's traffic ([`Op::Send`]) arrives at a host's vxlan
 //!   device from its own host's VTEP and is snooped (`vxlan_snoop`): it
 //!   learns the MAC when no entry exists, and never moves a permanent one.
@@ -41,7 +52,9 @@
 //! Not modelled here: the bridge and the containers' ARP (the datapath
 //! model does those), NetworkDB's gossip internals (bulk-sync timing,
 //! tombstones and their 60 s retention: the inbox is the whole channel),
-//! serf and the classic driver's miss path, encryption (`setupEncryption`),
+//! serf and the classic driver's miss path and replay on join (#1639), the
+//! sandbox neighbour cache after #1935 and #1433's cache purge,
+//! encryption (`setupEncryption`),
 //! the `NTF_MASTER` delete of br0's dynamic entry that `DeleteNeighbor`
 //! also sends, IPv6, and lazy sandbox creation (every host's sandbox
 //! exists from the start). The era before #53663 is modelled from the
@@ -49,7 +62,7 @@
 //! added before it stays ("its neighbor row intact"), and `fdbCnt` is
 //! rolled back; the current code also rolls back the neighbour entry.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::net::Ipv4Addr;
 
@@ -76,11 +89,51 @@ impl FdbProgram {
     }
 }
 
+/// The peer table's shape: what the driver keeps per peer address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PeerDb {
+    /// libnetwork before #1935 (2017): a plain map keyed by (IP, MAC)
+    /// holding one (endpoint, VTEP) each, so a second endpoint with the
+    /// same key overwrites the first; a delete whose endpoint ID does not
+    /// match leaves the entry and touches only the sandbox's neighbour
+    /// cache; the osl `AddNeighbor` skips what its cache already holds and
+    /// programs with `NeighSet` ([`Cluster::peer_add_map`]).
+    Map,
+    /// libnetwork #1935 and later, moby today: a `SetMatrix` per IP, the
+    /// first element programmed, the next restored when it is deleted.
+    Set,
+}
+
 /// A variant's driver: what differs between the eras.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct DriverProfile {
     /// The FDB request.
     pub fdb: FdbProgram,
+    /// The peer table.
+    pub peer_db: PeerDb,
+    /// `fdbCnt` (moby #50106): the FDB entry of a (VTEP, MAC) is added
+    /// once and deleted when its last neighbour entry goes. Without it
+    /// (before #50106) every peer delete deletes the FDB entry. Only for
+    /// [`PeerDb::Set`].
+    pub fdb_cnt: bool,
+    /// libnetwork before #1902: the delete operation was handed the
+    /// `localPeer` flag where `updateDb` belonged, so a remote peer's
+    /// delete never reached the peer table and, finding no entry, only
+    /// cleaned the sandbox cache: the kernel kept `dst <remote> self
+    /// permanent`. Only for [`PeerDb::Map`].
+    pub delete_wrong_field: bool,
+}
+
+impl DriverProfile {
+    /// moby's driver with the given FDB request (`fdbCnt`, the set).
+    pub fn moby(fdb: FdbProgram) -> DriverProfile {
+        DriverProfile {
+            fdb,
+            peer_db: PeerDb::Set,
+            fdb_cnt: true,
+            delete_wrong_field: false,
+        }
+    }
 }
 
 /// A host of the cluster.
@@ -188,6 +241,24 @@ pub struct HostState {
     /// The last error `peerAdd`/`peerDelete` returned (the daemon logs it
     /// and goes on), for the trace and the properties' messages.
     pub last_error: Option<String>,
+    /// The sandbox's neighbour cache of the 2017 osl (`n.neighbors`):
+    /// the (destination IP, MAC) pairs `AddNeighbor` programmed, the peer
+    /// IP for a neighbour entry, the VTEP for an FDB entry. Only
+    /// [`PeerDb::Map`] keeps it; it is not kernel state.
+    pub cache: BTreeSet<(Ipv4Addr, EthernetAddress)>,
+}
+
+impl HostState {
+    fn empty() -> HostState {
+        HostState {
+            peers: BTreeMap::new(),
+            fdb_cnt: BTreeMap::new(),
+            vx: VxlanDev::default(),
+            inbox: VecDeque::new(),
+            last_error: None,
+            cache: BTreeSet::new(),
+        }
+    }
 }
 
 /// The state of the cluster.
@@ -297,6 +368,8 @@ impl fmt::Display for Event {
 /// What a driver call works with: the clock, the trace, and the netlink
 /// requests it sent (for the kernel oracle).
 struct Cx<'a> {
+    /// The host whose driver runs.
+    host: usize,
     now_s: u32,
     trace: &'a mut Trace,
     calls: Vec<NlCall>,
@@ -332,6 +405,267 @@ impl Cluster {
 
     fn ep_name(&self, e: u16) -> &str {
         &self.spec.endpoints[e as usize].name
+    }
+
+    /// A join from the control plane: the profile's `peerAdd`.
+    fn remote_join(&self, h: &mut HostState, e: usize, cx: &mut Cx<'_>) {
+        match self.profile.peer_db {
+            PeerDb::Set => self.peer_add(h, e, cx),
+            PeerDb::Map => self.peer_add_map(h, e, cx),
+        }
+    }
+
+    /// A leave from the control plane: the profile's `peerDelete`.
+    fn remote_leave(&self, h: &mut HostState, e: usize, cx: &mut Cx<'_>) {
+        match self.profile.peer_db {
+            PeerDb::Set => self.peer_delete(h, e, cx),
+            PeerDb::Map => self.peer_delete_map(h, e, cx),
+        }
+    }
+
+    /// The driver's `Join` for a container of its own host: the peer
+    /// table records it (`peerAdd` with `localPeer`/`updateOnlyDB`),
+    /// nothing is programmed.
+    fn local_join(&self, h: &mut HostState, e: usize, cx: &mut Cx<'_>) {
+        let entry = self.entry(e);
+        let ip = self.spec.endpoints[e].ip;
+        match self.profile.peer_db {
+            PeerDb::Set => {
+                let set = h.peers.entry(ip).or_default();
+                if !set.contains(&entry) {
+                    set.push(entry);
+                }
+                if set.len() > 1 {
+                    cx.trace.line(format!(
+                        "peerDbAdd transient condition: {} endpoints use {ip}",
+                        set.len()
+                    ));
+                }
+            }
+            PeerDb::Map => self.map_put(h, ip, entry, cx),
+        }
+        cx.trace.line(format!(
+            "{} joins locally: its peer entry is in the db, nothing to program",
+            self.ep_name(entry.endpoint)
+        ));
+    }
+
+    /// The driver's `Leave` for a container of its own host.
+    fn local_leave(&self, h: &mut HostState, e: usize, cx: &mut Cx<'_>) {
+        let entry = self.entry(e);
+        let ip = self.spec.endpoints[e].ip;
+        match self.profile.peer_db {
+            PeerDb::Map => {
+                // Before #1935 `Leave` sent no peerDelete: the entry stays.
+                cx.trace.line(format!(
+                    "{} leaves locally: its peer entry stays in the db",
+                    self.ep_name(entry.endpoint)
+                ));
+            }
+            PeerDb::Set => {
+                let Some(set) = h.peers.get_mut(&ip) else {
+                    return;
+                };
+                set.retain(|p| *p != entry);
+                let remaining = set.len();
+                if remaining == 0 {
+                    h.peers.remove(&ip);
+                    return;
+                }
+                let next = h.peers[&ip][0];
+                if self.spec.endpoints[next.endpoint as usize].host == cx.host {
+                    return;
+                }
+                cx.trace.line(format!(
+                    "peerDelete (local {}): restoring {} from the db",
+                    self.ep_name(entry.endpoint),
+                    self.ep_name(next.endpoint)
+                ));
+                if let Err(err) = self.add_neighbor(h, ip, next, false, cx) {
+                    h.last_error = Some(format!("peerDelete's restore failed: {err}"));
+                }
+            }
+        }
+    }
+
+    /// The pre-#1935 `peerDbAdd`: the (IP, MAC) key holds one entry, and
+    /// the latest add overwrites it.
+    fn map_put(&self, h: &mut HostState, ip: Ipv4Addr, entry: PeerEntry, cx: &mut Cx<'_>) {
+        let list = h.peers.entry(ip).or_default();
+        match list.iter_mut().find(|p| p.mac == entry.mac) {
+            Some(p) => {
+                if p.endpoint != entry.endpoint {
+                    cx.trace.line(format!(
+                        "peerDbAdd {ip} {}: {} overwrites {}'s entry",
+                        entry.mac,
+                        self.ep_name(entry.endpoint),
+                        self.ep_name(p.endpoint)
+                    ));
+                }
+                *p = entry;
+            }
+            None => list.push(entry),
+        }
+    }
+
+    /// The pre-#1935 `peerAddOp` for a remote peer: the db entry, then the
+    /// osl's `AddNeighbor` for the neighbour entry and for the FDB entry.
+    fn peer_add_map(&self, h: &mut HostState, e: usize, cx: &mut Cx<'_>) {
+        let entry = self.entry(e);
+        let ip = self.spec.endpoints[e].ip;
+        self.map_put(h, ip, entry, cx);
+        let r = self
+            .osl_add(h, ip, entry.mac, false, cx)
+            .and_then(|()| self.osl_add(h, entry.vtep, entry.mac, true, cx));
+        if let Err(err) = r {
+            cx.trace.line(format!("Peer operation failed: {err}"));
+            h.last_error = Some(format!(
+                "peerAdd of {} failed: {err}",
+                self.ep_name(entry.endpoint)
+            ));
+        }
+    }
+
+    /// The 2017 osl `AddNeighbor` (without `force`): nothing when the
+    /// sandbox's cache has the (destination, MAC) pair, else `NeighSet`
+    /// and the pair cached. `fdb`: the `AF_BRIDGE` entry (`dst` the VTEP).
+    fn osl_add(
+        &self,
+        h: &mut HostState,
+        dst: Ipv4Addr,
+        mac: EthernetAddress,
+        fdb: bool,
+        cx: &mut Cx<'_>,
+    ) -> Result<(), String> {
+        if h.cache.contains(&(dst, mac)) {
+            cx.trace.line(format!(
+                "Neighbor entry already present for IP {dst}, mac {mac}"
+            ));
+            return Ok(());
+        }
+        let req = NlRequest::Replace;
+        let r = if fdb {
+            let r =
+                h.vx.fdb_request(req, mac, Some(dst), NudState::Permanent, cx.now_s);
+            cx.calls.push(NlCall::Fdb(req, mac, Some(dst), r));
+            cx.trace.line(format!(
+                "bridge fdb replace {mac} dev vxlan1 dst {dst} self permanent: {}",
+                r.map_or_else(|e| e.to_string(), |()| "ok".into())
+            ));
+            r
+        } else {
+            let r = h.vx.neigh_request(req, dst, mac);
+            cx.calls.push(NlCall::Neigh(req, dst, mac, r));
+            cx.trace.line(format!(
+                "ip neigh replace {dst} lladdr {mac} dev vxlan1 nud permanent: {}",
+                r.map_or_else(|e| e.to_string(), |()| "ok".into())
+            ));
+            r
+        };
+        r.map_err(|e| format!("could not add neighbor entry: {e}"))?;
+        h.cache.insert((dst, mac));
+        Ok(())
+    }
+
+    /// The 2017 osl `DeleteNeighbor`: an error when the cache lacks the
+    /// pair; the kernel entry deleted only with `os_delete`; the pair
+    /// leaves the cache either way.
+    fn osl_delete(
+        &self,
+        h: &mut HostState,
+        dst: Ipv4Addr,
+        mac: EthernetAddress,
+        fdb: bool,
+        os_delete: bool,
+        cx: &mut Cx<'_>,
+    ) -> Result<(), String> {
+        if !h.cache.contains(&(dst, mac)) {
+            return Err(format!(
+                "could not find the neighbor entry to delete ({dst}, {mac})"
+            ));
+        }
+        if os_delete {
+            let req = NlRequest::Del;
+            let r = if fdb {
+                let r =
+                    h.vx.fdb_request(req, mac, Some(dst), NudState::Permanent, 0);
+                cx.calls.push(NlCall::Fdb(req, mac, Some(dst), r));
+                cx.trace.line(format!(
+                    "bridge fdb del {mac} dev vxlan1 dst {dst} self: {}",
+                    r.map_or_else(|e| e.to_string(), |()| "ok".into())
+                ));
+                r
+            } else {
+                let r = h.vx.neigh_request(req, dst, mac);
+                cx.calls.push(NlCall::Neigh(req, dst, mac, r));
+                cx.trace.line(format!(
+                    "ip neigh del {dst} dev vxlan1: {}",
+                    r.map_or_else(|e| e.to_string(), |()| "ok".into())
+                ));
+                r
+            };
+            r.map_err(|e| format!("could not delete neighbor entry: {e}"))?;
+        } else {
+            cx.trace.line(format!(
+                "DeleteNeighbor {dst} {mac}: sandbox cache only, the kernel entry stays"
+            ));
+        }
+        h.cache.remove(&(dst, mac));
+        Ok(())
+    }
+
+    /// The pre-#1935 `peerDeleteOp` (and, with `delete_wrong_field`, the
+    /// pre-#1902 one, which never consulted the db).
+    fn peer_delete_map(&self, h: &mut HostState, e: usize, cx: &mut Cx<'_>) {
+        let entry = self.entry(e);
+        let ip = self.spec.endpoints[e].ip;
+        let name = self.ep_name(entry.endpoint).to_string();
+        // `peerDbDelete`'s answer: the entry under the (IP, MAC) key.
+        let found: Option<PeerEntry> = if self.profile.delete_wrong_field {
+            cx.trace.line(format!(
+                "peerDeleteOp {name}: updateDb is the localPeer flag (false): the db is not consulted"
+            ));
+            None
+        } else {
+            let list = h.peers.get_mut(&ip);
+            let at = list
+                .as_ref()
+                .and_then(|l| l.iter().position(|p| p.mac == entry.mac));
+            match (list, at) {
+                (Some(list), Some(i)) => {
+                    let p = list[i];
+                    if p.endpoint != entry.endpoint {
+                        cx.trace.line(format!(
+                            "peerDbDelete {name}: the entry is {}'s (mismatched endpoint ID): kept",
+                            self.ep_name(p.endpoint)
+                        ));
+                    } else {
+                        list.remove(i);
+                        if list.is_empty() {
+                            h.peers.remove(&ip);
+                        }
+                    }
+                    Some(p)
+                }
+                _ => None,
+            }
+        };
+        let same_ep = found.is_some_and(|p| p.endpoint == entry.endpoint);
+        let same_vtep = found.is_some_and(|p| p.vtep == entry.vtep);
+        if same_ep == same_vtep {
+            let os_delete = same_ep && same_vtep;
+            if let Err(err) = self.osl_delete(h, entry.vtep, entry.mac, true, os_delete, cx) {
+                cx.trace.line(format!("Peer operation failed: {err}"));
+                h.last_error = Some(format!("peerDelete of {name} failed: {err}"));
+                return;
+            }
+        }
+        if same_ep {
+            if let Err(err) = self.osl_delete(h, ip, entry.mac, false, true, cx) {
+                cx.trace.line(format!("Peer operation failed: {err}"));
+                h.last_error = Some(format!("peerDelete of {name} failed: {err}"));
+            }
+        }
     }
 
     /// `network.peerAdd` on `host` for endpoint `e` (a remote one).
@@ -394,9 +728,15 @@ impl Cluster {
             Err(e) => return Err(format!("neighbor entry already present for {ip} ({e})")),
         }
         let key = (entry.vtep, entry.mac);
-        let count = h.fdb_cnt.entry(key).or_insert(0);
-        *count += 1;
-        if *count == 1 {
+        let first = if self.profile.fdb_cnt {
+            let count = h.fdb_cnt.entry(key).or_insert(0);
+            *count += 1;
+            *count == 1
+        } else {
+            // Before moby #50106: every peer programs the FDB entry.
+            true
+        };
+        if first {
             let req = self.profile.fdb.request();
             let r = h.vx.fdb_request(
                 req,
@@ -414,7 +754,9 @@ impl Cluster {
                 r.map_or_else(|e| e.to_string(), |()| "ok".into())
             ));
             if let Err(e) = r {
-                *h.fdb_cnt.get_mut(&key).expect("counted above") -= 1;
+                if let Some(c) = h.fdb_cnt.get_mut(&key) {
+                    *c -= 1;
+                }
                 h.fdb_cnt.retain(|_, c| *c > 0);
                 return Err(format!(
                     "could not add fdb entry into the sandbox: neighbor entry already present ({e})"
@@ -455,6 +797,13 @@ impl Cluster {
         }
         if remaining > 0 {
             let next = h.peers[&ip][0];
+            if self.spec.endpoints[next.endpoint as usize].host == cx.host {
+                cx.trace.line(format!(
+                    "peerDelete: {} is next in the db, a local peer: nothing to program",
+                    self.ep_name(next.endpoint)
+                ));
+                return;
+            }
             cx.trace.line(format!(
                 "peerDelete: restoring {} from the db",
                 self.ep_name(next.endpoint)
@@ -474,7 +823,7 @@ impl Cluster {
         cx: &mut Cx<'_>,
     ) -> Result<(), String> {
         let key = (entry.vtep, entry.mac);
-        if h.fdb_cnt.get(&key).copied().unwrap_or(0) == 0 {
+        if self.profile.fdb_cnt && h.fdb_cnt.get(&key).copied().unwrap_or(0) == 0 {
             return Err(
                 "fdb entry was not programmed into sandbox: neighbor entry not found".into(),
             );
@@ -488,9 +837,16 @@ impl Cluster {
             ));
         }
         cx.trace.line(format!("ip neigh del {ip} dev vxlan1"));
-        let c = h.fdb_cnt.get_mut(&key).expect("checked above");
-        *c -= 1;
-        if *c == 0 {
+        let last = if self.profile.fdb_cnt {
+            let c = h.fdb_cnt.get_mut(&key).expect("checked above");
+            *c -= 1;
+            *c == 0
+        } else {
+            // Before moby #50106: the FDB entry goes with every peer,
+            // whoever else still resolves to its MAC.
+            true
+        };
+        if last {
             h.fdb_cnt.remove(&key);
             let r = h.vx.fdb_request(
                 NlRequest::Del,
@@ -533,6 +889,7 @@ impl Cluster {
                             self.spec.endpoints[e].name
                         ));
                         self.announce(&mut s, e, true);
+                        kernel = self.local(&mut s, e, true, trace);
                     }
                     Op::Stop(e) => {
                         s.live[e] = false;
@@ -541,6 +898,7 @@ impl Cluster {
                             self.spec.endpoints[e].name
                         ));
                         self.announce(&mut s, e, false);
+                        kernel = self.local(&mut s, e, false, trace);
                     }
                     Op::Fail(host) => {
                         s.up[host] = false;
@@ -630,15 +988,16 @@ impl Cluster {
                     self.ep_name(event.endpoint)
                 ));
                 let mut cx = Cx {
+                    host: hi,
                     now_s: s.now_s,
                     trace,
                     calls: Vec::new(),
                 };
                 let h = &mut s.hosts[hi];
                 if event.join {
-                    self.peer_add(h, event.endpoint as usize, &mut cx);
+                    self.remote_join(h, event.endpoint as usize, &mut cx);
                 } else {
-                    self.peer_delete(h, event.endpoint as usize, &mut cx);
+                    self.remote_leave(h, event.endpoint as usize, &mut cx);
                 }
                 kernel = KernelStep::Driver {
                     host: hi,
@@ -649,19 +1008,50 @@ impl Cluster {
         (s, kernel)
     }
 
+    /// The container `e`'s own host's driver: its `Join` or `Leave`.
+    fn local(&self, s: &mut ClusterState, e: usize, join: bool, trace: &mut Trace) -> KernelStep {
+        let hi = self.spec.endpoints[e].host;
+        let mut cx = Cx {
+            host: hi,
+            now_s: s.now_s,
+            trace,
+            calls: Vec::new(),
+        };
+        let h = &mut s.hosts[hi];
+        if join {
+            self.local_join(h, e, &mut cx);
+        } else {
+            self.local_leave(h, e, &mut cx);
+        }
+        if cx.calls.is_empty() {
+            KernelStep::None
+        } else {
+            KernelStep::Driver {
+                host: hi,
+                calls: cx.calls,
+            }
+        }
+    }
+
     /// The settled start: every host's driver adds every live remote
     /// endpoint; `calls` gets each host's requests.
     fn settle(&self, s: &mut ClusterState, calls: &mut Vec<Vec<NlCall>>) {
         let mut trace = Trace::off();
         for (hi, h) in s.hosts.iter_mut().enumerate() {
             let mut cx = Cx {
+                host: hi,
                 now_s: 0,
                 trace: &mut trace,
                 calls: Vec::new(),
             };
             for (e, ep) in self.spec.endpoints.iter().enumerate() {
+                if ep.live && ep.host == hi {
+                    self.local_join(h, e, &mut cx);
+                }
+            }
+            for (e, ep) in self.spec.endpoints.iter().enumerate() {
                 if ep.live && ep.host != hi {
-                    self.peer_add(h, e, &mut cx);
+                    self.remote_join(h, e, &mut cx);
                 }
             }
             calls.push(cx.calls);
@@ -673,13 +1063,7 @@ impl Cluster {
     pub fn init_calls(&self) -> Vec<Vec<NlCall>> {
         let mut s = self.init_state();
         for h in &mut s.hosts {
-            *h = HostState {
-                peers: BTreeMap::new(),
-                fdb_cnt: BTreeMap::new(),
-                vx: VxlanDev::default(),
-                inbox: VecDeque::new(),
-                last_error: None,
-            };
+            *h = HostState::empty();
         }
         let mut calls = Vec::new();
         self.settle(&mut s, &mut calls);
@@ -864,16 +1248,7 @@ impl Model for Cluster {
     /// start: its peer entry, neighbour and FDB entries programmed.
     fn init_state(&self) -> ClusterState {
         let mut s = ClusterState {
-            hosts: vec![
-                HostState {
-                    peers: BTreeMap::new(),
-                    fdb_cnt: BTreeMap::new(),
-                    vx: VxlanDev::default(),
-                    inbox: VecDeque::new(),
-                    last_error: None,
-                };
-                self.spec.hosts.len()
-            ],
+            hosts: vec![HostState::empty(); self.spec.hosts.len()],
             live: self.spec.endpoints.iter().map(|e| e.live).collect(),
             up: vec![true; self.spec.hosts.len()],
             pc: 0,

@@ -19,7 +19,7 @@ use super::{
     InputError, RawBounds, RawExplore, Scenario, Source,
 };
 use crate::overlay::cluster::{
-    Cluster, ClusterSpec, DriverProfile, EndpointSpec, Faults, FdbProgram, HostSpec, Op,
+    Cluster, ClusterSpec, DriverProfile, EndpointSpec, Faults, FdbProgram, HostSpec, Op, PeerDb,
 };
 use crate::wire::EthernetAddress;
 
@@ -31,7 +31,15 @@ pub const PROPERTIES: [&str; 3] = [
 ];
 
 /// The driver profiles, by name.
-pub const PROFILES: [&str; 2] = ["moby-29", "moby-53663"];
+pub const PROFILES: [&str; 7] = [
+    "libnetwork-pre-1902",
+    "libnetwork-pre-1935",
+    "libnetwork-1935",
+    "moby-pre-50106",
+    "moby-50106",
+    "moby-29",
+    "moby-53663",
+];
 
 /// The most hosts, endpoints and script steps a scenario may have: the
 /// space grows with every event in flight.
@@ -58,14 +66,34 @@ pub struct Profile {
 impl Profile {
     /// The built-in profile `name`.
     pub fn builtin(name: &str) -> Option<Profile> {
-        let fdb = match name {
-            "moby-29" => FdbProgram::Add,
-            "moby-53663" => FdbProgram::Replace,
+        let map = |delete_wrong_field| DriverProfile {
+            fdb: FdbProgram::Replace,
+            peer_db: PeerDb::Map,
+            fdb_cnt: false,
+            delete_wrong_field,
+        };
+        let driver = match name {
+            "libnetwork-pre-1902" => map(true),
+            "libnetwork-pre-1935" => map(false),
+            // #1935's osl programs with NeighSet; fdbCnt came with #50106
+            // (its FDB entry per (IP, MAC) key stood in for a count).
+            "libnetwork-1935" => DriverProfile {
+                fdb_cnt: false,
+                ..DriverProfile::moby(FdbProgram::Replace)
+            },
+            // The osl of 2017-2025 programmed every entry with NeighSet.
+            "moby-pre-50106" => DriverProfile {
+                fdb_cnt: false,
+                ..DriverProfile::moby(FdbProgram::Replace)
+            },
+            "moby-50106" => DriverProfile::moby(FdbProgram::Replace),
+            "moby-29" => DriverProfile::moby(FdbProgram::Add),
+            "moby-53663" => DriverProfile::moby(FdbProgram::Replace),
             _ => return None,
         };
         Some(Profile {
             name: name.to_string(),
-            driver: DriverProfile { fdb },
+            driver,
         })
     }
 }
@@ -75,14 +103,21 @@ impl Describe for Profile {
         &self.name
     }
     fn summary(&self) -> String {
-        match self.driver.fdb {
-            FdbProgram::Add => {
-                "overlay driver (moby 29.x): peer FDB entries added with NeighAdd (exclusive)".into()
-            }
-            FdbProgram::Replace => {
-                "overlay driver with moby #53663: peer FDB entries programmed with NeighSet (replace)"
-                    .into()
-            }
+        match self.name.as_str() {
+            "libnetwork-pre-1902" => "overlay driver (libnetwork, Aug 2017, before #1902): one peer entry per (IP, MAC); a remote delete is handed the localPeer flag as updateDb and only cleans the sandbox cache".into(),
+            "libnetwork-pre-1935" => "overlay driver (libnetwork 17.06-17.09, before #1935): one peer entry per (IP, MAC), overwritten by the latest add; a delete with another endpoint ID touches only the sandbox cache".into(),
+            "libnetwork-1935" => "overlay driver with libnetwork #1935: a set of endpoints per key, the first programmed, the next restored; no fdbCnt".into(),
+            "moby-pre-50106" => "overlay driver before moby #50106: every peer delete deletes its MAC's FDB entry (no fdbCnt); FDB entries programmed with NeighSet".into(),
+            "moby-50106" => "overlay driver with moby #50106: fdbCnt, one FDB entry per (VTEP, MAC) for all the neighbour entries that need it; FDB entries programmed with NeighSet".into(),
+            _ => match self.driver.fdb {
+                FdbProgram::Add => {
+                    "overlay driver (moby 29.x): fdbCnt; peer FDB entries added with NeighAdd (exclusive)".into()
+                }
+                FdbProgram::Replace => {
+                    "overlay driver with moby #53663: fdbCnt; peer FDB entries programmed with NeighSet (replace)"
+                        .into()
+                }
+            },
         }
     }
 }
@@ -145,6 +180,7 @@ struct RawEndpoint {
     name: Spanned<String>,
     host: Spanned<String>,
     ip: Spanned<String>,
+    mac: Option<Spanned<String>>,
     live: Option<bool>,
 }
 
@@ -192,7 +228,7 @@ pub fn mac_of(ip: Ipv4Addr) -> EthernetAddress {
     EthernetAddress([0x02, 0x42, o[0], o[1], o[2], o[3]])
 }
 
-const SCRIPT_HINT: &str = "script steps: \"start NAME\", \"stop NAME\", \"fail HOST\", \"rejoin HOST\", \"send NAME -> HOST\", \"wait SECONDS\"";
+const SCRIPT_HINT: &str = "script steps: \"start NAME\", \"stop NAME\", \"move NAME -> HOST\", \"move NAME -> HOST after SECONDS\", \"fail HOST\", \"rejoin HOST\", \"send NAME -> HOST\", \"wait SECONDS\"";
 
 /// Loads an overlay-cluster scenario.
 pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
@@ -252,16 +288,27 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             ));
         }
         let ip = parse_ipv4(src, &r.ip, "ip")?;
+        let mac = match &r.mac {
+            None => mac_of(ip),
+            Some(m) => match m.get_ref().parse::<EthernetAddress>() {
+                Ok(mac) if mac.0[0] & 1 == 0 => mac,
+                _ => {
+                    return Err(src.error(
+                        m.span(),
+                        format!("mac = {:?} is not a unicast MAC address", m.get_ref()),
+                        "give six hex bytes like \"02:42:0a:00:01:03\" (or leave mac out: libnetwork's 02:42 + the IP)",
+                    ))
+                }
+            },
+        };
         endpoints.push(EndpointSpec {
             name: r.name.get_ref().clone(),
             host: host_index(&r.host)?,
             ip,
-            mac: mac_of(ip),
+            mac,
             live: r.live.unwrap_or(true),
         });
     }
-    let ep_names: Vec<&str> = endpoints.iter().map(|e| e.name.as_str()).collect();
-    let ep_index = |name: &str, span| named(src, &ep_names, name, span, "endpoint");
     if raw.script.get_ref().len() > MAX_SCRIPT {
         return Err(src.error(
             raw.script.span(),
@@ -275,6 +322,72 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         let text = step.get_ref().trim();
         let words: Vec<&str> = text.split_whitespace().collect();
         let host_named = |n: &str| named(src, &host_names, n, span.clone(), "host");
+        let ep_names: Vec<String> = endpoints.iter().map(|e| e.name.clone()).collect();
+        let ep_names: Vec<&str> = ep_names.iter().map(String::as_str).collect();
+        let ep_index = |name: &str, span| named(src, &ep_names, name, span, "endpoint");
+        if let ["move", n, "->", h, rest @ ..] = words.as_slice() {
+            let e = ep_index(n, span.clone())?;
+            let to = host_named(h)?;
+            let after = match rest {
+                [] => None,
+                ["after", secs] => match secs.parse::<u32>() {
+                    Ok(n) if (1..=86_400).contains(&n) => Some(n),
+                    _ => {
+                        return Err(src.error(
+                            span,
+                            format!(
+                                "move ... after {secs}: not a number of seconds from 1 to 86400"
+                            ),
+                            SCRIPT_HINT,
+                        ))
+                    }
+                },
+                _ => {
+                    return Err(src.error(
+                        span,
+                        format!("unknown script step {text:?}"),
+                        SCRIPT_HINT,
+                    ))
+                }
+            };
+            if endpoints[e].host == to {
+                return Err(src.error(
+                    span,
+                    format!("{n} already runs on {h}"),
+                    "move a container to another host",
+                ));
+            }
+            let name = format!("{n}@{h}");
+            if endpoints.iter().any(|x| x.name == name) {
+                return Err(src.error(
+                    span,
+                    format!("{n} is moved to {h} twice (the endpoint {name} exists)"),
+                    "move a container to a host once; start or stop the moved one by its name NAME@HOST",
+                ));
+            }
+            if endpoints.len() >= MAX_ENDPOINTS {
+                return Err(src.error(
+                    span,
+                    format!("the move needs a new endpoint and the scenario has {MAX_ENDPOINTS}"),
+                    format!("give at most {MAX_ENDPOINTS} endpoints, counting one per move"),
+                ));
+            }
+            // The task rescheduled: a new endpoint (its own ID) with the
+            // same IP and MAC on the other host.
+            let moved = EndpointSpec {
+                name,
+                host: to,
+                live: false,
+                ..endpoints[e].clone()
+            };
+            endpoints.push(moved);
+            script.push(Op::Stop(e));
+            if let Some(secs) = after {
+                script.push(Op::Wait(secs));
+            }
+            script.push(Op::Start(endpoints.len() - 1));
+            continue;
+        }
         let op = match words.as_slice() {
             ["start", n] => Op::Start(ep_index(n, span.clone())?),
             ["stop", n] => Op::Stop(ep_index(n, span.clone())?),
