@@ -261,15 +261,19 @@ pub struct SoakPlan {
 impl SoakPlan {
     /// The seed's platform in small, as classic-17.03 runs it: A, B (slow
     /// to answer ARP: half its replies late by 20–80 ms) and C on host1, D
-    /// on host2; A holds a TCP connection to B and pings it, D holds one to
-    /// B, C pings D. Short neighbour timers so a few seconds see several
-    /// revalidations.
+    /// on host2; A and C ping B (no upper-layer confirmation), D holds a
+    /// TCP connection to B, C pings D. Short neighbour timers, and
+    /// `ucast_solicit = 0` with `mcast_resolicit = 3`, so that every
+    /// revalidation (REACHABLE → STALE → DELAY → PROBE) asks by broadcast,
+    /// which vxlan1's proxy answers too: a few seconds see several races.
     pub fn classic_example(duration_ms: u64, seed: u64) -> SoakPlan {
         let ip = |n: u8| Ipv4Addr::new(10, 0, 0, n);
         let sysctls: BTreeMap<String, u64> = [
-            ("base_reachable_time_ms", 2_000),
+            ("base_reachable_time_ms", 1_000),
             ("delay_first_probe_time", 1),
             ("retrans_time_ms", 300),
+            ("ucast_solicit", 0),
+            ("mcast_resolicit", 3),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -312,9 +316,9 @@ impl SoakPlan {
                 c("D", SoakHost::Remote, 5, None),
             ],
             flows: vec![
-                f("A", "B", FlowKind::Tcp, 200),
-                f("A", "B", FlowKind::Ping, 250),
-                f("D", "B", FlowKind::Tcp, 300),
+                f("A", "B", FlowKind::Ping, 100),
+                f("C", "B", FlowKind::Ping, 150),
+                f("D", "B", FlowKind::Tcp, 200),
                 f("C", "D", FlowKind::Ping, 250),
             ],
             profile: SoakProfile::CLASSIC_17_03,
