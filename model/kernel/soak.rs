@@ -1854,9 +1854,11 @@ pub struct Summary {
     pub fdb_moves_sq: u64,
 }
 
-impl Summary {
+impl std::ops::Add for Summary {
+    type Output = Summary;
+
     /// The sum of two summaries (more runs).
-    pub fn add(self, o: Summary) -> Summary {
+    fn add(self, o: Summary) -> Summary {
         Summary {
             runs: self.runs + o.runs,
             duration_ms: self.duration_ms + o.duration_ms,
@@ -2168,7 +2170,7 @@ mod tests {
                     }
                 }
             }
-            s = s.add(r);
+            s = s + r;
         }
         s
     }
