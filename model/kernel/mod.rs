@@ -35,6 +35,7 @@ pub mod cluster;
 pub mod compare;
 pub mod netns;
 pub mod run;
+pub mod soak;
 
 use std::fmt;
 
