@@ -410,15 +410,15 @@ fn load_k8s(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             explore: RawExplore::resolve_opt(&rv.explore, src)?,
         });
     }
-    Ok(Scenario {
-        path: path.to_path_buf(),
-        name: raw.name.get_ref().clone(),
-        description: raw.description,
-        bounds: raw.bounds.resolve(src)?,
-        explore: RawExplore::resolve_opt(&raw.explore, src)?,
-        content_hash: 0,
-        system: Box::new(ClusterIpScenario { spec, variants }),
-    })
+    Scenario::loaded(
+        src,
+        path,
+        &raw.name,
+        raw.description,
+        raw.bounds.resolve(src)?,
+        &raw.explore,
+        Box::new(ClusterIpScenario { spec, variants }),
+    )
 }
 
 /// The properties a whereabouts scenario checks, in matrix order.
@@ -585,15 +585,15 @@ fn load_whereabouts(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             explore: RawExplore::resolve_opt(&rv.explore, src)?,
         });
     }
-    Ok(Scenario {
-        path: path.to_path_buf(),
-        name: raw.name.get_ref().clone(),
-        description: raw.description,
-        bounds: raw.bounds.resolve(src)?,
-        explore: RawExplore::resolve_opt(&raw.explore, src)?,
-        content_hash: 0,
-        system: Box::new(WhereaboutsScenario { spec, variants }),
-    })
+    Scenario::loaded(
+        src,
+        path,
+        &raw.name,
+        raw.description,
+        raw.bounds.resolve(src)?,
+        &raw.explore,
+        Box::new(WhereaboutsScenario { spec, variants }),
+    )
 }
 
 /// The properties a Calico scenario checks, in matrix order.
@@ -885,15 +885,15 @@ fn load_calico(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             explore: RawExplore::resolve_opt(&rv.explore, src)?,
         });
     }
-    Ok(Scenario {
-        path: path.to_path_buf(),
-        name: raw.name.get_ref().clone(),
-        description: raw.description,
-        bounds: raw.bounds.resolve(src)?,
-        explore: RawExplore::resolve_opt(&raw.explore, src)?,
-        content_hash: 0,
-        system: Box::new(CalicoScenario { spec, variants }),
-    })
+    Scenario::loaded(
+        src,
+        path,
+        &raw.name,
+        raw.description,
+        raw.bounds.resolve(src)?,
+        &raw.explore,
+        Box::new(CalicoScenario { spec, variants }),
+    )
 }
 
 /// The properties a Cilium operator scenario checks, in matrix order.
@@ -1095,15 +1095,15 @@ fn load_cilium(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             explore: RawExplore::resolve_opt(&rv.explore, src)?,
         });
     }
-    Ok(Scenario {
-        path: path.to_path_buf(),
-        name: raw.name.get_ref().clone(),
-        description: raw.description,
-        bounds: raw.bounds.resolve(src)?,
-        explore: RawExplore::resolve_opt(&raw.explore, src)?,
-        content_hash: 0,
-        system: Box::new(CiliumScenario { spec, variants }),
-    })
+    Scenario::loaded(
+        src,
+        path,
+        &raw.name,
+        raw.description,
+        raw.bounds.resolve(src)?,
+        &raw.explore,
+        Box::new(CiliumScenario { spec, variants }),
+    )
 }
 
 /// The properties a swarm-mode allocator scenario checks, in matrix order.
@@ -1291,15 +1291,15 @@ fn load_swarm(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             explore: RawExplore::resolve_opt(&rv.explore, src)?,
         });
     }
-    Ok(Scenario {
-        path: path.to_path_buf(),
-        name: raw.name.get_ref().clone(),
-        description: raw.description,
-        bounds: raw.bounds.resolve(src)?,
-        explore: RawExplore::resolve_opt(&raw.explore, src)?,
-        content_hash: 0,
-        system: Box::new(SwarmScenario { spec, variants }),
-    })
+    Scenario::loaded(
+        src,
+        path,
+        &raw.name,
+        raw.description,
+        raw.bounds.resolve(src)?,
+        &raw.explore,
+        Box::new(SwarmScenario { spec, variants }),
+    )
 }
 
 #[cfg(test)]

@@ -462,13 +462,13 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             explore: RawExplore::resolve_opt(&rv.explore, src)?,
         });
     }
-    Ok(Scenario {
-        path: path.to_path_buf(),
-        name: raw.name.get_ref().clone(),
-        description: raw.description,
-        bounds: raw.bounds.resolve(src)?,
-        explore: RawExplore::resolve_opt(&raw.explore, src)?,
-        content_hash: 0,
-        system: Box::new(ClusterScenario { variants }),
-    })
+    Scenario::loaded(
+        src,
+        path,
+        &raw.name,
+        raw.description,
+        raw.bounds.resolve(src)?,
+        &raw.explore,
+        Box::new(ClusterScenario { variants }),
+    )
 }

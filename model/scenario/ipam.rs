@@ -410,13 +410,13 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             explore: RawExplore::resolve_opt(&rv.explore, src)?,
         });
     }
-    Ok(Scenario {
-        path: path.to_path_buf(),
-        name: raw.name.get_ref().clone(),
-        description: raw.description,
+    Scenario::loaded(
+        src,
+        path,
+        &raw.name,
+        raw.description,
         bounds,
-        explore: RawExplore::resolve_opt(&raw.explore, src)?,
-        content_hash: 0,
-        system: Box::new(IpamScenario { spec, variants }),
-    })
+        &raw.explore,
+        Box::new(IpamScenario { spec, variants }),
+    )
 }

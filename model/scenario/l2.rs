@@ -704,21 +704,21 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             explore: RawExplore::resolve_opt(&rv.explore, src)?,
         });
     }
-    Ok(Scenario {
-        path: path.to_path_buf(),
-        name: raw.name.get_ref().clone(),
-        description: raw.description,
+    Scenario::loaded(
+        src,
+        path,
+        &raw.name,
+        raw.description,
         bounds,
-        explore: RawExplore::resolve_opt(&raw.explore, src)?,
-        content_hash: 0,
-        system: Box::new(L2Scenario {
+        &raw.explore,
+        Box::new(L2Scenario {
             name: raw.name.get_ref().clone(),
             spec,
             variants,
             timed,
             simulate_expect,
         }),
-    })
+    )
 }
 
 /// The timed part of the scenario.

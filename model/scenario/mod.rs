@@ -208,6 +208,29 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// What every kind's loader ends with: the keys all kinds share
+    /// (`name`, `description`, `[explore]`), the resolved bounds and the
+    /// kind's system. The content hash is filled in by [`load_str`].
+    pub(crate) fn loaded(
+        src: &Source,
+        path: &Path,
+        name: &Spanned<String>,
+        description: String,
+        bounds: Bounds,
+        explore: &Option<RawExplore>,
+        system: Box<dyn System>,
+    ) -> Result<Scenario, InputError> {
+        Ok(Scenario {
+            path: path.to_path_buf(),
+            name: name.get_ref().clone(),
+            description,
+            bounds,
+            explore: RawExplore::resolve_opt(explore, src)?,
+            content_hash: 0,
+            system,
+        })
+    }
+
     /// Variant names in file order.
     pub fn variant_names(&self) -> Vec<String> {
         self.system.variant_names()
