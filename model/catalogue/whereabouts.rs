@@ -529,7 +529,8 @@ impl Model for WhereaboutsSystem {
             match phase {
                 Phase::Start => out.push(Action::CreatePod(pod)),
                 Phase::Waiting => {
-                    if let (Some(l), Some((holder, renew))) = (self.spec.lease, Self::lease(&s.store))
+                    if let (Some(l), Some((holder, renew))) =
+                        (self.spec.lease, Self::lease(&s.store))
                     {
                         if holder.is_none() || s.clock >= renew + l.duration {
                             out.push(Action::Acquire(pod));
@@ -615,12 +616,17 @@ impl Model for WhereaboutsSystem {
             }
             Action::StopLeading(p) => {
                 n.leading[p as usize] = false;
-                let working = matches!(s.pods[p as usize], Phase::Loop { .. } | Phase::Picked { .. });
+                let working = matches!(
+                    s.pods[p as usize],
+                    Phase::Loop { .. } | Phase::Picked { .. }
+                );
                 if self.profile.stop_on_lost && working {
                     n.pods[p as usize] = Phase::Failed;
                     trace.line("OnStoppedLeading: the work's context is cancelled; the ADD fails");
                 } else if working {
-                    trace.line("OnStoppedLeading closes deposed; nothing waits on it: the update goes on");
+                    trace.line(
+                        "OnStoppedLeading closes deposed; nothing waits on it: the update goes on",
+                    );
                 } else {
                     trace.line("OnStoppedLeading");
                 }

@@ -1477,6 +1477,51 @@ mod tests {
         }
     }
 
+    /// The leader-lease scenario's spaces and verdicts: the deposed ADD
+    /// goes on (#113, #145) and two ADDs work at once; the CAS keeps
+    /// `ipam.unique` after #143; cancelling the work on losing leadership,
+    /// or ADDs faster than the lease, keep them apart.
+    #[test]
+    fn the_whereabouts_leader_lease_scenario_is_pinned() {
+        let file = "whereabouts-leader-lease";
+        let pinned: [(&str, u64, [bool; 4]); 4] = [
+            ("113", 1755, [true, false, true, true]),
+            ("145", 4159, [false, false, false, true]),
+            ("145-stop", 3305, [false; 4]),
+            ("145-fast", 749, [false; 4]),
+        ];
+        let s = bundled(file);
+        let sc = s.system.downcast::<WhereaboutsScenario>().unwrap();
+        for (variant, states, violated) in pinned {
+            assert_pinned(sc, file, variant, states, violated);
+        }
+    }
+
+    #[test]
+    fn a_bad_lease_points_at_the_key() {
+        let lease = "[lease]\nlease_duration_ms = 1500\nrenew_deadline_ms = 1000\n\
+            retry_period_ms = 500\nclock_limit_ms = 2000\n";
+        let s = load_str(
+            "w.toml",
+            &WB.replace("[[pod]]", &format!("{lease}[[pod]]")),
+            Path::new("w.toml"),
+        )
+        .unwrap();
+        assert!(s.system.downcast::<WhereaboutsScenario>().is_some());
+        let bad = |from: &str, to: &str| {
+            err(&WB.replace("[[pod]]", &format!("{}[[pod]]", lease.replace(from, to))))
+        };
+        let e = bad("renew_deadline_ms = 1000", "renew_deadline_ms = 1500");
+        assert_eq!(e.line, 9, "{e}");
+        assert!(e.message.contains("renew_deadline_ms = 1500"), "{e}");
+        let e = bad("clock_limit_ms = 2000", "clock_limit_ms = 2100");
+        assert_eq!(e.line, 11, "{e}");
+        let e = bad("retry_period_ms = 500", "retry_period_ms = 0");
+        assert_eq!(e.line, 10, "{e}");
+        let e = err(&format!("{WB}clock_limit_ms = 1000\n"));
+        assert!(e.message.contains("without a [lease]"), "{e}");
+    }
+
     const CALICO: &str = "name = \"c\"\nkind = \"catalogue\"\nsystem = \"calico\"\n\
         [ipam]\npool = \"10.65.0.0/29\"\nblock_size = 4\n[[host]]\nname = \"a\"\nassigns = 1\n\
         [[variant]]\nname = \"v\"\nprofile = \"calico-785\"\n";
