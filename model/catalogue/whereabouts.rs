@@ -35,8 +35,37 @@
 //! passed when the loop next checks it. Not modelled: the pod status
 //! written by the kubelet as a separate step after the ADD, CNI DEL and pod
 //! deletion, the kubelet retrying a failed ADD (#142), overlapping ranges
-//! (`OverlappingRangeIPReservation`), the leader-election lease (#113,
-//! #145), reservations keyed by pod name (#176), IPv6.
+//! (`OverlappingRangeIPReservation`), reservations keyed by pod name
+//! (#176), IPv6.
+//!
+//! The leader-election lease (#113, #145), when the scenario has a
+//! `[lease]`: `pkg/storage/kubernetes/ipam.go`, `IPManagement` and
+//! `newLeaderElector` (upstream HEAD 3a262bd0). Each ADD runs a client-go
+//! `leaderelection.LeaderElector` on one `Lease` object
+//! (`LeaseDuration`/`RenewDeadline`/`RetryPeriod` from the IPAM config,
+//! defaults 1500/1000/500 ms in `pkg/types/types.go`); `OnStartedLeading`
+//! closes `leaderOK`, and the goroutine waiting on it then calls
+//! `IPManagementKubernetesUpdate(ctx, ...)` with the CNI call's own
+//! context, not the leader-election one: `OnStoppedLeading` closes
+//! `deposed`, which nothing selects on once the update runs, so the work
+//! continues after leadership is lost. When the update returns, `stopM`
+//! cancels the elector's context; #145 (commit 6fdb4ded) sets
+//! `ReleaseOnCancel: true`, so the lease is released then (before #145 the
+//! next ADD waits for it to expire). client-go's semantics as modelled:
+//! a candidate acquires when the record has no holder or its renew time
+//! plus `LeaseDuration` has passed; the leader renews (at most once per
+//! `RetryPeriod` tick, and the explorer may let renewals fail by not
+//! taking them); a leader that has not renewed for `RenewDeadline` stops
+//! leading, and the model fires that timer before the clock moves on.
+//! Time is a clock of `RetryPeriod` ticks, bounded by `clock_limit`; the
+//! explorer chooses when it ticks, so any step of the allocation may be
+//! slow. The `stop_on_lost` profile is not upstream: it is the fix #145's
+//! warning points at (pass `OnStartedLeading`'s context to the work, so
+//! losing leadership cancels it); a cancelled ADD fails at its next step.
+//! Not modelled: clock skew between nodes, the acquire/renew as a read and
+//! a separate conditional write (one atomic step here), an `Update`
+//! already on the wire when leadership is lost (the request is one step:
+//! sent and applied), the context deadline while waiting for the lease.
 
 use std::collections::BTreeMap;
 
@@ -48,6 +77,8 @@ use crate::store::etcd::{
 
 /// The key of the one `IPPool` object.
 pub const POOL_KEY: &str = "/whereabouts/ippools/range";
+/// The key of the leader-election `Lease` object.
+pub const LEASE_KEY: &str = "/registry/leases/kube-system/whereabouts";
 /// The prefix of the pod objects.
 pub const PODS: &str = "/registry/pods/default/";
 
@@ -58,10 +89,24 @@ pub enum Obj {
     Pool(BTreeMap<u32, String>),
     /// A pod: the address in its status, once its ADD succeeded.
     Pod(Option<u32>),
+    /// The `Lease`: its holder (a pod's index) and its renew time (ticks).
+    Lease {
+        /// `holderIdentity`; `None` once released.
+        holder: Option<u8>,
+        /// `renewTime`, on the model's clock.
+        renew: u8,
+    },
 }
 
 /// The profiles a variant starts from.
-pub const PROFILE_NAMES: [&str; 3] = ["whereabouts-pre-143", "whereabouts-143", "whereabouts-208"];
+pub const PROFILE_NAMES: [&str; 6] = [
+    "whereabouts-pre-143",
+    "whereabouts-143",
+    "whereabouts-208",
+    "whereabouts-113",
+    "whereabouts-145",
+    "whereabouts-145-stop",
+];
 
 /// What a variant runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,28 +117,35 @@ pub struct WhereaboutsProfile {
     pub deadline_returns_ip: bool,
     /// From #208 on: the reconciler lists the pools before the pods.
     pub pools_first: bool,
+    /// From #145 on: the lease is released when the ADD's elector ends.
+    pub release_on_cancel: bool,
+    /// Not upstream: losing leadership cancels the ADD's work.
+    pub stop_on_lost: bool,
 }
 
 impl WhereaboutsProfile {
     /// A built-in profile by name.
     pub fn builtin(name: &str) -> Option<WhereaboutsProfile> {
-        let (deadline_returns_ip, pools_first) = match name {
-            "whereabouts-pre-143" => (true, false),
-            "whereabouts-143" => (false, false),
-            "whereabouts-208" => (false, true),
+        let (deadline_returns_ip, pools_first, release_on_cancel, stop_on_lost) = match name {
+            "whereabouts-pre-143" | "whereabouts-113" => (true, false, false, false),
+            "whereabouts-143" => (false, false, false, false),
+            "whereabouts-208" | "whereabouts-145" => (false, true, true, false),
+            "whereabouts-145-stop" => (false, true, true, true),
             _ => return None,
         };
         Some(WhereaboutsProfile {
             name: name.to_string(),
             deadline_returns_ip,
             pools_first,
+            release_on_cancel,
+            stop_on_lost,
         })
     }
 
     /// One line: what the profile does.
     pub fn summary(&self) -> String {
         format!(
-            "the deadline {}; the reconciler lists {}",
+            "the deadline {}; the reconciler lists {}; the lease {}; losing it {}",
             if self.deadline_returns_ip {
                 "returns the picked address with a nil error (before #143)"
             } else {
@@ -103,6 +155,16 @@ impl WhereaboutsProfile {
                 "IP pools, then pods (#208)"
             } else {
                 "pods, then IP pools (before #208)"
+            },
+            if self.release_on_cancel {
+                "is released when the ADD ends (#145)"
+            } else {
+                "expires after the ADD (before #145)"
+            },
+            if self.stop_on_lost {
+                "cancels the ADD's work (not upstream)"
+            } else {
+                "does not stop the ADD's work (upstream)"
             }
         )
     }
@@ -119,6 +181,19 @@ pub struct WhereaboutsSpec {
     pub reconciler_runs: u8,
     /// Conflicts after which an ADD's context deadline has passed.
     pub deadline_conflicts: u8,
+    /// The leader-election lease around each ADD, if any.
+    pub lease: Option<LeaseSpec>,
+}
+
+/// The leader election's timing, in `RetryPeriod` ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseSpec {
+    /// `LeaseDuration`.
+    pub duration: u8,
+    /// `RenewDeadline`, less than `duration`.
+    pub renew_deadline: u8,
+    /// The clock stops here: the bound on how slow the ADDs may be.
+    pub clock_limit: u8,
 }
 
 /// Where a pod is.
@@ -126,6 +201,8 @@ pub struct WhereaboutsSpec {
 pub enum Phase {
     /// Not created.
     Start,
+    /// Created; its elector waits to acquire the lease.
+    Waiting,
     /// Created; its ADD is at the top of `RETRYLOOP`, after `conflicts`
     /// conflicts.
     Loop {
@@ -167,6 +244,11 @@ pub struct WhereaboutsState {
     pub pods: Vec<Phase>,
     /// The reconciler.
     pub reconciler: Reconciler,
+    /// The clock, in `RetryPeriod` ticks (0 without a lease).
+    pub clock: u8,
+    /// Each pod's elector leads (between `OnStartedLeading` and
+    /// `OnStoppedLeading` or the end of its ADD).
+    pub leading: Vec<bool>,
 }
 
 /// One step.
@@ -184,6 +266,14 @@ pub enum Action {
     ListIpPools,
     /// The reconciler's `ReconcileIPPools`.
     ReconcileIpPools,
+    /// The pod's elector acquires the expired or free lease.
+    Acquire(u8),
+    /// The leader renews the lease.
+    Renew(u8),
+    /// `RenewDeadline` passed without a renewal: `OnStoppedLeading`.
+    StopLeading(u8),
+    /// The clock moves one `RetryPeriod` on.
+    Tick,
 }
 
 /// A whereabouts model: one scenario under one profile.
@@ -221,6 +311,17 @@ impl WhereaboutsSystem {
         store
             .put(&put(POOL_KEY, Obj::Pool(BTreeMap::new())))
             .expect("a valid put");
+        if spec.lease.is_some() {
+            store
+                .put(&put(
+                    LEASE_KEY,
+                    Obj::Lease {
+                        holder: None,
+                        renew: 0,
+                    },
+                ))
+                .expect("a valid put");
+        }
         let init = WhereaboutsState {
             store,
             pods: vec![Phase::Start; spec.pods.len()],
@@ -228,6 +329,8 @@ impl WhereaboutsSystem {
                 runs_left: spec.reconciler_runs,
                 ..Reconciler::default()
             },
+            clock: 0,
+            leading: vec![false; spec.pods.len()],
         };
         WhereaboutsSystem {
             spec: spec.clone(),
@@ -251,7 +354,7 @@ impl WhereaboutsSystem {
         match store.get(POOL_KEY) {
             Some(kv) => match &kv.value {
                 Obj::Pool(a) => (a.clone(), kv.mod_revision),
-                Obj::Pod(_) => panic!("{POOL_KEY} holds a pod"),
+                _ => panic!("{POOL_KEY} holds no pool"),
             },
             None => panic!("{POOL_KEY} was created with the cluster"),
         }
@@ -270,7 +373,7 @@ impl WhereaboutsSystem {
             .into_iter()
             .filter_map(|kv| match kv.value {
                 Obj::Pod(ip) => Some((kv.key[PODS.len()..].to_string(), ip)),
-                Obj::Pool(_) => None,
+                _ => None,
             })
             .collect()
     }
@@ -296,6 +399,46 @@ impl WhereaboutsSystem {
             .map(|(o, p)| format!("{}→{p}", self.ip(*o)))
             .collect();
         format!("[{}]", v.join(", "))
+    }
+
+    /// The lease record: holder and renew time.
+    pub fn lease(store: &Etcd<Obj>) -> Option<(Option<u8>, u8)> {
+        match store.get(LEASE_KEY).map(|kv| &kv.value) {
+            Some(Obj::Lease { holder, renew }) => Some((*holder, *renew)),
+            _ => None,
+        }
+    }
+
+    fn set_lease(store: &mut Etcd<Obj>, holder: Option<u8>, renew: u8) {
+        store
+            .put(&put(LEASE_KEY, Obj::Lease { holder, renew }))
+            .expect("a valid put");
+    }
+
+    /// A leader whose `RenewDeadline` has passed: its elector's timer
+    /// fires before the clock moves on.
+    fn overdue(&self, s: &WhereaboutsState) -> Option<u8> {
+        let l = self.spec.lease?;
+        let (holder, renew) = Self::lease(&s.store)?;
+        let p = holder?;
+        (s.leading[p as usize] && s.clock >= renew + l.renew_deadline).then_some(p)
+    }
+
+    /// The ADD of pod `p` ends: its elector's context is cancelled; with
+    /// `ReleaseOnCancel` a leader releases the lease.
+    fn end_add(&self, n: &mut WhereaboutsState, p: u8, trace: &mut Trace) {
+        if !n.leading[p as usize] {
+            return;
+        }
+        n.leading[p as usize] = false;
+        if self.profile.release_on_cancel {
+            if let Some((Some(h), _)) = Self::lease(&n.store) {
+                if h == p {
+                    Self::set_lease(&mut n.store, None, n.clock);
+                    trace.line("the elector's context is cancelled: the lease is released");
+                }
+            }
+        }
     }
 
     fn used(store: &Etcd<Obj>) -> u64 {
@@ -352,6 +495,26 @@ fn recorded(m: &WhereaboutsSystem, s: &WhereaboutsState) -> Result<Checked, Stri
     Ok(Checked::when(any))
 }
 
+fn exclusive(m: &WhereaboutsSystem, s: &WhereaboutsState) -> Result<Checked, String> {
+    if m.spec.lease.is_none() {
+        return Ok(Checked::Nothing);
+    }
+    let working: Vec<&str> = s
+        .pods
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| matches!(p, Phase::Loop { .. } | Phase::Picked { .. }))
+        .map(|(i, _)| m.spec.pods[i].as_str())
+        .collect();
+    if working.len() > 1 {
+        return Err(format!(
+            "the ADDs of pods {} work on the IPPool at once, with one lease",
+            working.join(" and ")
+        ));
+    }
+    Ok(Checked::when(!working.is_empty()))
+}
+
 impl Model for WhereaboutsSystem {
     type State = WhereaboutsState;
     type Action = Action;
@@ -365,6 +528,15 @@ impl Model for WhereaboutsSystem {
             let pod = i as u8;
             match phase {
                 Phase::Start => out.push(Action::CreatePod(pod)),
+                Phase::Waiting => {
+                    if let (Some(l), Some((holder, renew))) =
+                        (self.spec.lease, Self::lease(&s.store))
+                    {
+                        if holder.is_none() || s.clock >= renew + l.duration {
+                            out.push(Action::Acquire(pod));
+                        }
+                    }
+                }
                 Phase::Loop { .. } => out.push(Action::GetIpPool(pod)),
                 Phase::Picked { .. } => out.push(Action::Update(pod)),
                 Phase::Running(_) | Phase::Failed => {}
@@ -390,6 +562,20 @@ impl Model for WhereaboutsSystem {
             }),
             _ => {}
         }
+        if let Some(l) = self.spec.lease {
+            if let Some(p) = self.overdue(s) {
+                out.push(Action::StopLeading(p));
+            } else {
+                if let Some((Some(p), renew)) = Self::lease(&s.store) {
+                    if s.leading[p as usize] && renew < s.clock {
+                        out.push(Action::Renew(p));
+                    }
+                }
+                if s.clock < l.clock_limit && s.pods.iter().any(|p| *p != Phase::Start) {
+                    out.push(Action::Tick);
+                }
+            }
+        }
     }
 
     fn next_state(&self, s: &WhereaboutsState, a: &Action, trace: &mut Trace) -> WhereaboutsState {
@@ -400,7 +586,50 @@ impl Model for WhereaboutsSystem {
                 n.store
                     .put(&put(&pod_key(name), Obj::Pod(None)))
                     .expect("a valid put");
+                n.pods[p as usize] = if self.spec.lease.is_some() {
+                    Phase::Waiting
+                } else {
+                    Phase::Loop { conflicts: 0 }
+                };
+            }
+            Action::Acquire(p) => {
+                let (holder, _) = Self::lease(&s.store).expect("a lease");
+                Self::set_lease(&mut n.store, Some(p), s.clock);
+                n.leading[p as usize] = true;
                 n.pods[p as usize] = Phase::Loop { conflicts: 0 };
+                trace.line(format!(
+                    "acquires the lease at t{} ({}); OnStartedLeading: IPManagementKubernetesUpdate starts",
+                    s.clock,
+                    match holder {
+                        None => "no holder".to_string(),
+                        Some(h) => format!("pod {}'s has expired", self.spec.pods[h as usize]),
+                    }
+                ));
+            }
+            Action::Renew(p) => {
+                Self::set_lease(&mut n.store, Some(p), s.clock);
+                trace.line(format!("renews the lease at t{}", s.clock));
+            }
+            Action::Tick => {
+                n.clock += 1;
+                trace.line(format!("t{}", n.clock));
+            }
+            Action::StopLeading(p) => {
+                n.leading[p as usize] = false;
+                let working = matches!(
+                    s.pods[p as usize],
+                    Phase::Loop { .. } | Phase::Picked { .. }
+                );
+                if self.profile.stop_on_lost && working {
+                    n.pods[p as usize] = Phase::Failed;
+                    trace.line("OnStoppedLeading: the work's context is cancelled; the ADD fails");
+                } else if working {
+                    trace.line(
+                        "OnStoppedLeading closes deposed; nothing waits on it: the update goes on",
+                    );
+                } else {
+                    trace.line("OnStoppedLeading");
+                }
             }
             Action::GetIpPool(p) => {
                 let Phase::Loop { conflicts } = s.pods[p as usize] else {
@@ -429,6 +658,9 @@ impl Model for WhereaboutsSystem {
                         Phase::Failed
                     }
                 };
+                if n.pods[p as usize] == Phase::Failed {
+                    self.end_add(&mut n, p, trace);
+                }
             }
             Action::Update(p) => {
                 let Phase::Picked {
@@ -468,6 +700,9 @@ impl Model for WhereaboutsSystem {
                 } else {
                     trace.line("Update: conflict; the deadline has passed: the ADD fails");
                     n.pods[p as usize] = Phase::Failed;
+                }
+                if matches!(n.pods[p as usize], Phase::Running(_) | Phase::Failed) {
+                    self.end_add(&mut n, p, trace);
                 }
             }
             Action::ListPods => {
@@ -547,6 +782,12 @@ impl Model for WhereaboutsSystem {
                 summary: "a running pod's address is reserved for it in the IPPool",
                 check: recorded,
             },
+            Property {
+                name: "whereabouts.exclusive",
+                when: When::Always,
+                summary: "with a lease, at most one ADD works on the IPPool at a time",
+                check: exclusive,
+            },
         ]
     }
 
@@ -559,6 +800,10 @@ impl Model for WhereaboutsSystem {
             Action::ListPods => "reconciler: ListPods".to_string(),
             Action::ListIpPools => "reconciler: ListIPPools".to_string(),
             Action::ReconcileIpPools => "reconciler: ReconcileIPPools".to_string(),
+            Action::Acquire(p) => format!("elector {}: acquire the lease", pod(p)),
+            Action::Renew(p) => format!("elector {}: renew the lease", pod(p)),
+            Action::StopLeading(p) => format!("elector {}: RenewDeadline passed", pod(p)),
+            Action::Tick => "clock: one RetryPeriod".to_string(),
         }
     }
 
@@ -571,6 +816,10 @@ impl Model for WhereaboutsSystem {
             Action::ListPods => (RECONCILER, 4),
             Action::ListIpPools => (RECONCILER, 5),
             Action::ReconcileIpPools => (RECONCILER, 6),
+            Action::Acquire(p) => (u64::from(p), 7),
+            Action::Renew(p) => (u64::from(p), 8),
+            Action::StopLeading(p) => (u64::from(p), 9),
+            Action::Tick => (0xfe, 10),
         };
         actor | tag << 8
     }
@@ -584,10 +833,21 @@ impl Model for WhereaboutsSystem {
                 None => format!("{p} (no IP)"),
             })
             .collect();
-        vec![
+        let mut v = vec![
             format!("IPPool (r{rev}): {}", self.allocations_text(&pool)),
             format!("pods: [{}]", pods.join(", ")),
-        ]
+        ];
+        if let Some((holder, renew)) = Self::lease(&s.store) {
+            v.push(format!(
+                "lease: {} renewed t{renew}; clock t{}",
+                match holder {
+                    Some(h) => format!("held by {}", self.spec.pods[h as usize]),
+                    None => "free".to_string(),
+                },
+                s.clock
+            ));
+        }
+        v
     }
 }
 

@@ -35,7 +35,8 @@ use crate::catalogue::swarmkit::{
     SwarmObject, SwarmProfile, SwarmSpec, SwarmSystem, PROFILE_NAMES as SWARM_PROFILE_NAMES,
 };
 use crate::catalogue::whereabouts::{
-    WhereaboutsProfile, WhereaboutsSpec, WhereaboutsSystem, PROFILE_NAMES as WB_PROFILE_NAMES,
+    LeaseSpec, WhereaboutsProfile, WhereaboutsSpec, WhereaboutsSystem,
+    PROFILE_NAMES as WB_PROFILE_NAMES,
 };
 use crate::catalogue::Pool;
 
@@ -422,8 +423,12 @@ fn load_k8s(src: &Source, path: &Path) -> Result<Scenario, InputError> {
 }
 
 /// The properties a whereabouts scenario checks, in matrix order.
-pub const WHEREABOUTS_PROPERTIES: [&str; 3] =
-    ["ipam.unique", "ipam.no_leak", "whereabouts.recorded"];
+pub const WHEREABOUTS_PROPERTIES: [&str; 4] = [
+    "ipam.unique",
+    "ipam.no_leak",
+    "whereabouts.recorded",
+    "whereabouts.exclusive",
+];
 
 /// A loaded whereabouts scenario.
 pub type WhereaboutsScenario =
@@ -463,6 +468,8 @@ struct RawWhereabouts {
     #[serde(default)]
     reconciler: Option<RawReconciler>,
     #[serde(default)]
+    lease: Option<Spanned<RawLease>>,
+    #[serde(default)]
     bounds: RawBounds,
     explore: Option<RawExplore>,
     #[serde(default)]
@@ -488,6 +495,56 @@ struct RawReconciler {
     runs: Spanned<i64>,
 }
 
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawLease {
+    lease_duration_ms: Spanned<i64>,
+    renew_deadline_ms: Spanned<i64>,
+    retry_period_ms: Spanned<i64>,
+    clock_limit_ms: Spanned<i64>,
+}
+
+/// `[lease]` in `RetryPeriod` ticks.
+fn lease_of(src: &Source, l: &RawLease) -> Result<LeaseSpec, InputError> {
+    let retry = *l.retry_period_ms.get_ref();
+    if !(1..=60_000).contains(&retry) {
+        return Err(src.error(
+            l.retry_period_ms.span(),
+            format!("retry_period_ms = {retry} is out of range"),
+            "give retry_period_ms from 1 to 60000 (whereabouts' default is 500)",
+        ));
+    }
+    let ticks = |n: &Spanned<i64>, key: &str| -> Result<u8, InputError> {
+        let v = *n.get_ref();
+        if v < 0 || v % retry != 0 || v / retry > 8 {
+            return Err(src.error(
+                n.span(),
+                format!("{key} = {v} is not 0 to 8 times retry_period_ms = {retry}"),
+                "the model's clock ticks once per retry period: give a multiple of it, at most 8 times it",
+            ));
+        }
+        Ok((v / retry) as u8)
+    };
+    let duration = ticks(&l.lease_duration_ms, "lease_duration_ms")?;
+    let renew_deadline = ticks(&l.renew_deadline_ms, "renew_deadline_ms")?;
+    let clock_limit = ticks(&l.clock_limit_ms, "clock_limit_ms")?;
+    if renew_deadline == 0 || renew_deadline >= duration {
+        return Err(src.error(
+            l.renew_deadline_ms.span(),
+            format!(
+                "renew_deadline_ms = {} is not between 0 and lease_duration_ms",
+                l.renew_deadline_ms.get_ref()
+            ),
+            "client-go requires LeaseDuration > RenewDeadline > 0 (whereabouts: 1500 and 1000)",
+        ));
+    }
+    Ok(LeaseSpec {
+        duration,
+        renew_deadline,
+        clock_limit,
+    })
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWbVariant {
@@ -496,6 +553,7 @@ struct RawWbVariant {
     #[serde(default)]
     note: String,
     deadline_conflicts: Option<Spanned<i64>>,
+    clock_limit_ms: Option<Spanned<i64>>,
     explore: Option<RawExplore>,
     #[serde(default)]
     expect: BTreeMap<Spanned<String>, Spanned<String>>,
@@ -555,6 +613,10 @@ fn load_whereabouts(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         pods,
         reconciler_runs: runs,
         deadline_conflicts: deadline(src, &ipam.deadline_conflicts)?,
+        lease: match &raw.lease {
+            Some(l) => Some(lease_of(src, l.get_ref())?),
+            None => None,
+        },
     };
     check_variant_names(
         src,
@@ -574,6 +636,18 @@ fn load_whereabouts(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         let mut vspec = spec.clone();
         if let Some(d) = &rv.deadline_conflicts {
             vspec.deadline_conflicts = deadline(src, d)?;
+        }
+        if let Some(c) = &rv.clock_limit_ms {
+            let Some(l) = &raw.lease else {
+                return Err(src.error(
+                    c.span(),
+                    "clock_limit_ms without a [lease]",
+                    "give the scenario a [lease] table, or drop clock_limit_ms",
+                ));
+            };
+            let mut l = l.get_ref().clone();
+            l.clock_limit_ms = c.clone();
+            vspec.lease = Some(lease_of(src, &l)?);
         }
         let expect = parse_expect(src, &rv.expect, &WHEREABOUTS_PROPERTIES)?;
         variants.push(WhereaboutsVariant {
@@ -1369,31 +1443,31 @@ mod tests {
     /// the Kubernetes ones below.
     #[test]
     fn the_bundled_whereabouts_scenarios_are_pinned() {
-        let pinned: [(&str, &str, u64, [bool; 3]); 5] = [
+        let pinned: [(&str, &str, u64, [bool; 4]); 5] = [
             (
                 "whereabouts-deadline-nil-error",
                 "pre-143",
                 41,
-                [true, false, true],
+                [true, false, true, false],
             ),
-            ("whereabouts-deadline-nil-error", "143", 41, [false; 3]),
+            ("whereabouts-deadline-nil-error", "143", 41, [false; 4]),
             (
                 "whereabouts-deadline-nil-error",
                 "pre-143-two-conflicts",
                 45,
-                [false; 3],
+                [false; 4],
             ),
             (
                 "whereabouts-reconciler-list-order",
                 "pods-first",
                 600,
-                [true, false, true],
+                [true, false, true, false],
             ),
             (
                 "whereabouts-reconciler-list-order",
                 "pools-first",
                 388,
-                [false; 3],
+                [false; 4],
             ),
         ];
         for (file, variant, states, violated) in pinned {
@@ -1401,6 +1475,51 @@ mod tests {
             let sc = s.system.downcast::<WhereaboutsScenario>().unwrap();
             assert_pinned(sc, file, variant, states, violated);
         }
+    }
+
+    /// The leader-lease scenario's spaces and verdicts: the deposed ADD
+    /// goes on (#113, #145) and two ADDs work at once; the CAS keeps
+    /// `ipam.unique` after #143; cancelling the work on losing leadership,
+    /// or ADDs faster than the lease, keep them apart.
+    #[test]
+    fn the_whereabouts_leader_lease_scenario_is_pinned() {
+        let file = "whereabouts-leader-lease";
+        let pinned: [(&str, u64, [bool; 4]); 4] = [
+            ("113", 1755, [true, false, true, true]),
+            ("145", 4159, [false, false, false, true]),
+            ("145-stop", 3305, [false; 4]),
+            ("145-fast", 749, [false; 4]),
+        ];
+        let s = bundled(file);
+        let sc = s.system.downcast::<WhereaboutsScenario>().unwrap();
+        for (variant, states, violated) in pinned {
+            assert_pinned(sc, file, variant, states, violated);
+        }
+    }
+
+    #[test]
+    fn a_bad_lease_points_at_the_key() {
+        let lease = "[lease]\nlease_duration_ms = 1500\nrenew_deadline_ms = 1000\n\
+            retry_period_ms = 500\nclock_limit_ms = 2000\n";
+        let s = load_str(
+            "w.toml",
+            &WB.replace("[[pod]]", &format!("{lease}[[pod]]")),
+            Path::new("w.toml"),
+        )
+        .unwrap();
+        assert!(s.system.downcast::<WhereaboutsScenario>().is_some());
+        let bad = |from: &str, to: &str| {
+            err(&WB.replace("[[pod]]", &format!("{}[[pod]]", lease.replace(from, to))))
+        };
+        let e = bad("renew_deadline_ms = 1000", "renew_deadline_ms = 1500");
+        assert_eq!(e.line, 9, "{e}");
+        assert!(e.message.contains("renew_deadline_ms = 1500"), "{e}");
+        let e = bad("clock_limit_ms = 2000", "clock_limit_ms = 2100");
+        assert_eq!(e.line, 11, "{e}");
+        let e = bad("retry_period_ms = 500", "retry_period_ms = 0");
+        assert_eq!(e.line, 10, "{e}");
+        let e = err(&format!("{WB}clock_limit_ms = 1000\n"));
+        assert!(e.message.contains("without a [lease]"), "{e}");
     }
 
     const CALICO: &str = "name = \"c\"\nkind = \"catalogue\"\nsystem = \"calico\"\n\
@@ -1493,12 +1612,12 @@ mod tests {
 
     /// The variant's search is complete, with `states` states, and finds
     /// exactly the `violated` properties.
-    fn assert_pinned<S, M: crate::sim::Model, P>(
+    fn assert_pinned<S, M: crate::sim::Model, P, const N: usize>(
         sc: &CatalogueScenario<S, M, P>,
         file: &str,
         variant: &str,
         states: u64,
-        violated: [bool; 3],
+        violated: [bool; N],
     ) {
         let v = sc.variants.iter().find(|v| v.name == variant).unwrap();
         let r = crate::explore::bfs(&v.model, &crate::explore::Options::default(), &mut |_| {});
