@@ -33,7 +33,7 @@ use netrace::store::oracle::{Client, Server};
 use netrace::store::vector::{Cmp, Request};
 
 mod common;
-use common::etcd::server_or_skip;
+use common::etcd::{server_or_skip, Agreement};
 
 const FILE: &str = "scenarios/calico-release-by-handle.toml";
 const BLOCK: &str = "/calico/ipam/v2/assignment/ipv4/block/10.65.0.0-30";
@@ -328,8 +328,7 @@ fn the_model_predicts_the_real_collectors_verdicts() {
     // The window is narrow (about one order in 150 by a rough count), so many orders.
     const RANDOM_RUNS: u64 = 600;
     let mut n = 0;
-    let mut report = Vec::new();
-    let mut disagreements = Vec::new();
+    let mut agreement = Agreement::default();
     for (variant, spec, profile) in variants() {
         let model = model_verdict(&spec, &profile);
         let by_seq = profile.release_by_seq;
@@ -338,34 +337,12 @@ fn the_model_predicts_the_real_collectors_verdicts() {
             hits += u64::from(real_run(&server, n, by_seq, Err(seed)));
             n += 1;
         }
-        let real = hits > 0;
-        report.push(format!(
-            "{variant}: model ipam.unique violated = {}, real = {real} ({hits} of {RANDOM_RUNS} random orders)",
-            model.is_some()
-        ));
-        if real != model.is_some() {
-            disagreements.push(format!("{variant}: model {}, real {real}", model.is_some()));
-        }
+        agreement.random(&variant, model.is_some(), hits, RANDOM_RUNS, true);
         if let Some(steps) = &model {
             let v = real_run(&server, n, by_seq, Ok(steps));
             n += 1;
-            report.push(format!(
-                "{variant}: the model's order for real: duplicate {v}"
-            ));
-            if !v {
-                disagreements.push(format!(
-                    "{variant}: the model's counterexample is no duplicate for real"
-                ));
-            }
+            agreement.forced(&variant, v, "");
         }
     }
-    eprintln!("{}", report.join("\n"));
-    assert!(
-        disagreements.is_empty(),
-        "the model and the real runs disagree: {}\n{}",
-        disagreements.join("; "),
-        report.join("\n")
-    );
-    assert!(report.iter().any(|l| l.contains("violated = true")));
-    assert!(report.iter().any(|l| l.contains("violated = false")));
+    agreement.assert_agree();
 }

@@ -55,7 +55,7 @@ use netrace::store::oracle::{Client, Server};
 use netrace::store::vector::{Cmp, Request};
 
 mod common;
-use common::etcd::server_or_skip;
+use common::etcd::{server_or_skip, Agreement};
 
 /// The scenarios run for real: the era and the fix, and the leak count
 /// left by an address's previous owner; and whether random orders must
@@ -535,8 +535,7 @@ fn the_model_predicts_the_real_repair_loops_verdicts() {
     };
     const RANDOM_RUNS: u64 = 150;
     let mut n = 0;
-    let mut report = Vec::new();
-    let mut disagreements = Vec::new();
+    let mut agreement = Agreement::default();
     for (file, random_must_find) in SCENARIOS {
         let (spec, profiles) = scenario(file);
         for (variant, profile) in &profiles {
@@ -548,38 +547,15 @@ fn the_model_predicts_the_real_repair_loops_verdicts() {
                 n += 1;
                 hits += u64::from(v);
             }
-            let real = hits > 0;
-            report.push(format!(
-                "{name}: model ipam.unique violated = {}, real = {real} ({hits} of {RANDOM_RUNS} random orders)",
-                model.is_some()
-            ));
-            if real && model.is_none() || random_must_find && model.is_some() && !real {
-                disagreements.push(format!("{name}: model {}, real {real}", model.is_some()));
-            }
+            agreement.random(&name, model.is_some(), hits, RANDOM_RUNS, random_must_find);
             // The model's own counterexample, forced for real, must end in
             // the same duplicate.
             if let Some(steps) = &model {
                 let (v, story) = real_run(&server, n, &spec, profile, Order::Model(steps));
                 n += 1;
-                report.push(format!(
-                    "{name}: the model's order for real: duplicate {v} — {story}"
-                ));
-                if !v {
-                    disagreements.push(format!(
-                        "{name}: the model's counterexample is no duplicate for real"
-                    ));
-                }
+                agreement.forced(&name, v, &story);
             }
         }
     }
-    eprintln!("{}", report.join("\n"));
-    assert!(
-        disagreements.is_empty(),
-        "the model and the real runs disagree: {}\n{}",
-        disagreements.join("; "),
-        report.join("\n")
-    );
-    // The variants must not all agree trivially: the era and the fix differ.
-    assert!(report.iter().any(|l| l.contains("violated = true")));
-    assert!(report.iter().any(|l| l.contains("violated = false")));
+    agreement.assert_agree();
 }

@@ -35,7 +35,7 @@ use netrace::store::oracle::{Client, Server};
 use netrace::store::vector::{Cmp, Request};
 
 mod common;
-use common::etcd::server_or_skip;
+use common::etcd::{server_or_skip, Agreement};
 
 const FILE: &str = "scenarios/whereabouts-deadline-nil-error.toml";
 const POOL: &str = "/whereabouts/ippools/range";
@@ -276,8 +276,7 @@ fn the_model_predicts_the_real_allocate_loops_verdicts() {
     };
     const RANDOM_RUNS: u64 = 60;
     let mut n = 0;
-    let mut report = Vec::new();
-    let mut disagreements = Vec::new();
+    let mut agreement = Agreement::default();
     for (variant, spec, profile) in variants() {
         let model = model_verdict(&spec, &profile);
         let mut hits = 0;
@@ -285,34 +284,12 @@ fn the_model_predicts_the_real_allocate_loops_verdicts() {
             hits += u64::from(real_run(&server, n, &spec, &profile, Err(seed)));
             n += 1;
         }
-        let real = hits > 0;
-        report.push(format!(
-            "{variant}: model ipam.unique violated = {}, real = {real} ({hits} of {RANDOM_RUNS} random orders)",
-            model.is_some()
-        ));
-        if real != model.is_some() {
-            disagreements.push(format!("{variant}: model {}, real {real}", model.is_some()));
-        }
+        agreement.random(&variant, model.is_some(), hits, RANDOM_RUNS, true);
         if let Some(steps) = &model {
             let v = real_run(&server, n, &spec, &profile, Ok(steps));
             n += 1;
-            report.push(format!(
-                "{variant}: the model's order for real: duplicate {v}"
-            ));
-            if !v {
-                disagreements.push(format!(
-                    "{variant}: the model's counterexample is no duplicate for real"
-                ));
-            }
+            agreement.forced(&variant, v, "");
         }
     }
-    eprintln!("{}", report.join("\n"));
-    assert!(
-        disagreements.is_empty(),
-        "the model and the real runs disagree: {}\n{}",
-        disagreements.join("; "),
-        report.join("\n")
-    );
-    assert!(report.iter().any(|l| l.contains("violated = true")));
-    assert!(report.iter().any(|l| l.contains("violated = false")));
+    agreement.assert_agree();
 }
