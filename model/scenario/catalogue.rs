@@ -767,7 +767,8 @@ struct RawCalicoVariant {
     expect: BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
-/// A small count at `key`, within `range`, with a hint of what it is.
+/// A small count at `key`, within `range` (at most 255), with a hint of
+/// what it is.
 fn count(
     src: &Source,
     n: &Spanned<i64>,
@@ -775,19 +776,8 @@ fn count(
     range: std::ops::RangeInclusive<i64>,
     what: &str,
 ) -> Result<u8, InputError> {
-    if range.contains(n.get_ref()) {
-        Ok(*n.get_ref() as u8)
-    } else {
-        Err(src.error(
-            n.span(),
-            format!("{key} = {} is out of range", n.get_ref()),
-            format!(
-                "give {key} from {} to {}: {what}",
-                range.start(),
-                range.end()
-            ),
-        ))
-    }
+    debug_assert!(*range.end() <= i64::from(u8::MAX));
+    in_range(src, n, key, range, what).map(|n| n as u8)
 }
 
 fn load_calico(src: &Source, path: &Path) -> Result<Scenario, InputError> {
