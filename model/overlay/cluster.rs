@@ -1614,6 +1614,12 @@ impl Model for Cluster {
         let mut out = Vec::new();
         for (hi, h) in s.hosts.iter().enumerate() {
             let host = &self.spec.hosts[hi].name;
+            if !h.sandbox {
+                out.push(format!(
+                    "{host}: no sandbox yet (no local container; the peer table only)"
+                ));
+                continue;
+            }
             let fdb: Vec<String> =
                 h.vx.fdb
                     .iter()
