@@ -45,6 +45,24 @@
 //!   and the osl's `AddNeighbor`/`DeleteNeighbor` with their sandbox
 //!   neighbour cache, [`HostState::cache`]); and that map before #1902
 //!   (de9a397a^: the delete handed `localPeer` as `updateDb`);
+//! - libnetwork #1433 (commit 03f44066, merged as d2141cd8; read at
+//!   03f44066^ and 03f44066): before it a delete whose endpoint ID no
+//!   longer matches the peer table returned at once, so an add for the new
+//!   (MAC, VTEP) handled before the delete of the old left the old pair in
+//!   the sandbox cache and a later `AddNeighbor` of it programmed nothing
+//!   ([`DriverProfile::stale_purge`]); the fix purges the cache only;
+//! - lazy sandboxes ([`HostSpec::lazy`]): a host's network sandbox is
+//!   created by its first local container (`Join` → `joinSandbox` →
+//!   `initSandbox`: `setSandbox`, then the peer table programmed); events
+//!   before it update the table only. Before libnetwork #1893 (0a9aaf80,
+//!   37502aca, merged as f5ff00cb; read at 0a9aaf80^) the table was
+//!   snapshotted and replayed later ([`ClusterAction::InitReplay`]), so a
+//!   delete handled in between met an empty cache and the replay programmed
+//!   the departed peer; with #1893 init is one operation
+//!   ([`DriverProfile::atomic_init`]), as in moby today
+//!   (`initSandboxPeerDB` under `peerOpMu`, the first entry per IP);
+//! - `sync HOST` ([`Op::Sync`]): the orchestrator waits for one host's
+//!   driver to have handled everything sent to it.
 //! - a remote container's traffic ([`Op::Send`]) arrives at a host's vxlan
 //!   device from its own host's VTEP and is snooped (`vxlan_snoop`): it
 //!   learns the MAC when no entry exists, and never moves a permanent one.
@@ -53,11 +71,14 @@
 //! model does those), NetworkDB's gossip internals (bulk-sync timing,
 //! tombstones and their 60 s retention: the inbox is the whole channel),
 //! serf and the classic driver's miss path and replay on join (#1639), the
-//! sandbox neighbour cache after #1935 and #1433's cache purge,
-//! encryption (`setupEncryption`),
+//! sandbox neighbour cache after #1935, encryption (`setupEncryption`),
 //! the `NTF_MASTER` delete of br0's dynamic entry that `DeleteNeighbor`
-//! also sends, IPv6, and lazy sandbox creation (every host's sandbox
-//! exists from the start). The era before #53663 is modelled from the
+//! also sends, IPv6, the sandbox's teardown when its last container stops
+//! (a created sandbox stays), how many handlers can fall between the
+//! pre-#1893 snapshot and its replay (any number may), and the pre-#1893
+//! replay's own concurrency with the adds of the same peers (one step).
+//! The sandbox cache is driver memory: the kernel oracle does not compare
+//! it, it sees it only through the requests sent or not. The era before #53663 is modelled from the
 //! fix's description: the FDB add fails with `EEXIST`, the neighbour entry
 //! added before it stays ("its neighbor row intact"), and `fdbCnt` is
 //! rolled back; the current code also rolls back the neighbour entry.
