@@ -15,6 +15,8 @@ const REJOIN: &str = "scenarios/swarm-rejoin-fdb-eexist.toml";
 const REUSE: &str = "scenarios/overlay-ip-reuse-1935.toml";
 const SHARED: &str = "scenarios/overlay-shared-fdb-50106.toml";
 const MOVE: &str = "scenarios/overlay-move-1902.toml";
+const STALE: &str = "scenarios/overlay-stale-cache-1433.toml";
+const LAZY: &str = "scenarios/overlay-lazy-init-1893.toml";
 
 /// The rows of `check FILE --format json`, which must exit 0.
 fn checked(file: &str) -> Vec<Value> {
@@ -301,4 +303,130 @@ fn a_mac_that_is_not_unicast_is_exit_2_at_its_line() {
         );
         assert!(err.contains(&format!("{file}:{line}:")), "{name}: {err}");
     }
+}
+
+#[test]
+fn a_stale_delete_keeps_the_cached_pair_before_1433_and_the_fix_purges_it() {
+    let rows = checked(STALE);
+    for p in ["overlay.converged", "overlay.reachable"] {
+        assert_eq!(
+            row(&rows, "libnetwork-pre-1433", p)["verdict"],
+            "violated",
+            "{p}"
+        );
+        assert_eq!(row(&rows, "libnetwork-1433", p)["verdict"], "holds", "{p}");
+        assert_eq!(row(&rows, "libnetwork-1433", p)["complete"], true, "{p}");
+    }
+    let trace = replay_of(STALE, &rows, "libnetwork-pre-1433", "overlay.reachable");
+    // The bad order on worker1: the new task's add before the old one's
+    // delete, which is then stale and leaves the old pair cached; the
+    // address back on worker2 is then skipped by AddNeighbor.
+    let add = trace.find("worker1: join of web.1b").expect("the add");
+    let delete = trace.find("worker1: leave of web.1\n").expect("the delete");
+    let kept = trace
+        .find("stale delete ignored: the sandbox cache keeps (192.168.100.2, 02:42:0a:00:01:06)")
+        .expect("the cached pair");
+    let back = trace
+        .find("worker1: join of web.1c")
+        .expect("the move back");
+    let skipped = trace
+        .find("Neighbor entry already present for IP 192.168.100.2, mac 02:42:0a:00:01:06")
+        .expect("the skipped add");
+    assert!(
+        add < delete && delete < kept && kept < back && back < skipped,
+        "{trace}"
+    );
+    let end = &trace[trace.find("final state").unwrap()..];
+    assert!(end.contains("worker1 vxlan1 fdb: (empty)"), "{end}");
+    // The same schedule with #1433: the stale delete purges the pair, the
+    // later add programs it.
+    let cx = &row(&rows, "libnetwork-pre-1433", "overlay.reachable")["counterexample"];
+    let token = cx["token"].as_str().unwrap();
+    let o = run(&["replay", STALE, token, "--variant", "libnetwork-1433"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let fixed = stdout(&o);
+    let purged = fixed
+        .find("DeleteNeighbor 192.168.100.2 02:42:0a:00:01:06: sandbox cache only")
+        .expect("the purge");
+    let programmed = fixed
+        .rfind(
+            "bridge fdb replace 02:42:0a:00:01:06 dev vxlan1 dst 192.168.100.2 self permanent: ok",
+        )
+        .expect("the add programmed");
+    assert!(purged < programmed, "{fixed}");
+}
+
+#[test]
+fn a_delete_between_the_init_snapshot_and_its_replay_survives_before_1893() {
+    let rows = checked(LAZY);
+    assert_eq!(
+        row(&rows, "libnetwork-pre-1893", "overlay.converged")["verdict"],
+        "violated"
+    );
+    // #1893 alone brought #1902's wrong field: still violated, otherwise.
+    assert_eq!(
+        row(&rows, "libnetwork-1893", "overlay.converged")["verdict"],
+        "violated"
+    );
+    for v in ["libnetwork-1902", "moby-53663"] {
+        for p in [
+            "overlay.converged",
+            "overlay.reachable",
+            "overlay.no_local_peer",
+        ] {
+            assert_eq!(row(&rows, v, p)["verdict"], "holds", "{v} {p}");
+            assert_eq!(row(&rows, v, p)["complete"], true, "{v} {p}");
+        }
+    }
+    let trace = replay_of(LAZY, &rows, "libnetwork-pre-1893", "overlay.converged");
+    let snapshot = trace
+        .find("peerDbUpdateSandbox snapshots the 2 remote peers")
+        .expect("the snapshot");
+    let leave = trace.find("worker1: leave of web.1").expect("the leave");
+    let failed = trace
+        .find("could not find the neighbor entry to delete")
+        .expect("the delete meets an empty sandbox");
+    let replay = trace
+        .find("worker1: peerDbUpdateSandbox replays its snapshot")
+        .expect("the replay");
+    assert!(
+        snapshot < leave && leave < failed && failed < replay,
+        "{trace}"
+    );
+    let end = &trace[trace.find("final state").unwrap()..];
+    assert!(
+        end.contains("02:42:0a:00:01:06 dst 192.168.100.2 permanent"),
+        "{end}"
+    );
+    assert!(end.contains("10.0.1.6 lladdr 02:42:0a:00:01:06"), "{end}");
+}
+
+#[test]
+fn a_lazy_host_with_a_running_container_and_an_unknown_sync_are_exit_2() {
+    let file = scenario("lazy-ok", r#""start B", "sync h1""#, "");
+    let text = std::fs::read_to_string(&file).unwrap();
+    // A runs on h1 from the start: h1's sandbox cannot be lazy.
+    let bad = text.replacen(
+        "vtep = \"192.168.100.1\"\n",
+        "vtep = \"192.168.100.1\"\nlazy = true\n",
+        1,
+    );
+    assert_ne!(bad, text);
+    let file = scratch_with(SCRATCH, "bad-lazy.toml", &bad)
+        .display()
+        .to_string();
+    let o = run(&["check", &file]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("whose sandbox is lazy"), "{err}");
+    assert!(err.contains(&format!("{file}:")), "{err}");
+    let file = scenario("bad-sync", r#""sync h9""#, "");
+    let o = run(&["check", &file]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no host named \"h9\""),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains(&format!("{file}:3:")), "{}", stderr(&o));
 }

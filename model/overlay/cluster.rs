@@ -45,6 +45,24 @@
 //!   and the osl's `AddNeighbor`/`DeleteNeighbor` with their sandbox
 //!   neighbour cache, [`HostState::cache`]); and that map before #1902
 //!   (de9a397a^: the delete handed `localPeer` as `updateDb`);
+//! - libnetwork #1433 (commit 03f44066, merged as d2141cd8; read at
+//!   03f44066^ and 03f44066): before it a delete whose endpoint ID no
+//!   longer matches the peer table returned at once, so an add for the new
+//!   (MAC, VTEP) handled before the delete of the old left the old pair in
+//!   the sandbox cache and a later `AddNeighbor` of it programmed nothing
+//!   ([`DriverProfile::stale_purge`]); the fix purges the cache only;
+//! - lazy sandboxes ([`HostSpec::lazy`]): a host's network sandbox is
+//!   created by its first local container (`Join` → `joinSandbox` →
+//!   `initSandbox`: `setSandbox`, then the peer table programmed); events
+//!   before it update the table only. Before libnetwork #1893 (0a9aaf80,
+//!   37502aca, merged as f5ff00cb; read at 0a9aaf80^) the table was
+//!   snapshotted and replayed later ([`ClusterAction::InitReplay`]), so a
+//!   delete handled in between met an empty cache and the replay programmed
+//!   the departed peer; with #1893 init is one operation
+//!   ([`DriverProfile::atomic_init`]), as in moby today
+//!   (`initSandboxPeerDB` under `peerOpMu`, the first entry per IP);
+//! - `sync HOST` ([`Op::Sync`]): the orchestrator waits for one host's
+//!   driver to have handled everything sent to it.
 //! - a remote container's traffic ([`Op::Send`]) arrives at a host's vxlan
 //!   device from its own host's VTEP and is snooped (`vxlan_snoop`): it
 //!   learns the MAC when no entry exists, and never moves a permanent one.
@@ -53,11 +71,14 @@
 //! model does those), NetworkDB's gossip internals (bulk-sync timing,
 //! tombstones and their 60 s retention: the inbox is the whole channel),
 //! serf and the classic driver's miss path and replay on join (#1639), the
-//! sandbox neighbour cache after #1935 and #1433's cache purge,
-//! encryption (`setupEncryption`),
+//! sandbox neighbour cache after #1935, encryption (`setupEncryption`),
 //! the `NTF_MASTER` delete of br0's dynamic entry that `DeleteNeighbor`
-//! also sends, IPv6, and lazy sandbox creation (every host's sandbox
-//! exists from the start). The era before #53663 is modelled from the
+//! also sends, IPv6, the sandbox's teardown when its last container stops
+//! (a created sandbox stays), how many handlers can fall between the
+//! pre-#1893 snapshot and its replay (any number may), and the pre-#1893
+//! replay's own concurrency with the adds of the same peers (one step).
+//! The sandbox cache is driver memory: the kernel oracle does not compare
+//! it, it sees it only through the requests sent or not. The era before #53663 is modelled from the
 //! fix's description: the FDB add fails with `EEXIST`, the neighbour entry
 //! added before it stays ("its neighbor row intact"), and `fdbCnt` is
 //! rolled back; the current code also rolls back the neighbour entry.
@@ -122,6 +143,19 @@ pub struct DriverProfile {
     /// cleaned the sandbox cache: the kernel kept `dst <remote> self
     /// permanent`. Only for [`PeerDb::Map`].
     pub delete_wrong_field: bool,
+    /// libnetwork #1433 (commit 03f44066): a stale delete (the db entry
+    /// under the (IP, MAC) key belongs to another endpoint) still purges
+    /// the sandbox cache's (VTEP, MAC) pair, without touching the kernel.
+    /// Without it (03f44066^) a stale delete returns at once and the
+    /// pair stays cached. Only for [`PeerDb::Map`].
+    pub stale_purge: bool,
+    /// libnetwork #1893 (commits 0a9aaf80, 37502aca): a lazily created
+    /// sandbox is initialised from the peer table as one operation on the
+    /// driver's peer-operation channel, atomic with the events that
+    /// follow. Without it (0a9aaf80^) `peerDbUpdateSandbox` snapshots the
+    /// table and replays it later ([`ClusterAction::InitReplay`]), and an
+    /// event handled in between is applied to the sandbox first.
+    pub atomic_init: bool,
 }
 
 impl DriverProfile {
@@ -132,6 +166,8 @@ impl DriverProfile {
             peer_db: PeerDb::Set,
             fdb_cnt: true,
             delete_wrong_field: false,
+            stale_purge: true,
+            atomic_init: true,
         }
     }
 }
@@ -143,6 +179,9 @@ pub struct HostSpec {
     pub name: String,
     /// Its VTEP address (the underlay address vxlan encapsulates to).
     pub vtep: Ipv4Addr,
+    /// Its overlay sandbox is created lazily, when its first container of
+    /// the network starts (else it exists from the start).
+    pub lazy: bool,
 }
 
 /// A container on the overlay network.
@@ -178,6 +217,10 @@ pub enum Op {
     /// Simulated time passes (seconds) once every inbox is drained:
     /// learned entries age (`vxlan_cleanup`).
     Wait(u32),
+    /// The orchestrator goes on only once this host's driver has handled
+    /// every event sent to it (and replayed its sandbox-init snapshot):
+    /// a barrier on one host, no time passes.
+    Sync(usize),
 }
 
 /// The faults the explorer may inject, each at most this many times.
@@ -246,6 +289,13 @@ pub struct HostState {
     /// IP for a neighbour entry, the VTEP for an FDB entry. Only
     /// [`PeerDb::Map`] keeps it; it is not kernel state.
     pub cache: BTreeSet<(Ipv4Addr, EthernetAddress)>,
+    /// The network's sandbox (its vxlan device) exists. False on a
+    /// [`HostSpec::lazy`] host until its first container starts: until
+    /// then events only update the peer table.
+    pub sandbox: bool,
+    /// Before #1893: the peers `peerDbUpdateSandbox` snapshotted when the
+    /// sandbox was created, not replayed yet.
+    pub init_snapshot: Option<Vec<(Ipv4Addr, PeerEntry)>>,
 }
 
 impl HostState {
@@ -257,6 +307,8 @@ impl HostState {
             inbox: VecDeque::new(),
             last_error: None,
             cache: BTreeSet::new(),
+            sandbox: true,
+            init_snapshot: None,
         }
     }
 }
@@ -338,6 +390,11 @@ pub enum ClusterAction {
         index: u16,
         /// The fault applied, if any.
         fault: Option<Fault>,
+    },
+    /// Before #1893: host `host` replays its sandbox-init snapshot.
+    InitReplay {
+        /// The host.
+        host: u16,
     },
 }
 
@@ -473,7 +530,7 @@ impl Cluster {
                     return;
                 }
                 let next = h.peers[&ip][0];
-                if self.spec.endpoints[next.endpoint as usize].host == cx.host {
+                if self.spec.endpoints[next.endpoint as usize].host == cx.host || !h.sandbox {
                     return;
                 }
                 cx.trace.line(format!(
@@ -514,6 +571,9 @@ impl Cluster {
         let entry = self.entry(e);
         let ip = self.spec.endpoints[e].ip;
         self.map_put(h, ip, entry, cx);
+        if !self.has_sandbox(h, cx) {
+            return;
+        }
         let r = self
             .osl_add(h, ip, entry.mac, false, cx)
             .and_then(|()| self.osl_add(h, entry.vtep, entry.mac, true, cx));
@@ -650,8 +710,15 @@ impl Cluster {
                 _ => None,
             }
         };
+        if !self.has_sandbox(h, cx) {
+            return;
+        }
         let same_ep = found.is_some_and(|p| p.endpoint == entry.endpoint);
         let same_vtep = found.is_some_and(|p| p.vtep == entry.vtep);
+        if !self.profile.stale_purge {
+            self.peer_delete_pre_1433(h, ip, entry, found, cx);
+            return;
+        }
         if same_ep == same_vtep {
             let os_delete = same_ep && same_vtep;
             if let Err(err) = self.osl_delete(h, entry.vtep, entry.mac, true, os_delete, cx) {
@@ -684,6 +751,9 @@ impl Cluster {
         }
         let db_entries = set.len();
         let replace_stale = inserted && db_entries == 1;
+        if !self.has_sandbox(h, cx) {
+            return;
+        }
         if let Err(err) = self.add_neighbor(h, ip, entry, replace_stale, cx) {
             if db_entries > 1 && err.contains("already present") {
                 // The transient case: another endpoint's entry is programmed.
@@ -787,6 +857,9 @@ impl Cluster {
                 "peerDelete {}: peer entry was not in db",
                 self.ep_name(entry.endpoint)
             ));
+        }
+        if !self.has_sandbox(h, cx) {
+            return;
         }
         if let Err(err) = self.delete_neighbor(h, ip, entry, cx) {
             if remaining > 0 && err.contains("not found") {
@@ -920,6 +993,10 @@ impl Cluster {
                             self.announce(&mut s, e, true);
                         }
                     }
+                    Op::Send(e, to) if !s.hosts[to].sandbox => trace.line(format!(
+                        "{}'s traffic reaches {}, which has no sandbox (no vxlan1) yet: dropped",
+                        self.spec.endpoints[e].name, self.spec.hosts[to].name
+                    )),
                     Op::Send(e, to) => {
                         let ep = &self.spec.endpoints[e];
                         let from = self.spec.hosts[ep.host].vtep;
@@ -957,7 +1034,14 @@ impl Cluster {
                         }
                         kernel = KernelStep::Wait { secs, aged };
                     }
+                    Op::Sync(host) => trace.line(format!(
+                        "the orchestrator goes on: {} has handled every event sent to it",
+                        self.spec.hosts[host].name
+                    )),
                 }
+            }
+            ClusterAction::InitReplay { host } => {
+                kernel = self.init_replay(&mut s, host as usize, trace);
             }
             ClusterAction::Deliver { host, index, fault } => {
                 let hi = host as usize;
@@ -1019,6 +1103,11 @@ impl Cluster {
         };
         let h = &mut s.hosts[hi];
         if join {
+            if !h.sandbox {
+                // The driver's `Join` calls `joinSandbox` before it records
+                // the endpoint in the peer table.
+                self.sandbox_init(h, &mut cx);
+            }
             self.local_join(h, e, &mut cx);
         } else {
             self.local_leave(h, e, &mut cx);
@@ -1062,8 +1151,9 @@ impl Cluster {
     /// (by host), for the kernel oracle.
     pub fn init_calls(&self) -> Vec<Vec<NlCall>> {
         let mut s = self.init_state();
-        for h in &mut s.hosts {
+        for (h, spec) in s.hosts.iter_mut().zip(&self.spec.hosts) {
             *h = HostState::empty();
+            h.sandbox = !spec.lazy;
         }
         let mut calls = Vec::new();
         self.settle(&mut s, &mut calls);
@@ -1095,7 +1185,11 @@ impl Cluster {
     }
 
     fn drained(s: &ClusterState) -> bool {
-        s.hosts.iter().all(|h| h.inbox.is_empty())
+        s.hosts.iter().all(Self::host_drained)
+    }
+
+    fn host_drained(h: &HostState) -> bool {
+        h.inbox.is_empty() && h.init_snapshot.is_none()
     }
 
     /// Remote live endpoints a host should have programmed.
@@ -1110,11 +1204,145 @@ impl Cluster {
     }
 }
 
+/// libnetwork's lazy sandbox and #1433's stale delete: the parts of the
+/// 2016-17 driver the incidents #1433 and #1893 turn on (moby/libnetwork,
+/// Apache-2.0, read at 03f44066 and its parent for #1433, and at 0a9aaf80^
+/// and 37502aca for #1893; `drivers/overlay/peerdb.go`,
+/// `drivers/overlay/ov_network.go` `initSandbox`, `osl/neigh_linux.go`).
+impl Cluster {
+    /// Whether the host's network sandbox exists; if not, says so: the
+    /// event updated the peer table only (`n.sandbox() == nil`: "the sandbox
+    /// init will configure all these peers from the database").
+    fn has_sandbox(&self, h: &HostState, cx: &mut Cx<'_>) -> bool {
+        if !h.sandbox {
+            cx.trace
+                .line("no sandbox yet (no local container): the peer table only");
+        }
+        h.sandbox
+    }
+
+    /// The peers a new sandbox is programmed with: `peerDbUpdateSandbox`
+    /// (before #1893) and `peerInitOp` (after) skip local entries and call
+    /// `peerAdd` without `updateDb` for every other one. For the set (the
+    /// later driver) the first endpoint of each IP, the one programmed.
+    fn init_walk(&self, h: &HostState, host: usize) -> Vec<(Ipv4Addr, PeerEntry)> {
+        let remote = |p: &PeerEntry| self.spec.endpoints[p.endpoint as usize].host != host;
+        let mut out = Vec::new();
+        for (ip, list) in &h.peers {
+            match self.profile.peer_db {
+                PeerDb::Map => out.extend(list.iter().filter(|p| remote(p)).map(|p| (*ip, *p))),
+                PeerDb::Set => out.extend(list.first().filter(|p| remote(p)).map(|p| (*ip, *p))),
+            }
+        }
+        out
+    }
+
+    /// `initSandbox` on the first local container's `Join`: `setSandbox`,
+    /// then the peer table. With #1893 the walk and its programming are
+    /// one operation on the peer-operation goroutine; before it,
+    /// `peerDbUpdateSandbox` took a snapshot and replayed it outside any
+    /// lock that the event handlers wait for, so an event handled between
+    /// the snapshot and the replay meets a sandbox the replay then
+    /// programs from the old snapshot ([`ClusterAction::InitReplay`]).
+    fn sandbox_init(&self, h: &mut HostState, cx: &mut Cx<'_>) {
+        h.sandbox = true;
+        let walk = self.init_walk(h, cx.host);
+        if self.profile.atomic_init {
+            cx.trace.line(format!(
+                "the sandbox is created; peerInit programs the {} remote peers of the db on the peer-operation goroutine (#1893)",
+                walk.len()
+            ));
+            self.replay_peers(h, &walk, cx);
+        } else {
+            cx.trace.line(format!(
+                "the sandbox is created (setSandbox); peerDbUpdateSandbox snapshots the {} remote peers of the db, replayed later",
+                walk.len()
+            ));
+            h.init_snapshot = Some(walk);
+        }
+    }
+
+    /// `peerAdd(updateDb = false)` for each peer of an init walk.
+    fn replay_peers(&self, h: &mut HostState, walk: &[(Ipv4Addr, PeerEntry)], cx: &mut Cx<'_>) {
+        for &(ip, p) in walk {
+            let name = self.ep_name(p.endpoint).to_string();
+            cx.trace
+                .line(format!("sandbox init: peerAdd {name} ({ip})"));
+            let r = match self.profile.peer_db {
+                PeerDb::Map => self
+                    .osl_add(h, ip, p.mac, false, cx)
+                    .and_then(|()| self.osl_add(h, p.vtep, p.mac, true, cx)),
+                PeerDb::Set => self.add_neighbor(h, ip, p, false, cx),
+            };
+            if let Err(err) = r {
+                cx.trace
+                    .line(format!("peerdbupdate in sandbox failed: {err}"));
+                h.last_error = Some(format!("peerdbupdate in sandbox failed for {name}: {err}"));
+            }
+        }
+    }
+
+    /// Before #1893: the replay of host `hi`'s init snapshot.
+    fn init_replay(&self, s: &mut ClusterState, hi: usize, trace: &mut Trace) -> KernelStep {
+        let mut cx = Cx {
+            host: hi,
+            now_s: s.now_s,
+            trace,
+            calls: Vec::new(),
+        };
+        let h = &mut s.hosts[hi];
+        let walk = h.init_snapshot.take().expect("an enabled replay");
+        cx.trace.line(format!(
+            "{}: peerDbUpdateSandbox replays its snapshot of {} peers",
+            self.spec.hosts[hi].name,
+            walk.len()
+        ));
+        self.replay_peers(h, &walk, &mut cx);
+        KernelStep::Driver {
+            host: hi,
+            calls: cx.calls,
+        }
+    }
+
+    /// `peerDelete` before #1433 (03f44066^): `peerDbDelete` answers
+    /// false for a mismatched endpoint ID and the delete returns at once,
+    /// so the sandbox cache keeps the old (VTEP, MAC) pair, which makes a
+    /// later `AddNeighbor` of that pair a no-op; otherwise both
+    /// `DeleteNeighbor` calls delete the kernel entry and the cached pair.
+    fn peer_delete_pre_1433(
+        &self,
+        h: &mut HostState,
+        ip: Ipv4Addr,
+        entry: PeerEntry,
+        found: Option<PeerEntry>,
+        cx: &mut Cx<'_>,
+    ) {
+        let name = self.ep_name(entry.endpoint).to_string();
+        if found.is_some_and(|p| p.endpoint != entry.endpoint) {
+            if h.cache.contains(&(entry.vtep, entry.mac)) {
+                cx.trace.line(format!(
+                    "peerDelete {name}: stale delete ignored: the sandbox cache keeps ({}, {})",
+                    entry.vtep, entry.mac
+                ));
+            }
+            return;
+        }
+        let r = self
+            .osl_delete(h, entry.vtep, entry.mac, true, true, cx)
+            .and_then(|()| self.osl_delete(h, ip, entry.mac, false, true, cx));
+        if let Err(err) = r {
+            cx.trace.line(format!("Peer operation failed: {err}"));
+            h.last_error = Some(format!("peerDelete of {name} failed: {err}"));
+        }
+    }
+}
+
 fn prop_converged(m: &Cluster, s: &ClusterState) -> Result<Checked, String> {
     let mut problems = Vec::new();
     let mut checked = false;
     for (hi, h) in s.hosts.iter().enumerate() {
-        if !s.up[hi] {
+        // A host without a sandbox has no vxlan device to converge.
+        if !s.up[hi] || !h.sandbox {
             continue;
         }
         let host = &m.spec.hosts[hi].name;
@@ -1255,17 +1483,28 @@ impl Model for Cluster {
             now_s: 0,
             faults: self.spec.faults,
         };
+        for (h, spec) in s.hosts.iter_mut().zip(&self.spec.hosts) {
+            h.sandbox = !spec.lazy;
+        }
         self.settle(&mut s, &mut Vec::new());
         s
     }
 
     fn actions(&self, s: &ClusterState, out: &mut Vec<ClusterAction>) {
         if let Some(op) = self.spec.script.get(s.pc as usize) {
-            if !matches!(op, Op::Wait(_)) || Self::drained(s) {
+            let ready = match op {
+                Op::Wait(_) => Self::drained(s),
+                Op::Sync(h) => Self::host_drained(&s.hosts[*h]),
+                _ => true,
+            };
+            if ready {
                 out.push(ClusterAction::Script);
             }
         }
         for (hi, h) in s.hosts.iter().enumerate() {
+            if h.init_snapshot.is_some() {
+                out.push(ClusterAction::InitReplay { host: hi as u16 });
+            }
             if h.inbox.is_empty() {
                 continue;
             }
@@ -1348,7 +1587,12 @@ impl Model for Cluster {
                     self.spec.endpoints[e].name, self.spec.hosts[h].name
                 ),
                 Op::Wait(n) => format!("wait {n} s"),
+                Op::Sync(h) => format!("sync {}", self.spec.hosts[h].name),
             },
+            ClusterAction::InitReplay { host } => format!(
+                "{} replays its sandbox-init snapshot",
+                self.spec.hosts[host as usize].name
+            ),
             ClusterAction::Deliver { host, index, fault } => {
                 let event = s.hosts[host as usize].inbox[index as usize];
                 let how = match fault {
@@ -1370,6 +1614,7 @@ impl Model for Cluster {
     fn action_key(&self, s: &ClusterState, action: &ClusterAction) -> u64 {
         match *action {
             ClusterAction::Script => 1 << 60,
+            ClusterAction::InitReplay { host } => 3 << 60 | u64::from(host) << 32,
             ClusterAction::Deliver { host, index, fault } => {
                 let e = s.hosts[host as usize].inbox[index as usize];
                 let f = match fault {
@@ -1390,6 +1635,12 @@ impl Model for Cluster {
         let mut out = Vec::new();
         for (hi, h) in s.hosts.iter().enumerate() {
             let host = &self.spec.hosts[hi].name;
+            if !h.sandbox {
+                out.push(format!(
+                    "{host}: no sandbox yet (no local container; the peer table only)"
+                ));
+                continue;
+            }
             let fdb: Vec<String> =
                 h.vx.fdb
                     .iter()
@@ -1466,6 +1717,9 @@ impl Model for Cluster {
                         kind: ArrowKind::Underlay,
                     });
                 }
+            }
+            ClusterAction::InitReplay { host } => {
+                sk.lane = Some(driver(host as usize));
             }
             ClusterAction::Deliver { host, index, .. } => {
                 let h = host as usize;

@@ -31,7 +31,9 @@ pub const PROPERTIES: [&str; 3] = [
 ];
 
 /// The driver profiles, by name.
-pub const PROFILES: [&str; 7] = [
+pub const PROFILES: [&str; 9] = [
+    "libnetwork-pre-1433",
+    "libnetwork-pre-1893",
     "libnetwork-pre-1902",
     "libnetwork-pre-1935",
     "libnetwork-1935",
@@ -71,8 +73,23 @@ impl Profile {
             peer_db: PeerDb::Map,
             fdb_cnt: false,
             delete_wrong_field,
+            stale_purge: true,
+            atomic_init: true,
         };
         let driver = match name {
+            // 03f44066^ (2016): a stale delete returns at once; the sandbox
+            // init replays a snapshot of the db (peerDbWg).
+            "libnetwork-pre-1433" => DriverProfile {
+                stale_purge: false,
+                atomic_init: false,
+                ..map(false)
+            },
+            // 0a9aaf80^ (July 2017): #1433's purge, the init still a
+            // snapshot replayed later.
+            "libnetwork-pre-1893" => DriverProfile {
+                atomic_init: false,
+                ..map(false)
+            },
             "libnetwork-pre-1902" => map(true),
             "libnetwork-pre-1935" => map(false),
             // #1935's osl programs with NeighSet; fdbCnt came with #50106
@@ -104,6 +121,8 @@ impl Describe for Profile {
     }
     fn summary(&self) -> String {
         match self.name.as_str() {
+            "libnetwork-pre-1433" => "overlay driver (libnetwork, 2016, before #1433): one peer entry per (IP, MAC); a delete whose endpoint ID does not match returns at once and the sandbox neighbour cache keeps the old (VTEP, MAC); the sandbox init replays a snapshot of the db".into(),
+            "libnetwork-pre-1893" => "overlay driver (libnetwork, July 2017, before #1893): #1433's cache purge on a stale delete; a lazily created sandbox is programmed from a snapshot of the db replayed later, not atomically with the events that follow".into(),
             "libnetwork-pre-1902" => "overlay driver (libnetwork, Aug 2017, before #1902): one peer entry per (IP, MAC); a remote delete is handed the localPeer flag as updateDb and only cleans the sandbox cache".into(),
             "libnetwork-pre-1935" => "overlay driver (libnetwork 17.06-17.09, before #1935): one peer entry per (IP, MAC), overwritten by the latest add; a delete with another endpoint ID touches only the sandbox cache".into(),
             "libnetwork-1935" => "overlay driver with libnetwork #1935: a set of endpoints per key, the first programmed, the next restored; no fdbCnt".into(),
@@ -172,6 +191,8 @@ struct RawNetwork {
 struct RawHost {
     name: Spanned<String>,
     vtep: Spanned<String>,
+    #[serde(default)]
+    lazy: bool,
 }
 
 #[derive(Deserialize)]
@@ -228,7 +249,7 @@ pub fn mac_of(ip: Ipv4Addr) -> EthernetAddress {
     EthernetAddress([0x02, 0x42, o[0], o[1], o[2], o[3]])
 }
 
-const SCRIPT_HINT: &str = "script steps: \"start NAME\", \"stop NAME\", \"move NAME -> HOST\", \"move NAME -> HOST after SECONDS\", \"fail HOST\", \"rejoin HOST\", \"send NAME -> HOST\", \"wait SECONDS\"";
+const SCRIPT_HINT: &str = "script steps: \"start NAME\", \"stop NAME\", \"move NAME -> HOST\", \"move NAME -> HOST after SECONDS\", \"fail HOST\", \"rejoin HOST\", \"send NAME -> HOST\", \"wait SECONDS\", \"sync HOST\"";
 
 /// Loads an overlay-cluster scenario.
 pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
@@ -264,6 +285,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         hosts.push(HostSpec {
             name: r.name.get_ref().clone(),
             vtep,
+            lazy: r.lazy,
         });
     }
     let host_names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
@@ -301,12 +323,25 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
                 }
             },
         };
+        let host = host_index(&r.host)?;
+        let live = r.live.unwrap_or(true);
+        if live && hosts[host].lazy {
+            return Err(src.error(
+                e.span(),
+                format!(
+                    "endpoint {} runs on {} from the start, whose sandbox is lazy",
+                    r.name.get_ref(),
+                    hosts[host].name
+                ),
+                "a lazy host's sandbox is created by its first container: give its endpoints live = false and start them in the script, or drop lazy",
+            ));
+        }
         endpoints.push(EndpointSpec {
             name: r.name.get_ref().clone(),
-            host: host_index(&r.host)?,
+            host,
             ip,
             mac,
-            live: r.live.unwrap_or(true),
+            live,
         });
     }
     if raw.script.get_ref().len() > MAX_SCRIPT {
@@ -393,6 +428,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             ["stop", n] => Op::Stop(ep_index(n, span.clone())?),
             ["fail", h] => Op::Fail(host_named(h)?),
             ["rejoin", h] => Op::Rejoin(host_named(h)?),
+            ["sync", h] => Op::Sync(host_named(h)?),
             ["send", n, "->", h] => {
                 let e = ep_index(n, span.clone())?;
                 let to = host_named(h)?;
