@@ -267,7 +267,7 @@ fn real_run(server: &mut Server, n: usize, kind: Kind, at: usize) -> ((bool, boo
         .daemons
         .iter()
         .map(|d| {
-            let mut h = d.handle.clone();
+            let mut h: Handle = (**d.handle).clone();
             h.refresh_from(&kv);
             Arc::new(Mutex::new(h))
         })

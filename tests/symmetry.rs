@@ -285,3 +285,64 @@ fn runs_targeted_by_an_rm_or_on_other_daemons_are_not_interchangeable() {
     let m = IpamSystem::new(&spec, &Profile::builtin("classic-swarm-cas").unwrap()).unwrap();
     assert_eq!(m.symmetry_classes(), &[vec![0, 2], vec![1, 3]]);
 }
+
+/// Compact frontier states (issue 10 item 2): a step shares its parent's
+/// store and daemon handles (one `Arc`, copy-on-write) unless it writes
+/// them, and the model's fingerprint, which hashes those shared parts by
+/// their cached fingerprints, still tells every reachable state apart.
+#[test]
+fn a_step_shares_the_store_and_handles_it_leaves_alone_and_fingerprints_stay_exact() {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    let release = vec![
+        SetupOp::Run("old".into()),
+        SetupOp::Rm(netrace::ipam::system::Target::Name("old".into())),
+    ];
+    for profile in ["libnetwork-17.05", "libnetwork-18.03", "classic-swarm-cas"] {
+        let p = Profile::builtin(profile).unwrap();
+        let m = IpamSystem::new(&runs(3, release.clone()), &p).unwrap();
+        let all = reachable(&m);
+        let (mut shared, mut steps) = (0u64, 0u64);
+        let mut by_fp: HashMap<u128, &IpamState> = HashMap::new();
+        let mut actions = Vec::new();
+        for s in &all {
+            if let Some(other) = by_fp.insert(m.fingerprint(s), s) {
+                assert_eq!(other, s, "{profile}: two states, one fingerprint");
+            }
+            actions.clear();
+            m.actions(s, &mut actions);
+            for a in &actions {
+                let mut trace = Trace::on();
+                let n = m.next_state(s, a, &mut trace);
+                let lines = trace.take().join("\n");
+                steps += 1;
+                // Only a write (`nh.writeToStore()`, a lost answer
+                // included) may take a store of its own.
+                if let (Some(x), Some(y)) = (&s.store, &n.store) {
+                    if !lines.contains("writeToStore") {
+                        assert!(Arc::ptr_eq(x, y), "{profile}: a copied store:\n{lines}");
+                        shared += 1;
+                    }
+                }
+                // Only a refresh, the compute and commit phases (under
+                // `h.Lock()`) and a crash may take a handle of their own.
+                let touches = ["GetObject", "h.Lock()", "fails hard"];
+                if !touches.iter().any(|t| lines.contains(t)) {
+                    for (d, e) in s.daemons.iter().zip(&n.daemons) {
+                        assert!(
+                            Arc::ptr_eq(&d.handle, &e.handle),
+                            "{profile}: a copied handle:\n{lines}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(by_fp.len(), all.len(), "{profile}");
+        if p.store {
+            assert!(
+                shared * 2 > steps,
+                "{profile}: {shared} of {steps} steps share the store"
+            );
+        }
+    }
+}

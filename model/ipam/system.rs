@@ -278,8 +278,11 @@ impl Handle {
 /// One daemon's view: its handle and the locks it keeps.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Daemon {
-    /// The daemon's in-memory handle.
-    pub handle: Handle,
+    /// The daemon's in-memory handle. Shared (copy-on-write) between the
+    /// states that have it unchanged, like the actors' copies: most steps
+    /// leave it alone, so a state in a search's frontier does not carry a
+    /// bitmap of its own. `Arc` hashes and compares as the plain handle.
+    pub handle: Arc<Cached<Handle>>,
     /// Who holds the handle lock across steps (18.03 without a store).
     pub handle_lock: Option<u8>,
     /// Who holds the per-network lock (17.06+).
@@ -307,70 +310,75 @@ pub enum Outcome {
     NameTaken,
 }
 
-/// A private copy with its fingerprint, computed once and kept until the
-/// copy changes: a copy is shared by every state that holds it unchanged
-/// (see [`Actor::copy`]), and [`IpamSystem`]'s [`Model::fingerprint`]
-/// hashes it by this value instead of walking its bitmap in each of them.
-/// It compares and hashes (`Hash`) as the plain handle, so the symmetry
-/// reduction's order of actors is unchanged.
+/// A part of a state with its fingerprint, computed once and kept until
+/// the part changes: a part is shared (`Arc`, copy-on-write) by every
+/// state that holds it unchanged (an actor's private copy, see
+/// [`Actor::copy`]; a daemon's handle; the store), and [`IpamSystem`]'s
+/// [`Model::fingerprint`] hashes it by this value instead of walking its
+/// bitmap or its key-value map in each of them. It compares and hashes
+/// (`Hash`) as the plain value, so the symmetry reduction's order of actors
+/// is unchanged.
 #[derive(Debug)]
-pub struct CachedHandle {
-    handle: Handle,
+pub struct Cached<T> {
+    value: T,
     fingerprint: std::sync::OnceLock<u128>,
 }
 
-impl CachedHandle {
-    /// The copy, its fingerprint not computed yet.
-    pub fn new(handle: Handle) -> CachedHandle {
-        CachedHandle {
-            handle,
+/// A private copy (`nh`) with its fingerprint.
+pub type CachedHandle = Cached<Handle>;
+
+impl<T: Hash> Cached<T> {
+    /// The value, its fingerprint not computed yet.
+    pub fn new(value: T) -> Cached<T> {
+        Cached {
+            value,
             fingerprint: std::sync::OnceLock::new(),
         }
     }
 
-    /// The copy, to change: its fingerprint is forgotten. (In a search
-    /// the copy is always shared with the parent state when a step
+    /// The value, to change: its fingerprint is forgotten. (In a search
+    /// the value is always shared with the parent state when a step
     /// changes it, so `Arc::make_mut` clones it first and the clone has
     /// no fingerprint yet; this keeps it right for any other caller.)
-    pub fn get_mut(&mut self) -> &mut Handle {
+    pub fn get_mut(&mut self) -> &mut T {
         self.fingerprint = std::sync::OnceLock::new();
-        &mut self.handle
+        &mut self.value
     }
 
-    /// [`crate::explore::fingerprint`] of the copy, computed on first use.
+    /// [`crate::explore::fingerprint`] of the value, computed on first use.
     pub fn fingerprint(&self) -> u128 {
         *self
             .fingerprint
-            .get_or_init(|| crate::explore::fingerprint(&self.handle))
+            .get_or_init(|| crate::explore::fingerprint(&self.value))
     }
 }
 
-impl std::ops::Deref for CachedHandle {
-    type Target = Handle;
-    fn deref(&self) -> &Handle {
-        &self.handle
+impl<T> std::ops::Deref for Cached<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
     }
 }
 
-impl Clone for CachedHandle {
+impl<T: Clone + Hash> Clone for Cached<T> {
     /// A clone is made to be changed (`Arc::make_mut`): without the
     /// fingerprint.
-    fn clone(&self) -> CachedHandle {
-        CachedHandle::new(self.handle.clone())
+    fn clone(&self) -> Cached<T> {
+        Cached::new(self.value.clone())
     }
 }
 
-impl PartialEq for CachedHandle {
-    fn eq(&self, other: &CachedHandle) -> bool {
-        self.handle == other.handle
+impl<T: PartialEq> PartialEq for Cached<T> {
+    fn eq(&self, other: &Cached<T>) -> bool {
+        self.value == other.value
     }
 }
 
-impl Eq for CachedHandle {}
+impl<T: Eq> Eq for Cached<T> {}
 
-impl Hash for CachedHandle {
+impl<T: Hash> Hash for Cached<T> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.handle.hash(state);
+        self.value.hash(state);
     }
 }
 
@@ -397,8 +405,11 @@ pub struct Actor {
 pub struct IpamState {
     /// One entry per daemon.
     pub daemons: Vec<Daemon>,
-    /// The key-value store, for profiles with one.
-    pub store: Option<KvStore<Bitseq>>,
+    /// The key-value store, for profiles with one; shared (copy-on-write)
+    /// between the states that have it unchanged, like the daemons'
+    /// handles (only `write`, a timeout's lost answer and the setup change
+    /// it).
+    pub store: Option<Arc<Cached<KvStore<Bitseq>>>>,
     /// One entry per concurrent actor.
     pub actors: Vec<Actor>,
     /// Per container, the ordinal it holds while its endpoint is live.
@@ -555,12 +566,12 @@ impl IpamSystem {
         let mut state = IpamState {
             daemons: (0..daemons)
                 .map(|_| Daemon {
-                    handle: handle.clone(),
+                    handle: Arc::new(Cached::new(handle.clone())),
                     handle_lock: None,
                     network_lock: None,
                 })
                 .collect(),
-            store,
+            store: store.map(|s| Arc::new(Cached::new(s))),
             actors: Vec::new(),
             holders: Vec::new(),
             records: Vec::new(),
@@ -583,8 +594,8 @@ impl IpamSystem {
                         )));
                     }
                     let ordinal = sequential(
-                        &mut state.daemons[0].handle,
-                        state.store.as_mut(),
+                        Arc::make_mut(&mut state.daemons[0].handle).get_mut(),
+                        state.store.as_mut().map(|s| Arc::make_mut(s).get_mut()),
                         &store_key,
                         Request::Any {
                             start,
@@ -609,8 +620,8 @@ impl IpamSystem {
                         state.records[index] = None;
                     }
                     sequential(
-                        &mut state.daemons[0].handle,
-                        state.store.as_mut(),
+                        Arc::make_mut(&mut state.daemons[0].handle).get_mut(),
+                        state.store.as_mut().map(|s| Arc::make_mut(s).get_mut()),
                         &store_key,
                         Request::Unset(ordinal),
                     )
@@ -926,7 +937,7 @@ impl IpamSystem {
         let mut copy = a.copy.take().expect("computed");
         let read_at = copy.db_index;
         if fault == Fault::AnswerLost {
-            let store = s.store.as_mut().expect("timeouts need a store");
+            let store = Arc::make_mut(s.store.as_mut().expect("timeouts need a store")).get_mut();
             let applied = Arc::make_mut(&mut copy)
                 .get_mut()
                 .write_to_store(store, &self.store_key);
@@ -1015,12 +1026,13 @@ impl IpamSystem {
         d.network_lock = None;
         d.handle_lock = None;
         if let Some(store) = &s.store {
-            d.handle.refresh_from(
+            let h = Arc::make_mut(&mut d.handle).get_mut();
+            h.refresh_from(
                 store
                     .get(&self.store_key)
                     .expect("created with the network"),
             );
-            d.handle.bm.set_curr(0);
+            h.bm.set_curr(0);
         }
         trace.line(format!(
             "daemon{daemon} fails hard: {} die{}; it restarts and reads the handle from the store",
@@ -1383,7 +1395,7 @@ impl Model for IpamSystem {
                         let entry = store
                             .get(&self.store_key)
                             .expect("created with the network");
-                        let h = &mut s.daemons[def.daemon].handle;
+                        let h = Arc::make_mut(&mut s.daemons[def.daemon].handle).get_mut();
                         let before = trace.is_on().then(|| self.describe_handle(h));
                         h.refresh_from(entry);
                         if let Some(before) = before {
@@ -1399,7 +1411,7 @@ impl Model for IpamSystem {
             }
             Phase::Compute => {
                 let request = self.request_for(releasing, &s.actors[i]);
-                let h = &mut s.daemons[def.daemon].handle;
+                let h = Arc::make_mut(&mut s.daemons[def.daemon].handle).get_mut();
                 match h.compute(request) {
                     Ok((ordinal, pos, copy)) => {
                         if trace.is_on() {
@@ -1470,6 +1482,7 @@ impl Model for IpamSystem {
             Phase::Write => match s.store.as_mut() {
                 None => trace.line("nh.writeToStore(): no store, returns nil (nothing checked)"),
                 Some(store) => {
+                    let store = Arc::make_mut(store).get_mut();
                     let a = &mut s.actors[i];
                     let copy = Arc::make_mut(a.copy.as_mut().expect("computed")).get_mut();
                     let read_at = copy.db_index;
@@ -1496,7 +1509,7 @@ impl Model for IpamSystem {
             Phase::Commit => {
                 let copy = s.actors[i].copy.take().expect("computed");
                 let ordinal = s.actors[i].ordinal.expect("computed");
-                let h = &mut s.daemons[def.daemon].handle;
+                let h = Arc::make_mut(&mut s.daemons[def.daemon].handle).get_mut();
                 let before = trace.is_on().then(|| self.describe_handle(h));
                 h.commit(&copy);
                 if let Some(before) = before {
@@ -1778,8 +1791,9 @@ impl Model for IpamSystem {
         !self.symmetric.is_empty()
     }
 
-    /// The state's fields in order: the daemons and the store as their
-    /// derived `Hash` writes them; each actor as one 52-byte record of
+    /// The state's fields in order: each daemon as one 20-byte record (its
+    /// handle's cached fingerprint, a 128-bit hash of it, and its locks),
+    /// the store as a tag byte and its cached fingerprint; each actor as one 52-byte record of
     /// fixed fields (an `Option<u64>` as one `u64`, 0 for `None`, since
     /// ordinals stay far below `u64::MAX`; a tag byte for each other enum,
     /// absent fields zero), where the derived `Hash` spends 8 bytes on
@@ -1801,8 +1815,30 @@ impl Model for IpamSystem {
             faults_left,
         } = state;
         let mut h = crate::explore::StateHasher::new();
-        daemons.hash(&mut h);
-        store.hash(&mut h);
+        // Each daemon as its handle's cached fingerprint and its two
+        // locks (`Some(a)` as `a + 1`, `None` as 0), the store as a tag
+        // and its cached fingerprint: the shared parts are hashed once,
+        // not in every state that holds them.
+        h.write_usize(daemons.len());
+        for Daemon {
+            handle,
+            handle_lock,
+            network_lock,
+        } in daemons
+        {
+            let mut rec = [0u8; 20];
+            rec[..16].copy_from_slice(&handle.fingerprint().to_le_bytes());
+            rec[16..18].copy_from_slice(&handle_lock.map_or(0, |a| u16::from(a) + 1).to_le_bytes());
+            rec[18..20]
+                .copy_from_slice(&network_lock.map_or(0, |a| u16::from(a) + 1).to_le_bytes());
+            h.write(&rec);
+        }
+        let mut rec = [0u8; 17];
+        if let Some(store) = store {
+            rec[0] = 1;
+            rec[1..].copy_from_slice(&store.fingerprint().to_le_bytes());
+        }
+        h.write(&rec);
         faults_left.hash(&mut h);
         h.write_usize(actors.len());
         // `Some(o)` as `o + 1`, `None` as 0.
