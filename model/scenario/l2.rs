@@ -711,13 +711,9 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         })?;
         let model = match &time {
             None => model,
-            Some((t, at)) => model.with_time(t.clone()).map_err(|e| {
-                src.error(
-                    at.clone(),
-                    e,
-                    "see docs/scenario-format.md, \"[time]\"",
-                )
-            })?,
+            Some((t, at)) => model
+                .with_time(t.clone())
+                .map_err(|e| src.error(at.clone(), e, "see docs/scenario-format.md, \"[time]\""))?,
         };
         variants.push(L2Variant {
             name: rv.name.get_ref().clone(),
@@ -757,7 +753,10 @@ fn parse_time(
     if horizon_ms > MAX_HORIZON_MS {
         return Err(src.error(
             t.get_ref().horizon.span(),
-            format!("horizon = {:?} is longer than an hour", t.get_ref().horizon.get_ref()),
+            format!(
+                "horizon = {:?} is longer than an hour",
+                t.get_ref().horizon.get_ref()
+            ),
             "the explorer's clock is a bound of an exhaustive search: give 10ms to 1h (a \
              minute covers every neighbour timer at the kernel's defaults)",
         ));

@@ -396,7 +396,10 @@ impl OverlaySystem {
                 marks,
             },
             L2Action::Release(i) => {
-                let ep = a.time.as_ref().map_or(0, |t| t.held[i as usize].ep as usize);
+                let ep = a
+                    .time
+                    .as_ref()
+                    .map_or(0, |t| t.held[i as usize].ep as usize);
                 Sketch {
                     lane: Some(self.index(&ids, LaneId::Ep(ep))),
                     what: "its late answer leaves".to_string(),

@@ -370,17 +370,16 @@ impl OverlaySystem {
                         t.held.insert(at, item);
                     }
                     None => {
-                        trace.line(format!(
-                            "{} eth0 out: {}",
-                            cfg.name,
-                            build::describe(&f)
-                        ));
+                        trace.line(format!("{} eth0 out: {}", cfg.name, build::describe(&f)));
                         self.inject(s, e, f);
                     }
                 }
             }
             NeighAction::Transmit {
-                packet, target, mac, ..
+                packet,
+                target,
+                mac,
+                ..
             } => {
                 let mut payload = DATA_MAGIC.to_vec();
                 payload.extend_from_slice(&(packet as u16).to_be_bytes());
@@ -473,11 +472,7 @@ impl OverlaySystem {
             ScriptStep::Garp => {
                 let cfg = &self.eps[e];
                 let f = build::gratuitous_arp(cfg.mac, cfg.ip);
-                trace.line(format!(
-                    "{} eth0 out: {}",
-                    cfg.name,
-                    build::describe(&f)
-                ));
+                trace.line(format!("{} eth0 out: {}", cfg.name, build::describe(&f)));
                 self.inject(s, e, f);
                 s.eps[e].pc += 1;
             }
@@ -540,7 +535,10 @@ impl OverlaySystem {
                     ArpOperation::Reply => ArpOp::Reply,
                     _ => return,
                 };
-                if op == ArpOp::Reply && pkt_type == PacketType::Host && arp.target_protocol_addr == cfg.ip {
+                if op == ArpOp::Reply
+                    && pkt_type == PacketType::Host
+                    && arp.target_protocol_addr == cfg.ip
+                {
                     let sip: Ipv4Addr = arp.source_protocol_addr;
                     let n = s.eps[e].ep.replies.entry(sip).or_insert(0);
                     *n = n.saturating_add(1);
