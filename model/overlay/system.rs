@@ -17,6 +17,11 @@
 //! stand for time passing, so they wait until the network is drained: no
 //! frame in flight, no driver work pending.
 //!
+//! A scenario with a `[time]` table is explored with a clock instead:
+//! the containers run the kernel's neighbour state machine and their
+//! timers, FDB ageing and late answers are events ordered against the
+//! deliveries ([`timers`], which says what that abstraction covers).
+//!
 //! Properties: `l2.single_arp_reply`, `l2.fdb_correct`, `l2.delivery`,
 //! `l2.no_storm`, `l2.converges` (see [`OverlaySystem::properties`]).
 

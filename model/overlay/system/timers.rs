@@ -45,6 +45,9 @@
 //!   stamps `confirmed` there, not a little later, so a later expiry is not
 //!   shifted relative to other deadlines (a region construction would
 //!   split these; it is not built);
+//! - a periodic operator job: `delete-local-arp` runs before the clock
+//!   moves, so the window of up to one period in which the l3miss entry
+//!   lives is not explored;
 //! - the kernel's random factor: `reachable_time` is fixed at
 //!   `base_reachable_time_ms` (the middle of the kernel's draw `[base/2,
 //!   3·base/2)`) and never redrawn; the timer wheel's slack is not used.
