@@ -36,6 +36,20 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
             "netrace kernel takes an l2 or overlay-cluster scenario",
         ));
     };
+    if sc.variants.iter().any(|v| v.model.time().is_some()) {
+        return Err(InputError::whole(
+            a.scenario.display().to_string(),
+            "this scenario has a [time] table: its orders put neighbour timers and late \
+             answers between frame deliveries, and the kernel oracle cannot force them (it \
+             injects the frames of a schedule one cascade at a time; a real neighbour timer \
+             fires when the kernel's clock says, with its random reachable_time and the timer \
+             wheel's slack, not between two chosen deliveries)",
+            "run the oracle on the untimed scenario with the same topology (remove [time]; \
+             e.g. scenarios/classic-overlay-last-word.toml checks the same datapath for a \
+             forced order); the timed behaviour is compared with real stacks statistically by \
+             the soak oracle, not order by order",
+        ));
+    }
     let (token, wanted) = selection(&a, &s)?;
     let variants: Vec<_> = sc
         .variants

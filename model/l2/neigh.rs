@@ -103,8 +103,9 @@
 //! `arp_accept = 2`, managed entries (`NTF_MANAGED`, `interval_probe_time_ms`),
 //! `NTF_EXT_LEARNED`, carrier loss, IPv6 neighbour discovery, and the
 //! phase of the machine-wide table's 300-second redraw (the model counts
-//! from the interface's creation). This slice is not wired into the L2
-//! system model ([`crate::overlay`]) yet.
+//! from the interface's creation). The timed simulation
+//! ([`crate::overlay::timed`]) and the L2 explorer of a `[time]` scenario
+//! (`model/overlay/system/timers.rs`) both run this table.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;

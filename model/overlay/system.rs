@@ -17,6 +17,11 @@
 //! stand for time passing, so they wait until the network is drained: no
 //! frame in flight, no driver work pending.
 //!
+//! A scenario with a `[time]` table is explored with a clock instead:
+//! the containers run the kernel's neighbour state machine and their
+//! timers, FDB ageing and late answers are events ordered against the
+//! deliveries ([`timers`], which says what that abstraction covers).
+//!
 //! Properties: `l2.single_arp_reply`, `l2.fdb_correct`, `l2.delivery`,
 //! `l2.no_storm`, `l2.converges` (see [`OverlaySystem::properties`]).
 
@@ -33,7 +38,9 @@ use crate::sim::{Checked, Direction, Model, Property, Trace, When};
 use crate::wire::{build, EthernetAddress, EthernetFrame};
 
 mod sketch;
+mod timers;
 pub use sketch::brief;
+pub use timers::{fmt_ms, EpTiming, Held, TimeSpec, TimeState, MAX_HORIZON_MS};
 
 /// At most this many hosts (host indices are `u8` in the state).
 pub const MAX_HOSTS: usize = 8;
@@ -326,6 +333,9 @@ pub struct L2State {
     pub inflight: Vec<InFlight>,
     /// Ids of the data frames sent.
     pub sent: Vec<u16>,
+    /// The clock and the containers' neighbour tables, when the scenario
+    /// has a `[time]` table ([`timers`]).
+    pub time: Option<TimeState>,
 }
 
 /// An action.
@@ -340,6 +350,11 @@ pub enum L2Action {
     /// The operator's job deletes vxlan1's ARP entries for local
     /// containers on this host (`delete-local-arp`).
     Cleanup(u8),
+    /// The clock jumps to the next event point (`[time]` scenarios only).
+    Tick,
+    /// A slow container's held answer at this index leaves now (`[time]`
+    /// scenarios only).
+    Release(u16),
 }
 
 /// Static facts per host.
@@ -362,6 +377,8 @@ pub struct OverlaySystem {
     /// (host, port) of each container.
     ep_port: Vec<(usize, u8)>,
     init: L2State,
+    /// The `[time]` table ([`timers`]).
+    time: Option<TimeSpec>,
 }
 
 /// The id of the data frame sent by container `ep` at script step `step`.
@@ -495,6 +512,7 @@ impl OverlaySystem {
                 .collect(),
             inflight: Vec::new(),
             sent: Vec::new(),
+            time: None,
         };
         Ok(OverlaySystem {
             spec: spec.clone(),
@@ -503,6 +521,7 @@ impl OverlaySystem {
             eps,
             ep_port,
             init,
+            time: None,
         })
     }
 
@@ -584,6 +603,9 @@ impl OverlaySystem {
         };
         if st.waiting {
             return false;
+        }
+        if s.time.is_some() {
+            return self.timed_step_enabled(s, ep);
         }
         match step {
             ScriptStep::Send(t) => st
@@ -782,6 +804,9 @@ impl OverlaySystem {
                     );
                 }
             }
+            Loc::Endpoint { ep } if s.time.is_some() => {
+                self.timed_receive(s, ep as usize, &item.bytes, trace);
+            }
             Loc::Endpoint { ep } => {
                 let e = ep as usize;
                 let r = s.eps[e].ep.receive(&self.eps[e], &item.bytes);
@@ -808,6 +833,9 @@ impl OverlaySystem {
     }
 
     fn script(&self, s: &mut L2State, e: usize, trace: &mut Trace) {
+        if s.time.is_some() {
+            return self.timed_script(s, e, trace);
+        }
         let pc = s.eps[e].pc as usize;
         let step = self.spec.containers[e].script[pc];
         let cfg = &self.eps[e];
@@ -1066,6 +1094,7 @@ impl Model for OverlaySystem {
             }
             out.push(L2Action::Deliver(i as u16));
         }
+        self.timed_actions(s, out);
     }
 
     fn next_state(&self, state: &L2State, action: &L2Action, trace: &mut Trace) -> L2State {
@@ -1078,6 +1107,8 @@ impl Model for OverlaySystem {
             L2Action::Script(e) => self.script(&mut s, e as usize, trace),
             L2Action::Driver(h) => self.driver(&mut s, h as usize, trace),
             L2Action::Cleanup(h) => self.delete_local_neigh(&mut s, h as usize, trace),
+            L2Action::Tick => self.tick(&mut s, trace),
+            L2Action::Release(i) => self.release(&mut s, i as usize, trace),
         }
         s
     }
@@ -1145,6 +1176,19 @@ impl Model for OverlaySystem {
                 "{} operator: delete vxlan1 ARP entries of local containers",
                 self.hosts[h as usize].name
             ),
+            L2Action::Tick => format!(
+                "clock: {} -> {}",
+                fmt_ms(s.time.as_ref().map_or(0, |t| t.now_ms)),
+                self.next_event_name(s)
+            ),
+            L2Action::Release(i) => match s.time.as_ref().and_then(|t| t.held.get(i as usize)) {
+                Some(h) => format!(
+                    "{}: late answer leaves: {}",
+                    self.eps[h.ep as usize].name,
+                    build::describe(&h.bytes)
+                ),
+                None => "late answer".to_string(),
+            },
         }
     }
 
@@ -1153,6 +1197,11 @@ impl Model for OverlaySystem {
             L2Action::Script(e) => 1 << 60 | u64::from(e),
             L2Action::Driver(h) => 2 << 60 | u64::from(h),
             L2Action::Cleanup(h) => 3 << 60 | u64::from(h),
+            L2Action::Tick => 4 << 60,
+            L2Action::Release(i) => {
+                let h = s.time.as_ref().map(|t| &t.held[i as usize]);
+                5 << 60 | (crate::explore::stable_hash(&h) as u64) >> 4
+            }
             // A delivery is known by what is delivered where.
             L2Action::Deliver(i) => {
                 let item = &s.inflight[i as usize];
@@ -1185,6 +1234,10 @@ impl Model for OverlaySystem {
                 "no operator cleanup is pending on {}",
                 self.hosts.get(index)?.name
             ),
+            4 => "the clock cannot move here: frames, driver work or a script step come \
+                  first, or the next event lies beyond the horizon"
+                .to_string(),
+            5 => "that late answer is not held here, or may not leave yet".to_string(),
             _ => "that frame is not in flight on this variant: it was never sent, or was \
                   already dropped or delivered"
                 .to_string(),
@@ -1264,6 +1317,7 @@ impl Model for OverlaySystem {
         if !s.inflight.is_empty() {
             out.push(format!("{} frame(s) still in flight", s.inflight.len()));
         }
+        self.timed_summary(s, &mut out);
         out
     }
 

@@ -18,8 +18,8 @@ use crate::check::Run;
 use crate::l2::bridge::AGEING_TIME_S;
 use crate::l2::neigh::{NeighParams, KERNEL_DEFAULTS};
 use crate::overlay::system::{
-    ContainerSpec, HostSpec, L2Spec, OverlaySystem, Preset, ScriptStep, MAX_CONTAINERS, MAX_HOSTS,
-    MAX_SCRIPT_STEPS,
+    ContainerSpec, EpTiming, HostSpec, L2Spec, OverlaySystem, Preset, ScriptStep, TimeSpec,
+    MAX_CONTAINERS, MAX_HORIZON_MS, MAX_HOSTS, MAX_SCRIPT_STEPS,
 };
 use crate::overlay::timed::{
     ContainerTiming, Flow, FlowKind, ReplyDelay, Thresholds, TimedSpec, TIMED_PROPERTIES,
@@ -103,7 +103,12 @@ impl CheckedModel for OverlaySystem {
     /// enabled action.
     fn extra(&self, run: Run) -> Vec<(String, u64)> {
         let floods = self.canonical_count("unicast_floods", run.options.bounds.max_depth);
-        vec![("floods".to_string(), floods)]
+        let mut out = vec![("floods".to_string(), floods)];
+        // The clock's bound: a verdict holds up to this time.
+        if let Some(t) = self.time() {
+            out.push(("horizon_ms".to_string(), t.horizon_ms));
+        }
+        out
     }
 }
 
@@ -145,6 +150,14 @@ struct Raw {
     #[serde(default)]
     traffic: Vec<Spanned<RawTraffic>>,
     simulate: Option<Spanned<RawSimulate>>,
+    time: Option<Spanned<RawTime>>,
+}
+
+/// `[time]`: the explorer's clock (model/overlay/system/timers.rs).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTime {
+    horizon: Spanned<String>,
 }
 
 /// One `[[traffic]]` entry.
@@ -645,6 +658,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         &PROFILE_NAMES,
     )?;
     let timed = parse_timed(src, &raw, &spec)?;
+    let time = parse_time(src, &raw, &timed)?;
     let mut simulate_expect = Vec::new();
     let mut variants: Vec<L2Variant> = Vec::new();
     for v in &raw.variant {
@@ -695,6 +709,12 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
                 "see docs/scenario-format.md",
             )
         })?;
+        let model = match &time {
+            None => model,
+            Some((t, at)) => model
+                .with_time(t.clone())
+                .map_err(|e| src.error(at.clone(), e, "see docs/scenario-format.md, \"[time]\""))?,
+        };
         variants.push(L2Variant {
             name: rv.name.get_ref().clone(),
             note: rv.note.clone(),
@@ -719,6 +739,46 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             simulate_expect,
         }),
     )
+}
+
+/// The `[time]` table, with where it is (for errors about it).
+fn parse_time(
+    src: &Source,
+    raw: &Raw,
+    timed: &TimedSpec,
+) -> Result<Option<(TimeSpec, std::ops::Range<usize>)>, InputError> {
+    let Some(t) = &raw.time else { return Ok(None) };
+    let horizon_us = span(src, &t.get_ref().horizon, "horizon", 10_000)?;
+    let horizon_ms = horizon_us / 1000;
+    if horizon_ms > MAX_HORIZON_MS {
+        return Err(src.error(
+            t.get_ref().horizon.span(),
+            format!(
+                "horizon = {:?} is longer than an hour",
+                t.get_ref().horizon.get_ref()
+            ),
+            "the explorer's clock is a bound of an exhaustive search: give 10ms to 1h (a \
+             minute covers every neighbour timer at the kernel's defaults)",
+        ));
+    }
+    let containers = timed
+        .containers
+        .iter()
+        .map(|c| EpTiming {
+            params: c.neigh.clone(),
+            hold_ms: c.reply_delay.filter(|rd| rd.p > 0.0).map(|rd| {
+                let lo = if rd.p < 1.0 { 0 } else { rd.min_us / 1000 };
+                (lo, rd.max_us.div_ceil(1000))
+            }),
+        })
+        .collect();
+    Ok(Some((
+        TimeSpec {
+            horizon_ms,
+            containers,
+        },
+        t.span(),
+    )))
 }
 
 /// The timed part of the scenario.

@@ -386,6 +386,27 @@ impl OverlaySystem {
                     marks,
                 }
             }
+            L2Action::Tick => Sketch {
+                lane: None,
+                what: format!(
+                    "clock: now {}",
+                    fmt_ms(b.time.as_ref().map_or(0, |t| t.now_ms))
+                ),
+                arrows: Vec::new(),
+                marks,
+            },
+            L2Action::Release(i) => {
+                let ep = a
+                    .time
+                    .as_ref()
+                    .map_or(0, |t| t.held[i as usize].ep as usize);
+                Sketch {
+                    lane: Some(self.index(&ids, LaneId::Ep(ep))),
+                    what: "its late answer leaves".to_string(),
+                    arrows: Vec::new(),
+                    marks,
+                }
+            }
             L2Action::Cleanup(h) => {
                 let h = h as usize;
                 let ctl = self.index(&ids, LaneId::Ctl(h));
