@@ -48,6 +48,14 @@ pub enum NudState {
     Stale,
     /// A unicast request to the cached MAC is out.
     Probe,
+    /// Set by the administrator (`ip neigh replace ... nud permanent`):
+    /// never changed by what the container receives, never aged or
+    /// garbage-collected.
+    Permanent,
+    /// No resolution needed (`nud noarp`, or an entry `arp_constructor`
+    /// creates on an IFF_NOARP device, with the device's own MAC): as
+    /// permanent for everything the model does.
+    Noarp,
 }
 
 impl NudState {
@@ -58,7 +66,15 @@ impl NudState {
             NudState::Reachable => "REACHABLE",
             NudState::Stale => "STALE",
             NudState::Probe => "PROBE",
+            NudState::Permanent => "PERMANENT",
+            NudState::Noarp => "NOARP",
         }
+    }
+
+    /// `nud permanent` or `nud noarp`: `neigh_update` without
+    /// `NEIGH_UPDATE_F_ADMIN` leaves such an entry alone.
+    pub fn is_pinned(self) -> bool {
+        matches!(self, NudState::Permanent | NudState::Noarp)
     }
 }
 
@@ -93,6 +109,8 @@ pub struct Endpoint {
     pub replies: BTreeMap<Ipv4Addr, u8>,
     /// Ids of the data frames it received.
     pub received: Vec<u16>,
+    /// `eth0` has IFF_NOARP (`ip link set eth0 arp off`).
+    pub noarp: bool,
 }
 
 /// What receiving a frame did.
@@ -105,6 +123,53 @@ pub struct Received {
 }
 
 impl Endpoint {
+    /// What resolving `target` needs without sending anything: `Some`
+    /// when the entry is pinned (`PERMANENT`/`NOARP`: `__neigh_event_send`
+    /// sends nothing for a connected entry) or when `eth0` is IFF_NOARP,
+    /// where `arp_constructor` makes a missing entry `NOARP` with the
+    /// device's own MAC (checked on the kernel: a datagram to a peer then
+    /// leaves with its sender's MAC as destination). `None`: a request
+    /// must be broadcast ([`Endpoint::resolve`]).
+    pub fn resolve_silently(&mut self, cfg: &EndpointConfig, target: Ipv4Addr) -> Option<String> {
+        if let Some(e) = self.arp.get(&target) {
+            if e.state.is_pinned() {
+                return Some(format!(
+                    "{}: {target} is {} at {}: nothing sent",
+                    cfg.name,
+                    e.state.name(),
+                    e.mac.map_or("-".to_string(), |m| m.to_string())
+                ));
+            }
+        }
+        if self.noarp {
+            self.arp.insert(
+                target,
+                ArpEntry {
+                    mac: Some(cfg.mac),
+                    state: NudState::Noarp,
+                },
+            );
+            return Some(format!(
+                "{}: eth0 is NOARP: {target} gets a NOARP entry with its own MAC {}, nothing sent",
+                cfg.name, cfg.mac
+            ));
+        }
+        None
+    }
+
+    /// `ip link set eth0 arp off|on`: the flag flips and
+    /// `arp_netdev_event` (NETDEV_CHANGE with IFF_NOARP in
+    /// `flags_changed`) calls `neigh_changeaddr`, which flushes every
+    /// entry of the device, permanent ones included (checked on the
+    /// kernel both ways).
+    pub fn set_arp(&mut self, on: bool) {
+        if self.noarp == !on {
+            return;
+        }
+        self.noarp = !on;
+        self.arp.clear();
+    }
+
     /// Sends a broadcast ARP request for `target` (entry `INCOMPLETE`).
     pub fn resolve(&mut self, cfg: &EndpointConfig, target: Ipv4Addr) -> Vec<u8> {
         self.arp.insert(
@@ -123,6 +188,9 @@ impl Endpoint {
     pub fn probe(&mut self, cfg: &EndpointConfig, target: Ipv4Addr) -> Option<Vec<u8>> {
         let entry = self.arp.get_mut(&target)?;
         let mac = entry.mac?;
+        if entry.state.is_pinned() || self.noarp {
+            return None;
+        }
         entry.state = NudState::Probe;
         self.replies.insert(target, 0);
         let mut frame = build::arp_request(cfg.mac, cfg.ip, target);
@@ -139,11 +207,14 @@ impl Endpoint {
         Some(build::unicast_ip(cfg.mac, mac, cfg.ip, target, &payload))
     }
 
-    /// True when `target` is cached and confirmed.
+    /// True when `target` is cached and confirmed (or pinned).
     pub fn is_reachable(&self, target: Ipv4Addr) -> bool {
-        self.arp
-            .get(&target)
-            .is_some_and(|e| e.state == NudState::Reachable)
+        self.arp.get(&target).is_some_and(|e| {
+            matches!(
+                e.state,
+                NudState::Reachable | NudState::Permanent | NudState::Noarp
+            )
+        })
     }
 
     /// Time passed beyond `base_reachable_time`: confirmed entries go stale.
@@ -172,6 +243,14 @@ impl Endpoint {
             return r;
         }
         match eth.ethertype() {
+            EtherType::Arp if self.noarp => {
+                // arp_rcv: `dev->flags & IFF_NOARP` consumes every ARP
+                // packet before arp_process sees it.
+                r.notes.push(format!(
+                    "{}: eth0 is NOARP: ARP ignored (arp_rcv)",
+                    cfg.name
+                ));
+            }
             EtherType::Arp => {
                 let Some(arp) = ArpPacket::new_checked(eth.payload())
                     .ok()
@@ -216,7 +295,7 @@ impl Endpoint {
                     mac: Some(sha),
                     state: NudState::Stale,
                 });
-                if e.mac != Some(sha) {
+                if e.mac != Some(sha) && !e.state.is_pinned() {
                     e.mac = Some(sha);
                     e.state = NudState::Stale;
                 }
@@ -224,7 +303,7 @@ impl Endpoint {
             ArpOperation::Request if sip == tip => {
                 // Gratuitous: update an existing entry only.
                 if let Some(e) = self.arp.get_mut(&sip) {
-                    if e.mac != Some(sha) {
+                    if e.mac != Some(sha) && !e.state.is_pinned() {
                         r.notes.push(format!(
                             "{}: gratuitous ARP updates {sip} to {sha}",
                             cfg.name
@@ -243,8 +322,16 @@ impl Endpoint {
                     ));
                 }
                 if let Some(e) = self.arp.get_mut(&sip) {
-                    e.mac = Some(sha);
-                    e.state = NudState::Reachable;
+                    if e.state.is_pinned() {
+                        r.notes.push(format!(
+                            "{}: {sip} is {}: the reply changes nothing",
+                            cfg.name,
+                            e.state.name()
+                        ));
+                    } else {
+                        e.mac = Some(sha);
+                        e.state = NudState::Reachable;
+                    }
                 } else {
                     r.notes.push(format!(
                         "{}: unsolicited reply ignored (no entry)",

@@ -38,6 +38,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use super::neigh::NudState;
 use crate::wire::{
     build, ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress, EthernetFrame,
 };
@@ -80,8 +81,26 @@ impl VxFdb {
 pub struct VxNeigh {
     /// The MAC it resolves to.
     pub mac: EthernetAddress,
-    /// `nud permanent` (connected); the model has no other kind here.
-    pub permanent: bool,
+    /// Its state: `PERMANENT` (what the driver programs), or what a
+    /// scenario pre-programs (`NOARP`, `STALE`). `arp_reduce` answers
+    /// only a connected entry (`NUD_CONNECTED`: permanent, noarp,
+    /// reachable).
+    pub nud: NudState,
+}
+
+impl VxNeigh {
+    /// `nud permanent`.
+    pub fn permanent(&self) -> bool {
+        self.nud == NudState::Permanent
+    }
+
+    /// `n->nud_state & NUD_CONNECTED`.
+    pub fn connected(&self) -> bool {
+        matches!(
+            self.nud,
+            NudState::Permanent | NudState::Noarp | NudState::Reachable
+        )
+    }
 }
 
 /// The device's flags (`ip link add vxlan1 type vxlan ... proxy learning l2miss l3miss`).
@@ -231,6 +250,10 @@ impl VxlanDev {
             return Tx::Dropped("proxy: loopback/multicast target: consumed".into());
         }
         match self.neigh.get(&tip).cloned() {
+            Some(n) if !n.connected() => Tx::Dropped(format!(
+                "proxy: {tip} is {} (not connected): no reply and no l3miss, request consumed",
+                n.nud.name()
+            )),
             Some(n) => {
                 if let Some(remote) = self.find_mac(&n.mac, now_s) {
                     if remote.is_unspecified() {
@@ -398,7 +421,7 @@ mod tests {
             ip(3),
             VxNeigh {
                 mac: mac(3),
-                permanent: true,
+                nud: NudState::Permanent,
             },
         );
         let out = v.xmit(&c, &req, 0, &mut notes);
