@@ -123,8 +123,8 @@ fn pair() -> (Namespaces, String, String) {
     guard.add(&a).expect("netns a");
     guard.add(&b).expect("netns b");
     ip(&[
-        "-n", &a, "link", "add", "eth0", "address", A_MAC, "type", "veth", "peer", "name",
-        "eth0", "address", B_MAC, "netns", &b,
+        "-n", &a, "link", "add", "eth0", "address", A_MAC, "type", "veth", "peer", "name", "eth0",
+        "address", B_MAC, "netns", &b,
     ]);
     ip(&["-n", &a, "addr", "add", "10.9.0.2/24", "dev", "eth0"]);
     ip(&["-n", &b, "addr", "add", "10.9.0.3/24", "dev", "eth0"]);
@@ -202,7 +202,10 @@ fn arp_off_and_on_flush_the_cache_and_noarp_entries_take_eths_own_mac() {
 
         // B asks for A: A does not answer (B's entry never completes), and
         // the model's NOARP A answers nothing either.
-        let r = ep.receive(&cfg, &build::arp_request(B_MAC.parse().unwrap(), B_IP, A_IP));
+        let r = ep.receive(
+            &cfg,
+            &build::arp_request(B_MAC.parse().unwrap(), B_IP, A_IP),
+        );
         assert!(r.out.is_empty(), "the model's NOARP eth0 ignores ARP");
         udp_from(&b, B_IP, A_IP);
         std::thread::sleep(Duration::from_millis(1500));
@@ -299,7 +302,10 @@ fn a_late_join_and_a_stale_vxlan_entry_agree_with_the_kernel() {
     let model = &l2.variants[0].model;
     let init = netrace::sim::Model::init_state(model);
     assert!(
-        !init.hosts[0].vx.neigh.contains_key(&"10.0.0.4".parse().unwrap()),
+        !init.hosts[0]
+            .vx
+            .neigh
+            .contains_key(&"10.0.0.4".parse().unwrap()),
         "C's join entries are not there at the start"
     );
     leaves_no_namespace(|| {
@@ -311,10 +317,17 @@ fn a_late_join_and_a_stale_vxlan_entry_agree_with_the_kernel() {
                 continue;
             }
             // The model's prediction: no reply for D; C programmed.
-            let a_replies = plan.expected.arp_replies.get("A").cloned().unwrap_or_default();
+            let a_replies = plan
+                .expected
+                .arp_replies
+                .get("A")
+                .cloned()
+                .unwrap_or_default();
             assert!(!a_replies.contains_key("10.0.0.5"), "{a_replies:?}");
             assert_eq!(
-                plan.expected.vxlan_neigh[0].get("10.0.0.4").map(String::as_str),
+                plan.expected.vxlan_neigh[0]
+                    .get("10.0.0.4")
+                    .map(String::as_str),
                 Some("02:42:0a:00:00:04"),
                 "schedule {i}: the late join is programmed by the end"
             );
@@ -355,9 +368,8 @@ fn bad_pinned_entries_and_steps_name_their_line() {
             "name = \"t\"\nkind = \"l2\"\n[network]\nsubnet = \"10.0.0.0/24\"\n[[host]]\nname = \"h\"\nvtep = \"192.168.100.1\"\n{second}[[container]]\nname = \"A\"\nhost = \"h\"\nip = \"10.0.0.2\"\n{container_extra}\nscript = [{script}]\n[[container]]\nname = \"B\"\nhost = \"h\"\nip = \"10.0.0.3\"\n[[variant]]\nname = \"v\"\nprofile = \"swarm-mode\"\n"
         )
     };
-    let load = |text: &str| {
-        netrace::scenario::load_str("t.toml", text, std::path::Path::new("t.toml"))
-    };
+    let load =
+        |text: &str| netrace::scenario::load_str("t.toml", text, std::path::Path::new("t.toml"));
     let ok = base(
         "arp = false\neth0_neigh = [{ ip = \"10.0.0.3\", mac = \"02:42:0a:00:00:03\", nud = \"noarp\" }]",
         "\"arp on\", \"resolve B\", \"arp off\", \"join\"",

@@ -555,17 +555,7 @@ pub fn neigh_replace_nud(ns: &str, ip: &str, mac: &str, nud: &str) -> Result<(),
     run(
         "ip",
         &[
-            "-n",
-            ns,
-            "neigh",
-            "replace",
-            ip,
-            "lladdr",
-            mac,
-            "dev",
-            "vxlan1",
-            "nud",
-            nud,
+            "-n", ns, "neigh", "replace", ip, "lladdr", mac, "dev", "vxlan1", "nud", nud,
         ],
     )
     .map(drop)

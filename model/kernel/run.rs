@@ -605,7 +605,9 @@ fn read_tables(model: &OverlaySystem, topology: &Topology) -> Result<Tables, Ker
         let mut neigh = BTreeMap::new();
         for n in run_json(
             "ip",
-            &["-n", ns, "-j", "neigh", "show", "nud", "all", "dev", "vxlan1"],
+            &[
+                "-n", ns, "-j", "neigh", "show", "nud", "all", "dev", "vxlan1",
+            ],
         )? {
             let has = |want: &str| {
                 n["state"]

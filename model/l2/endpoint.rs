@@ -11,14 +11,25 @@
 //!   container still sends requests and learns from what it receives — a
 //!   model switch with no exact Linux equivalent (`arp_ignore=8` also
 //!   stops the answers but skips learning the sender too); it is *not*
-//!   `ip link set eth0 arp off`, IFF_NOARP, under which `arp_rcv` drops every ARP packet and no
-//!   request is ever sent; that is not modelled) and creates or updates
+//!   IFF_NOARP, below) and creates or updates
 //!   a `STALE` entry for its sender; a reply updates an existing entry to
 //!   `REACHABLE`; a gratuitous ARP updates an existing entry only
 //!   (`arp_accept=0`); frames for another MAC are dropped by the stack
 //!   (`PACKET_OTHERHOST`);
 //! - the count of replies received since the last request per target,
-//!   which `l2.single_arp_reply` checks.
+//!   which `l2.single_arp_reply` checks;
+//! - pinned entries, `PERMANENT` and `NOARP` (a scenario's `eth0_neigh`):
+//!   `neigh_update` without `NEIGH_UPDATE_F_ADMIN` never changes them, and
+//!   resolving a pinned peer sends nothing;
+//! - IFF_NOARP (`ip link set eth0 arp off`, a scenario's `arp = false` and
+//!   `arp off`/`arp on` steps): `arp_rcv` consumes every ARP packet
+//!   (net/ipv4/arp.c, `dev->flags & IFF_NOARP`), a missing entry is
+//!   created `NOARP` with the device's own MAC (`arp_constructor`), and a
+//!   change of the flag flushes every entry of the device, permanent ones
+//!   included (`arp_netdev_event` → `neigh_changeaddr` →
+//!   `neigh_flush_dev(.., skip_perm = false)`). Upstream: torvalds/linux,
+//!   net/ipv4/arp.c and net/core/neighbour.c, GPL-2.0, behaviour
+//!   rewritten; all three checked on kernel 6.18 by tests/pinned_kernel.rs.
 //!
 //! Not modelled: `locktime` (two replies with *different* MACs within a
 //! second), retransmission timers and `ucast_solicit`/`mcast_solicit`
@@ -142,6 +153,13 @@ impl Endpoint {
             }
         }
         if self.noarp {
+            if let Some(mac) = self.arp.get(&target).and_then(|e| e.mac) {
+                // An entry programmed on the NOARP device is used as it is.
+                return Some(format!(
+                    "{}: eth0 is NOARP: {target} is cached at {mac}, nothing sent",
+                    cfg.name
+                ));
+            }
             self.arp.insert(
                 target,
                 ArpEntry {

@@ -14,11 +14,14 @@
 //!   into the FDB with remote 127.0.0.1, then receive the frame on this
 //!   same device), any other remote is encapsulated (RFC 7348);
 //! - `arp_reduce`: requests only; the target IP is looked up in the
-//!   device's neighbour table; a connected entry (permanent or reachable)
-//!   is answered unless vxlan's FDB entry for its MAC has remote 0.0.0.0
+//!   device's neighbour table; a connected entry (`NUD_CONNECTED`:
+//!   permanent, noarp or reachable) is answered unless vxlan's FDB entry for its MAC has remote 0.0.0.0
 //!   ("bridge-local"); the reply (Ethernet source and sender MAC = the
 //!   entry's MAC) is *received on the vxlan device* (`netif_rx`); no entry
-//!   and `l3miss` → an l3miss notification. The request is consumed;
+//!   and `l3miss` → an l3miss notification; an entry that is not
+//!   connected (a pre-programmed `stale` one) gets neither a reply nor an
+//!   l3miss (checked on the kernel by tests/pinned_kernel.rs). The request
+//!   is consumed;
 //! - [`VxlanDev::receive`] stands for `vxlan_rcv` on the underlay: with
 //!   `learning`, `vxlan_snoop` learns or migrates the source MAC to the
 //!   outer source IP, but never moves a permanent entry (the packet is then

@@ -520,7 +520,11 @@ impl OverlaySystem {
                             },
                         );
                     }
-                    EpState { ep, pc: 0, waiting: false }
+                    EpState {
+                        ep,
+                        pc: 0,
+                        waiting: false,
+                    }
                 })
                 .collect(),
             inflight: Vec::new(),
@@ -641,7 +645,9 @@ impl OverlaySystem {
             ScriptStep::Forget(t) => format!("forget {}", name(t)),
             ScriptStep::Wait(n) => format!("wait {n} s"),
             ScriptStep::Garp => "gratuitous ARP".to_string(),
-            ScriptStep::Arp(on) => format!("ip link set eth0 arp {}", if on { "on" } else { "off" }),
+            ScriptStep::Arp(on) => {
+                format!("ip link set eth0 arp {}", if on { "on" } else { "off" })
+            }
             ScriptStep::Join => "join event to the other hosts".to_string(),
         }
     }

@@ -16,12 +16,12 @@ use super::{
 };
 use crate::check::Run;
 use crate::l2::bridge::AGEING_TIME_S;
-use crate::l2::neigh::{NeighParams, KERNEL_DEFAULTS};
 use crate::l2::endpoint::NudState;
 use crate::l2::neigh::NudState as NeighNud;
+use crate::l2::neigh::{NeighParams, KERNEL_DEFAULTS};
 use crate::overlay::system::{
-    ContainerSpec, ContainerStart, HostSpec, L2Spec, OverlaySystem, Preset, ScriptStep, MAX_CONTAINERS, MAX_HOSTS,
-    MAX_SCRIPT_STEPS,
+    ContainerSpec, ContainerStart, HostSpec, L2Spec, OverlaySystem, Preset, ScriptStep,
+    MAX_CONTAINERS, MAX_HOSTS, MAX_SCRIPT_STEPS,
 };
 use crate::overlay::timed::{
     ContainerTiming, Flow, FlowKind, ReplyDelay, Thresholds, TimedSpec, TIMED_PROPERTIES,
