@@ -181,7 +181,7 @@ impl Endpoint {
     /// entry of the device, permanent ones included (checked on the
     /// kernel both ways).
     pub fn set_arp(&mut self, on: bool) {
-        if self.noarp == !on {
+        if self.noarp != on {
             return;
         }
         self.noarp = !on;
