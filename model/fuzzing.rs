@@ -264,6 +264,7 @@ fn l2_case(bytes: &mut Bytes, expect: Expect) -> Case<OverlaySystem> {
             ip: Ipv4Addr::new(10, 0, 0, 2 + i as u8),
             arp_responder: true,
             script: Vec::new(),
+            start: Default::default(),
         })
         .collect();
     // A always has a script; B sometimes talks too.
@@ -352,6 +353,8 @@ fn l2_toml(spec: &L2Spec, profile: &OverlayProfile, variant: &str) -> String {
                 ScriptStep::Forget(p) => format!("\"forget {}\"", spec.containers[p].name),
                 ScriptStep::Wait(n) => format!("\"wait {n}\""),
                 ScriptStep::Garp => "\"garp\"".to_string(),
+                ScriptStep::Arp(on) => format!("\"arp {}\"", if on { "on" } else { "off" }),
+                ScriptStep::Join => "\"join\"".to_string(),
             })
             .collect();
         let _ = writeln!(

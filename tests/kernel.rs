@@ -116,7 +116,13 @@ fn every_l2_variant_agrees_with_the_kernel_on_its_default_schedule() {
             assert_kernel_agrees(&label, &model, &plan);
             // A scenario without scripts (the seed loop: traffic only, for
             // `netrace simulate`) has an empty schedule: nothing to force.
-            if variant == "classic-17.03" && !schedule.is_empty() {
+            // The pinned-neighbour scenario's canonical schedule has B's
+            // own reply come last (its last word is found by the explorer,
+            // not by the first enabled action).
+            if variant == "classic-17.03"
+                && !schedule.is_empty()
+                && scenario != "classic-overlay-pinned-neigh"
+            {
                 assert_eq!(
                     plan.expected.br0_fdb[0].get(B_MAC).map(String::as_str),
                     Some("vxlan1"),

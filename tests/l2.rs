@@ -38,6 +38,7 @@ fn spec() -> L2Spec {
         ip: format!("10.0.0.{last}").parse().unwrap(),
         arp_responder: true,
         script,
+        start: Default::default(),
     };
     L2Spec {
         network: "ov".into(),

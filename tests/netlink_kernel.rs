@@ -328,7 +328,7 @@ fn every_request_gets_the_same_answer_and_leaves_the_same_tables_as_on_the_kerne
             );
             assert_eq!(hosts.fdb(), model_fdb(&model), "step {i} {step:?}: FDB");
             let kernel_neigh = hosts.neigh(PEER_IP);
-            let model_neigh = model.neigh.get(&PEER_IP).map(|n| (n.mac, n.permanent));
+            let model_neigh = model.neigh.get(&PEER_IP).map(|n| (n.mac, n.permanent()));
             assert_eq!(kernel_neigh, model_neigh, "step {i} {step:?}: neighbour");
             errnos.extend(got.err());
         }

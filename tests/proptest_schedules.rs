@@ -123,6 +123,7 @@ fn l2_spec(a_script: Vec<ScriptStep>, b_script: Vec<ScriptStep>) -> L2Spec {
         ip: std::net::Ipv4Addr::new(10, 0, 0, last),
         arp_responder: true,
         script,
+        start: Default::default(),
     };
     L2Spec {
         network: "ov".into(),

@@ -526,11 +526,16 @@ impl Topology {
             // vxlan1's starting tables, exactly the model's: peerAdd for
             // every container on another host (join events), then the
             // scenario's pre-programmed entries (`vxlan_neigh`,
-            // `vxlan_fdb`). Every entry of the model's vxlan1 is
-            // permanent at the start.
+            // `vxlan_fdb`), each neighbour entry in its state (permanent,
+            // or a pre-programmed noarp/stale one).
             let vx = &init.hosts[h].vx;
             for (ip, n) in &vx.neigh {
-                neigh_replace(&on, &ip.to_string(), &n.mac.to_string())?;
+                neigh_replace_nud(
+                    &on,
+                    &ip.to_string(),
+                    &n.mac.to_string(),
+                    &n.nud.name().to_ascii_lowercase(),
+                )?;
             }
             for (mac, f) in &vx.fdb {
                 fdb_replace(&on, &mac.to_string(), &f.remote.to_string())?;
@@ -542,20 +547,15 @@ impl Topology {
 
 /// The driver's first netlink call of `peerAdd`.
 pub fn neigh_replace(ns: &str, ip: &str, mac: &str) -> Result<(), KernelError> {
+    neigh_replace_nud(ns, ip, mac, "permanent")
+}
+
+/// `ip neigh replace IP lladdr MAC dev vxlan1 nud NUD` in `ns`.
+pub fn neigh_replace_nud(ns: &str, ip: &str, mac: &str, nud: &str) -> Result<(), KernelError> {
     run(
         "ip",
         &[
-            "-n",
-            ns,
-            "neigh",
-            "replace",
-            ip,
-            "lladdr",
-            mac,
-            "dev",
-            "vxlan1",
-            "nud",
-            "permanent",
+            "-n", ns, "neigh", "replace", ip, "lladdr", mac, "dev", "vxlan1", "nud", nud,
         ],
     )
     .map(drop)

@@ -603,20 +603,32 @@ fn read_tables(model: &OverlaySystem, topology: &Topology) -> Result<Tables, Ker
             }
         }
         let mut neigh = BTreeMap::new();
-        for n in run_json("ip", &["-n", ns, "-j", "neigh", "show", "dev", "vxlan1"])? {
+        for n in run_json(
+            "ip",
+            &[
+                "-n", ns, "-j", "neigh", "show", "nud", "all", "dev", "vxlan1",
+            ],
+        )? {
             let has = |want: &str| {
                 n["state"]
                     .as_array()
                     .is_some_and(|s| s.iter().any(|x| x.as_str() == Some(want)))
             };
-            let connected = has("PERMANENT") || has("REACHABLE");
-            if let (true, Some(ip), Some(mac)) =
-                (connected, n["dst"].as_str(), n["lladdr"].as_str())
+            // IPv4 entries with an address, in the states the model's
+            // vxlan1 holds (IPv6 multicast NOARP entries are not part of it).
+            let state = ["PERMANENT", "NOARP", "REACHABLE", "STALE"]
+                .into_iter()
+                .find(|s| has(s));
+            let ipv4 = n["dst"]
+                .as_str()
+                .is_some_and(|d| d.parse::<std::net::Ipv4Addr>().is_ok());
+            if let (Some(state), true, Some(ip), Some(mac)) =
+                (state, ipv4, n["dst"].as_str(), n["lladdr"].as_str())
             {
                 neigh.insert(ip.to_string(), mac.to_string());
                 fl.insert(
                     format!("vxlan1 neigh {ip}"),
-                    crate::overlay::oracle::flags("neigh", has("PERMANENT")),
+                    format!("neigh {}", state.to_ascii_lowercase()),
                 );
             }
         }

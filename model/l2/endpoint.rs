@@ -11,14 +11,25 @@
 //!   container still sends requests and learns from what it receives — a
 //!   model switch with no exact Linux equivalent (`arp_ignore=8` also
 //!   stops the answers but skips learning the sender too); it is *not*
-//!   `ip link set eth0 arp off`, IFF_NOARP, under which `arp_rcv` drops every ARP packet and no
-//!   request is ever sent; that is not modelled) and creates or updates
+//!   IFF_NOARP, below) and creates or updates
 //!   a `STALE` entry for its sender; a reply updates an existing entry to
 //!   `REACHABLE`; a gratuitous ARP updates an existing entry only
 //!   (`arp_accept=0`); frames for another MAC are dropped by the stack
 //!   (`PACKET_OTHERHOST`);
 //! - the count of replies received since the last request per target,
-//!   which `l2.single_arp_reply` checks.
+//!   which `l2.single_arp_reply` checks;
+//! - pinned entries, `PERMANENT` and `NOARP` (a scenario's `eth0_neigh`):
+//!   `neigh_update` without `NEIGH_UPDATE_F_ADMIN` never changes them, and
+//!   resolving a pinned peer sends nothing;
+//! - IFF_NOARP (`ip link set eth0 arp off`, a scenario's `arp = false` and
+//!   `arp off`/`arp on` steps): `arp_rcv` consumes every ARP packet
+//!   (net/ipv4/arp.c, `dev->flags & IFF_NOARP`), a missing entry is
+//!   created `NOARP` with the device's own MAC (`arp_constructor`), and a
+//!   change of the flag flushes every entry of the device, permanent ones
+//!   included (`arp_netdev_event` → `neigh_changeaddr` →
+//!   `neigh_flush_dev(.., skip_perm = false)`). Upstream: torvalds/linux,
+//!   net/ipv4/arp.c and net/core/neighbour.c, GPL-2.0, behaviour
+//!   rewritten; all three checked on kernel 6.18 by tests/pinned_kernel.rs.
 //!
 //! Not modelled: `locktime` (two replies with *different* MACs within a
 //! second), retransmission timers and `ucast_solicit`/`mcast_solicit`
@@ -48,6 +59,14 @@ pub enum NudState {
     Stale,
     /// A unicast request to the cached MAC is out.
     Probe,
+    /// Set by the administrator (`ip neigh replace ... nud permanent`):
+    /// never changed by what the container receives, never aged or
+    /// garbage-collected.
+    Permanent,
+    /// No resolution needed (`nud noarp`, or an entry `arp_constructor`
+    /// creates on an IFF_NOARP device, with the device's own MAC): as
+    /// permanent for everything the model does.
+    Noarp,
 }
 
 impl NudState {
@@ -58,7 +77,15 @@ impl NudState {
             NudState::Reachable => "REACHABLE",
             NudState::Stale => "STALE",
             NudState::Probe => "PROBE",
+            NudState::Permanent => "PERMANENT",
+            NudState::Noarp => "NOARP",
         }
+    }
+
+    /// `nud permanent` or `nud noarp`: `neigh_update` without
+    /// `NEIGH_UPDATE_F_ADMIN` leaves such an entry alone.
+    pub fn is_pinned(self) -> bool {
+        matches!(self, NudState::Permanent | NudState::Noarp)
     }
 }
 
@@ -93,6 +120,8 @@ pub struct Endpoint {
     pub replies: BTreeMap<Ipv4Addr, u8>,
     /// Ids of the data frames it received.
     pub received: Vec<u16>,
+    /// `eth0` has IFF_NOARP (`ip link set eth0 arp off`).
+    pub noarp: bool,
 }
 
 /// What receiving a frame did.
@@ -105,6 +134,60 @@ pub struct Received {
 }
 
 impl Endpoint {
+    /// What resolving `target` needs without sending anything: `Some`
+    /// when the entry is pinned (`PERMANENT`/`NOARP`: `__neigh_event_send`
+    /// sends nothing for a connected entry) or when `eth0` is IFF_NOARP,
+    /// where `arp_constructor` makes a missing entry `NOARP` with the
+    /// device's own MAC (checked on the kernel: a datagram to a peer then
+    /// leaves with its sender's MAC as destination). `None`: a request
+    /// must be broadcast ([`Endpoint::resolve`]).
+    pub fn resolve_silently(&mut self, cfg: &EndpointConfig, target: Ipv4Addr) -> Option<String> {
+        if let Some(e) = self.arp.get(&target) {
+            if e.state.is_pinned() {
+                return Some(format!(
+                    "{}: {target} is {} at {}: nothing sent",
+                    cfg.name,
+                    e.state.name(),
+                    e.mac.map_or("-".to_string(), |m| m.to_string())
+                ));
+            }
+        }
+        if self.noarp {
+            if let Some(mac) = self.arp.get(&target).and_then(|e| e.mac) {
+                // An entry programmed on the NOARP device is used as it is.
+                return Some(format!(
+                    "{}: eth0 is NOARP: {target} is cached at {mac}, nothing sent",
+                    cfg.name
+                ));
+            }
+            self.arp.insert(
+                target,
+                ArpEntry {
+                    mac: Some(cfg.mac),
+                    state: NudState::Noarp,
+                },
+            );
+            return Some(format!(
+                "{}: eth0 is NOARP: {target} gets a NOARP entry with its own MAC {}, nothing sent",
+                cfg.name, cfg.mac
+            ));
+        }
+        None
+    }
+
+    /// `ip link set eth0 arp off|on`: the flag flips and
+    /// `arp_netdev_event` (NETDEV_CHANGE with IFF_NOARP in
+    /// `flags_changed`) calls `neigh_changeaddr`, which flushes every
+    /// entry of the device, permanent ones included (checked on the
+    /// kernel both ways).
+    pub fn set_arp(&mut self, on: bool) {
+        if self.noarp != on {
+            return;
+        }
+        self.noarp = !on;
+        self.arp.clear();
+    }
+
     /// Sends a broadcast ARP request for `target` (entry `INCOMPLETE`).
     pub fn resolve(&mut self, cfg: &EndpointConfig, target: Ipv4Addr) -> Vec<u8> {
         self.arp.insert(
@@ -123,6 +206,9 @@ impl Endpoint {
     pub fn probe(&mut self, cfg: &EndpointConfig, target: Ipv4Addr) -> Option<Vec<u8>> {
         let entry = self.arp.get_mut(&target)?;
         let mac = entry.mac?;
+        if entry.state.is_pinned() || self.noarp {
+            return None;
+        }
         entry.state = NudState::Probe;
         self.replies.insert(target, 0);
         let mut frame = build::arp_request(cfg.mac, cfg.ip, target);
@@ -139,11 +225,14 @@ impl Endpoint {
         Some(build::unicast_ip(cfg.mac, mac, cfg.ip, target, &payload))
     }
 
-    /// True when `target` is cached and confirmed.
+    /// True when `target` is cached and confirmed (or pinned).
     pub fn is_reachable(&self, target: Ipv4Addr) -> bool {
-        self.arp
-            .get(&target)
-            .is_some_and(|e| e.state == NudState::Reachable)
+        self.arp.get(&target).is_some_and(|e| {
+            matches!(
+                e.state,
+                NudState::Reachable | NudState::Permanent | NudState::Noarp
+            )
+        })
     }
 
     /// Time passed beyond `base_reachable_time`: confirmed entries go stale.
@@ -172,6 +261,14 @@ impl Endpoint {
             return r;
         }
         match eth.ethertype() {
+            EtherType::Arp if self.noarp => {
+                // arp_rcv: `dev->flags & IFF_NOARP` consumes every ARP
+                // packet before arp_process sees it.
+                r.notes.push(format!(
+                    "{}: eth0 is NOARP: ARP ignored (arp_rcv)",
+                    cfg.name
+                ));
+            }
             EtherType::Arp => {
                 let Some(arp) = ArpPacket::new_checked(eth.payload())
                     .ok()
@@ -216,7 +313,7 @@ impl Endpoint {
                     mac: Some(sha),
                     state: NudState::Stale,
                 });
-                if e.mac != Some(sha) {
+                if e.mac != Some(sha) && !e.state.is_pinned() {
                     e.mac = Some(sha);
                     e.state = NudState::Stale;
                 }
@@ -224,7 +321,7 @@ impl Endpoint {
             ArpOperation::Request if sip == tip => {
                 // Gratuitous: update an existing entry only.
                 if let Some(e) = self.arp.get_mut(&sip) {
-                    if e.mac != Some(sha) {
+                    if e.mac != Some(sha) && !e.state.is_pinned() {
                         r.notes.push(format!(
                             "{}: gratuitous ARP updates {sip} to {sha}",
                             cfg.name
@@ -243,8 +340,16 @@ impl Endpoint {
                     ));
                 }
                 if let Some(e) = self.arp.get_mut(&sip) {
-                    e.mac = Some(sha);
-                    e.state = NudState::Reachable;
+                    if e.state.is_pinned() {
+                        r.notes.push(format!(
+                            "{}: {sip} is {}: the reply changes nothing",
+                            cfg.name,
+                            e.state.name()
+                        ));
+                    } else {
+                        e.mac = Some(sha);
+                        e.state = NudState::Reachable;
+                    }
                 } else {
                     r.notes.push(format!(
                         "{}: unsolicited reply ignored (no entry)",

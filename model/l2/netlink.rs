@@ -255,7 +255,7 @@ impl VxlanDev {
                     ip,
                     VxNeigh {
                         mac,
-                        permanent: true,
+                        nud: super::neigh::NudState::Permanent,
                     },
                 );
                 Ok(())

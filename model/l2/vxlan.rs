@@ -14,11 +14,14 @@
 //!   into the FDB with remote 127.0.0.1, then receive the frame on this
 //!   same device), any other remote is encapsulated (RFC 7348);
 //! - `arp_reduce`: requests only; the target IP is looked up in the
-//!   device's neighbour table; a connected entry (permanent or reachable)
-//!   is answered unless vxlan's FDB entry for its MAC has remote 0.0.0.0
+//!   device's neighbour table; a connected entry (`NUD_CONNECTED`:
+//!   permanent, noarp or reachable) is answered unless vxlan's FDB entry for its MAC has remote 0.0.0.0
 //!   ("bridge-local"); the reply (Ethernet source and sender MAC = the
 //!   entry's MAC) is *received on the vxlan device* (`netif_rx`); no entry
-//!   and `l3miss` → an l3miss notification. The request is consumed;
+//!   and `l3miss` → an l3miss notification; an entry that is not
+//!   connected (a pre-programmed `stale` one) gets neither a reply nor an
+//!   l3miss (checked on the kernel by tests/pinned_kernel.rs). The request
+//!   is consumed;
 //! - [`VxlanDev::receive`] stands for `vxlan_rcv` on the underlay: with
 //!   `learning`, `vxlan_snoop` learns or migrates the source MAC to the
 //!   outer source IP, but never moves a permanent entry (the packet is then
@@ -38,6 +41,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use super::neigh::NudState;
 use crate::wire::{
     build, ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress, EthernetFrame,
 };
@@ -80,8 +84,26 @@ impl VxFdb {
 pub struct VxNeigh {
     /// The MAC it resolves to.
     pub mac: EthernetAddress,
-    /// `nud permanent` (connected); the model has no other kind here.
-    pub permanent: bool,
+    /// Its state: `PERMANENT` (what the driver programs), or what a
+    /// scenario pre-programs (`NOARP`, `STALE`). `arp_reduce` answers
+    /// only a connected entry (`NUD_CONNECTED`: permanent, noarp,
+    /// reachable).
+    pub nud: NudState,
+}
+
+impl VxNeigh {
+    /// `nud permanent`.
+    pub fn permanent(&self) -> bool {
+        self.nud == NudState::Permanent
+    }
+
+    /// `n->nud_state & NUD_CONNECTED`.
+    pub fn connected(&self) -> bool {
+        matches!(
+            self.nud,
+            NudState::Permanent | NudState::Noarp | NudState::Reachable
+        )
+    }
 }
 
 /// The device's flags (`ip link add vxlan1 type vxlan ... proxy learning l2miss l3miss`).
@@ -231,6 +253,10 @@ impl VxlanDev {
             return Tx::Dropped("proxy: loopback/multicast target: consumed".into());
         }
         match self.neigh.get(&tip).cloned() {
+            Some(n) if !n.connected() => Tx::Dropped(format!(
+                "proxy: {tip} is {} (not connected): no reply and no l3miss, request consumed",
+                n.nud.name()
+            )),
             Some(n) => {
                 if let Some(remote) = self.find_mac(&n.mac, now_s) {
                     if remote.is_unspecified() {
@@ -398,7 +424,7 @@ mod tests {
             ip(3),
             VxNeigh {
                 mac: mac(3),
-                permanent: true,
+                nud: NudState::Permanent,
             },
         );
         let out = v.xmit(&c, &req, 0, &mut notes);

@@ -100,6 +100,13 @@ pub fn flags(attach: &str, permanent: bool) -> String {
     )
 }
 
+/// How a vxlan1 neighbour entry's state is spelled on both sides:
+/// `neigh permanent` (as [`flags`] has it), `neigh noarp`, `neigh stale`,
+/// `neigh reachable`, ...
+pub fn neigh_flags(nud: crate::l2::neigh::NudState) -> String {
+    format!("neigh {}", nud.name().to_ascii_lowercase())
+}
+
 /// A kernel-runnable plan for one schedule.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -155,7 +162,7 @@ pub fn observe(model: &OverlaySystem, state: &L2State, received: &[Vec<Vec<u8>>]
             fl.insert(format!("vxlan1 fdb {m}"), flags("self", f.permanent));
         }
         for (ip, n) in &hs.vx.neigh {
-            fl.insert(format!("vxlan1 neigh {ip}"), flags("neigh", n.permanent));
+            fl.insert(format!("vxlan1 neigh {ip}"), neigh_flags(n.nud));
         }
         o.flags.push(fl);
         o.br0_fdb.push(br);
@@ -524,6 +531,7 @@ mod tests {
             ip: std::net::Ipv4Addr::new(10, 0, 0, last),
             arp_responder: true,
             script,
+            start: Default::default(),
         };
         L2Spec {
             network: "ov".into(),

@@ -32,7 +32,8 @@ use serde_json::json;
 
 use super::{Fix, OverlayProfile};
 use crate::l2::bridge::{Bridge, BridgeConfig, PortConfig};
-use crate::l2::endpoint::{data_id, Endpoint, EndpointConfig};
+use crate::l2::endpoint::{data_id, ArpEntry, Endpoint, EndpointConfig, NudState};
+use crate::l2::neigh::NudState as NeighNud;
 use crate::l2::vxlan::{Miss, Tx, VxFdb, VxNeigh, VxlanConfig, VxlanDev};
 use crate::sim::{Checked, Direction, Model, Property, Trace, When};
 use crate::wire::{build, EthernetAddress, EthernetFrame};
@@ -76,6 +77,12 @@ pub enum ScriptStep {
     Wait(u32),
     /// Send a gratuitous ARP.
     Garp,
+    /// `ip link set eth0 arp on` (`true`) or `arp off` (`false`).
+    Arp(bool),
+    /// The container's join event reaches the other hosts now: each of
+    /// their drivers queues `peerAdd` for it (neighbour, then FDB entry).
+    /// A container whose script has this step starts unknown to them.
+    Join,
 }
 
 /// A host.
@@ -104,7 +111,7 @@ pub struct Preset {
     /// Permanent neighbour entries on vxlan1 (`ip neigh replace IP lladdr
     /// MAC dev vxlan1 nud permanent`), applied after the join entries (a
     /// listed IP replaces its join entry).
-    pub vxlan_neigh: Vec<(Ipv4Addr, EthernetAddress)>,
+    pub vxlan_neigh: Vec<(Ipv4Addr, EthernetAddress, NeighNud)>,
     /// Permanent FDB entries of vxlan1 (`bridge fdb replace MAC dev
     /// vxlan1 dst DST self permanent`), applied after the join entries; a
     /// `dst` of 0.0.0.0 is "bridge-local".
@@ -134,6 +141,24 @@ pub struct ContainerSpec {
     pub arp_responder: bool,
     /// What it does.
     pub script: Vec<ScriptStep>,
+    /// Its state at the start beyond the defaults (`arp = false`,
+    /// `eth0_neigh`, a late join).
+    pub start: ContainerStart,
+}
+
+/// A container's starting state beyond the defaults.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ContainerStart {
+    /// `eth0` starts with IFF_NOARP (the scenario's `arp = false`).
+    pub noarp: bool,
+    /// Its ARP cache at the start (`ip neigh replace IP lladdr MAC dev
+    /// eth0 nud STATE`), in file order.
+    pub eth0_neigh: Vec<(Ipv4Addr, EthernetAddress, NudState)>,
+    /// Its join event is late: the other hosts' vxlan1 do not start
+    /// with its entries; its script's `join` step queues them. Kept
+    /// apart from the script so the kernel oracle's form (which has no
+    /// scripts) starts with the same tables.
+    pub joins_late: bool,
 }
 
 /// The profile-independent part of an L2 scenario.
@@ -217,7 +242,7 @@ impl DriverOp {
                     ip,
                     VxNeigh {
                         mac,
-                        permanent: true,
+                        nud: NeighNud::Permanent,
                     },
                 );
             }
@@ -467,12 +492,12 @@ impl OverlaySystem {
             let preset = &spec.hosts[h].preset;
             // peerAdd for every remote container (join events).
             for (i, c) in spec.containers.iter().enumerate() {
-                if c.host != h && preset.join_peers {
+                if c.host != h && preset.join_peers && !c.start.joins_late {
                     vx.neigh.insert(
                         c.ip,
                         VxNeigh {
                             mac: eps[i].mac,
-                            permanent: true,
+                            nud: NeighNud::Permanent,
                         },
                     );
                     vx.fdb
@@ -480,14 +505,8 @@ impl OverlaySystem {
                 }
             }
             // Pre-programmed entries: `replace`, after the join entries.
-            for &(ip, mac) in &preset.vxlan_neigh {
-                vx.neigh.insert(
-                    ip,
-                    VxNeigh {
-                        mac,
-                        permanent: true,
-                    },
-                );
+            for &(ip, mac, nud) in &preset.vxlan_neigh {
+                vx.neigh.insert(ip, VxNeigh { mac, nud });
             }
             for &(mac, dst) in &preset.vxlan_fdb {
                 vx.fdb.insert(mac, VxFdb::permanent(dst, 0));
@@ -504,10 +523,25 @@ impl OverlaySystem {
             eps: spec
                 .containers
                 .iter()
-                .map(|_| EpState {
-                    ep: Endpoint::default(),
-                    pc: 0,
-                    waiting: false,
+                .map(|c| {
+                    let mut ep = Endpoint {
+                        noarp: c.start.noarp,
+                        ..Endpoint::default()
+                    };
+                    for &(ip, mac, state) in &c.start.eth0_neigh {
+                        ep.arp.insert(
+                            ip,
+                            ArpEntry {
+                                mac: Some(mac),
+                                state,
+                            },
+                        );
+                    }
+                    EpState {
+                        ep,
+                        pc: 0,
+                        waiting: false,
+                    }
                 })
                 .collect(),
             inflight: Vec::new(),
@@ -608,12 +642,17 @@ impl OverlaySystem {
             return self.timed_step_enabled(s, ep);
         }
         match step {
-            ScriptStep::Send(t) => st
-                .ep
-                .arp
-                .get(&self.eps[*t].ip)
-                .and_then(|e| e.mac)
-                .is_some(),
+            // On an IFF_NOARP eth0 a send needs no cached MAC: the
+            // kernel creates a NOARP entry with eth0's own MAC.
+            ScriptStep::Send(t) => {
+                st.ep.noarp
+                    || st
+                        .ep
+                        .arp
+                        .get(&self.eps[*t].ip)
+                        .and_then(|e| e.mac)
+                        .is_some()
+            }
             ScriptStep::Wait(_) | ScriptStep::Forget(_) => self.drained(s),
             _ => true,
         }
@@ -628,6 +667,10 @@ impl OverlaySystem {
             ScriptStep::Forget(t) => format!("forget {}", name(t)),
             ScriptStep::Wait(n) => format!("wait {n} s"),
             ScriptStep::Garp => "gratuitous ARP".to_string(),
+            ScriptStep::Arp(on) => {
+                format!("ip link set eth0 arp {}", if on { "on" } else { "off" })
+            }
+            ScriptStep::Join => "join event to the other hosts".to_string(),
         }
     }
 
@@ -854,9 +897,28 @@ impl OverlaySystem {
         };
         match step {
             ScriptStep::Resolve(t) => {
+                if let Some(why) = s.eps[e].ep.resolve_silently(cfg, self.eps[t].ip) {
+                    trace.line(why);
+                    s.eps[e].pc += 1;
+                    return;
+                }
                 let f = s.eps[e].ep.resolve(cfg, self.eps[t].ip);
                 emit(s, f, trace);
                 s.eps[e].waiting = true;
+            }
+            ScriptStep::Probe(t)
+                if s.eps[e].ep.noarp
+                    || s.eps[e]
+                        .ep
+                        .arp
+                        .get(&self.eps[t].ip)
+                        .is_some_and(|x| x.state.is_pinned()) =>
+            {
+                trace.line(format!(
+                    "{}: {} is pinned or eth0 is NOARP: no probe",
+                    cfg.name, self.eps[t].ip
+                ));
+                s.eps[e].pc += 1;
             }
             ScriptStep::Probe(t) => match s.eps[e].ep.probe(cfg, self.eps[t].ip) {
                 Some(f) => {
@@ -872,6 +934,11 @@ impl OverlaySystem {
                 }
             },
             ScriptStep::Send(t) => {
+                if s.eps[e].ep.noarp && !s.eps[e].ep.arp.contains_key(&self.eps[t].ip) {
+                    if let Some(why) = s.eps[e].ep.resolve_silently(cfg, self.eps[t].ip) {
+                        trace.line(why);
+                    }
+                }
                 let id = data_frame_id(e, pc);
                 let f = s.eps[e]
                     .ep
@@ -886,11 +953,26 @@ impl OverlaySystem {
                 s.eps[e].pc += 1;
             }
             ScriptStep::Forget(t) => {
-                s.eps[e].ep.arp.remove(&self.eps[t].ip);
-                trace.line(format!(
-                    "{}: ARP entry for {} garbage-collected",
-                    cfg.name, self.eps[t].ip
-                ));
+                let ip = self.eps[t].ip;
+                // Garbage collection (neigh_periodic_work, neigh_forced_gc)
+                // never removes a PERMANENT entry.
+                if s.eps[e]
+                    .ep
+                    .arp
+                    .get(&ip)
+                    .is_some_and(|x| x.state == NudState::Permanent)
+                {
+                    trace.line(format!(
+                        "{}: ARP entry for {ip} is PERMANENT: not garbage-collected",
+                        cfg.name
+                    ));
+                } else {
+                    s.eps[e].ep.arp.remove(&ip);
+                    trace.line(format!(
+                        "{}: ARP entry for {ip} garbage-collected",
+                        cfg.name
+                    ));
+                }
                 s.eps[e].pc += 1;
             }
             ScriptStep::Wait(n) => {
@@ -900,6 +982,30 @@ impl OverlaySystem {
             ScriptStep::Garp => {
                 let f = build::gratuitous_arp(cfg.mac, cfg.ip);
                 emit(s, f, trace);
+                s.eps[e].pc += 1;
+            }
+            ScriptStep::Arp(on) => {
+                s.eps[e].ep.set_arp(on);
+                trace.line(format!(
+                    "{}: ip link set eth0 arp {}: its ARP cache is flushed (neigh_changeaddr)",
+                    cfg.name,
+                    if on { "on" } else { "off" }
+                ));
+                s.eps[e].pc += 1;
+            }
+            ScriptStep::Join => {
+                // The join event reaches every other host: peerAdd.
+                let vtep = self.spec.hosts[host].vtep;
+                for (h, hs) in s.hosts.iter_mut().enumerate() {
+                    if h != host && self.spec.hosts[h].preset.join_peers {
+                        hs.driver.push(DriverOp::NeighAdd(cfg.ip, cfg.mac));
+                        hs.driver.push(DriverOp::FdbAdd(cfg.mac, vtep));
+                        trace.line(format!(
+                            "{} joins: {}'s driver queues peerAdd({}, {}, {vtep})",
+                            cfg.name, self.hosts[h].name, cfg.ip, cfg.mac
+                        ));
+                    }
+                }
                 s.eps[e].pc += 1;
             }
         }

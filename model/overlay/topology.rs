@@ -1318,6 +1318,7 @@ mod tests {
                     ip: "10.0.0.2".parse().unwrap(),
                     arp_responder: true,
                     script: vec![],
+                    start: Default::default(),
                 },
                 ContainerSpec {
                     name: "C".into(),
@@ -1325,6 +1326,7 @@ mod tests {
                     ip: "10.0.0.4".parse().unwrap(),
                     arp_responder: true,
                     script: vec![],
+                    start: Default::default(),
                 },
             ],
             max_hops: 16,

@@ -16,10 +16,12 @@ use super::{
 };
 use crate::check::Run;
 use crate::l2::bridge::AGEING_TIME_S;
+use crate::l2::endpoint::NudState;
+use crate::l2::neigh::NudState as NeighNud;
 use crate::l2::neigh::{NeighParams, KERNEL_DEFAULTS};
 use crate::overlay::system::{
-    ContainerSpec, EpTiming, HostSpec, L2Spec, OverlaySystem, Preset, ScriptStep, TimeSpec,
-    MAX_CONTAINERS, MAX_HORIZON_MS, MAX_HOSTS, MAX_SCRIPT_STEPS,
+    ContainerSpec, ContainerStart, EpTiming, HostSpec, L2Spec, OverlaySystem, Preset,
+    ScriptStep, TimeSpec, MAX_CONTAINERS, MAX_HORIZON_MS, MAX_HOSTS, MAX_SCRIPT_STEPS,
 };
 use crate::overlay::timed::{
     ContainerTiming, Flow, FlowKind, ReplyDelay, Thresholds, TimedSpec, TIMED_PROPERTIES,
@@ -321,6 +323,71 @@ struct RawHost {
 struct RawNeigh {
     ip: Spanned<String>,
     mac: Spanned<String>,
+    nud: Option<Spanned<String>>,
+}
+
+/// The states `vxlan_neigh` takes. `reachable` is left out: the kernel
+/// turns it stale after a random 15 to 45 s, a timer the model does not
+/// have on vxlan1.
+pub const VXLAN_NUD_STATES: [&str; 3] = ["permanent", "noarp", "stale"];
+
+/// A pre-programmed entry of a container's ARP cache.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEth0Neigh {
+    ip: Spanned<String>,
+    mac: Spanned<String>,
+    nud: Option<Spanned<String>>,
+}
+
+/// The states `eth0_neigh` takes, as `ip neigh replace ... nud STATE`
+/// spells them.
+pub const ETH0_NUD_STATES: [&str; 4] = ["permanent", "noarp", "reachable", "stale"];
+
+/// A container's pre-programmed ARP cache, checked against the subnet and
+/// the container's own address.
+fn parse_eth0_neigh(
+    src: &Source,
+    rc: &RawContainer,
+    subnet: Ipv4Net,
+    own: Ipv4Addr,
+) -> Result<Vec<(Ipv4Addr, EthernetAddress, NudState)>, InputError> {
+    let mut out: Vec<(Ipv4Addr, EthernetAddress, NudState)> = Vec::new();
+    for n in &rc.eth0_neigh {
+        let rn = n.get_ref();
+        let ip = parse_ipv4(src, &rn.ip, "ip")?;
+        if !subnet.contains(&ip) || ip == subnet.network() || ip == subnet.broadcast() || ip == own
+        {
+            return Err(src.error(
+                rn.ip.span(),
+                format!("{ip} is not another host address of the overlay subnet {subnet}"),
+                "eth0_neigh entries are for the container's peers on the overlay (not itself)",
+            ));
+        }
+        let mac = parse_mac(src, &rn.mac)?;
+        let nud = match rn.nud.as_ref().map(|v| v.get_ref().as_str()) {
+            None | Some("permanent") => NudState::Permanent,
+            Some("noarp") => NudState::Noarp,
+            Some("reachable") => NudState::Reachable,
+            Some("stale") => NudState::Stale,
+            Some(other) => {
+                return Err(src.error(
+                    rn.nud.as_ref().expect("some").span(),
+                    format!("nud = {other:?} is not a state eth0_neigh takes"),
+                    format!("write one of {}", ETH0_NUD_STATES.join(", ")),
+                ))
+            }
+        };
+        if out.iter().any(|(x, _, _)| *x == ip) {
+            return Err(src.error(
+                n.span(),
+                format!("eth0_neigh lists {ip} twice"),
+                "a neighbour table holds one entry per address: keep one",
+            ));
+        }
+        out.push((ip, mac, nud));
+    }
+    Ok(out)
 }
 
 /// A pre-programmed FDB entry of vxlan1.
@@ -367,14 +434,29 @@ fn parse_preset(src: &Source, rh: &RawHost, subnet: Ipv4Net) -> Result<Preset, I
             ));
         }
         let mac = parse_mac(src, &rn.mac)?;
-        if preset.vxlan_neigh.iter().any(|(x, _)| *x == ip) {
+        let nud = match rn.nud.as_ref().map(|v| v.get_ref().as_str()) {
+            None | Some("permanent") => NeighNud::Permanent,
+            Some("noarp") => NeighNud::Noarp,
+            Some("stale") => NeighNud::Stale,
+            Some(other) => {
+                return Err(src.error(
+                    rn.nud.as_ref().expect("some").span(),
+                    format!("nud = {other:?} is not a state vxlan_neigh takes"),
+                    format!(
+                        "write one of {} (reachable turns stale on a kernel timer the model does not have)",
+                        VXLAN_NUD_STATES.join(", ")
+                    ),
+                ))
+            }
+        };
+        if preset.vxlan_neigh.iter().any(|(x, _, _)| *x == ip) {
             return Err(src.error(
                 n.span(),
                 format!("vxlan_neigh lists {ip} twice"),
                 "a neighbour table holds one entry per address: keep one",
             ));
         }
-        preset.vxlan_neigh.push((ip, mac));
+        preset.vxlan_neigh.push((ip, mac, nud));
     }
     for f in &rh.vxlan_fdb {
         let rf = f.get_ref();
@@ -405,9 +487,13 @@ struct RawContainer {
     name: Spanned<String>,
     host: Spanned<String>,
     ip: Spanned<String>,
-    /// Refused: `arp = false` would read as IFF_NOARP (`ip link set eth0
-    /// arp off`), which the model does not have; see `arp_responder`.
-    arp: Option<Spanned<bool>>,
+    /// `false`: `eth0` starts with IFF_NOARP (`ip link set eth0 arp off`).
+    #[serde(default = "yes")]
+    arp: bool,
+    /// Its ARP cache at the start: `ip neigh replace IP lladdr MAC dev
+    /// eth0 nud STATE`.
+    #[serde(default)]
+    eth0_neigh: Vec<Spanned<RawEth0Neigh>>,
     #[serde(default = "yes")]
     arp_responder: bool,
     #[serde(default)]
@@ -577,16 +663,6 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
                     "host names are those of the [[host]] tables",
                 )
             })?;
-        if let Some(arp) = &rc.arp {
-            return Err(src.error(
-                arp.span(),
-                format!(
-                    "arp = {} is not a key: on Linux `arp off` (IFF_NOARP) means the container sends no ARP and ignores all it receives, which the model does not express",
-                    arp.get_ref()
-                ),
-                "for a container that resolves its peers but does not answer requests for its own address, write arp_responder = false",
-            ));
-        }
         let ip = parse_ipv4(src, &rc.ip, "ip")?;
         if !subnet.contains(&ip)
             || ip == subnet.network()
@@ -619,6 +695,11 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             ip,
             arp_responder: rc.arp_responder,
             script: Vec::new(),
+            start: ContainerStart {
+                noarp: !rc.arp,
+                eth0_neigh: parse_eth0_neigh(src, rc, subnet, ip)?,
+                joins_late: false,
+            },
         });
     }
     if containers.is_empty() {
@@ -635,9 +716,26 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
                 src.error(
                     step.span(),
                     format!("script step {:?}: {why}", step.get_ref()),
-                    "steps are \"resolve X\", \"probe X\", \"send X\", \"forget X\", \"wait SECONDS\" and \"garp\", X a container name",
+                    "steps are \"resolve X\", \"probe X\", \"send X\", \"forget X\", \"wait SECONDS\", \"garp\", \"arp off\", \"arp on\" and \"join\", X a container name",
                 )
             })?;
+            if parsed == ScriptStep::Join {
+                if containers[i].start.joins_late {
+                    return Err(src.error(
+                        step.span(),
+                        "a second \"join\" step",
+                        "a container's join event reaches the other hosts once: keep one \"join\"",
+                    ));
+                }
+                if hosts.len() < 2 {
+                    return Err(src.error(
+                        step.span(),
+                        "\"join\" in a scenario with one host",
+                        "a join event programs the container on the other hosts' vxlan1: add a second [[host]]",
+                    ));
+                }
+                containers[i].start.joins_late = true;
+            }
             containers[i].script.push(parsed);
         }
     }
@@ -977,6 +1075,9 @@ fn parse_step(text: &str, containers: &[ContainerSpec], me: usize) -> Result<Scr
             _ => Err("wait takes 1 to 86400 seconds".into()),
         },
         ["garp"] => Ok(ScriptStep::Garp),
+        ["arp", "off"] => Ok(ScriptStep::Arp(false)),
+        ["arp", "on"] => Ok(ScriptStep::Arp(true)),
+        ["join"] => Ok(ScriptStep::Join),
         _ => Err("unknown step".into()),
     }
 }

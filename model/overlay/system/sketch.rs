@@ -209,7 +209,11 @@ impl OverlaySystem {
                     (o, Some(n)) if o != Some(n) => format!(
                         "neigh: {ip} -> {}{}",
                         self.who(n.mac),
-                        if n.permanent { " permanent" } else { "" }
+                        if n.permanent() {
+                            " permanent".to_string()
+                        } else {
+                            format!(" {}", n.nud.name().to_ascii_lowercase())
+                        }
                     ),
                     (Some(_), None) => format!("neigh: {ip} deleted"),
                     _ => continue,

@@ -156,6 +156,30 @@ impl OverlaySystem {
             return Err("[time]: one timing per container".to_string());
         }
         for c in &self.spec.containers {
+            if let Some(step) = c
+                .script
+                .iter()
+                .find(|s| matches!(s, ScriptStep::Arp(_) | ScriptStep::Join))
+            {
+                let step = match step {
+                    ScriptStep::Join => "join",
+                    _ => "arp off/on",
+                };
+                return Err(format!(
+                    "{}'s script has a \"{step}\" step, which a [time] scenario does not take \
+                     yet: the timed neighbour tables do not model IFF_NOARP or a late join; \
+                     drop the step or the [time] table",
+                    c.name
+                ));
+            }
+            if c.start.noarp || !c.start.eth0_neigh.is_empty() || c.start.joins_late {
+                return Err(format!(
+                    "{} has arp = false or eth0_neigh entries, which a [time] scenario does not \
+                     take yet: its neighbour table starts empty with ARP on; drop the key or the \
+                     [time] table",
+                    c.name
+                ));
+            }
             if c.script.iter().any(|s| matches!(s, ScriptStep::Probe(_))) {
                 return Err(format!(
                     "{}'s script has a \"probe\" step, which a [time] scenario does not take: \
@@ -479,7 +503,9 @@ impl OverlaySystem {
                 self.inject(s, e, f);
                 s.eps[e].pc += 1;
             }
-            ScriptStep::Probe(_) => unreachable!("refused by with_time"),
+            ScriptStep::Probe(_) | ScriptStep::Arp(_) | ScriptStep::Join => {
+                unreachable!("refused by with_time")
+            }
         }
     }
 
