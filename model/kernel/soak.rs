@@ -934,72 +934,16 @@ impl SoakTopology {
             namespaces: Namespaces::new(),
         };
         let u = format!("{prefix}-u");
-        t.namespaces.add(&u)?;
-        ip(&[
-            "-n",
-            &u,
-            "link",
-            "add",
-            "ul",
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ])?;
-        ip(&["-n", &u, "link", "set", "ul", "up"])?;
-        let host_mac = |h: usize, last: u8| format!("02:00:00:00:{:02x}:{last:02x}", h + 1);
+        let legs: Vec<(String, Ipv4Addr)> = (0..2)
+            .map(|h| (t.host_ns[h].clone(), plan.vteps[h]))
+            .collect();
+        netns::lay_underlay(&mut t.namespaces, &u, &legs)?;
+        let host_mac = |h: usize, last: u8| netns::host_mac(h, last).to_string();
         let p = plan.profile;
         for h in 0..2 {
             let (hn, on) = (t.host_ns[h].clone(), t.overlay_ns[h].clone());
-            t.namespaces.add(&hn)?;
             t.namespaces.add(&on)?;
-            ip(&["-n", &hn, "link", "set", "lo", "up"])?;
-            let uport = format!("u{h}");
-            ip(&[
-                "-n",
-                &hn,
-                "link",
-                "add",
-                "ul0",
-                "address",
-                &host_mac(h, 0xfd),
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &uport,
-                "netns",
-                &u,
-            ])?;
-            ip(&["-n", &u, "link", "set", &uport, "master", "ul"])?;
-            ip(&["-n", &u, "link", "set", &uport, "up"])?;
             let vtep = plan.vteps[h].to_string();
-            ip(&[
-                "-n",
-                &hn,
-                "addr",
-                "add",
-                &format!("{vtep}/32"),
-                "dev",
-                "ul0",
-            ])?;
-            ip(&["-n", &hn, "link", "set", "ul0", "up"])?;
-            let other = 1 - h;
-            let ov = plan.vteps[other].to_string();
-            ip(&["-n", &hn, "route", "add", &format!("{ov}/32"), "dev", "ul0"])?;
-            ip(&[
-                "-n",
-                &hn,
-                "neigh",
-                "replace",
-                &ov,
-                "lladdr",
-                &host_mac(other, 0xfd),
-                "dev",
-                "ul0",
-                "nud",
-                "permanent",
-            ])?;
             let (vni, ageing) = (plan.vni.to_string(), plan.ageing_time_s.to_string());
             ip(&[
                 "-n",
