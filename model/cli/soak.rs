@@ -54,7 +54,10 @@ pub(crate) fn cmd_kernel_soak(
         ));
     }
     let duration_ms = match parse_span_us(duration) {
-        Some(us) if us % 1000 == 0 && (MIN_SOAK_MS..=soak::MAX_SOAK_MS).contains(&(us / 1000)) => {
+        Some(us)
+            if us.is_multiple_of(1000)
+                && (MIN_SOAK_MS..=soak::MAX_SOAK_MS).contains(&(us / 1000)) =>
+        {
             us / 1000
         }
         _ => {

@@ -1871,7 +1871,7 @@ pub fn plan_from_scenario(
         ));
     }
     let ms = |us: u64, what: &str| -> Result<u64, String> {
-        if us % 1000 == 0 {
+        if us.is_multiple_of(1000) {
             Ok(us / 1000)
         } else {
             Err(format!(
