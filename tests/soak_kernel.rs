@@ -24,7 +24,13 @@ use common::kernel::{kernel_or_skip, leaves_no_namespace};
 
 use std::io::Write as _;
 
-use netrace::kernel::soak::{soak, SoakPlan};
+use std::path::Path;
+
+use netrace::kernel::soak::{
+    compare, model_summary, plan_from_scenario, soak, Criterion, SoakPlan,
+};
+use netrace::overlay::timed::{run_once, TimedSpec};
+use netrace::scenario::{self, l2::L2Scenario};
 
 /// How far after the drawn delay the delayer may send a held reply, ms:
 /// its timer is ppoll(2)'s, on a loaded two-core machine.
@@ -121,3 +127,56 @@ fn classic_soak_with_a_slow_container() {
         assert!(f.lost < f.sent, "{f:?}");
     }
 }
+
+/// The comparison on real data: one kernel soak of
+/// tests/data/soak-short-timers.toml (base_reachable_time_ms = 1000 in
+/// every container) agrees with the model run with the scenario's
+/// sysctls, and disagrees with the model run with a wrong
+/// `base_reachable_time_ms` (10 s): the model's timers are checked, not
+/// only its datapath.
+#[test]
+fn soak_comparison_detects_wrong_timers() {
+    let Some(_lock) = kernel_or_skip("soak_comparison_detects_wrong_timers") else {
+        return;
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/soak-short-timers.toml");
+    let s = scenario::load(&path).expect("the scenario loads");
+    let sc = s.system.downcast::<L2Scenario>().expect("an l2 scenario");
+    let v = &sc.variants[0];
+    let plan = plan_from_scenario(&v.model, &sc.timed, TIMER_SOAK_MS, 16).expect("a soak plan");
+    assert_eq!(plan.containers[0].sysctls["base_reachable_time_ms"], 1_000);
+    let report = leaves_no_namespace(|| soak(&plan).expect("the soak runs"));
+    let kernel = report.summary();
+    let model = |spec: &TimedSpec| {
+        let runs: Vec<_> = (0..20)
+            .map(|r| run_once(&v.model, spec, r, report.duration_ms * 1000, &|| false))
+            .collect();
+        model_summary(&v.model, &runs)
+    };
+    let right = compare(&model(&sc.timed), &kernel, Criterion::default());
+    let _ = writeln!(std::io::stderr(), "scenario's timers:\n{right}");
+    let mut wrong_spec = sc.timed.clone();
+    for c in &mut wrong_spec.containers {
+        let mut sys = c.neigh.sysctls();
+        sys.base_reachable_time_ms = WRONG_BASE_REACHABLE_MS;
+        c.neigh = sys.validate().expect("valid sysctls");
+    }
+    let wrong = compare(&model(&wrong_spec), &kernel, Criterion::default());
+    let _ = writeln!(
+        std::io::stderr(),
+        "base_reachable_time_ms = {WRONG_BASE_REACHABLE_MS}:\n{wrong}"
+    );
+    assert!(
+        right.agree,
+        "the model with the scenario's timers disagrees:\n{right}"
+    );
+    assert!(
+        !wrong.agree,
+        "a wrong base_reachable_time_ms still agrees:\n{wrong}"
+    );
+}
+
+/// The timer test's soak.
+const TIMER_SOAK_MS: u64 = 20_000;
+/// The wrong timer the model is given.
+const WRONG_BASE_REACHABLE_MS: i64 = 10_000;

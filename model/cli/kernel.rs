@@ -24,6 +24,13 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
     // Checked before anything runs, as `check` checks them.
     let bounds = super::bounds_override(s.bounds, a.max_states, a.max_depth)?;
     if s.system.downcast::<ClusterScenario>().is_some() {
+        if a.soak.is_some() {
+            return Err(InputError::whole(
+                a.scenario.display().to_string(),
+                "--soak runs an l2 scenario's [[traffic]]; this is an overlay-cluster scenario",
+                "give an l2 scenario with [[traffic]], or drop --soak",
+            ));
+        }
         return cmd_kernel_cluster(&a, &s);
     }
     let Some(sc) = s.system.downcast::<L2Scenario>() else {
@@ -36,6 +43,9 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
             "netrace kernel takes an l2 or overlay-cluster scenario",
         ));
     };
+    if let Some(d) = &a.soak {
+        return super::soak::cmd_kernel_soak(&a, &s, sc, d);
+    }
     if sc.variants.iter().any(|v| v.model.time().is_some()) {
         return Err(InputError::whole(
             a.scenario.display().to_string(),

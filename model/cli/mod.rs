@@ -17,6 +17,7 @@ mod merge;
 mod ops;
 mod output;
 mod simulate;
+mod soak;
 pub(crate) use output::format_ms;
 
 use std::fmt::Write as _;
@@ -160,6 +161,18 @@ pub(crate) struct KernelArgs {
     /// Override the scenario's depth bound for that search (1 to 1000000).
     #[arg(long)]
     pub(crate) max_depth: Option<i64>,
+    /// Soak instead of a schedule: run the scenario's [[traffic]] with real
+    /// container stacks for this long (5s to 10m, e.g. 20s), run the model
+    /// on the same plan, and compare them statistically.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) soak: Option<String>,
+    /// With --soak: seeds the delayers' draws and the model's runs (run r
+    /// uses seed + r).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// With --soak: the model's runs per variant (default 20).
+    #[arg(long)]
+    pub(crate) runs: Option<i64>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) format: Format,

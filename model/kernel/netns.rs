@@ -295,8 +295,73 @@ pub fn install_signal_cleanup() {
 /// A MAC of the form `02:00:00:00:NN:LL` for host number `n` (from 1),
 /// the model's convention for `br0` (`01`) and `vxlan1` (`fe`); the
 /// underlay interface gets `fd`.
-fn host_mac(h: usize, last: u8) -> EthernetAddress {
+pub(crate) fn host_mac(h: usize, last: u8) -> EthernetAddress {
     EthernetAddress([0x02, 0x00, 0x00, 0x00, h as u8 + 1, last])
+}
+
+/// The underlay every multi-host topology of the oracle shares (the
+/// schedule oracle's [`Topology`] and the soak's): namespace `u` with a
+/// bridge `ul` (no multicast snooping), and per host `h` — its namespace
+/// `hosts[h].0` (created here, `lo` up) and VTEP `hosts[h].1` — a veth
+/// `ul0` (MAC [`host_mac`]`(h, 0xfd)`) holding the VTEP as a /32, its peer
+/// `u{h}` on `ul`, and a host route and a permanent neighbour entry for
+/// every other host's VTEP, so VXLAN between the hosts is really
+/// encapsulated and never needs ARP on the underlay. Every namespace is
+/// added to `namespaces` (deleted with it).
+pub(crate) fn lay_underlay(
+    namespaces: &mut Namespaces,
+    u: &str,
+    hosts: &[(String, Ipv4Addr)],
+) -> Result<(), KernelError> {
+    let ip = |args: &[&str]| run("ip", args).map(drop);
+    namespaces.add(u)?;
+    ip(&[
+        "-n",
+        u,
+        "link",
+        "add",
+        "ul",
+        "type",
+        "bridge",
+        "mcast_snooping",
+        "0",
+    ])?;
+    ip(&["-n", u, "link", "set", "ul", "up"])?;
+    for (h, (hn, vtep)) in hosts.iter().enumerate() {
+        namespaces.add(hn)?;
+        ip(&["-n", hn, "link", "set", "lo", "up"])?;
+        let ul_mac = host_mac(h, 0xfd).to_string();
+        let uport = format!("u{h}");
+        ip(&[
+            "-n", hn, "link", "add", "ul0", "address", &ul_mac, "type", "veth", "peer", "name",
+            &uport, "netns", u,
+        ])?;
+        ip(&["-n", u, "link", "set", &uport, "master", "ul"])?;
+        ip(&["-n", u, "link", "set", &uport, "up"])?;
+        ip(&["-n", hn, "addr", "add", &format!("{vtep}/32"), "dev", "ul0"])?;
+        ip(&["-n", hn, "link", "set", "ul0", "up"])?;
+        for (other, (_, ov)) in hosts.iter().enumerate() {
+            if other == h {
+                continue;
+            }
+            let ov = ov.to_string();
+            ip(&["-n", hn, "route", "add", &format!("{ov}/32"), "dev", "ul0"])?;
+            ip(&[
+                "-n",
+                hn,
+                "neigh",
+                "replace",
+                &ov,
+                "lladdr",
+                &host_mac(other, 0xfd).to_string(),
+                "dev",
+                "ul0",
+                "nud",
+                "permanent",
+            ])?;
+        }
+    }
+    Ok(())
 }
 
 /// One scenario's devices in the kernel.
@@ -372,19 +437,13 @@ impl Topology {
 
         // The underlay: a bridge joining every host's ul0.
         let u = self.underlay_ns.clone();
-        self.namespaces.add(&u)?;
-        ip(&[
-            "-n",
-            &u,
-            "link",
-            "add",
-            "ul",
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ])?;
-        ip(&["-n", &u, "link", "set", "ul", "up"])?;
+        let legs: Vec<(String, Ipv4Addr)> = spec
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(h, host)| (self.host_ns[h].clone(), host.vtep))
+            .collect();
+        lay_underlay(&mut self.namespaces, &u, &legs)?;
 
         let gateway = Ipv4Addr::from(u32::from(spec.subnet.network()) + 1);
         let gateway_cidr = format!("{gateway}/{}", spec.subnet.prefix_len());
@@ -394,49 +453,8 @@ impl Topology {
         for (h, host) in spec.hosts.iter().enumerate() {
             let hn = self.host_ns[h].clone();
             let on = self.overlay_ns[h].clone();
-            self.namespaces.add(&hn)?;
             self.namespaces.add(&on)?;
-            ip(&["-n", &hn, "link", "set", "lo", "up"])?;
-            // Underlay: ul0 here, u{h} on the underlay bridge.
-            let ul_mac = host_mac(h, 0xfd).to_string();
-            let uport = format!("u{h}");
-            ip(&[
-                "-n", &hn, "link", "add", "ul0", "address", &ul_mac, "type", "veth", "peer",
-                "name", &uport, "netns", &u,
-            ])?;
-            ip(&["-n", &u, "link", "set", &uport, "master", "ul"])?;
-            ip(&["-n", &u, "link", "set", &uport, "up"])?;
             let vtep = host.vtep.to_string();
-            ip(&[
-                "-n",
-                &hn,
-                "addr",
-                "add",
-                &format!("{vtep}/32"),
-                "dev",
-                "ul0",
-            ])?;
-            ip(&["-n", &hn, "link", "set", "ul0", "up"])?;
-            for (other, o) in spec.hosts.iter().enumerate() {
-                if other == h {
-                    continue;
-                }
-                let ov = o.vtep.to_string();
-                ip(&["-n", &hn, "route", "add", &format!("{ov}/32"), "dev", "ul0"])?;
-                ip(&[
-                    "-n",
-                    &hn,
-                    "neigh",
-                    "replace",
-                    &ov,
-                    "lladdr",
-                    &host_mac(other, 0xfd).to_string(),
-                    "dev",
-                    "ul0",
-                    "nud",
-                    "permanent",
-                ])?;
-            }
             // vxlan1: created in the host namespace, moved to the overlay.
             ip(&[
                 "-n",

@@ -104,7 +104,7 @@ pub const MIN_EVERY_MS: u64 = 10;
 const TICK: Duration = Duration::from_millis(20);
 /// The neighbour sysctls a plan may set (files of
 /// `/proc/sys/net/ipv4/neigh/<dev>/`).
-pub const NEIGH_SYSCTLS: [&str; 12] = [
+pub const NEIGH_SYSCTLS: [&str; 13] = [
     "anycast_delay",
     "app_solicit",
     "base_reachable_time_ms",
@@ -117,6 +117,7 @@ pub const NEIGH_SYSCTLS: [&str; 12] = [
     "retrans_time_ms",
     "ucast_solicit",
     "unres_qlen",
+    "unres_qlen_bytes",
 ];
 /// `SIOCGSTAMPNS` (`SIOCGSTAMPNS_OLD` on 64-bit): the kernel timestamp of
 /// the last packet read from a socket.
@@ -208,6 +209,8 @@ pub struct SoakFlow {
     pub kind: FlowKind,
     /// Its period, milliseconds.
     pub every_ms: u64,
+    /// Its first probe, milliseconds after the traffic starts.
+    pub start_ms: u64,
 }
 
 /// The overlay's configuration knobs (the L2 profiles of the model).
@@ -223,6 +226,17 @@ pub struct SoakProfile {
     /// The driver programs vxlan1 entries for local containers too, with
     /// the local VTEP as `dst` (classic-17.03; the seed's bug).
     pub local_entries: bool,
+    /// With `local_entries`: the local containers' FDB entries get `dst
+    /// 0.0.0.0` ("bridge-local", which `arp_reduce` refuses to answer
+    /// for: the vxlan-fdb-zero fix).
+    pub local_fdb_zero: bool,
+    /// With `local_entries`: the local containers' neighbour entries are
+    /// programmed too (false: the seed's workaround, delete-local-arp,
+    /// in its steady state: FDB entries only).
+    pub local_neigh: bool,
+    /// `bridge link set dev vxlan1 neigh_suppress on` (the neigh-suppress
+    /// fix).
+    pub neigh_suppress: bool,
 }
 
 impl SoakProfile {
@@ -232,6 +246,9 @@ impl SoakProfile {
         vxlan_learning: true,
         port_learning: true,
         local_entries: true,
+        local_fdb_zero: false,
+        local_neigh: true,
+        neigh_suppress: false,
     };
 }
 
@@ -291,6 +308,7 @@ impl SoakPlan {
             to: to.into(),
             kind,
             every_ms,
+            start_ms: 0,
         };
         SoakPlan {
             ageing_time_s: 300,
@@ -916,72 +934,16 @@ impl SoakTopology {
             namespaces: Namespaces::new(),
         };
         let u = format!("{prefix}-u");
-        t.namespaces.add(&u)?;
-        ip(&[
-            "-n",
-            &u,
-            "link",
-            "add",
-            "ul",
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ])?;
-        ip(&["-n", &u, "link", "set", "ul", "up"])?;
-        let host_mac = |h: usize, last: u8| format!("02:00:00:00:{:02x}:{last:02x}", h + 1);
+        let legs: Vec<(String, Ipv4Addr)> = (0..2)
+            .map(|h| (t.host_ns[h].clone(), plan.vteps[h]))
+            .collect();
+        netns::lay_underlay(&mut t.namespaces, &u, &legs)?;
+        let host_mac = |h: usize, last: u8| netns::host_mac(h, last).to_string();
         let p = plan.profile;
         for h in 0..2 {
             let (hn, on) = (t.host_ns[h].clone(), t.overlay_ns[h].clone());
-            t.namespaces.add(&hn)?;
             t.namespaces.add(&on)?;
-            ip(&["-n", &hn, "link", "set", "lo", "up"])?;
-            let uport = format!("u{h}");
-            ip(&[
-                "-n",
-                &hn,
-                "link",
-                "add",
-                "ul0",
-                "address",
-                &host_mac(h, 0xfd),
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &uport,
-                "netns",
-                &u,
-            ])?;
-            ip(&["-n", &u, "link", "set", &uport, "master", "ul"])?;
-            ip(&["-n", &u, "link", "set", &uport, "up"])?;
             let vtep = plan.vteps[h].to_string();
-            ip(&[
-                "-n",
-                &hn,
-                "addr",
-                "add",
-                &format!("{vtep}/32"),
-                "dev",
-                "ul0",
-            ])?;
-            ip(&["-n", &hn, "link", "set", "ul0", "up"])?;
-            let other = 1 - h;
-            let ov = plan.vteps[other].to_string();
-            ip(&["-n", &hn, "route", "add", &format!("{ov}/32"), "dev", "ul0"])?;
-            ip(&[
-                "-n",
-                &hn,
-                "neigh",
-                "replace",
-                &ov,
-                "lladdr",
-                &host_mac(other, 0xfd),
-                "dev",
-                "ul0",
-                "nud",
-                "permanent",
-            ])?;
             let (vni, ageing) = (plan.vni.to_string(), plan.ageing_time_s.to_string());
             ip(&[
                 "-n",
@@ -1032,6 +994,21 @@ impl SoakTopology {
                 netns::run(
                     "bridge",
                     &["-n", &on, "link", "set", "dev", "vxlan1", "learning", "off"],
+                )?;
+            }
+            if p.neigh_suppress {
+                netns::run(
+                    "bridge",
+                    &[
+                        "-n",
+                        &on,
+                        "link",
+                        "set",
+                        "dev",
+                        "vxlan1",
+                        "neigh_suppress",
+                        "on",
+                    ],
                 )?;
             }
         }
@@ -1104,12 +1081,15 @@ impl SoakTopology {
                 if local && !p.local_entries {
                     continue;
                 }
-                neigh_replace(on, &c.ip.to_string(), &c.mac.to_string())?;
-                fdb_replace(
-                    on,
-                    &c.mac.to_string(),
-                    &plan.vteps[c.host.index()].to_string(),
-                )?;
+                if !local || p.local_neigh {
+                    neigh_replace(on, &c.ip.to_string(), &c.mac.to_string())?;
+                }
+                let dst = if local && p.local_fdb_zero {
+                    Ipv4Addr::UNSPECIFIED
+                } else {
+                    plan.vteps[c.host.index()]
+                };
+                fdb_replace(on, &c.mac.to_string(), &dst.to_string())?;
             }
         }
         Ok(t)
@@ -1327,6 +1307,7 @@ fn ping_loop(
     id: u16,
     every_ms: u64,
     start: Instant,
+    first: Duration,
     stop: &AtomicBool,
 ) -> Result<Vec<Probe>, KernelError> {
     let fd = in_netns(ns, || {
@@ -1353,7 +1334,7 @@ fn ping_loop(
     let mut buf = vec![0u8; 2048];
     let mut seq: u16 = 0;
     while !stop.load(Ordering::SeqCst) {
-        let due = start + Duration::from_millis(every_ms * u64::from(seq));
+        let due = start + first + Duration::from_millis(every_ms * u64::from(seq));
         if Instant::now() >= due {
             let mut pkt = vec![8u8, 0, 0, 0];
             pkt.extend_from_slice(&id.to_be_bytes());
@@ -1376,7 +1357,7 @@ fn ping_loop(
             sent_at.push(Instant::now());
             seq = seq.wrapping_add(1);
         }
-        let next = start + Duration::from_millis(every_ms * u64::from(seq));
+        let next = start + first + Duration::from_millis(every_ms * u64::from(seq));
         wait_readable(
             &[&fd],
             next.saturating_duration_since(Instant::now()).min(TICK),
@@ -1462,6 +1443,7 @@ fn tcp_client(
     dst: SocketAddrV4,
     every_ms: u64,
     start: Instant,
+    first: Duration,
     stop: &AtomicBool,
 ) -> Result<Vec<Probe>, KernelError> {
     let connect = || -> Option<TcpStream> {
@@ -1483,7 +1465,7 @@ fn tcp_client(
     let mut inbuf: Vec<u8> = Vec::new();
     let mut seq: u64 = 0;
     while !stop.load(Ordering::SeqCst) {
-        let due = start + Duration::from_millis(every_ms * seq);
+        let due = start + first + Duration::from_millis(every_ms * seq);
         if Instant::now() >= due {
             if conn.is_none() {
                 conn = connect();
@@ -1696,13 +1678,15 @@ pub fn soak(plan: &SoakPlan) -> Result<SoakReport, KernelError> {
             let dst = plan.containers[to].ip;
             let every = f.every_ms;
             let kind = f.kind;
+            let first = Duration::from_millis(f.start_ms);
             clients.push(s.spawn(move || match kind {
-                FlowKind::Ping => ping_loop(&ns, dst, 0x4e00 + k as u16, every, start, stop),
+                FlowKind::Ping => ping_loop(&ns, dst, 0x4e00 + k as u16, every, start, first, stop),
                 FlowKind::Tcp => tcp_client(
                     &ns,
                     SocketAddrV4::new(dst, TCP_PORT_BASE + k as u16),
                     every,
                     start,
+                    first,
                     stop,
                 ),
             }));
@@ -1824,6 +1808,210 @@ pub fn soak(plan: &SoakPlan) -> Result<SoakReport, KernelError> {
         namespaces,
         processes,
     })
+}
+
+// ---------------------------------------------------------------------
+// From a scenario, and the model's side.
+
+/// The soak plan of an L2 scenario's variant: the same containers (host
+/// 1 of the scenario is the soak's watched `Local` host, host 2 the
+/// `Remote` one), addresses, MACs (`EthernetAddress::docker`), traffic
+/// (`every` and `start` in whole milliseconds), reply delays, neighbour
+/// sysctls (every per-interface one the model uses, written so the real
+/// `eth0` runs the model's timers rather than this machine's defaults),
+/// ageing time and VNI; the variant's profile and fixes become the
+/// overlay's knobs:
+///
+/// | model | soak |
+/// |---|---|
+/// | classic-17.03 (`miss_handling`) | local containers programmed on vxlan1 (`local_entries`) |
+/// | swarm-mode, locality-check | local containers never programmed |
+/// | learning-off | `bridge link set dev vxlan1 learning off` |
+/// | vxlan-fdb-zero | local FDB entries with `dst 0.0.0.0` |
+/// | neigh-suppress | `bridge link set dev vxlan1 neigh_suppress on` |
+/// | delete-local-arp | local FDB entries only, no neighbour entries |
+///
+/// The soak has no overlay driver: where the model's classic driver
+/// programs a local peer at its first l3miss (within milliseconds of the
+/// first broadcast request for it), the soak programs every entry before
+/// the traffic starts; delete-local-arp's operator job, which in the
+/// model deletes the neighbour entries a second after each miss re-adds
+/// them, is its steady state on the kernel (the model's windows of up to
+/// a second with the entry present are not reproduced). Refused (with
+/// what to change): other than two hosts, pre-programmed vxlan1 tables,
+/// bursts, a `[simulate] timeout` other than [`PROBE_TIMEOUT_MS`],
+/// periods or delays that are not whole milliseconds.
+pub fn plan_from_scenario(
+    m: &crate::overlay::system::OverlaySystem,
+    spec: &crate::overlay::timed::TimedSpec,
+    duration_ms: u64,
+    seed: u64,
+) -> Result<SoakPlan, String> {
+    use crate::overlay::timed::FlowKind as TimedKind;
+    use crate::overlay::Fix;
+    let l2 = m.spec();
+    if l2.hosts.len() != 2 {
+        return Err(format!(
+            "the soak runs two hosts; this scenario has {}",
+            l2.hosts.len()
+        ));
+    }
+    if let Some(h) = l2.hosts.iter().find(|h| {
+        !h.preset.join_peers || !h.preset.vxlan_neigh.is_empty() || !h.preset.vxlan_fdb.is_empty()
+    }) {
+        return Err(format!(
+            "host {}: pre-programmed vxlan1 tables (join_peers, vxlan_neigh, vxlan_fdb) are not run by the soak; it programs vxlan1 as the driver's join events do",
+            h.name
+        ));
+    }
+    if spec.timeout_us != PROBE_TIMEOUT_MS * 1000 {
+        return Err(format!(
+            "[simulate] timeout is {} ms; the soak judges a probe lost after {PROBE_TIMEOUT_MS} ms: remove timeout or set it to \"1s\"",
+            spec.timeout_us / 1000
+        ));
+    }
+    let ms = |us: u64, what: &str| -> Result<u64, String> {
+        if us.is_multiple_of(1000) {
+            Ok(us / 1000)
+        } else {
+            Err(format!(
+                "{what} = {us} µs is not a whole number of milliseconds, which the soak's clock takes"
+            ))
+        }
+    };
+    let names: Vec<&str> = m.endpoints().iter().map(|e| e.name.as_str()).collect();
+    let mut containers = Vec::new();
+    for (i, (cfg, c)) in m.endpoints().iter().zip(&l2.containers).enumerate() {
+        let timing = &spec.containers[i];
+        let sys = timing.neigh.sysctls();
+        let sysctls: BTreeMap<String, u64> = [
+            ("base_reachable_time_ms", sys.base_reachable_time_ms),
+            ("delay_first_probe_time", sys.delay_first_probe_time),
+            ("retrans_time_ms", sys.retrans_time_ms),
+            ("ucast_solicit", sys.ucast_solicit),
+            ("mcast_solicit", sys.mcast_solicit),
+            ("mcast_resolicit", sys.mcast_resolicit),
+            ("app_solicit", sys.app_solicit),
+            ("gc_stale_time", sys.gc_stale_time),
+            ("locktime", sys.locktime),
+            ("unres_qlen_bytes", sys.unres_qlen_bytes),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.max(0) as u64))
+        .collect();
+        let reply_delay = match timing.reply_delay {
+            None => None,
+            Some(d) => Some(ReplyDelay {
+                p: d.p,
+                min_ms: ms(d.min_us, &format!("{}'s reply_delay min", cfg.name))?,
+                max_ms: ms(d.max_us, &format!("{}'s reply_delay max", cfg.name))?,
+            }),
+        };
+        containers.push(SoakContainer {
+            name: cfg.name.clone(),
+            host: if c.host == 0 {
+                SoakHost::Local
+            } else {
+                SoakHost::Remote
+            },
+            ip: cfg.ip,
+            mac: cfg.mac,
+            sysctls,
+            reply_delay,
+        });
+    }
+    let mut flows = Vec::new();
+    for (k, f) in spec.flows.iter().enumerate() {
+        if f.burst != 1 {
+            return Err(format!(
+                "flow {} ({} -> {}): burst = {}; the soak sends one probe per period",
+                k + 1,
+                names[f.from],
+                names[f.to],
+                f.burst
+            ));
+        }
+        flows.push(SoakFlow {
+            from: names[f.from].to_string(),
+            to: names[f.to].to_string(),
+            kind: match f.kind {
+                TimedKind::Ping => FlowKind::Ping,
+                TimedKind::Tcp => FlowKind::Tcp,
+            },
+            every_ms: ms(f.every_us, &format!("flow {} every", k + 1))?,
+            start_ms: ms(f.start_us, &format!("flow {} start", k + 1))?,
+        });
+    }
+    let p = m.profile();
+    let plan = SoakPlan {
+        ageing_time_s: l2.ageing_time_s,
+        vni: l2.vni,
+        prefix_len: l2.subnet.prefix_len(),
+        vteps: [l2.hosts[0].vtep, l2.hosts[1].vtep],
+        containers,
+        flows,
+        profile: SoakProfile {
+            // libnetwork creates vxlan1 with proxy and learning in every
+            // profile the model has (OverlaySystem::new).
+            proxy: true,
+            vxlan_learning: true,
+            port_learning: !p.has(Fix::LearningOff),
+            local_entries: p.miss_handling && !p.has(Fix::LocalityCheck),
+            local_fdb_zero: p.has(Fix::VxlanFdbZero),
+            local_neigh: !p.has(Fix::DeleteLocalArp),
+            neigh_suppress: p.has(Fix::NeighSuppress),
+        },
+        duration_ms,
+        seed,
+    };
+    plan.validate()?;
+    Ok(plan)
+}
+
+/// The model's runs in the soak's terms, for [`compare`]: probes and
+/// losses over all flows, episodes, FDB moves of the containers' MACs on
+/// the first host's `br0` only (the soak monitors host1), ARP frames the
+/// containers sent (entering a bridge from their veth, both hosts).
+pub fn model_summary(
+    m: &crate::overlay::system::OverlaySystem,
+    runs: &[crate::overlay::timed::RunResult],
+) -> Summary {
+    let macs: Vec<EthernetAddress> = m.endpoints().iter().map(|e| e.mac).collect();
+    let mut total = Summary::default();
+    for r in runs {
+        let moves: Vec<u64> = r
+            .moves
+            .iter()
+            .filter(|mv| mv.host == 0 && macs.contains(&mv.mac))
+            .map(|mv| mv.t_us)
+            .collect();
+        let mut windows: BTreeMap<u64, u64> = BTreeMap::new();
+        for t in &moves {
+            *windows.entry(t / 1_000_000).or_default() += 1;
+        }
+        total = total
+            + Summary {
+                runs: 1,
+                duration_ms: r.duration_us / 1000,
+                probes: r.flows.iter().map(|f| f.sent).sum(),
+                lost: r.flows.iter().map(|f| f.lost).sum(),
+                episodes: r.episodes.len() as u64,
+                fdb_moves: moves.len() as u64,
+                arp_frames: r.arp_from_containers,
+                lost_sq: r.episodes.iter().map(|e| e.lost * e.lost).sum(),
+                fdb_moves_sq: windows.values().map(|n| n * n).sum(),
+            };
+    }
+    total
+}
+
+/// The entries of the kernel's ARP table over every namespace
+/// (`tbl->entries`, the first column of `/proc/net/stat/arp_cache`):
+/// what counts towards `gc_thresh1` besides a soak's own containers.
+pub fn arp_cache_entries() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/net/stat/arp_cache").ok()?;
+    let line = text.lines().nth(1)?;
+    usize::from_str_radix(line.split_whitespace().next()?, 16).ok()
 }
 
 // ---------------------------------------------------------------------
@@ -2289,6 +2477,7 @@ mod tests {
             to: "B".into(),
             kind: FlowKind::Ping,
             every_ms: 100,
+            start_ms: 0,
         };
         let probes: Vec<Probe> = vec![
             (0, Some(1.0)),

@@ -388,6 +388,26 @@ impl NeighParams {
     pub fn gc_stale_ms(&self) -> u64 {
         self.gc_stale_ms
     }
+
+    /// The sysctls these parameters came from, each in its own unit (the
+    /// inverse of [`NeighSysctls::validate`]): what to write under
+    /// `/proc/sys/net/ipv4/neigh/<dev>/` for a real interface to run with
+    /// the same timers (the soak oracle does).
+    pub fn sysctls(&self) -> NeighSysctls {
+        NeighSysctls {
+            base_reachable_time_ms: self.base_reachable_ms as i64,
+            delay_first_probe_time: (self.delay_probe_ms / 1000) as i64,
+            retrans_time_ms: self.retrans_ms as i64,
+            ucast_solicit: i64::from(self.ucast_probes),
+            mcast_solicit: i64::from(self.mcast_probes),
+            mcast_resolicit: i64::from(self.mcast_reprobes),
+            app_solicit: i64::from(self.app_probes),
+            gc_stale_time: (self.gc_stale_ms / 1000) as i64,
+            locktime: (self.locktime_ms / 10) as i64,
+            unres_qlen_bytes: self.queue_len_bytes as i64,
+            gc_thresh1: self.gc_thresh1 as i64,
+        }
+    }
 }
 
 /// `neigh_rand_reach_time`: uniform in `[base/2, base/2 + base)`, 0 for
@@ -1295,6 +1315,25 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn sysctls_round_trip() {
+        let sys = NeighSysctls {
+            base_reachable_time_ms: 1_234,
+            delay_first_probe_time: 2,
+            retrans_time_ms: 300,
+            ucast_solicit: 0,
+            mcast_solicit: 4,
+            mcast_resolicit: 3,
+            app_solicit: 1,
+            gc_stale_time: 7,
+            locktime: 50,
+            unres_qlen_bytes: 4_096,
+            gc_thresh1: 64,
+        };
+        assert_eq!(sys.validate().unwrap().sysctls(), sys);
+        assert_eq!(NeighParams::default().sysctls(), KERNEL_DEFAULTS);
+    }
 
     #[test]
     fn rand_reach_time_stays_in_the_kernel_interval() {

@@ -306,6 +306,9 @@ pub struct RunResult {
     pub moves: Vec<FdbMove>,
     /// ARP frames arriving at br0 ports.
     pub arp_frames: u64,
+    /// Of them, the ones a container sent (arriving from its veth, not
+    /// from vxlan1): what the soak oracle counts on the kernel.
+    pub arp_from_containers: u64,
     /// ARP frames per second of the run.
     pub arp_per_s: Vec<u32>,
     /// Per flow, per second: (requests judged, lost).
@@ -763,6 +766,9 @@ impl<'a> Run<'a> {
             if let Ok(eth) = EthernetFrame::new_checked(&item.bytes[..]) {
                 if eth.ethertype() == EtherType::Arp {
                     self.out.arp_frames += 1;
+                    if matches!(item.at, Loc::Bridge { port, .. } if port != 0) {
+                        self.out.arp_from_containers += 1;
+                    }
                     let sec = (self.now / 1_000_000) as usize;
                     if let Some(c) = self.out.arp_per_s.get_mut(sec) {
                         *c += 1;

@@ -1,0 +1,258 @@
+//! `netrace kernel FILE --soak DURATION`: the soak oracle
+//! ([`crate::kernel::soak`]) on a scenario's timed spec, set side by side
+//! with `netrace simulate`'s model on the same plan, and judged by
+//! [`soak::compare`] (docs/kernel-oracle.md, "netrace kernel --soak").
+//!
+//! Per variant: the plan is built from the scenario
+//! ([`soak::plan_from_scenario`]: same containers, traffic, reply delays,
+//! neighbour sysctls, profile); the kernel runs it once for DURATION of
+//! real time; the model runs it `--runs` times (default
+//! [`DEFAULT_MODEL_RUNS`]) for the same simulated duration, seeds `seed`
+//! to `seed + runs − 1`, with the kernel's ARP table size (read from
+//! `/proc/net/stat/arp_cache` before the soak) as its entries elsewhere;
+//! both are summarised alike ([`soak::model_summary`],
+//! `SoakReport::summary`) and compared. Exit 0 when every variant agrees,
+//! 1 when one disagrees, 2 on bad input or when the kernel cannot run.
+//! Progress goes to stderr. Cleanup is the soak's: namespaces, the
+//! `bridge monitor` child and threads are removed on every return, and
+//! SIGINT/SIGTERM/SIGHUP remove the namespaces through the oracle's
+//! handler before the process exits.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{emit, Format, KernelArgs};
+use crate::kernel::soak::{self, Criterion, SoakComparison, SoakReport, Summary};
+use crate::kernel::KernelError;
+use crate::overlay::timed;
+use crate::scenario::l2::{parse_span_us, L2Scenario, MAX_RUNS};
+use crate::scenario::{InputError, Scenario};
+
+/// Model runs per variant unless `--runs` says otherwise: enough that the
+/// model's side of each test is a distribution, not one draw.
+pub const DEFAULT_MODEL_RUNS: u32 = 20;
+
+/// The shortest soak accepted, ms: below the probe timeout nothing is
+/// judged.
+const MIN_SOAK_MS: u64 = 5_000;
+
+/// `netrace kernel FILE --soak DURATION`.
+pub(crate) fn cmd_kernel_soak(
+    a: &KernelArgs,
+    s: &Scenario,
+    sc: &L2Scenario,
+    duration: &str,
+) -> Result<u8, InputError> {
+    let file = a.scenario.display().to_string();
+    if a.token.is_some() {
+        return Err(InputError::whole(
+            "--token",
+            "--token names a schedule; a soak runs traffic, not a schedule",
+            "drop --token, or drop --soak to run the schedule",
+        ));
+    }
+    let duration_ms = match parse_span_us(duration) {
+        Some(us)
+            if us.is_multiple_of(1000)
+                && (MIN_SOAK_MS..=soak::MAX_SOAK_MS).contains(&(us / 1000)) =>
+        {
+            us / 1000
+        }
+        _ => {
+            return Err(InputError::whole(
+                "--soak",
+                format!("--soak {duration} is not a usable soak length"),
+                "give 5s to 10m with a unit, e.g. --soak 20s",
+            ))
+        }
+    };
+    let runs = match a.runs {
+        None => DEFAULT_MODEL_RUNS,
+        Some(n) if (1..=i64::from(MAX_RUNS)).contains(&n) => n as u32,
+        Some(n) => {
+            return Err(InputError::whole(
+                "--runs",
+                format!("--runs {n} is out of range"),
+                format!("give 1 to {MAX_RUNS} model runs"),
+            ))
+        }
+    };
+    if sc.timed.flows.is_empty() {
+        return Err(InputError::whole(
+            file,
+            "the scenario has no [[traffic]]: a soak has nothing to run",
+            "add [[traffic]] entries with from, to, kind and every (docs/scenario-format.md)",
+        ));
+    }
+    if let Some(v) = &a.variant {
+        s.find_variant(v, "--variant")?;
+    }
+    // Every plan is built (and refused) before anything runs.
+    let mut plans = Vec::new();
+    for v in &sc.variants {
+        if a.variant.as_ref().is_some_and(|w| *w != v.name) {
+            continue;
+        }
+        let plan = soak::plan_from_scenario(&v.model, &sc.timed, duration_ms, a.seed)
+            .map_err(|why| {
+                InputError::whole(
+                    file.clone(),
+                    format!("variant {}: {why}", v.name),
+                    "the soak oracle runs two hosts' containers with real stacks (docs/kernel-oracle.md)",
+                )
+            })?;
+        plans.push((v, plan));
+    }
+    if let Err(e) = crate::kernel::preflight() {
+        eprintln!("netrace kernel: {e}");
+        return Ok(2);
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let criterion = Criterion::default();
+    let mut disagree = 0usize;
+    for (v, plan) in plans {
+        let elsewhere = soak::arp_cache_entries().unwrap_or(0);
+        eprintln!(
+            "netrace kernel --soak: {} · {}: soaking the kernel for {:.0} s ({} containers, {} flows)",
+            s.name,
+            v.name,
+            duration_ms as f64 / 1e3,
+            plan.containers.len(),
+            plan.flows.len()
+        );
+        let report = match soak::soak(&plan) {
+            Ok(r) => r,
+            Err(e @ KernelError::Unavailable(_)) | Err(e @ KernelError::Failed(_)) => {
+                eprintln!("netrace kernel --soak: {} · {}: {e}", s.name, v.name);
+                return Ok(2);
+            }
+        };
+        eprintln!(
+            "netrace kernel --soak: {} · {}: {runs} model runs of {:.0} s",
+            s.name,
+            v.name,
+            report.duration_ms as f64 / 1e3
+        );
+        let started = Instant::now();
+        let mut spec = sc.timed.clone();
+        spec.entries_elsewhere = elsewhere;
+        let results: Vec<timed::RunResult> = (0..runs)
+            .map(|r| {
+                timed::run_once(
+                    &v.model,
+                    &spec,
+                    a.seed.wrapping_add(u64::from(r)),
+                    report.duration_ms * 1000,
+                    &|| false,
+                )
+            })
+            .collect();
+        let model = soak::model_summary(&v.model, &results);
+        let kernel = report.summary();
+        let cmp = soak::compare(&model, &kernel, criterion);
+        if !cmp.agree {
+            disagree += 1;
+        }
+        eprintln!(
+            "netrace kernel --soak: {} · {}: model done in {:.1} s: {}",
+            s.name,
+            v.name,
+            started.elapsed().as_secs_f64(),
+            if cmp.agree { "agree" } else { "DISAGREE" }
+        );
+        let text = match a.format {
+            Format::Json => json_row(&s.name, &v.name, a.seed, elsewhere, &model, &kernel, &cmp),
+            Format::Text => text_block(
+                &s.name, &v.name, a.seed, runs, elsewhere, &report, &model, &kernel, &cmp,
+            ),
+        };
+        emit(&mut out, &text)?;
+    }
+    Ok(if disagree > 0 { 1 } else { 0 })
+}
+
+fn json_row(
+    scenario: &str,
+    variant: &str,
+    seed: u64,
+    elsewhere: usize,
+    model: &Summary,
+    kernel: &Summary,
+    cmp: &SoakComparison,
+) -> String {
+    let row = json!({
+        "scenario": scenario,
+        "variant": variant,
+        "seed": seed,
+        "duration_s": kernel.duration_ms as f64 / 1e3,
+        "arp_entries_elsewhere": elsewhere,
+        "model": model,
+        "kernel": kernel,
+        "criterion": cmp.criterion,
+        "metrics": cmp.rows,
+        "agree": cmp.agree,
+    });
+    format!("{row}\n")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn text_block(
+    scenario: &str,
+    variant: &str,
+    seed: u64,
+    runs: u32,
+    elsewhere: usize,
+    report: &SoakReport,
+    model: &Summary,
+    kernel: &Summary,
+    cmp: &SoakComparison,
+) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "{scenario} · {variant} — soak of {:.1} s on kernel {} against {runs} model runs \
+         (seeds {seed}..{}; ARP entries elsewhere {elsewhere})",
+        report.duration_ms as f64 / 1e3,
+        report.kernel,
+        seed.wrapping_add(u64::from(runs) - 1)
+    );
+    let _ = writeln!(
+        t,
+        "  {:<28} {:>14} {:>14}",
+        "per run", "model (mean)", "kernel"
+    );
+    let n = model.runs.max(1) as f64;
+    for (what, m, k) in [
+        ("probes", model.probes, kernel.probes),
+        ("lost", model.lost, kernel.lost),
+        ("outage episodes", model.episodes, kernel.episodes),
+        ("host1 br0 FDB moves", model.fdb_moves, kernel.fdb_moves),
+        (
+            "ARP frames from containers",
+            model.arp_frames,
+            kernel.arp_frames,
+        ),
+    ] {
+        let _ = writeln!(t, "  {what:<28} {:>14.1} {:>14}", m as f64 / n, k);
+    }
+    for f in &report.flows {
+        let _ = writeln!(
+            t,
+            "  kernel flow {} {} -> {}: {} probes, {} lost, {} episodes",
+            format!("{:?}", f.kind).to_lowercase(),
+            f.from,
+            f.to,
+            f.sent,
+            f.lost,
+            f.episodes.len()
+        );
+    }
+    for line in cmp.to_string().lines() {
+        let _ = writeln!(t, "  {line}");
+    }
+    t.push('\n');
+    t
+}
