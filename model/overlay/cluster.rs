@@ -71,6 +71,9 @@ use crate::l2::vxlan::{VxlanConfig, VxlanDev};
 use crate::sim::{Arrow, ArrowKind, Checked, Lane, Mark, Model, Property, Sketch, Trace, When};
 use crate::wire::EthernetAddress;
 
+pub mod serf;
+pub use serf::Classic;
+
 /// How the driver programs a peer's FDB entry on the vxlan device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FdbProgram {
@@ -122,6 +125,10 @@ pub struct DriverProfile {
     /// cleaned the sandbox cache: the kernel kept `dst <remote> self
     /// permanent`. Only for [`PeerDb::Map`].
     pub delete_wrong_field: bool,
+    /// The classic control plane (serf user events, the miss path and
+    /// serf's replay on join; [`serf`]), or `None` for swarm mode's
+    /// NetworkDB. Only for [`PeerDb::Map`].
+    pub classic: Option<Classic>,
 }
 
 impl DriverProfile {
@@ -132,6 +139,7 @@ impl DriverProfile {
             peer_db: PeerDb::Set,
             fdb_cnt: true,
             delete_wrong_field: false,
+            classic: None,
         }
     }
 }
@@ -178,6 +186,12 @@ pub enum Op {
     /// Simulated time passes (seconds) once every inbox is drained:
     /// learned entries age (`vxlan_cleanup`).
     Wait(u32),
+    /// The host's daemon restarts ([`serf`]): driver memory and vxlan
+    /// tables start empty, its serf instance joins again.
+    Restart(usize),
+    /// A container on the host (first) asks for the endpoint's (second)
+    /// address: an l3miss when vxlan1 has no neighbour entry for it.
+    Arp(usize, usize),
 }
 
 /// The faults the explorer may inject, each at most this many times.
@@ -189,6 +203,9 @@ pub struct Faults {
     pub duplicate: u8,
     /// An event other than the oldest is delivered first.
     pub reorder: u8,
+    /// A restarting host's serf join is handed the cluster's old user
+    /// events ([`serf`]).
+    pub replay: u8,
 }
 
 /// The whole scenario, profile-independent.
@@ -241,6 +258,9 @@ pub struct HostState {
     /// The last error `peerAdd`/`peerDelete` returned (the daemon logs it
     /// and goes on), for the trace and the properties' messages.
     pub last_error: Option<String>,
+    /// l3misses the classic driver's `watchMiss` has yet to resolve, in
+    /// order (the peer addresses).
+    pub misses: VecDeque<Ipv4Addr>,
     /// The sandbox's neighbour cache of the 2017 osl (`n.neighbors`):
     /// the (destination IP, MAC) pairs `AddNeighbor` programmed, the peer
     /// IP for a neighbour entry, the VTEP for an FDB entry. Only
@@ -256,6 +276,7 @@ impl HostState {
             vx: VxlanDev::default(),
             inbox: VecDeque::new(),
             last_error: None,
+            misses: VecDeque::new(),
             cache: BTreeSet::new(),
         }
     }
@@ -276,6 +297,9 @@ pub struct ClusterState {
     pub now_s: u32,
     /// Fault budgets left.
     pub faults: Faults,
+    /// serf's buffer of user events, oldest first (classic profiles only;
+    /// empty otherwise): what a joining node may be replayed.
+    pub history: Vec<Event>,
 }
 
 /// One netlink request a host's driver sent, with the answer the model
@@ -320,6 +344,12 @@ pub enum KernelStep {
         /// The entries that aged.
         aged: Vec<(usize, EthernetAddress)>,
     },
+    /// The host's overlay namespace is created anew (a daemon restart):
+    /// its vxlan device starts with empty tables.
+    Recreate {
+        /// The host.
+        host: usize,
+    },
     /// Nothing reaches a kernel (a script step that only queues events, a
     /// lost event).
     None,
@@ -338,6 +368,22 @@ pub enum ClusterAction {
         index: u16,
         /// The fault applied, if any.
         fault: Option<Fault>,
+    },
+    /// The next script step, a restart, with serf's replay of old events
+    /// (the `replay` fault): its ring buffer wraps before the `wrap`th of
+    /// the events replayable to the host.
+    Replay {
+        /// Where the ring wraps.
+        wrap: u16,
+    },
+    /// Host `host`'s `watchMiss` resolves its oldest l3miss: the first
+    /// answer to its `peerlookup` query, `(MAC, VTEP)`, or `None` when no
+    /// member answers.
+    Resolve {
+        /// The host.
+        host: u16,
+        /// The answer the driver gets first.
+        answer: Option<(EthernetAddress, Ipv4Addr)>,
     },
 }
 
@@ -404,6 +450,9 @@ impl Cluster {
     }
 
     fn ep_name(&self, e: u16) -> &str {
+        if e == serf::DUMMY {
+            return "dummy";
+        }
         &self.spec.endpoints[e as usize].name
     }
 
@@ -900,6 +949,13 @@ impl Cluster {
                         self.announce(&mut s, e, false);
                         kernel = self.local(&mut s, e, false, trace);
                     }
+                    Op::Fail(host) if self.profile.classic.is_some() => {
+                        s.up[host] = false;
+                        trace.line(format!(
+                            "{} fails: serf's member events do not reach the classic driver, the others are told nothing",
+                            self.spec.hosts[host].name
+                        ));
+                    }
                     Op::Fail(host) => {
                         s.up[host] = false;
                         trace.line(format!(
@@ -957,7 +1013,21 @@ impl Cluster {
                         }
                         kernel = KernelStep::Wait { secs, aged };
                     }
+                    Op::Restart(host) => {
+                        kernel = self.restart(&mut s, host, None, trace);
+                    }
+                    Op::Arp(host, e) => self.arp(&mut s, host, e, trace),
                 }
+            }
+            ClusterAction::Replay { wrap } => {
+                let Op::Restart(host) = self.spec.script[s.pc as usize] else {
+                    panic!("a replay is enabled only at a restart");
+                };
+                s.pc += 1;
+                kernel = self.restart(&mut s, host, Some(wrap as usize), trace);
+            }
+            ClusterAction::Resolve { host, answer } => {
+                kernel = self.resolve(&mut s, host as usize, answer, trace);
             }
             ClusterAction::Deliver { host, index, fault } => {
                 let hi = host as usize;
@@ -1078,6 +1148,12 @@ impl Cluster {
     /// Sends `event` about `endpoint` to every host but its own.
     fn announce(&self, s: &mut ClusterState, endpoint: usize, join: bool) {
         let own = self.spec.endpoints[endpoint].host;
+        if self.profile.classic.is_some() {
+            s.history.push(Event {
+                join,
+                endpoint: endpoint as u16,
+            });
+        }
         for (i, h) in s.hosts.iter_mut().enumerate() {
             if i != own {
                 h.inbox.push_back(Event {
@@ -1095,7 +1171,9 @@ impl Cluster {
     }
 
     fn drained(s: &ClusterState) -> bool {
-        s.hosts.iter().all(|h| h.inbox.is_empty())
+        s.hosts
+            .iter()
+            .all(|h| h.inbox.is_empty() && h.misses.is_empty())
     }
 
     /// Remote live endpoints a host should have programmed.
@@ -1254,6 +1332,7 @@ impl Model for Cluster {
             pc: 0,
             now_s: 0,
             faults: self.spec.faults,
+            history: self.initial_history(),
         };
         self.settle(&mut s, &mut Vec::new());
         s
@@ -1264,7 +1343,11 @@ impl Model for Cluster {
             if !matches!(op, Op::Wait(_)) || Self::drained(s) {
                 out.push(ClusterAction::Script);
             }
+            if let Op::Restart(host) = *op {
+                self.replay_actions(s, host, out);
+            }
         }
+        self.resolve_actions(s, out);
         for (hi, h) in s.hosts.iter().enumerate() {
             if h.inbox.is_empty() {
                 continue;
@@ -1348,7 +1431,34 @@ impl Model for Cluster {
                     self.spec.endpoints[e].name, self.spec.hosts[h].name
                 ),
                 Op::Wait(n) => format!("wait {n} s"),
+                Op::Restart(h) => format!("restart {}", self.spec.hosts[h].name),
+                Op::Arp(h, e) => format!(
+                    "arp {} -> {}",
+                    self.spec.hosts[h].name, self.spec.endpoints[e].name
+                ),
             },
+            ClusterAction::Replay { wrap } => {
+                let Op::Restart(h) = self.spec.script[s.pc as usize] else {
+                    unreachable!("a replay is enabled only at a restart")
+                };
+                format!(
+                    "restart {} (serf replays old events, its ring wrapping at {wrap})",
+                    self.spec.hosts[h].name
+                )
+            }
+            ClusterAction::Resolve { host, answer } => {
+                let ip = s.hosts[host as usize].misses[0];
+                match answer {
+                    Some((mac, vtep)) => format!(
+                        "{} resolves the l3miss for {ip}: {mac} at {vtep}",
+                        self.spec.hosts[host as usize].name
+                    ),
+                    None => format!(
+                        "{} resolves the l3miss for {ip}: no answer",
+                        self.spec.hosts[host as usize].name
+                    ),
+                }
+            }
             ClusterAction::Deliver { host, index, fault } => {
                 let event = s.hosts[host as usize].inbox[index as usize];
                 let how = match fault {
@@ -1382,6 +1492,17 @@ impl Model for Cluster {
                     | u64::from(e.join) << 24
                     | u64::from(e.endpoint) << 4
                     | f
+            }
+            ClusterAction::Replay { wrap } => 3 << 60 | u64::from(wrap),
+            ClusterAction::Resolve { host, answer } => {
+                let a = answer.map_or(0, |(mac, vtep)| {
+                    let m = mac.0;
+                    let v = vtep.octets();
+                    1 << 56
+                        | u64::from(u16::from_be_bytes([m[4], m[5]])) << 32
+                        | u64::from(u32::from_be_bytes(v))
+                }) & ((1 << 57) - 1);
+                4 << 60 | u64::from(host) << 57 | a
             }
         }
     }
@@ -1455,6 +1576,8 @@ impl Model for Cluster {
             ..Sketch::default()
         };
         match *action {
+            ClusterAction::Replay { .. } => sk.lane = Some(0),
+            ClusterAction::Resolve { host, .. } => sk.lane = Some(driver(host as usize)),
             ClusterAction::Script => {
                 sk.lane = Some(0);
                 if let Op::Send(e, to) = self.spec.script[before.pc as usize] {
