@@ -950,7 +950,10 @@ impl Cluster {
                         kernel = self.local(&mut s, e, false, trace);
                     }
                     Op::Fail(host) if self.profile.classic.is_some() => {
+                        // The daemon is gone: what it had not handled is lost.
                         s.up[host] = false;
+                        s.hosts[host].inbox.clear();
+                        s.hosts[host].misses.clear();
                         trace.line(format!(
                             "{} fails: serf's member events do not reach the classic driver, the others are told nothing",
                             self.spec.hosts[host].name
@@ -1154,8 +1157,10 @@ impl Cluster {
                 endpoint: endpoint as u16,
             });
         }
+        let classic = self.profile.classic.is_some();
         for (i, h) in s.hosts.iter_mut().enumerate() {
-            if i != own {
+            // A classic node that is down runs no serf to receive it.
+            if i != own && !(classic && !s.up[i]) {
                 h.inbox.push_back(Event {
                     join,
                     endpoint: endpoint as u16,
