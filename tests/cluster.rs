@@ -15,6 +15,7 @@ const REJOIN: &str = "scenarios/swarm-rejoin-fdb-eexist.toml";
 const REUSE: &str = "scenarios/overlay-ip-reuse-1935.toml";
 const SHARED: &str = "scenarios/overlay-shared-fdb-50106.toml";
 const MOVE: &str = "scenarios/overlay-move-1902.toml";
+const SERF: &str = "scenarios/overlay-serf-replay-1639.toml";
 
 /// The rows of `check FILE --format json`, which must exit 0.
 fn checked(file: &str) -> Vec<Value> {
@@ -299,6 +300,150 @@ fn a_mac_that_is_not_unicast_is_exit_2_at_its_line() {
             err.contains("is not a unicast MAC address"),
             "{name}: {err}"
         );
+        assert!(err.contains(&format!("{file}:{line}:")), "{name}: {err}");
+    }
+}
+
+#[test]
+fn serfs_replay_points_a_restarted_node_at_the_old_host_before_1639_and_the_miss_path_recovers() {
+    let rows = checked(SERF);
+    for p in ["overlay.converged", "overlay.reachable"] {
+        assert_eq!(
+            row(&rows, "libnetwork-pre-1639", p)["verdict"],
+            "violated",
+            "{p}"
+        );
+        assert_eq!(row(&rows, "libnetwork-1639", p)["verdict"], "holds", "{p}");
+        assert_eq!(row(&rows, "libnetwork-1639", p)["complete"], true, "{p}");
+    }
+    let trace = replay_of(SERF, &rows, "libnetwork-pre-1639", "overlay.converged");
+    // The PR's order: the replayed join at worker1 is handled after the
+    // leave and the join at worker2 (serf's ring wraps).
+    assert!(
+        trace.contains("Join(ignoreOld = false): the push/pull replays serf's event buffer slot by slot (its ring wraps): leave of C1, join of C1@worker2, join of C1"),
+        "{trace}"
+    );
+    let end = &trace[trace.find("final state").unwrap()..];
+    assert!(
+        end.contains("worker3 vxlan1 fdb: 02:42:0a:00:00:02 dst 192.168.100.1 permanent"),
+        "{end}"
+    );
+    // The fix: no old event is handled; the l3miss and the query program
+    // C1 at worker2 (the schedule that takes the first action each time).
+    // (The token of that schedule, as `netrace kernel` prints it.)
+    let o = run(&[
+        "replay",
+        SERF,
+        "libnetwork-1639:0000000000:fad9c7ba:310ee144",
+    ]);
+    let t = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("worker3 vxlan1 has no neighbour entry for 10.0.0.2: l3miss"),
+        "{t}"
+    );
+    assert!(
+        t.contains(
+            "bridge fdb replace 02:42:0a:00:00:02 dev vxlan1 dst 192.168.100.2 self permanent: ok"
+        ),
+        "{t}"
+    );
+}
+
+/// A classic scenario: A on h1 moves to h2, h1 goes down, h3 restarts.
+fn classic(name: &str, faults: &str, script_end: &str) -> String {
+    let text = format!(
+        r#"name = "{name}"
+kind = "overlay-cluster"
+script = ["move A -> h2 after 5", "fail h1", "restart h3"{script_end}]
+
+[faults]
+{faults}
+
+[[host]]
+name = "h1"
+vtep = "192.168.100.1"
+
+[[host]]
+name = "h2"
+vtep = "192.168.100.2"
+
+[[host]]
+name = "h3"
+vtep = "192.168.100.3"
+
+[[endpoint]]
+name = "A"
+host = "h1"
+ip = "10.0.1.2"
+
+[[variant]]
+name = "before"
+profile = "libnetwork-pre-1639"
+
+[[variant]]
+name = "after"
+profile = "libnetwork-1639"
+"#
+    );
+    scratch_with(SCRATCH, &format!("{name}.toml"), &text)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn the_replay_is_a_fault_within_its_budget_and_the_miss_path_is_what_programs_after_1639() {
+    let verdicts = |file: &str| {
+        let o = run(&["check", file, "--format", "json"]);
+        assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+        let rows = json_rows(&o);
+        let v = |variant| {
+            let r = row(&rows, variant, "overlay.converged");
+            assert_eq!(r["complete"], true);
+            r["verdict"].as_str().unwrap().to_string()
+        };
+        (v("before"), v("after"))
+    };
+    let arp = r#", "arp h3 -> A@h2""#;
+    // No replay in the budget: both eras learn A@h2 through the miss.
+    assert_eq!(
+        verdicts(&classic("replay-0", "", arp)),
+        ("holds".into(), "holds".into())
+    );
+    // One replay: only the era without ignoreOld breaks.
+    assert_eq!(
+        verdicts(&classic("replay-1", "replay = 1", arp)),
+        ("violated".into(), "holds".into())
+    );
+    // Without the ARP nothing misses: after #1639 h3 never learns A@h2
+    // (the fix relies on the miss path).
+    assert_eq!(
+        verdicts(&classic("replay-1-no-arp", "replay = 1", "")).1,
+        "violated"
+    );
+    // Bad classic steps are exit 2 at their line.
+    for (name, end, faults, want, line) in [
+        ("arp-own", r#", "arp h1 -> A""#, "", "A runs on h1", 3),
+        (
+            "restart-who",
+            r#", "restart h9""#,
+            "",
+            "no host named \"h9\"",
+            3,
+        ),
+        (
+            "replay-9",
+            "",
+            "replay = 9",
+            "replay = 9 is out of range",
+            6,
+        ),
+    ] {
+        let file = classic(&format!("bad-{name}"), faults, end);
+        let o = run(&["check", &file]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(want), "{name}: {err}");
         assert!(err.contains(&format!("{file}:{line}:")), "{name}: {err}");
     }
 }
