@@ -49,11 +49,17 @@
 //!   device from its own host's VTEP and is snooped (`vxlan_snoop`): it
 //!   learns the MAC when no entry exists, and never moves a permanent one.
 //!
+//! - the classic control plane (profiles `libnetwork-pre-1639` and
+//!   `libnetwork-1639`: serf user events, serf's replay of old events to a
+//!   restarting node, the l3miss path) is in [`serf`], with its upstream
+//!   commits; a daemon restart ([`Op::Restart`]) and an ARP request that
+//!   may miss ([`Op::Arp`]) are its script steps.
+//!
 //! Not modelled here: the bridge and the containers' ARP (the datapath
 //! model does those), NetworkDB's gossip internals (bulk-sync timing,
 //! tombstones and their 60 s retention: the inbox is the whole channel),
-//! serf and the classic driver's miss path and replay on join (#1639), the
-//! sandbox neighbour cache after #1935 and #1433's cache purge,
+//! the classic driver's KV-store watch and the miss path's l2misses (see
+//! [`serf`]), the sandbox neighbour cache after #1935 and #1433's cache purge,
 //! encryption (`setupEncryption`),
 //! the `NTF_MASTER` delete of br0's dynamic entry that `DeleteNeighbor`
 //! also sends, IPv6, and lazy sandbox creation (every host's sandbox
