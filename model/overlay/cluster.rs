@@ -1166,7 +1166,7 @@ impl Cluster {
         let classic = self.profile.classic.is_some();
         for (i, h) in s.hosts.iter_mut().enumerate() {
             // A classic node that is down runs no serf to receive it.
-            if i != own && !(classic && !s.up[i]) {
+            if i != own && (!classic || s.up[i]) {
                 h.inbox.push_back(Event {
                     join,
                     endpoint: endpoint as u16,
