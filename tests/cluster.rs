@@ -17,6 +17,7 @@ const SHARED: &str = "scenarios/overlay-shared-fdb-50106.toml";
 const MOVE: &str = "scenarios/overlay-move-1902.toml";
 const STALE: &str = "scenarios/overlay-stale-cache-1433.toml";
 const LAZY: &str = "scenarios/overlay-lazy-init-1893.toml";
+const SERF: &str = "scenarios/overlay-serf-replay-1639.toml";
 
 /// The rows of `check FILE --format json`, which must exit 0.
 fn checked(file: &str) -> Vec<Value> {
@@ -429,4 +430,209 @@ fn a_lazy_host_with_a_running_container_and_an_unknown_sync_are_exit_2() {
         stderr(&o)
     );
     assert!(stderr(&o).contains(&format!("{file}:3:")), "{}", stderr(&o));
+}
+
+#[test]
+fn serfs_replay_points_a_restarted_node_at_the_old_host_before_1639_and_the_miss_path_recovers() {
+    let rows = checked(SERF);
+    for p in ["overlay.converged", "overlay.reachable"] {
+        assert_eq!(
+            row(&rows, "libnetwork-pre-1639", p)["verdict"],
+            "violated",
+            "{p}"
+        );
+        assert_eq!(row(&rows, "libnetwork-1639", p)["verdict"], "holds", "{p}");
+        assert_eq!(row(&rows, "libnetwork-1639", p)["complete"], true, "{p}");
+    }
+    let trace = replay_of(SERF, &rows, "libnetwork-pre-1639", "overlay.converged");
+    // The PR's order: the replayed join at worker1 is handled after the
+    // leave and the join at worker2 (serf's ring wraps).
+    assert!(
+        trace.contains("Join(ignoreOld = false): the push/pull replays serf's event buffer slot by slot (its ring wraps): leave of C1, join of C1@worker2, join of C1"),
+        "{trace}"
+    );
+    let end = &trace[trace.find("final state").unwrap()..];
+    assert!(
+        end.contains("worker3 vxlan1 fdb: 02:42:0a:00:00:02 dst 192.168.100.1 permanent"),
+        "{end}"
+    );
+    // The fix: no old event is handled; the l3miss and the query program
+    // C1 at worker2 (the schedule that takes the first action each time).
+    // (The token of that schedule, as `netrace kernel` prints it.)
+    let o = run(&[
+        "replay",
+        SERF,
+        "libnetwork-1639:0000000000:fad9c7ba:310ee144",
+    ]);
+    let t = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("worker3 vxlan1 has no neighbour entry for 10.0.0.2: l3miss"),
+        "{t}"
+    );
+    assert!(
+        t.contains(
+            "bridge fdb replace 02:42:0a:00:00:02 dev vxlan1 dst 192.168.100.2 self permanent: ok"
+        ),
+        "{t}"
+    );
+}
+
+/// A classic scenario: A on h1 moves to h2, h1 goes down, h3 restarts.
+fn classic(name: &str, faults: &str, script_end: &str) -> String {
+    let text = format!(
+        r#"name = "{name}"
+kind = "overlay-cluster"
+script = ["move A -> h2 after 5", "fail h1", "restart h3"{script_end}]
+
+[faults]
+{faults}
+
+[[host]]
+name = "h1"
+vtep = "192.168.100.1"
+
+[[host]]
+name = "h2"
+vtep = "192.168.100.2"
+
+[[host]]
+name = "h3"
+vtep = "192.168.100.3"
+
+[[endpoint]]
+name = "A"
+host = "h1"
+ip = "10.0.1.2"
+
+[[variant]]
+name = "before"
+profile = "libnetwork-pre-1639"
+
+[[variant]]
+name = "after"
+profile = "libnetwork-1639"
+"#
+    );
+    scratch_with(SCRATCH, &format!("{name}.toml"), &text)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn the_replay_is_a_fault_within_its_budget_and_the_miss_path_is_what_programs_after_1639() {
+    let verdicts = |file: &str| {
+        let o = run(&["check", file, "--format", "json"]);
+        assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+        let rows = json_rows(&o);
+        let v = |variant| {
+            let r = row(&rows, variant, "overlay.converged");
+            assert_eq!(r["complete"], true);
+            r["verdict"].as_str().unwrap().to_string()
+        };
+        (v("before"), v("after"))
+    };
+    let arp = r#", "arp h3 -> A@h2""#;
+    // No replay in the budget: both eras learn A@h2 through the miss.
+    assert_eq!(
+        verdicts(&classic("replay-0", "", arp)),
+        ("holds".into(), "holds".into())
+    );
+    // One replay: only the era without ignoreOld breaks.
+    assert_eq!(
+        verdicts(&classic("replay-1", "replay = 1", arp)),
+        ("violated".into(), "holds".into())
+    );
+    // Without the ARP nothing misses: after #1639 h3 never learns A@h2
+    // (the fix relies on the miss path).
+    assert_eq!(
+        verdicts(&classic("replay-1-no-arp", "replay = 1", "")).1,
+        "violated"
+    );
+    // Bad classic steps are exit 2 at their line.
+    for (name, end, faults, want, line) in [
+        ("arp-own", r#", "arp h1 -> A""#, "", "A runs on h1", 3),
+        (
+            "restart-who",
+            r#", "restart h9""#,
+            "",
+            "no host named \"h9\"",
+            3,
+        ),
+        (
+            "replay-9",
+            "",
+            "replay = 9",
+            "replay = 9 is out of range",
+            6,
+        ),
+    ] {
+        let file = classic(&format!("bad-{name}"), faults, end);
+        let o = run(&["check", &file]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(want), "{name}: {err}");
+        assert!(err.contains(&format!("{file}:{line}:")), "{name}: {err}");
+    }
+}
+
+/// Runs `variant` of `file` taking, at each step, the first enabled
+/// action whose description contains the next of `picks` (the first
+/// action once they are used up), to quiescence; the final summary.
+fn drive(file: &str, variant: &str, picks: &[&str]) -> Vec<String> {
+    use netrace::overlay::cluster::ClusterAction;
+    use netrace::scenario::cluster::ClusterScenario;
+    use netrace::sim::{Model, Trace};
+    let s = netrace::scenario::load(std::path::Path::new(file)).unwrap();
+    let c = s.system.downcast::<ClusterScenario>().unwrap();
+    let m = &c.variants.iter().find(|v| v.name == variant).unwrap().model;
+    let mut state = m.init_state();
+    let mut picks = picks.iter();
+    let mut next = picks.next();
+    let mut actions: Vec<ClusterAction> = Vec::new();
+    loop {
+        actions.clear();
+        m.actions(&state, &mut actions);
+        if actions.is_empty() {
+            return m.summarize(&state);
+        }
+        let a = match next {
+            Some(p) => match actions.iter().find(|a| m.describe(&state, a).contains(p)) {
+                Some(a) => {
+                    next = picks.next();
+                    *a
+                }
+                None => actions[0],
+            },
+            None => actions[0],
+        };
+        state = m.next_state(&state, &a, &mut Trace::off());
+    }
+}
+
+#[test]
+fn a_replay_wrapping_later_leaves_the_fdb_entry_out_through_the_osl_cache() {
+    // Join at worker2, join at worker1, leave at worker1: the leave
+    // deletes both entries, the l3miss resolves C1 at worker2, but the
+    // osl cache still holds (worker2's VTEP, MAC) and skips the FDB entry.
+    let end = drive(
+        SERF,
+        "libnetwork-pre-1639",
+        &[
+            "ring wrapping at 2",
+            "worker3 receives",
+            "worker3 receives",
+            "worker3 receives",
+            "arp",
+            "resolves",
+        ],
+    );
+    assert!(
+        end.contains(&"worker3 vxlan1 fdb: (empty)".to_string()),
+        "{end:?}"
+    );
+    assert!(
+        end.contains(&"worker3 vxlan1 neigh: 10.0.0.2 lladdr 02:42:0a:00:00:02".to_string()),
+        "{end:?}"
+    );
 }

@@ -28,6 +28,9 @@
 //! [`AGEING_S`] before a wait could see the kernel age a learned entry
 //! early, which the comparison would report.
 //!
+//! A daemon restart ([`KernelStep::Recreate`]) deletes the host's vxlan1
+//! and creates it again: the new overlay sandbox's empty tables.
+//!
 //! What it does not do: run the real driver (its requests come from the
 //! model; a different decision by the real driver is not seen), NetworkDB,
 //! containers, bridges or ARP. Needs root, like the L2 oracle.
@@ -137,25 +140,17 @@ impl Topology {
                     "ul0",
                 ])?;
             }
-            let config = model.vxlan_config(i);
-            let (vni, age) = (config.vni.to_string(), AGEING_S.to_string());
-            ip(&[
-                "-n", &name, "link", "add", "vxlan1", "type", "vxlan", "id", &vni, "local", &vtep,
-                "dstport", "4789", "dev", "ul0", "learning", "ageing", &age,
-            ])?;
-            ip(&[
-                "-n",
-                &name,
-                "link",
-                "set",
-                "vxlan1",
-                "address",
-                &config.mac.to_string(),
-            ])?;
-            ip(&["-n", &name, "link", "set", "vxlan1", "up"])?;
+            vxlan(model, i, &name)?;
             hosts.push(name);
         }
         Ok(Topology { _ns: ns, hosts })
+    }
+
+    /// A daemon restart's new overlay sandbox: host `h`'s vxlan1 deleted
+    /// and created again, with empty tables.
+    fn recreate(&self, model: &Cluster, h: usize) -> Result<(), KernelError> {
+        ip(&["-n", &self.hosts[h], "link", "del", "vxlan1"])?;
+        vxlan(model, h, &self.hosts[h])
     }
 
     /// Sends `call` to host `h`'s kernel; its answer.
@@ -244,6 +239,27 @@ impl Topology {
     }
 }
 
+/// Creates host `i`'s vxlan1 in namespace `ns`.
+fn vxlan(model: &Cluster, i: usize, ns: &str) -> Result<(), KernelError> {
+    let config = model.vxlan_config(i);
+    let vtep = model.spec.hosts[i].vtep.to_string();
+    let (vni, age) = (config.vni.to_string(), AGEING_S.to_string());
+    ip(&[
+        "-n", ns, "link", "add", "vxlan1", "type", "vxlan", "id", &vni, "local", &vtep, "dstport",
+        "4789", "dev", "ul0", "learning", "ageing", &age,
+    ])?;
+    ip(&[
+        "-n",
+        ns,
+        "link",
+        "set",
+        "vxlan1",
+        "address",
+        &config.mac.to_string(),
+    ])?;
+    ip(&["-n", ns, "link", "set", "vxlan1", "up"])
+}
+
 /// The model's tables of host `h` in `s`.
 pub fn model_tables(s: &ClusterState, h: usize) -> Tables {
     let vx = &s.hosts[h].vx;
@@ -326,6 +342,7 @@ pub fn run_with(
                 }
                 out.aged += aged.len();
             }
+            KernelStep::Recreate { host } => topo.recreate(model, host)?,
             KernelStep::None => {}
         }
         state = next;

@@ -67,11 +67,18 @@
 //!   device from its own host's VTEP and is snooped (`vxlan_snoop`): it
 //!   learns the MAC when no entry exists, and never moves a permanent one.
 //!
+//! - the classic control plane (profiles `libnetwork-pre-1639` and
+//!   `libnetwork-1639`: serf user events, serf's replay of old events to a
+//!   restarting node, the l3miss path) is in [`serf`], with its upstream
+//!   commits; a daemon restart ([`Op::Restart`]) and an ARP request that
+//!   may miss ([`Op::Arp`]) are its script steps.
+//!
 //! Not modelled here: the bridge and the containers' ARP (the datapath
 //! model does those), NetworkDB's gossip internals (bulk-sync timing,
 //! tombstones and their 60 s retention: the inbox is the whole channel),
-//! serf and the classic driver's miss path and replay on join (#1639), the
-//! sandbox neighbour cache after #1935, encryption (`setupEncryption`),
+//! the classic driver's KV-store watch and the miss path's l2misses (see
+//! [`serf`]), the sandbox neighbour cache after #1935,
+//! encryption (`setupEncryption`),
 //! the `NTF_MASTER` delete of br0's dynamic entry that `DeleteNeighbor`
 //! also sends, IPv6, the sandbox's teardown when its last container stops
 //! (a created sandbox stays), how many handlers can fall between the
@@ -91,6 +98,9 @@ use crate::l2::netlink::{Errno, NlRequest, NudState};
 use crate::l2::vxlan::{VxlanConfig, VxlanDev};
 use crate::sim::{Arrow, ArrowKind, Checked, Lane, Mark, Model, Property, Sketch, Trace, When};
 use crate::wire::EthernetAddress;
+
+pub mod serf;
+pub use serf::Classic;
 
 /// How the driver programs a peer's FDB entry on the vxlan device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -156,6 +166,10 @@ pub struct DriverProfile {
     /// table and replays it later ([`ClusterAction::InitReplay`]), and an
     /// event handled in between is applied to the sandbox first.
     pub atomic_init: bool,
+    /// The classic control plane (serf user events, the miss path and
+    /// serf's replay on join; [`serf`]), or `None` for swarm mode's
+    /// NetworkDB. Only for [`PeerDb::Map`].
+    pub classic: Option<Classic>,
 }
 
 impl DriverProfile {
@@ -168,6 +182,7 @@ impl DriverProfile {
             delete_wrong_field: false,
             stale_purge: true,
             atomic_init: true,
+            classic: None,
         }
     }
 }
@@ -221,6 +236,12 @@ pub enum Op {
     /// every event sent to it (and replayed its sandbox-init snapshot):
     /// a barrier on one host, no time passes.
     Sync(usize),
+    /// The host's daemon restarts ([`serf`]): driver memory and vxlan
+    /// tables start empty, its serf instance joins again.
+    Restart(usize),
+    /// A container on the host (first) asks for the endpoint's (second)
+    /// address: an l3miss when vxlan1 has no neighbour entry for it.
+    Arp(usize, usize),
 }
 
 /// The faults the explorer may inject, each at most this many times.
@@ -232,6 +253,9 @@ pub struct Faults {
     pub duplicate: u8,
     /// An event other than the oldest is delivered first.
     pub reorder: u8,
+    /// A restarting host's serf join is handed the cluster's old user
+    /// events ([`serf`]).
+    pub replay: u8,
 }
 
 /// The whole scenario, profile-independent.
@@ -284,6 +308,9 @@ pub struct HostState {
     /// The last error `peerAdd`/`peerDelete` returned (the daemon logs it
     /// and goes on), for the trace and the properties' messages.
     pub last_error: Option<String>,
+    /// l3misses the classic driver's `watchMiss` has yet to resolve, in
+    /// order (the peer addresses).
+    pub misses: VecDeque<Ipv4Addr>,
     /// The sandbox's neighbour cache of the 2017 osl (`n.neighbors`):
     /// the (destination IP, MAC) pairs `AddNeighbor` programmed, the peer
     /// IP for a neighbour entry, the VTEP for an FDB entry. Only
@@ -306,6 +333,7 @@ impl HostState {
             vx: VxlanDev::default(),
             inbox: VecDeque::new(),
             last_error: None,
+            misses: VecDeque::new(),
             cache: BTreeSet::new(),
             sandbox: true,
             init_snapshot: None,
@@ -328,6 +356,9 @@ pub struct ClusterState {
     pub now_s: u32,
     /// Fault budgets left.
     pub faults: Faults,
+    /// serf's buffer of user events, oldest first (classic profiles only;
+    /// empty otherwise): what a joining node may be replayed.
+    pub history: Vec<Event>,
 }
 
 /// One netlink request a host's driver sent, with the answer the model
@@ -372,6 +403,12 @@ pub enum KernelStep {
         /// The entries that aged.
         aged: Vec<(usize, EthernetAddress)>,
     },
+    /// The host's overlay namespace is created anew (a daemon restart):
+    /// its vxlan device starts with empty tables.
+    Recreate {
+        /// The host.
+        host: usize,
+    },
     /// Nothing reaches a kernel (a script step that only queues events, a
     /// lost event).
     None,
@@ -395,6 +432,22 @@ pub enum ClusterAction {
     InitReplay {
         /// The host.
         host: u16,
+    },
+    /// The next script step, a restart, with serf's replay of old events
+    /// (the `replay` fault): its ring buffer wraps before the `wrap`th of
+    /// the events replayable to the host.
+    Replay {
+        /// Where the ring wraps.
+        wrap: u16,
+    },
+    /// Host `host`'s `watchMiss` resolves its oldest l3miss: the first
+    /// answer to its `peerlookup` query, `(MAC, VTEP)`, or `None` when no
+    /// member answers.
+    Resolve {
+        /// The host.
+        host: u16,
+        /// The answer the driver gets first.
+        answer: Option<(EthernetAddress, Ipv4Addr)>,
     },
 }
 
@@ -461,6 +514,9 @@ impl Cluster {
     }
 
     fn ep_name(&self, e: u16) -> &str {
+        if e == serf::DUMMY {
+            return "dummy";
+        }
         &self.spec.endpoints[e as usize].name
     }
 
@@ -973,6 +1029,16 @@ impl Cluster {
                         self.announce(&mut s, e, false);
                         kernel = self.local(&mut s, e, false, trace);
                     }
+                    Op::Fail(host) if self.profile.classic.is_some() => {
+                        // The daemon is gone: what it had not handled is lost.
+                        s.up[host] = false;
+                        s.hosts[host].inbox.clear();
+                        s.hosts[host].misses.clear();
+                        trace.line(format!(
+                            "{} fails: serf's member events do not reach the classic driver, the others are told nothing",
+                            self.spec.hosts[host].name
+                        ));
+                    }
                     Op::Fail(host) => {
                         s.up[host] = false;
                         trace.line(format!(
@@ -1038,7 +1104,21 @@ impl Cluster {
                         "the orchestrator goes on: {} has handled every event sent to it",
                         self.spec.hosts[host].name
                     )),
+                    Op::Restart(host) => {
+                        kernel = self.restart(&mut s, host, None, trace);
+                    }
+                    Op::Arp(host, e) => self.arp(&mut s, host, e, trace),
                 }
+            }
+            ClusterAction::Replay { wrap } => {
+                let Op::Restart(host) = self.spec.script[s.pc as usize] else {
+                    panic!("a replay is enabled only at a restart");
+                };
+                s.pc += 1;
+                kernel = self.restart(&mut s, host, Some(wrap as usize), trace);
+            }
+            ClusterAction::Resolve { host, answer } => {
+                kernel = self.resolve(&mut s, host as usize, answer, trace);
             }
             ClusterAction::InitReplay { host } => {
                 kernel = self.init_replay(&mut s, host as usize, trace);
@@ -1168,8 +1248,16 @@ impl Cluster {
     /// Sends `event` about `endpoint` to every host but its own.
     fn announce(&self, s: &mut ClusterState, endpoint: usize, join: bool) {
         let own = self.spec.endpoints[endpoint].host;
+        if self.profile.classic.is_some() {
+            s.history.push(Event {
+                join,
+                endpoint: endpoint as u16,
+            });
+        }
+        let classic = self.profile.classic.is_some();
         for (i, h) in s.hosts.iter_mut().enumerate() {
-            if i != own {
+            // A classic node that is down runs no serf to receive it.
+            if i != own && (!classic || s.up[i]) {
                 h.inbox.push_back(Event {
                     join,
                     endpoint: endpoint as u16,
@@ -1189,7 +1277,7 @@ impl Cluster {
     }
 
     fn host_drained(h: &HostState) -> bool {
-        h.inbox.is_empty() && h.init_snapshot.is_none()
+        h.inbox.is_empty() && h.init_snapshot.is_none() && h.misses.is_empty()
     }
 
     /// Remote live endpoints a host should have programmed.
@@ -1482,6 +1570,7 @@ impl Model for Cluster {
             pc: 0,
             now_s: 0,
             faults: self.spec.faults,
+            history: self.initial_history(),
         };
         for (h, spec) in s.hosts.iter_mut().zip(&self.spec.hosts) {
             h.sandbox = !spec.lazy;
@@ -1500,7 +1589,11 @@ impl Model for Cluster {
             if ready {
                 out.push(ClusterAction::Script);
             }
+            if let Op::Restart(host) = *op {
+                self.replay_actions(s, host, out);
+            }
         }
+        self.resolve_actions(s, out);
         for (hi, h) in s.hosts.iter().enumerate() {
             if h.init_snapshot.is_some() {
                 out.push(ClusterAction::InitReplay { host: hi as u16 });
@@ -1588,11 +1681,38 @@ impl Model for Cluster {
                 ),
                 Op::Wait(n) => format!("wait {n} s"),
                 Op::Sync(h) => format!("sync {}", self.spec.hosts[h].name),
+                Op::Restart(h) => format!("restart {}", self.spec.hosts[h].name),
+                Op::Arp(h, e) => format!(
+                    "arp {} -> {}",
+                    self.spec.hosts[h].name, self.spec.endpoints[e].name
+                ),
             },
             ClusterAction::InitReplay { host } => format!(
                 "{} replays its sandbox-init snapshot",
                 self.spec.hosts[host as usize].name
             ),
+            ClusterAction::Replay { wrap } => {
+                let Op::Restart(h) = self.spec.script[s.pc as usize] else {
+                    unreachable!("a replay is enabled only at a restart")
+                };
+                format!(
+                    "restart {} (serf replays old events, its ring wrapping at {wrap})",
+                    self.spec.hosts[h].name
+                )
+            }
+            ClusterAction::Resolve { host, answer } => {
+                let ip = s.hosts[host as usize].misses[0];
+                match answer {
+                    Some((mac, vtep)) => format!(
+                        "{} resolves the l3miss for {ip}: {mac} at {vtep}",
+                        self.spec.hosts[host as usize].name
+                    ),
+                    None => format!(
+                        "{} resolves the l3miss for {ip}: no answer",
+                        self.spec.hosts[host as usize].name
+                    ),
+                }
+            }
             ClusterAction::Deliver { host, index, fault } => {
                 let event = s.hosts[host as usize].inbox[index as usize];
                 let how = match fault {
@@ -1614,7 +1734,7 @@ impl Model for Cluster {
     fn action_key(&self, s: &ClusterState, action: &ClusterAction) -> u64 {
         match *action {
             ClusterAction::Script => 1 << 60,
-            ClusterAction::InitReplay { host } => 3 << 60 | u64::from(host) << 32,
+            ClusterAction::InitReplay { host } => 5 << 60 | u64::from(host) << 32,
             ClusterAction::Deliver { host, index, fault } => {
                 let e = s.hosts[host as usize].inbox[index as usize];
                 let f = match fault {
@@ -1627,6 +1747,17 @@ impl Model for Cluster {
                     | u64::from(e.join) << 24
                     | u64::from(e.endpoint) << 4
                     | f
+            }
+            ClusterAction::Replay { wrap } => 3 << 60 | u64::from(wrap),
+            ClusterAction::Resolve { host, answer } => {
+                let a = answer.map_or(0, |(mac, vtep)| {
+                    let m = mac.0;
+                    let v = vtep.octets();
+                    1 << 56
+                        | u64::from(u16::from_be_bytes([m[4], m[5]])) << 32
+                        | u64::from(u32::from_be_bytes(v))
+                }) & ((1 << 57) - 1);
+                4 << 60 | u64::from(host) << 57 | a
             }
         }
     }
@@ -1706,6 +1837,8 @@ impl Model for Cluster {
             ..Sketch::default()
         };
         match *action {
+            ClusterAction::Replay { .. } => sk.lane = Some(0),
+            ClusterAction::Resolve { host, .. } => sk.lane = Some(driver(host as usize)),
             ClusterAction::Script => {
                 sk.lane = Some(0);
                 if let Op::Send(e, to) = self.spec.script[before.pc as usize] {

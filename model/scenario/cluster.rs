@@ -19,7 +19,8 @@ use super::{
     InputError, RawBounds, RawExplore, Scenario, Source,
 };
 use crate::overlay::cluster::{
-    Cluster, ClusterSpec, DriverProfile, EndpointSpec, Faults, FdbProgram, HostSpec, Op, PeerDb,
+    Classic, Cluster, ClusterSpec, DriverProfile, EndpointSpec, Faults, FdbProgram, HostSpec, Op,
+    PeerDb,
 };
 use crate::wire::EthernetAddress;
 
@@ -31,7 +32,7 @@ pub const PROPERTIES: [&str; 3] = [
 ];
 
 /// The driver profiles, by name.
-pub const PROFILES: [&str; 9] = [
+pub const PROFILES: [&str; 11] = [
     "libnetwork-pre-1433",
     "libnetwork-pre-1893",
     "libnetwork-pre-1902",
@@ -41,6 +42,8 @@ pub const PROFILES: [&str; 9] = [
     "moby-50106",
     "moby-29",
     "moby-53663",
+    "libnetwork-pre-1639",
+    "libnetwork-1639",
 ];
 
 /// The most hosts, endpoints and script steps a scenario may have: the
@@ -75,6 +78,13 @@ impl Profile {
             delete_wrong_field,
             stale_purge: true,
             atomic_init: true,
+            classic: None,
+        };
+        // Classic Swarm in Feb 2017 (e1565882 and its parent): the map and
+        // osl of then, serf and the miss path.
+        let classic = |ignore_old| DriverProfile {
+            classic: Some(Classic { ignore_old }),
+            ..map(false)
         };
         let driver = match name {
             // 03f44066^ (2016): a stale delete returns at once; the sandbox
@@ -106,6 +116,8 @@ impl Profile {
             "moby-50106" => DriverProfile::moby(FdbProgram::Replace),
             "moby-29" => DriverProfile::moby(FdbProgram::Add),
             "moby-53663" => DriverProfile::moby(FdbProgram::Replace),
+            "libnetwork-pre-1639" => classic(false),
+            "libnetwork-1639" => classic(true),
             _ => return None,
         };
         Some(Profile {
@@ -127,6 +139,8 @@ impl Describe for Profile {
             "libnetwork-pre-1935" => "overlay driver (libnetwork 17.06-17.09, before #1935): one peer entry per (IP, MAC), overwritten by the latest add; a delete with another endpoint ID touches only the sandbox cache".into(),
             "libnetwork-1935" => "overlay driver with libnetwork #1935: a set of endpoints per key, the first programmed, the next restored; no fdbCnt".into(),
             "moby-pre-50106" => "overlay driver before moby #50106: every peer delete deletes its MAC's FDB entry (no fdbCnt); FDB entries programmed with NeighSet".into(),
+            "libnetwork-pre-1639" => "classic overlay driver (libnetwork, Feb 2017, before #1639): serf user events into the 2017 peer map; serf joins with ignoreOld = false, so a restarting node is replayed old events; l3misses resolved by a serf query".into(),
+            "libnetwork-1639" => "classic overlay driver with libnetwork #1639: serf joins with ignoreOld = true (old events ignored); peers already running are learned through l3misses and serf queries".into(),
             "moby-50106" => "overlay driver with moby #50106: fdbCnt, one FDB entry per (VTEP, MAC) for all the neighbour entries that need it; FDB entries programmed with NeighSet".into(),
             _ => match self.driver.fdb {
                 FdbProgram::Add => {
@@ -211,6 +225,7 @@ struct RawFaults {
     drop: Option<Spanned<i64>>,
     duplicate: Option<Spanned<i64>>,
     reorder: Option<Spanned<i64>>,
+    replay: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -249,7 +264,7 @@ pub fn mac_of(ip: Ipv4Addr) -> EthernetAddress {
     EthernetAddress([0x02, 0x42, o[0], o[1], o[2], o[3]])
 }
 
-const SCRIPT_HINT: &str = "script steps: \"start NAME\", \"stop NAME\", \"move NAME -> HOST\", \"move NAME -> HOST after SECONDS\", \"fail HOST\", \"rejoin HOST\", \"send NAME -> HOST\", \"wait SECONDS\", \"sync HOST\"";
+const SCRIPT_HINT: &str = "script steps: \"start NAME\", \"stop NAME\", \"move NAME -> HOST\", \"move NAME -> HOST after SECONDS\", \"fail HOST\", \"rejoin HOST\", \"send NAME -> HOST\", \"wait SECONDS\", \"sync HOST\", \"restart HOST\", \"arp HOST -> NAME\"";
 
 /// Loads an overlay-cluster scenario.
 pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
@@ -429,6 +444,19 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
             ["fail", h] => Op::Fail(host_named(h)?),
             ["rejoin", h] => Op::Rejoin(host_named(h)?),
             ["sync", h] => Op::Sync(host_named(h)?),
+            ["restart", h] => Op::Restart(host_named(h)?),
+            ["arp", h, "->", n] => {
+                let from = host_named(h)?;
+                let e = ep_index(n, span.clone())?;
+                if endpoints[e].host == from {
+                    return Err(src.error(
+                        span,
+                        format!("{n} runs on {h}: its address is not resolved through vxlan"),
+                        "ask for a container of another host",
+                    ));
+                }
+                Op::Arp(from, e)
+            }
             ["send", n, "->", h] => {
                 let e = ep_index(n, span.clone())?;
                 let to = host_named(h)?;
@@ -471,6 +499,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         drop: budget(&raw.faults.drop, "drop")?,
         duplicate: budget(&raw.faults.duplicate, "duplicate")?,
         reorder: budget(&raw.faults.reorder, "reorder")?,
+        replay: budget(&raw.faults.replay, "replay")?,
     };
     let spec = ClusterSpec {
         hosts,
