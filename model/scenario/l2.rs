@@ -20,8 +20,8 @@ use crate::l2::endpoint::NudState;
 use crate::l2::neigh::NudState as NeighNud;
 use crate::l2::neigh::{NeighParams, KERNEL_DEFAULTS};
 use crate::overlay::system::{
-    ContainerSpec, ContainerStart, EpTiming, HostSpec, L2Spec, OverlaySystem, Preset,
-    ScriptStep, TimeSpec, MAX_CONTAINERS, MAX_HORIZON_MS, MAX_HOSTS, MAX_SCRIPT_STEPS,
+    ContainerSpec, ContainerStart, EpTiming, HostSpec, L2Spec, OverlaySystem, Preset, ScriptStep,
+    TimeSpec, MAX_CONTAINERS, MAX_HORIZON_MS, MAX_HOSTS, MAX_SCRIPT_STEPS,
 };
 use crate::overlay::timed::{
     ContainerTiming, Flow, FlowKind, ReplyDelay, Thresholds, TimedSpec, TIMED_PROPERTIES,
