@@ -273,6 +273,10 @@ fn pinned_state_counts_of_the_bundled_l2_scenarios() {
         ("classic-overlay-seed-loop", "vxlan-fdb-zero", 1),
         ("classic-overlay-seed-loop", "neigh-suppress", 1),
         ("classic-overlay-seed-loop", "delete-local-arp", 1),
+        // A pinned neighbour entry, a late join (eth0_neigh, join).
+        ("classic-overlay-pinned-neigh", "classic-17.03", 301582),
+        ("classic-overlay-pinned-neigh", "swarm-mode", 78180),
+        ("classic-overlay-pinned-neigh", "locality-check", 122834),
         // With a clock ([time]): timers, ageing and late answers are events.
         ("classic-overlay-probe-last-word", "classic-17.03", 195),
         ("classic-overlay-probe-last-word", "swarm-mode", 100),

@@ -86,6 +86,8 @@ fn the_seed_loop_and_the_fixes_that_close_it() {
         assert_eq!(r["episodes"], 0, "{r}");
         assert_eq!(r["fdb_moves_mean"].as_f64(), Some(0.0), "{r}");
         assert_eq!(r["loss_mean"].as_f64(), Some(0.0), "{r}");
+        // No episode, nothing to recover from: null, not a vacuous 1.
+        assert!(r["recovered"].is_null(), "{r}");
     }
     // The text output prints the moves as bridge monitor lines.
     let t = run(&[

@@ -243,7 +243,7 @@ fn json_row(
         "episodes": sum.episodes,
         "episode_s_median": r4(sum.episode_s_median),
         "episode_s_max": r4(sum.episode_s_max),
-        "recovered": r4(sum.recovered),
+        "recovered": sum.recovered.map(r4),
         "fdb_moves_mean": r4(sum.fdb_moves_mean),
         "arp_per_s_mean": r4(sum.arp_per_s_mean),
         "properties": props,
@@ -276,12 +276,15 @@ fn text_block(
     );
     let _ = writeln!(
         t,
-        "  loss {:.2}%  episodes {} (median {:.3} s, longest {:.3} s, {:.0}% ended by themselves)  br0 FDB moves/run {:.1}  ARP frames/s {:.2}",
+        "  loss {:.2}%  episodes {} (median {:.3} s, longest {:.3} s, {})  br0 FDB moves/run {:.1}  ARP frames/s {:.2}",
         100.0 * sum.loss_mean,
         sum.episodes,
         sum.episode_s_median,
         sum.episode_s_max,
-        100.0 * sum.recovered,
+        sum.recovered.map_or("none to end".to_string(), |r| format!(
+            "{:.0}% ended by themselves",
+            100.0 * r
+        )),
         sum.fdb_moves_mean,
         sum.arp_per_s_mean
     );

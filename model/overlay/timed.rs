@@ -960,9 +960,9 @@ pub struct Summary {
     pub episode_s_median: f64,
     /// Longest episode, s.
     pub episode_s_max: f64,
-    /// The fraction of episodes that ended by themselves (1 without
-    /// episodes).
-    pub recovered: f64,
+    /// The fraction of episodes that ended by themselves; `None` without
+    /// episodes (there is nothing to recover from).
+    pub recovered: Option<f64>,
     /// Mean br0 FDB moves per run.
     pub fdb_moves_mean: f64,
     /// Mean ARP frames per simulated second.
@@ -1021,11 +1021,7 @@ pub fn summarize(m: &OverlaySystem, spec: &TimedSpec, runs: &[RunResult]) -> Sum
         episodes: durs.len(),
         episode_s_median: median,
         episode_s_max: durs.last().map_or(0.0, |d| *d as f64 / 1e6),
-        recovered: if durs.is_empty() {
-            1.0
-        } else {
-            ended as f64 / durs.len() as f64
-        },
+        recovered: (!durs.is_empty()).then(|| ended as f64 / durs.len() as f64),
         fdb_moves_mean: moves as f64 / n,
         arp_per_s_mean: if secs > 0.0 { arp as f64 / secs } else { 0.0 },
         verdicts,
