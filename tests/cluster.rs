@@ -42,16 +42,27 @@ fn row<'a>(rows: &'a [Value], variant: &str, property: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no row for {variant} {property}"))
 }
 
+/// The era's variant violates each of `props` and the fix's holds it, with
+/// a complete search.
+fn era_violated_fix_holds(rows: &[Value], era: &str, fix: &str, props: &[&str]) {
+    for p in props {
+        assert_eq!(row(rows, era, p)["verdict"], "violated", "{era} {p}");
+        assert_eq!(row(rows, fix, p)["verdict"], "holds", "{fix} {p}");
+        assert_eq!(row(rows, fix, p)["complete"], true, "{fix} {p}");
+    }
+}
+
 #[test]
 fn the_rejoin_race_is_found_with_the_fixs_signature_and_replace_closes_it() {
     let o = run(&["check", REJOIN, "--format", "json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let rows = json_rows(&o);
-    for p in ["overlay.converged", "overlay.reachable"] {
-        assert_eq!(row(&rows, "moby-29", p)["verdict"], "violated", "{p}");
-        assert_eq!(row(&rows, "moby-53663", p)["verdict"], "holds", "{p}");
-        assert_eq!(row(&rows, "moby-53663", p)["complete"], true);
-    }
+    era_violated_fix_holds(
+        &rows,
+        "moby-29",
+        "moby-53663",
+        &["overlay.converged", "overlay.reachable"],
+    );
     let cx = &row(&rows, "moby-29", "overlay.reachable")["counterexample"];
     let token = cx["token"].as_str().unwrap();
     let o = run(&["replay", REJOIN, token]);
@@ -240,15 +251,12 @@ fn the_reused_address_leaves_a_stale_remote_entry_only_in_the_pre_1935_map() {
 #[test]
 fn a_shared_mac_loses_its_fdb_entry_without_fdbcnt() {
     let rows = checked(SHARED);
-    for p in ["overlay.converged", "overlay.reachable"] {
-        assert_eq!(
-            row(&rows, "moby-pre-50106", p)["verdict"],
-            "violated",
-            "{p}"
-        );
-        assert_eq!(row(&rows, "moby-50106", p)["verdict"], "holds", "{p}");
-        assert_eq!(row(&rows, "moby-50106", p)["complete"], true, "{p}");
-    }
+    era_violated_fix_holds(
+        &rows,
+        "moby-pre-50106",
+        "moby-50106",
+        &["overlay.converged", "overlay.reachable"],
+    );
     let trace = replay_of(SHARED, &rows, "moby-pre-50106", "overlay.reachable");
     assert!(
         trace.contains("bridge fdb del 02:42:0a:00:01:03 dev vxlan1 dst 192.168.100.2 self: ok"),
@@ -263,15 +271,12 @@ fn a_shared_mac_loses_its_fdb_entry_without_fdbcnt() {
 #[test]
 fn a_move_to_the_local_node_keeps_the_remote_entry_before_1902() {
     let rows = checked(MOVE);
-    for p in ["overlay.converged", "overlay.no_local_peer"] {
-        assert_eq!(
-            row(&rows, "libnetwork-pre-1902", p)["verdict"],
-            "violated",
-            "{p}"
-        );
-        assert_eq!(row(&rows, "libnetwork-1902", p)["verdict"], "holds", "{p}");
-        assert_eq!(row(&rows, "libnetwork-1902", p)["complete"], true, "{p}");
-    }
+    era_violated_fix_holds(
+        &rows,
+        "libnetwork-pre-1902",
+        "libnetwork-1902",
+        &["overlay.converged", "overlay.no_local_peer"],
+    );
     let trace = replay_of(MOVE, &rows, "libnetwork-pre-1902", "overlay.converged");
     assert!(trace.contains("the db is not consulted"), "{trace}");
     let end = &trace[trace.find("final state").unwrap()..];
@@ -309,15 +314,12 @@ fn a_mac_that_is_not_unicast_is_exit_2_at_its_line() {
 #[test]
 fn a_stale_delete_keeps_the_cached_pair_before_1433_and_the_fix_purges_it() {
     let rows = checked(STALE);
-    for p in ["overlay.converged", "overlay.reachable"] {
-        assert_eq!(
-            row(&rows, "libnetwork-pre-1433", p)["verdict"],
-            "violated",
-            "{p}"
-        );
-        assert_eq!(row(&rows, "libnetwork-1433", p)["verdict"], "holds", "{p}");
-        assert_eq!(row(&rows, "libnetwork-1433", p)["complete"], true, "{p}");
-    }
+    era_violated_fix_holds(
+        &rows,
+        "libnetwork-pre-1433",
+        "libnetwork-1433",
+        &["overlay.converged", "overlay.reachable"],
+    );
     let trace = replay_of(STALE, &rows, "libnetwork-pre-1433", "overlay.reachable");
     // The bad order on worker1: the new task's add before the old one's
     // delete, which is then stale and leaves the old pair cached; the
@@ -435,15 +437,12 @@ fn a_lazy_host_with_a_running_container_and_an_unknown_sync_are_exit_2() {
 #[test]
 fn serfs_replay_points_a_restarted_node_at_the_old_host_before_1639_and_the_miss_path_recovers() {
     let rows = checked(SERF);
-    for p in ["overlay.converged", "overlay.reachable"] {
-        assert_eq!(
-            row(&rows, "libnetwork-pre-1639", p)["verdict"],
-            "violated",
-            "{p}"
-        );
-        assert_eq!(row(&rows, "libnetwork-1639", p)["verdict"], "holds", "{p}");
-        assert_eq!(row(&rows, "libnetwork-1639", p)["complete"], true, "{p}");
-    }
+    era_violated_fix_holds(
+        &rows,
+        "libnetwork-pre-1639",
+        "libnetwork-1639",
+        &["overlay.converged", "overlay.reachable"],
+    );
     let trace = replay_of(SERF, &rows, "libnetwork-pre-1639", "overlay.converged");
     // The PR's order: the replayed join at worker1 is handled after the
     // leave and the join at worker2 (serf's ring wraps).

@@ -254,7 +254,7 @@ fn pinned_state_counts_of_the_bundled_l2_scenarios() {
     // Every variant of every bundled L2 scenario, with the default options
     // (those of `netrace check`). If one changes, the L2 model's semantics
     // changed: explain it in the commit that changes it.
-    let want: [(&str, &str, u64); 24] = [
+    let want: [(&str, &str, u64); 27] = [
         ("classic-overlay-first-word", "classic-17.03", 108),
         ("classic-overlay-first-word", "locality-check", 46),
         ("classic-overlay-first-word", "learning-off", 76),

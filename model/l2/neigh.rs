@@ -113,7 +113,7 @@ use std::net::Ipv4Addr;
 
 use rand::{Rng, RngCore};
 
-use crate::wire::EthernetAddress;
+use crate::wire::{ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress, EthernetFrame};
 
 /// HZ/100 in ms: the shortest timer `neigh_timer_handler` arms.
 const MIN_TIMER_MS: u64 = 10;
@@ -632,6 +632,55 @@ pub struct ArpIn {
     pub tip: Ipv4Addr,
     /// How the frame was addressed to us.
     pub pkt_type: PacketType,
+}
+
+/// A frame received on an interface, as the stack sorts it before the
+/// neighbour table sees it: `eth_type_trans` sets `pkt_type` from the
+/// destination MAC, `arp_rcv` parses ARP for `arp_process`, and IPv4 goes
+/// up only when it is addressed to our MAC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received<'a> {
+    /// An ARP request or reply.
+    Arp(ArpIn),
+    /// An IPv4 packet to our MAC: the Ethernet payload.
+    Ipv4(&'a [u8]),
+}
+
+impl<'a> Received<'a> {
+    /// Sorts `bytes` arriving at an interface whose MAC is `mac`; `None`
+    /// for what the stack drops here (malformed, another ARP operation,
+    /// IPv4 for another MAC, other ethertypes).
+    pub fn sort(bytes: &'a [u8], mac: EthernetAddress) -> Option<Received<'a>> {
+        let eth = EthernetFrame::new_checked(bytes).ok()?;
+        let dst = eth.dst_addr();
+        let pkt_type = if dst == mac {
+            PacketType::Host
+        } else if dst.is_broadcast() {
+            PacketType::Broadcast
+        } else {
+            PacketType::OtherHost
+        };
+        match eth.ethertype() {
+            EtherType::Arp => {
+                let arp = ArpRepr::parse(&ArpPacket::new_checked(eth.payload()).ok()?).ok()?;
+                let op = match arp.operation {
+                    ArpOperation::Request => ArpOp::Request,
+                    ArpOperation::Reply => ArpOp::Reply,
+                    _ => return None,
+                };
+                Some(Received::Arp(ArpIn {
+                    op,
+                    sha: arp.source_hardware_addr,
+                    sip: arp.source_protocol_addr,
+                    tha: arp.target_hardware_addr,
+                    tip: arp.target_protocol_addr,
+                    pkt_type,
+                }))
+            }
+            EtherType::Ipv4 if pkt_type == PacketType::Host => Some(Received::Ipv4(eth.payload())),
+            _ => None,
+        }
+    }
 }
 
 /// The neighbour table of one interface: its parameters, its

@@ -78,13 +78,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::system::{InFlight, L2State, Loc, OverlaySystem};
-use crate::l2::neigh::{
-    ArpIn, ArpOp, NeighAction, NeighParams, NeighTable, PacketType, QueuedPacket,
-};
+use crate::l2::neigh::{NeighAction, NeighParams, NeighTable, QueuedPacket, Received};
 use crate::sim::{Model, Trace};
 use crate::wire::{
-    build, ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress, EthernetFrame, Ipv4Packet,
-    Ipv4Repr, UdpPacket,
+    build, EtherType, EthernetAddress, EthernetFrame, Ipv4Packet, Ipv4Repr, UdpPacket,
 };
 
 /// The payload prefix of the simulation's requests and responses.
@@ -816,47 +813,17 @@ impl<'a> Run<'a> {
     fn container_rx(&mut self, e: usize, bytes: &[u8]) {
         let cfg = &self.m.endpoints()[e];
         let (mac, ip) = (cfg.mac, cfg.ip);
-        let Ok(eth) = EthernetFrame::new_checked(bytes) else {
-            return;
-        };
-        let dst = eth.dst_addr();
-        let pkt_type = if dst == mac {
-            PacketType::Host
-        } else if dst.is_broadcast() {
-            PacketType::Broadcast
-        } else {
-            PacketType::OtherHost
-        };
         let now_ms = self.now / 1000;
-        match eth.ethertype() {
-            EtherType::Arp => {
-                let Some(arp) = ArpPacket::new_checked(eth.payload())
-                    .ok()
-                    .and_then(|p| ArpRepr::parse(&p).ok())
-                else {
-                    return;
-                };
-                let op = match arp.operation {
-                    ArpOperation::Request => ArpOp::Request,
-                    ArpOperation::Reply => ArpOp::Reply,
-                    _ => return,
-                };
-                let arp_in = ArpIn {
-                    op,
-                    sha: arp.source_hardware_addr,
-                    sip: arp.source_protocol_addr,
-                    tha: arp.target_hardware_addr,
-                    tip: arp.target_protocol_addr,
-                    pkt_type,
-                };
+        match Received::sort(bytes, mac) {
+            Some(Received::Arp(arp_in)) => {
                 let acts = self.ctrs[e].table.arp_process(now_ms, &arp_in);
                 for a in acts {
                     self.act(e, a, 0);
                 }
                 self.rearm(e);
             }
-            EtherType::Ipv4 if pkt_type == PacketType::Host => {
-                let Some((kind, flow, id, src)) = parse_payload(eth.payload(), ip) else {
+            Some(Received::Ipv4(eth_payload)) => {
+                let Some((kind, flow, id, src)) = parse_payload(eth_payload, ip) else {
                     return;
                 };
                 let Some(spec) = self.spec.flows.get(flow) else {

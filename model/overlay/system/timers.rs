@@ -82,18 +82,16 @@
 //! handful of entries), and the kernel oracle forcing timer order
 //! (`netrace kernel` refuses a `[time]` scenario and says why).
 
-use std::net::Ipv4Addr;
-
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::{L2Action, L2State, OverlaySystem, ScriptStep};
 use crate::l2::endpoint::DATA_MAGIC;
 use crate::l2::neigh::{
-    ArpIn, ArpOp, NeighAction, NeighParams, NeighTable, PacketType, QueuedPacket,
+    ArpOp, NeighAction, NeighParams, NeighTable, PacketType, QueuedPacket, Received,
 };
 use crate::sim::Trace;
-use crate::wire::{build, ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetFrame};
+use crate::wire::build;
 
 /// The longest horizon a scenario may ask for: one hour.
 pub const MAX_HORIZON_MS: u64 = 3_600_000;
@@ -539,47 +537,16 @@ impl OverlaySystem {
     /// neighbour table, data frames counted.
     pub(super) fn timed_receive(&self, s: &mut L2State, e: usize, bytes: &[u8], trace: &mut Trace) {
         let cfg = &self.eps[e];
-        let Ok(eth) = EthernetFrame::new_checked(bytes) else {
-            return;
-        };
-        let dst = eth.dst_addr();
-        let pkt_type = if dst == cfg.mac {
-            PacketType::Host
-        } else if dst.is_broadcast() {
-            PacketType::Broadcast
-        } else {
-            PacketType::OtherHost
-        };
         let now = s.time.as_ref().expect("clock on").now_ms;
-        match eth.ethertype() {
-            EtherType::Arp => {
-                let Some(arp) = ArpPacket::new_checked(eth.payload())
-                    .ok()
-                    .and_then(|p| ArpRepr::parse(&p).ok())
-                else {
-                    return;
-                };
-                let op = match arp.operation {
-                    ArpOperation::Request => ArpOp::Request,
-                    ArpOperation::Reply => ArpOp::Reply,
-                    _ => return,
-                };
-                if op == ArpOp::Reply
-                    && pkt_type == PacketType::Host
-                    && arp.target_protocol_addr == cfg.ip
+        match Received::sort(bytes, cfg.mac) {
+            Some(Received::Arp(arp_in)) => {
+                if arp_in.op == ArpOp::Reply
+                    && arp_in.pkt_type == PacketType::Host
+                    && arp_in.tip == cfg.ip
                 {
-                    let sip: Ipv4Addr = arp.source_protocol_addr;
-                    let n = s.eps[e].ep.replies.entry(sip).or_insert(0);
+                    let n = s.eps[e].ep.replies.entry(arp_in.sip).or_insert(0);
                     *n = n.saturating_add(1);
                 }
-                let arp_in = ArpIn {
-                    op,
-                    sha: arp.source_hardware_addr,
-                    sip: arp.source_protocol_addr,
-                    tha: arp.target_hardware_addr,
-                    tip: arp.target_protocol_addr,
-                    pkt_type,
-                };
                 let tm = s.time.as_mut().expect("clock on");
                 let acts = tm.neigh[e].arp_process(now, &arp_in);
                 for a in acts {
@@ -587,16 +554,13 @@ impl OverlaySystem {
                 }
                 self.timed_complete(s, e, trace);
             }
-            EtherType::Ipv4 if pkt_type == PacketType::Host => {
-                let Ok(f) = EthernetFrame::new_checked(bytes) else {
-                    return;
-                };
-                if let Some(id) = crate::l2::endpoint::data_id(f.payload(), cfg.ip) {
+            Some(Received::Ipv4(payload)) => {
+                if let Some(id) = crate::l2::endpoint::data_id(payload, cfg.ip) {
                     trace.line(format!("{}: received data frame #{id}", cfg.name));
                     s.eps[e].ep.received.push(id);
                 }
             }
-            _ => {}
+            None => {}
         }
     }
 
