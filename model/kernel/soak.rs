@@ -1778,17 +1778,20 @@ pub fn soak(plan: &SoakPlan) -> Result<SoakReport, KernelError> {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            // Requests for c handed to it, replies from it, per asker.
-            let mut asked: BTreeMap<Ipv4Addr, VecDeque<i128>> = BTreeMap::new();
+            // Requests for c handed to it, replies from it, per asker. A
+            // reply answers the asker's latest request: one the container
+            // left unanswered is dropped, not paired with a later reply
+            // (paired oldest-first, such a request turned the next prompt
+            // reply into a "late" one of about two seconds, the asker's
+            // retransmission and probe times).
+            let mut asked: BTreeMap<Ipv4Addr, i128> = BTreeMap::new();
             let mut samples = Vec::new();
             for e in captured.iter().filter(|e| e.port == i) {
                 if !e.inbound && e.op == 1 && e.tip == c.ip {
-                    asked.entry(e.sip).or_default().push_back(e.t_ns);
+                    asked.insert(e.sip, e.t_ns);
                 } else if e.inbound && e.op == 2 && e.sip == c.ip {
-                    if let Some(q) = asked.get_mut(&e.tip) {
-                        if let Some(t) = q.pop_front() {
-                            samples.push((e.t_ns - t) as f64 / 1e6);
-                        }
+                    if let Some(t) = asked.remove(&e.tip) {
+                        samples.push((e.t_ns - t) as f64 / 1e6);
                     }
                 }
             }
