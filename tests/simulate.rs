@@ -6,7 +6,11 @@
 mod common;
 
 use common::cli::{json_rows, run, scratch_with, stderr, stdout};
-use netrace::overlay::timed::{Episode, FdbMove, FlowResult, RunResult, Thresholds};
+use std::path::{Path, PathBuf};
+
+use netrace::overlay::timed::{
+    run_once, run_once_logged, Episode, FdbMove, FlowResult, RunResult, Thresholds,
+};
 use netrace::scenario::l2::L2Scenario;
 use netrace::wire::EthernetAddress;
 
@@ -62,10 +66,12 @@ fn same_seed_same_bytes() {
     }
 }
 
-/// The seed's picture under classic-17.03 at the CI parameters (the
-/// scenario's [simulate]: 20 runs of 15 min): loss, br0 flapping, and
-/// episodes that end by themselves; swarm-mode and the locality check:
-/// no move, no loss.
+/// The seed's platform at the CI parameters (the scenario's [simulate]:
+/// 20 runs of 15 min, seed 0): under classic-17.03 the proxied reply moves
+/// db's br0 entry to vxlan1 and db's prompt real reply moves it back (FDB
+/// moves, the incident's first step) and, the hosts' backlogs being FIFO,
+/// the real reply has the last word: no flapping. swarm-mode and the
+/// locality check: no move, no loss.
 #[test]
 fn the_seed_loop_and_the_fixes_that_close_it() {
     let o = run(&["simulate", SEED_LOOP, "--format", "json"]);
@@ -73,14 +79,11 @@ fn the_seed_loop_and_the_fixes_that_close_it() {
     let rows = json_rows(&o);
     let row = |v: &str| rows.iter().find(|r| r["variant"] == v).unwrap().clone();
     let classic = row("classic-17.03");
-    assert!(classic["episodes"].as_u64().unwrap() > 0, "{classic}");
-    assert!(classic["loss_mean"].as_f64().unwrap() > 0.0, "{classic}");
-    assert!(
-        classic["fdb_moves_mean"].as_f64().unwrap() > 10.0,
+    assert!(classic["fdb_moves_mean"].as_f64().unwrap() > 0.0, "{classic}");
+    assert_eq!(
+        classic["properties"]["l2.no_flap"]["verdict"], "not violated",
         "{classic}"
     );
-    assert!(classic["recovered"].as_f64().unwrap() > 0.0, "{classic}");
-    assert_eq!(classic["properties"]["l2.no_flap"]["verdict"], "violated");
     for v in ["swarm-mode", "locality-check"] {
         let r = row(v);
         assert_eq!(r["episodes"], 0, "{r}");
@@ -110,6 +113,113 @@ fn the_seed_loop_and_the_fixes_that_close_it() {
         !text.contains("holds"),
         "a sampled simulation never says holds: {text}"
     );
+}
+
+/// The seed-loop scenario with db's lateness `p` (the other lines as
+/// bundled), and, when given, a `simulate_expect` line for classic-17.03.
+fn seed_loop_with(name: &str, p: &str, classic_expect: Option<&str>) -> PathBuf {
+    let base = std::fs::read_to_string(SEED_LOOP).unwrap();
+    let late = r#"reply_delay = { p = 0.05, min = "5ms", max = "80ms" }"#;
+    assert!(base.contains(late));
+    let mut text = base.replace(late, &format!(r#"reply_delay = {{ p = {p}, min = "5ms", max = "80ms" }}"#));
+    if let Some(e) = classic_expect {
+        let note = "note = \"the incident\"\n";
+        assert!(text.contains(note));
+        text = text.replace(note, &format!("{note}simulate_expect = {e}\n"));
+    }
+    scratch_with("simulate", name, &text)
+}
+
+/// A scenario file, loaded.
+fn load(path: &Path) -> netrace::scenario::Scenario {
+    netrace::scenario::load(path).unwrap()
+}
+
+/// The index of the variant `name`.
+fn vi(sc: &L2Scenario, name: &str) -> usize {
+    sc.variants.iter().position(|v| v.name == name).unwrap()
+}
+
+/// Each host's receive backlog is FIFO (model/overlay/timed.rs, the
+/// kernel's `enqueue_to_backlog` / `process_backlog` on one CPU): on a
+/// host, a frame handed on after another is processed after it, and no
+/// frame is processed before its hand-off plus the shortest service time.
+/// The run has frames queued behind others (the test exercises the queue).
+#[test]
+fn a_hosts_backlog_is_fifo() {
+    let s = load(Path::new(SEED_LOOP));
+    let sc = s.system.downcast::<L2Scenario>().unwrap();
+    let i = vi(sc, "classic-17.03");
+    let (_, log) = run_once_logged(&sc.variants[i].model, &sc.timed, 0, 20_000_000);
+    assert!(log.len() > 1000, "{} hand-offs", log.len());
+    let mut queued_behind = 0;
+    for h in 0..2 {
+        let on: Vec<_> = log.iter().filter(|x| x.host == h).collect();
+        for w in on.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            assert!(a.ticket < b.ticket && a.handed_us <= b.handed_us);
+            if let (Some(pa), Some(pb)) = (a.processed_us, b.processed_us) {
+                assert!(
+                    pa < pb,
+                    "host {h}: {b:?}, handed on after {a:?}, was processed first"
+                );
+                if b.handed_us < pa {
+                    queued_behind += 1;
+                }
+            }
+        }
+        for x in &on {
+            if let Some(p) = x.processed_us {
+                assert!(p >= x.handed_us + 5, "{x:?}");
+            }
+        }
+    }
+    assert!(queued_behind > 0, "no frame ever waited behind another");
+}
+
+/// With FIFO backlogs the kernel's order holds (incidents.md §5): when db
+/// answers promptly, its real reply crosses br0 after the proxied reply
+/// and before the requester's first frame, so nothing is lost and no
+/// requester is ever learned on vxlan1 (only db's own entry moves, to
+/// vxlan1 and back). When db is late every time, the requester's first
+/// frame meets db on vxlan1: that request is lost, and the episode ends by
+/// itself with the next request (one request per episode, as the kernel
+/// soak shows); swarm-mode still shows nothing.
+#[test]
+fn a_prompt_reply_has_the_last_word_a_late_one_costs_one_request() {
+    let prompt = seed_loop_with("seed-loop-prompt.toml", "0.0", None);
+    let s = load(&prompt);
+    let sc = s.system.downcast::<L2Scenario>().unwrap();
+    let i = vi(sc, "classic-17.03");
+    let m = &sc.variants[i].model;
+    let db = m.endpoints().iter().position(|e| e.name == "db").unwrap();
+    let db_mac = m.endpoints()[db].mac;
+    for seed in 0..5 {
+        let r = run_once(m, &sc.timed, seed, 60_000_000, &|| false);
+        assert!(r.episodes.is_empty(), "seed {seed}: {:?}", r.episodes);
+        assert!(r.fdb_moves > 0, "seed {seed}: the proxied reply moved nothing");
+        for mv in &r.moves {
+            assert_eq!(mv.mac, db_mac, "seed {seed}: a requester moved: {mv:?}");
+        }
+    }
+    let late = seed_loop_with("seed-loop-late.toml", "1.0", None);
+    let s = load(&late);
+    let sc = s.system.downcast::<L2Scenario>().unwrap();
+    let i = vi(sc, "classic-17.03");
+    let m = &sc.variants[i].model;
+    let mut episodes = 0;
+    for seed in 0..5 {
+        let r = run_once(m, &sc.timed, seed, 60_000_000, &|| false);
+        for e in &r.episodes {
+            assert_eq!(e.lost, 1, "seed {seed}: {e:?}");
+            assert!(e.end_us.is_some(), "seed {seed}: {e:?} did not end");
+        }
+        episodes += r.episodes.len();
+    }
+    assert!(episodes > 0, "a late db never cost a request");
+    let i = vi(sc, "swarm-mode");
+    let r = run_once(&sc.variants[i].model, &sc.timed, 0, 60_000_000, &|| false);
+    assert!(r.episodes.is_empty() && r.fdb_moves == 0, "{r:?}");
 }
 
 fn moves(ts: &[u64]) -> Vec<FdbMove> {
@@ -195,9 +305,15 @@ simulate_expect = { "l2.loss" = "violated""#,
         "expected violated, not seen: {}",
         stdout(&o)
     );
+    // db late every time: the first contact at 10 s costs cron's request.
+    let p = seed_loop_with(
+        "expect-classic-loss.toml",
+        "1.0",
+        Some(r#"{ "l2.loss" = "violated" }"#),
+    );
     let o = run(&[
         "simulate",
-        SEED_LOOP,
+        p.to_str().unwrap(),
         "--variant",
         "classic-17.03",
         "--runs",
@@ -208,11 +324,11 @@ simulate_expect = { "l2.loss" = "violated""#,
         "3",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    let text = std::fs::read_to_string(SEED_LOOP).unwrap().replace(
-        r#"simulate_expect = { "l2.loss" = "violated", "l2.no_flap" = "violated""#,
-        r#"simulate_expect = { "l2.loss" = "not violated", "l2.no_flap" = "violated""#,
+    let p = seed_loop_with(
+        "expect-classic-no-loss.toml",
+        "1.0",
+        Some(r#"{ "l2.loss" = "not violated" }"#),
     );
-    let p = scratch_with("simulate", "expect-classic-no-loss.toml", &text);
     let o = run(&[
         "simulate",
         p.to_str().unwrap(),

@@ -139,6 +139,15 @@ pub(crate) fn cmd_kernel_soak(
         let started = Instant::now();
         let mut spec = sc.timed.clone();
         spec.entries_elsewhere = elsewhere;
+        // The oracle's delayer relays every ARP reply of a slow container
+        // through user space, late or not: the model's container gets the
+        // measured pass-through (10th to 90th percentile of the replies
+        // passed on at once) outside the backlog, as the kernel's does.
+        for (i, ep) in v.model.endpoints().iter().enumerate() {
+            if let Some(relay) = relay_us(&report, &ep.name) {
+                spec.containers[i].relay_us = Some(relay);
+            }
+        }
         let results: Vec<timed::RunResult> = (0..runs)
             .map(|r| {
                 timed::run_once(
@@ -172,6 +181,25 @@ pub(crate) fn cmd_kernel_soak(
         emit(&mut out, &text)?;
     }
     Ok(if disagree > 0 { 1 } else { 0 })
+}
+
+/// The measured pass-through of `container`'s delayer, µs: the 10th and
+/// 90th percentile of `held_ms` over the replies it passed on at once
+/// (`asked_ms == 0`); `None` without a delayer or such a reply.
+fn relay_us(report: &soak::SoakReport, container: &str) -> Option<(u64, u64)> {
+    let mut held: Vec<f64> = report
+        .delayer
+        .get(container)?
+        .iter()
+        .filter(|r| r.asked_ms == 0)
+        .map(|r| r.held_ms.max(0.0))
+        .collect();
+    if held.is_empty() {
+        return None;
+    }
+    held.sort_by(f64::total_cmp);
+    let q = |q: f64| held[((q * (held.len() - 1) as f64).round() as usize).min(held.len() - 1)];
+    Some(((q(0.1) * 1e3) as u64, (q(0.9) * 1e3) as u64))
 }
 
 fn json_row(

@@ -19,20 +19,50 @@
 //!   `arp_reduce` proxy, l2miss/l3miss, encapsulation, the underlay), and
 //!   the driver's queue to `OverlaySystem::driver` (`watchMiss` →
 //!   `resolvePeer` → `peerAdd`, as the variant's profile and fixes say).
-//!   What the timed run adds is *when*: each hop takes a seeded latency
-//!   ([`Latency`]), the driver handles a notification 1–5 ms after it was
+//!   What the timed run adds is *when*: each hop within a host waits its
+//!   turn in the host's receive backlog (below), the underlay takes
+//!   100–400 µs, the driver handles a notification 1–5 ms after it was
 //!   queued (a netlink message to dockerd, a store lookup, two netlink
 //!   calls), the operator job of `delete-local-arp` runs 1 s after a
 //!   local entry appears, and br0/vxlan1 age their entries once a second
 //!   (`br_fdb_cleanup`).
+//! - **One receive backlog per host, FIFO.** On Linux every hand-off
+//!   between the namespaces of one host goes through the per-CPU backlog:
+//!   `veth_xmit` → `dev_forward_skb`/`veth_forward_skb` → `netif_rx`
+//!   (`__netif_rx` since 5.18) on the peer (drivers/net/veth.c), vxlan1's
+//!   proxied reply `arp_reduce` → `netif_rx(reply)` and its local bypass
+//!   `vxlan_encap_bypass` → `netif_rx`/`__netif_rx`
+//!   (drivers/net/vxlan.c, drivers/net/vxlan/vxlan_core.c since 5.17);
+//!   `enqueue_to_backlog` (net/core/dev.c) appends to the tail of the
+//!   CPU's `softnet_data.input_pkt_queue` and `process_backlog` takes from
+//!   the head, so on one CPU a frame handed on cannot overtake one handed
+//!   on before it (torvalds/linux, GPL-2.0; read in the stored copies of
+//!   those files, not copied). The run keeps one such queue per host, as
+//!   if each host had one CPU: a frame handed on at `t` is processed at
+//!   `max(t, when the queue is free) + cost` ([`Latency::service`],
+//!   5–20 µs). What is done synchronously in the kernel is done at once
+//!   here: a container answers an ARP request inside `arp_process`
+//!   (`arp_send_dst`, in the receive softirq), and a packet waiting for
+//!   resolution leaves inside `neigh_update`, so both enter the backlog
+//!   while the frame that caused them is processed; br0 floods in its
+//!   `port_list` order, the reverse of the order the ports were enslaved
+//!   (`br_add_if` → `list_add_rcu` at the head, `br_flood` walks the
+//!   list; vxlan1, enslaved first, comes last; the containers are taken
+//!   as enslaved in the scenario's order); `vxlan_xmit` runs inside br0's
+//!   forwarding (vxlan1 has no queue), so the proxied reply or the looped
+//!   copy is handed on then, behind what is already queued. Outside the
+//!   queue: the underlay (the frame enters the other host's backlog when
+//!   it arrives), the application's answer (woken 20–80 µs after the
+//!   request reached it), and a slow container's lateness (`reply_delay`,
+//!   the soak's delayer): a late answer enters the backlog late.
 //! - **Containers** are [`NeighTable`]s with ARP on: their packets go
 //!   through `neigh_event_send` (queued while INCOMPLETE, solicitations
 //!   from the table's own timers), received ARP through `arp_process`
 //!   (answers to requests for their address, entries created or updated
-//!   as the kernel does). Their answers — ARP replies and the responses
-//!   of the traffic — leave after a processing time of 20–80 µs, plus,
-//!   with the container's `reply_delay.p`, a delay drawn uniformly in
-//!   `[min, max]`: a slow container.
+//!   as the kernel does). Their ARP replies leave at once (above), the
+//!   responses of the traffic after the application's 20–80 µs; both,
+//!   with the container's `reply_delay.p`, after a further delay drawn
+//!   uniformly in `[min, max]`: a slow container.
 //! - **Traffic** ([`Flow`]): every `every`, `burst` requests from `from`
 //!   to `to` (1 ms apart); `to` answers each. A `tcp` flow stands for
 //!   request/response on a long-lived connection: each side confirms its
@@ -64,9 +94,13 @@
 //!
 //! Not modelled: the gateway and the hosts' own stacks (only containers
 //! send), TCP's retransmissions, window and congestion control, delayed
-//! ACKs (a response confirms at once), CPU contention between frames (each
-//! hop's latency is drawn independently, so frames may overtake each other
-//! only through different paths or delays), packet loss on the underlay,
+//! ACKs (a response confirms at once), more than one CPU per host (with
+//! several CPUs, RPS or multi-queue veth/NAPI, the backlog is FIFO only
+//! per CPU: a frame sent from a process on another CPU, or steered to
+//! another CPU, can overtake one queued on a busy CPU; the model would
+//! need per-CPU backlogs, which CPU each container's process and each
+//! softirq runs on, and the other load on those CPUs), the kernel's
+//! softirq budget (`netdev_budget`, ksoftirqd), packet loss on the underlay,
 //! netlink socket overruns, `neigh_suppress` filling br0's neighbour
 //! table (as in the explorer, it stays empty), and the kernel's timer
 //! wheel (timers fire at their due millisecond).
@@ -154,6 +188,14 @@ pub struct ContainerTiming {
     pub neigh: NeighParams,
     /// Its answers' extra delay, if any.
     pub reply_delay: Option<ReplyDelay>,
+    /// Every ARP reply of this container passes a relay outside the
+    /// backlog that adds a delay uniform in `[.0, .1]` µs, late or not:
+    /// the soak oracle's user-space delayer (model/kernel/soak.rs: `tc
+    /// mirred` to a veth, an `AF_PACKET` read and write), set from its
+    /// measured pass-through when the model is compared with a soak
+    /// (model/cli/soak.rs). `None` in a scenario: a container answers
+    /// inside `arp_process`.
+    pub relay_us: Option<(u64, u64)>,
 }
 
 /// The bounds of the timed properties.
@@ -205,22 +247,47 @@ pub struct TimedSpec {
 /// The timed property names, in report order.
 pub const TIMED_PROPERTIES: [&str; 3] = ["l2.loss", "l2.no_flap", "l2.recovers_within"];
 
-/// Per-hop latencies, µs (each drawn uniformly in `[lo, hi]`).
+/// Per-hop costs, µs (each drawn uniformly in `[lo, hi]`).
+///
+/// A hop within a host is a *service time* in that host's receive backlog
+/// (see the module docs: a frame cannot overtake one handed on before it
+/// on the same host); the underlay is a transit time outside any backlog.
 #[derive(Clone, Copy, Debug)]
 pub struct Latency;
 
 impl Latency {
-    /// The latency of a frame handed on to `at`.
-    fn to(at: Loc, rng: &mut ChaCha8Rng) -> u64 {
+    /// The processing cost of a frame handed on to `at` within a host:
+    /// `process_backlog` → `__netif_receive_skb` → br0's forwarding (with
+    /// `vxlan_xmit` inside it), or a container's receive path.
+    fn service(at: Loc, rng: &mut ChaCha8Rng) -> u64 {
         match at {
-            // A veth or netif_rx (the proxied reply, a decapsulated frame).
-            Loc::Bridge { .. } => rng.gen_range(5..=20),
-            Loc::VxlanTx { .. } => rng.gen_range(2..=10),
-            // The underlay, host to host (or to itself).
-            Loc::Underlay { .. } => rng.gen_range(100..=400),
+            // br0's receive and forwarding; vxlan_xmit runs inside it.
+            Loc::Bridge { .. } | Loc::VxlanTx { .. } => rng.gen_range(5..=20),
+            // Decapsulation (vxlan_rcv) on the receiving host.
+            Loc::Underlay { .. } => rng.gen_range(5..=20),
+            // A container's eth0: arp_rcv / the socket's receive.
             Loc::Endpoint { .. } => rng.gen_range(5..=20),
         }
     }
+
+    /// The underlay, host to host: outside every backlog.
+    fn underlay(rng: &mut ChaCha8Rng) -> u64 {
+        rng.gen_range(100..=400)
+    }
+}
+
+/// One hand-off into a host's receive backlog and when it was processed
+/// (the FIFO's observable: [`run_once_logged`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Handoff {
+    /// The host whose backlog took the frame.
+    pub host: usize,
+    /// The order of hand-offs over the run (a counter).
+    pub ticket: u64,
+    /// When it was handed on, µs.
+    pub handed_us: u64,
+    /// When it was processed, µs (`None`: still queued at the end).
+    pub processed_us: Option<u64>,
 }
 
 /// One br0 FDB move.
@@ -381,8 +448,12 @@ impl RunResult {
 /// An event on the clock.
 #[derive(Clone, Debug)]
 enum Ev {
-    /// A frame arrives at a location.
-    Frame(InFlight),
+    /// A frame reaches the head of its host's backlog and is processed
+    /// (the ticket of its hand-off).
+    Frame(InFlight, u64),
+    /// A frame enters its host's backlog after a delay outside it (the
+    /// underlay, a slow container's late answer).
+    Enqueue(InFlight),
     /// A container's neighbour timer.
     Timer(usize),
     /// A host's driver handles the head of its queue.
@@ -434,6 +505,13 @@ struct Run<'a> {
     out: RunResult,
     watched: BTreeMap<(usize, EthernetAddress), usize>,
     trace: Trace,
+    /// Per host: when its backlog has processed everything handed on so
+    /// far, µs (one CPU per host).
+    backlog_free: Vec<u64>,
+    /// Hand-offs so far (the next ticket).
+    tickets: u64,
+    /// The hand-off log, when asked for ([`run_once_logged`]).
+    log: Option<Vec<Handoff>>,
 }
 
 fn payload(kind: u8, flow: usize, id: u64) -> Vec<u8> {
@@ -517,6 +595,9 @@ impl<'a> Run<'a> {
             },
             watched,
             trace: Trace::off(),
+            backlog_free: vec![0; hosts],
+            tickets: 0,
+            log: None,
         }
     }
 
@@ -525,7 +606,11 @@ impl<'a> Run<'a> {
         self.queue.insert((t, self.seq), ev);
     }
 
-    fn run(mut self, duration_us: u64, stop: &dyn Fn() -> bool) -> RunResult {
+    fn run(
+        mut self,
+        duration_us: u64,
+        stop: &dyn Fn() -> bool,
+    ) -> (RunResult, Option<Vec<Handoff>>) {
         for (f, flow) in self.spec.flows.iter().enumerate() {
             self.at(flow.start_us, Ev::Flow(f, 0));
         }
@@ -548,12 +633,21 @@ impl<'a> Run<'a> {
             self.s.now_s = (t / 1_000_000) as u32;
             self.event(ev);
         }
-        self.finish()
+        let log = self.log.take();
+        (self.finish(), log)
     }
 
     fn event(&mut self, ev: Ev) {
         match ev {
-            Ev::Frame(item) => self.frame(item),
+            Ev::Frame(item, ticket) => {
+                if let Some(log) = &mut self.log {
+                    if let Some(h) = log.get_mut(ticket as usize) {
+                        h.processed_us = Some(self.now);
+                    }
+                }
+                self.frame(item)
+            }
+            Ev::Enqueue(item) => self.hand_on(item),
             Ev::Timer(e) => {
                 let now_ms = self.now / 1000;
                 if self.ctrs[e].timer_at != Some(now_ms) {
@@ -644,39 +738,104 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Container `e` puts `bytes` on its eth0, `delay` µs from now.
+    /// Container `e` puts `bytes` on its eth0: into its host's backlog now
+    /// (`veth_xmit` → `__netif_rx`), or `delay` µs from now when something
+    /// outside the backlog holds it (a slow container's late answer).
     fn emit(&mut self, e: usize, bytes: Vec<u8>, delay: u64) {
         let (host, port) = self.m.container_port(e);
-        let lat = Latency::to(
-            Loc::Bridge {
+        let item = InFlight {
+            at: Loc::Bridge {
                 host: host as u8,
                 port,
             },
-            &mut self.rng,
-        );
-        self.at(
-            self.now + delay + lat,
-            Ev::Frame(InFlight {
-                at: Loc::Bridge {
-                    host: host as u8,
-                    port,
-                },
-                hops: 0,
-                bytes,
-            }),
-        );
+            hops: 0,
+            bytes,
+        };
+        if delay == 0 {
+            self.hand_on(item);
+        } else {
+            self.at(self.now + delay, Ev::Enqueue(item));
+        }
     }
 
-    /// The processing time of an answer of container `e`, with its
-    /// slowness.
-    fn answer_delay(&mut self, e: usize) -> u64 {
-        let mut d = self.rng.gen_range(20..=80);
-        if let Some(rd) = self.spec.containers[e].reply_delay {
-            if self.rng.gen_bool(rd.p.clamp(0.0, 1.0)) {
-                d += self.rng.gen_range(rd.min_us..=rd.max_us);
+    /// The host whose backlog processes a frame at `at`.
+    fn host_of(&self, at: Loc) -> usize {
+        match at {
+            Loc::Bridge { host, .. } | Loc::VxlanTx { host } | Loc::Underlay { host } => {
+                host as usize
+            }
+            Loc::Endpoint { ep } => self.m.container_port(ep as usize).0,
+        }
+    }
+
+    /// Hands `item` on into its host's receive backlog now
+    /// (`enqueue_to_backlog`: the tail of one FIFO per host); it is
+    /// processed once everything handed on before it on that host has
+    /// been, plus its own service time.
+    fn hand_on(&mut self, item: InFlight) {
+        let h = self.host_of(item.at);
+        let cost = Latency::service(item.at, &mut self.rng);
+        let done = self.now.max(self.backlog_free[h]) + cost;
+        self.backlog_free[h] = done;
+        let ticket = self.tickets;
+        self.tickets += 1;
+        if let Some(log) = &mut self.log {
+            log.push(Handoff {
+                host: h,
+                ticket,
+                handed_us: self.now,
+                processed_us: None,
+            });
+        }
+        self.at(done, Ev::Frame(item, ticket));
+    }
+
+    /// What processing a frame produced (`s.inflight`), in the kernel's
+    /// order: a flood goes out in br0's `port_list` order, which is the
+    /// reverse of the order the ports were enslaved (`br_add_if`:
+    /// `list_add_rcu` at the head; vxlan1, enslaved first, comes last);
+    /// `vxlan_xmit` runs at once inside the forwarding (vxlan1 has no
+    /// queue), so its proxied reply or looped-back copy is handed on then;
+    /// an encapsulated frame crosses the underlay before it enters the
+    /// other host's backlog.
+    fn forward_produced(&mut self, from_bridge: bool) {
+        let mut next = std::mem::take(&mut self.s.inflight);
+        if from_bridge {
+            next.reverse();
+        }
+        for item in next {
+            match item.at {
+                _ if item.hops > STORM_HOPS => self.out.storm_drops += 1,
+                Loc::VxlanTx { .. } => {
+                    self.m.deliver(&mut self.s, item, &mut self.trace);
+                    self.forward_produced(false);
+                }
+                Loc::Underlay { .. } => {
+                    let d = Latency::underlay(&mut self.rng);
+                    self.at(self.now + d, Ev::Enqueue(item));
+                }
+                _ => self.hand_on(item),
             }
         }
-        d
+    }
+
+    /// How late container `e`'s answer leaves: with its `reply_delay.p`, a
+    /// delay drawn uniformly in `[min, max]` (else 0).
+    fn late(&mut self, e: usize) -> u64 {
+        if let Some(rd) = self.spec.containers[e].reply_delay {
+            if self.rng.gen_bool(rd.p.clamp(0.0, 1.0)) {
+                return self.rng.gen_range(rd.min_us..=rd.max_us);
+            }
+        }
+        0
+    }
+
+    /// When container `e`'s application answers a request it received:
+    /// the process is woken and answers after 20–80 µs (outside the
+    /// backlog), plus its lateness.
+    fn answer_delay(&mut self, e: usize) -> u64 {
+        let d = self.rng.gen_range(20..=80);
+        d + self.late(e)
     }
 
     fn act(&mut self, e: usize, a: NeighAction, _depth: u32) {
@@ -688,12 +847,17 @@ impl<'a> Run<'a> {
                 if let Some(u) = unicast {
                     f[0..6].copy_from_slice(u.as_bytes());
                 }
-                let d = self.rng.gen_range(5..=20);
-                self.emit(e, f, d);
+                self.emit(e, f, 0);
             }
             NeighAction::Reply { to_ip, to_mac } => {
+                // arp_process answers in the receive softirq
+                // (arp_send_dst): into the backlog at once, unless the
+                // container is slow this time.
                 let f = build::arp_reply(mac, ip, to_mac, to_ip);
-                let d = self.answer_delay(e);
+                let mut d = self.late(e);
+                if let Some((lo, hi)) = self.spec.containers[e].relay_us {
+                    d += self.rng.gen_range(lo..=hi.max(lo));
+                }
                 self.emit(e, f, d);
             }
             NeighAction::Transmit {
@@ -701,8 +865,7 @@ impl<'a> Run<'a> {
             } => {
                 if let Some((to_ip, p)) = self.ctrs[e].pending.remove(&packet) {
                     let f = build::unicast_ip(mac, dst, ip, to_ip, &p);
-                    let d = self.rng.gen_range(5..=20);
-                    self.emit(e, f, d);
+                    self.emit(e, f, 0);
                 }
             }
             NeighAction::Drop { packet, .. } => {
@@ -802,10 +965,7 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        for next in std::mem::take(&mut self.s.inflight) {
-            let d = Latency::to(next.at, &mut self.rng);
-            self.at(self.now + d, Ev::Frame(next));
-        }
+        self.forward_produced(bridge_host.is_some());
         self.schedule_hosts();
     }
 
@@ -911,7 +1071,21 @@ pub fn run_once(
     duration_us: u64,
     stop: &dyn Fn() -> bool,
 ) -> RunResult {
-    Run::new(m, spec, seed, duration_us).run(duration_us, stop)
+    Run::new(m, spec, seed, duration_us).run(duration_us, stop).0
+}
+
+/// [`run_once`], with the log of every hand-off into a host's receive
+/// backlog, in hand-off order (what the FIFO is tested on).
+pub fn run_once_logged(
+    m: &OverlaySystem,
+    spec: &TimedSpec,
+    seed: u64,
+    duration_us: u64,
+) -> (RunResult, Vec<Handoff>) {
+    let mut run = Run::new(m, spec, seed, duration_us);
+    run.log = Some(Vec::new());
+    let (out, log) = run.run(duration_us, &|| false);
+    (out, log.unwrap_or_default())
 }
 
 /// The figures of a variant over its runs.

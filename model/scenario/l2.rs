@@ -985,7 +985,11 @@ fn parse_timed(src: &Source, raw: &Raw, spec: &L2Spec) -> Result<TimedSpec, Inpu
                 })
             }
         };
-        containers.push(ContainerTiming { neigh, reply_delay });
+        containers.push(ContainerTiming {
+            neigh,
+            reply_delay,
+            relay_us: None,
+        });
     }
     let mut out = TimedSpec {
         flows,

@@ -55,7 +55,16 @@
 //! **Over-approximates**: nothing beyond the untimed explorer (a slow
 //! container's answer may take any delay in its range, each as often as
 //! the explorer likes, where the simulation draws it with probability
-//! `p`).
+//! `p`). Like the untimed explorer, it delivers any frame in flight next,
+//! so it also tries orders in which a frame overtakes one handed on
+//! before it on the same host. One CPU's receive backlog does not produce
+//! those (it is FIFO: `enqueue_to_backlog` / `process_backlog`, see
+//! [`crate::overlay::timed`], which keeps one FIFO per host since the
+//! timed simulation's minutes-long episodes came from such overtaking);
+//! a host with several CPUs can (RPS, a sender on another CPU). So a
+//! violation found here may need more than one CPU, and a `holds` covers
+//! the FIFO orders too. Restricting the explorer to FIFO orders per host
+//! is not done (it changes the state space of every L2 scenario).
 //!
 //! # The bound
 //!
