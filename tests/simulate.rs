@@ -79,7 +79,10 @@ fn the_seed_loop_and_the_fixes_that_close_it() {
     let rows = json_rows(&o);
     let row = |v: &str| rows.iter().find(|r| r["variant"] == v).unwrap().clone();
     let classic = row("classic-17.03");
-    assert!(classic["fdb_moves_mean"].as_f64().unwrap() > 0.0, "{classic}");
+    assert!(
+        classic["fdb_moves_mean"].as_f64().unwrap() > 0.0,
+        "{classic}"
+    );
     assert_eq!(
         classic["properties"]["l2.no_flap"]["verdict"], "not violated",
         "{classic}"
@@ -121,7 +124,10 @@ fn seed_loop_with(name: &str, p: &str, classic_expect: Option<&str>) -> PathBuf 
     let base = std::fs::read_to_string(SEED_LOOP).unwrap();
     let late = r#"reply_delay = { p = 0.05, min = "5ms", max = "80ms" }"#;
     assert!(base.contains(late));
-    let mut text = base.replace(late, &format!(r#"reply_delay = {{ p = {p}, min = "5ms", max = "80ms" }}"#));
+    let mut text = base.replace(
+        late,
+        &format!(r#"reply_delay = {{ p = {p}, min = "5ms", max = "80ms" }}"#),
+    );
     if let Some(e) = classic_expect {
         let note = "note = \"the incident\"\n";
         assert!(text.contains(note));
@@ -197,7 +203,10 @@ fn a_prompt_reply_has_the_last_word_a_late_one_costs_one_request() {
     for seed in 0..5 {
         let r = run_once(m, &sc.timed, seed, 60_000_000, &|| false);
         assert!(r.episodes.is_empty(), "seed {seed}: {:?}", r.episodes);
-        assert!(r.fdb_moves > 0, "seed {seed}: the proxied reply moved nothing");
+        assert!(
+            r.fdb_moves > 0,
+            "seed {seed}: the proxied reply moved nothing"
+        );
         for mv in &r.moves {
             assert_eq!(mv.mac, db_mac, "seed {seed}: a requester moved: {mv:?}");
         }

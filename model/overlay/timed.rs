@@ -1071,7 +1071,9 @@ pub fn run_once(
     duration_us: u64,
     stop: &dyn Fn() -> bool,
 ) -> RunResult {
-    Run::new(m, spec, seed, duration_us).run(duration_us, stop).0
+    Run::new(m, spec, seed, duration_us)
+        .run(duration_us, stop)
+        .0
 }
 
 /// [`run_once`], with the log of every hand-off into a host's receive
