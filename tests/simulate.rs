@@ -157,7 +157,7 @@ fn a_hosts_backlog_is_fifo() {
     let sc = s.system.downcast::<L2Scenario>().unwrap();
     let i = vi(sc, "classic-17.03");
     let (_, log) = run_once_logged(&sc.variants[i].model, &sc.timed, 0, 20_000_000);
-    assert!(log.len() > 1000, "{} hand-offs", log.len());
+    assert!(log.len() > 100, "{} hand-offs", log.len());
     let mut queued_behind = 0;
     for h in 0..2 {
         let on: Vec<_> = log.iter().filter(|x| x.host == h).collect();
@@ -217,8 +217,10 @@ fn a_prompt_reply_has_the_last_word_a_late_one_costs_one_request() {
     let i = vi(sc, "classic-17.03");
     let m = &sc.variants[i].model;
     let mut episodes = 0;
+    // Two minutes: cron's next request (100 s) ends the episode of its
+    // first (10 s).
     for seed in 0..5 {
-        let r = run_once(m, &sc.timed, seed, 60_000_000, &|| false);
+        let r = run_once(m, &sc.timed, seed, 120_000_000, &|| false);
         for e in &r.episodes {
             assert_eq!(e.lost, 1, "seed {seed}: {e:?}");
             assert!(e.end_us.is_some(), "seed {seed}: {e:?} did not end");
