@@ -39,7 +39,7 @@
 //!   on before it (torvalds/linux, GPL-2.0; read in the stored copies of
 //!   those files, not copied). The run keeps one such queue per host, as
 //!   if each host had one CPU: a frame handed on at `t` is processed at
-//!   `max(t, when the queue is free) + cost` ([`Latency::service`],
+//!   `max(t, when the queue is free) + cost` (`Latency::service`,
 //!   5–20 µs). What is done synchronously in the kernel is done at once
 //!   here: a container answers an ARP request inside `arp_process`
 //!   (`arp_send_dst`, in the receive softirq), and a packet waiting for
