@@ -18,6 +18,7 @@ const MOVE: &str = "scenarios/overlay-move-1902.toml";
 const STALE: &str = "scenarios/overlay-stale-cache-1433.toml";
 const LAZY: &str = "scenarios/overlay-lazy-init-1893.toml";
 const SERF: &str = "scenarios/overlay-serf-replay-1639.toml";
+const DUMMY: &str = "scenarios/overlay-miss-dummy.toml";
 
 /// The rows of `check FILE --format json`, which must exit 0.
 fn checked(file: &str) -> Vec<Value> {
@@ -516,6 +517,82 @@ profile = "libnetwork-1639"
     scratch_with(SCRATCH, &format!("{name}.toml"), &text)
         .display()
         .to_string()
+}
+
+#[test]
+fn the_miss_paths_dummy_entry_outlives_its_container_until_1935() {
+    let rows = checked(DUMMY);
+    era_violated_fix_holds(
+        &rows,
+        "libnetwork-1639",
+        "libnetwork-1935-classic",
+        &["overlay.converged", "overlay.no_local_peer"],
+    );
+    // The mechanism: the miss path records C1 as `dummy`, so C1's leave
+    // (its real endpoint ID) is taken as outdated and deletes nothing.
+    let trace = replay_of(DUMMY, &rows, "libnetwork-1639", "overlay.converged");
+    assert!(trace.contains("peerAdd(dummy, 10.0.0.2)"), "{trace}");
+    assert!(
+        trace.contains("peerDbDelete C1: the entry is dummy's (mismatched endpoint ID): kept"),
+        "{trace}"
+    );
+    let end = &trace[trace.find("final state").unwrap()..];
+    assert!(
+        end.contains("worker3 vxlan1 fdb: 02:42:0a:00:00:02 dst 192.168.100.1 permanent"),
+        "{end}"
+    );
+    // The later driver programs the miss without a db entry, and C1's
+    // leave deletes what it programmed: drive the fix's schedule in which
+    // worker3 resolves the miss (answered with C1 at worker1) before C1's
+    // leave reaches it.
+    let (resolved, end) = drive_resolving(DUMMY, "libnetwork-1935-classic");
+    assert!(
+        resolved,
+        "the fix's space has no schedule that resolves the miss"
+    );
+    assert!(
+        !end.iter().any(|l| l.contains("dst 192.168.100.1")),
+        "{end:?}"
+    );
+}
+
+/// Runs `variant` taking the first enabled action, except that worker3's
+/// l3miss is resolved with an answer as soon as one can be; whether it
+/// was, and the final tables.
+fn drive_resolving(file: &str, variant: &str) -> (bool, Vec<String>) {
+    use netrace::overlay::cluster::ClusterAction;
+    use netrace::scenario::cluster::ClusterScenario;
+    use netrace::sim::{Model, Trace};
+    let s = netrace::scenario::load(std::path::Path::new(file)).unwrap();
+    let c = s.system.downcast::<ClusterScenario>().unwrap();
+    let m = &c.variants.iter().find(|v| v.name == variant).unwrap().model;
+    let mut state = m.init_state();
+    let mut resolved = false;
+    let mut actions: Vec<ClusterAction> = Vec::new();
+    loop {
+        actions.clear();
+        m.actions(&state, &mut actions);
+        let Some(&first) = actions.first() else {
+            return (resolved, m.summarize(&state));
+        };
+        let answered = actions.iter().find(|a| {
+            matches!(
+                a,
+                ClusterAction::Resolve {
+                    answer: Some(_),
+                    ..
+                }
+            )
+        });
+        let a = match answered {
+            Some(&a) if !resolved => {
+                resolved = true;
+                a
+            }
+            _ => first,
+        };
+        state = m.next_state(&state, &a, &mut Trace::off());
+    }
 }
 
 #[test]

@@ -168,7 +168,8 @@ pub struct DriverProfile {
     pub atomic_init: bool,
     /// The classic control plane (serf user events, the miss path and
     /// serf's replay on join; [`serf`]), or `None` for swarm mode's
-    /// NetworkDB. Only for [`PeerDb::Map`].
+    /// NetworkDB. With [`PeerDb::Set`] only as `libnetwork-1935-classic`
+    /// (the miss path then programs without a db entry).
     pub classic: Option<Classic>,
 }
 

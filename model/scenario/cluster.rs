@@ -32,7 +32,7 @@ pub const PROPERTIES: [&str; 3] = [
 ];
 
 /// The driver profiles, by name.
-pub const PROFILES: [&str; 11] = [
+pub const PROFILES: [&str; 12] = [
     "libnetwork-pre-1433",
     "libnetwork-pre-1893",
     "libnetwork-pre-1902",
@@ -44,6 +44,7 @@ pub const PROFILES: [&str; 11] = [
     "moby-53663",
     "libnetwork-pre-1639",
     "libnetwork-1639",
+    "libnetwork-1935-classic",
 ];
 
 /// The most hosts, endpoints and script steps a scenario may have: the
@@ -118,6 +119,15 @@ impl Profile {
             "moby-53663" => DriverProfile::moby(FdbProgram::Replace),
             "libnetwork-pre-1639" => classic(false),
             "libnetwork-1639" => classic(true),
+            // Classic Swarm on #1935's driver (7447e54d, Oct 2017): the set
+            // per IP, `peerDeleteOp` deletes a remote peer's kernel entries
+            // whether the db had it or not, and `watchMiss` programs
+            // without a db entry (396db359's `updateDB = false`).
+            "libnetwork-1935-classic" => DriverProfile {
+                fdb_cnt: false,
+                classic: Some(Classic { ignore_old: true }),
+                ..DriverProfile::moby(FdbProgram::Replace)
+            },
             _ => return None,
         };
         Some(Profile {
@@ -141,6 +151,7 @@ impl Describe for Profile {
             "moby-pre-50106" => "overlay driver before moby #50106: every peer delete deletes its MAC's FDB entry (no fdbCnt); FDB entries programmed with NeighSet".into(),
             "libnetwork-pre-1639" => "classic overlay driver (libnetwork, Feb 2017, before #1639): serf user events into the 2017 peer map; serf joins with ignoreOld = false, so a restarting node is replayed old events; l3misses resolved by a serf query".into(),
             "libnetwork-1639" => "classic overlay driver with libnetwork #1639: serf joins with ignoreOld = true (old events ignored); peers already running are learned through l3misses and serf queries".into(),
+            "libnetwork-1935-classic" => "classic overlay driver on libnetwork #1935 (Oct 2017): serf joins with ignoreOld = true; a set of endpoints per IP; an l3miss is programmed without a db entry, and a leave deletes a remote peer's kernel entries whether the db had it or not".into(),
             "moby-50106" => "overlay driver with moby #50106: fdbCnt, one FDB entry per (VTEP, MAC) for all the neighbour entries that need it; FDB entries programmed with NeighSet".into(),
             _ => match self.driver.fdb {
                 FdbProgram::Add => {

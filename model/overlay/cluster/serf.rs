@@ -46,6 +46,17 @@
 //!   ([`DUMMY`]) and programmed (neighbour entry, FDB entry, each skipped
 //!   when the sandbox's cache has it). An l2miss (no IPv4 address) is
 //!   logged and ignored at e1565882; af9957a9, the next day, handles it.
+//!   The map then holds an entry under `dummy`: when the container
+//!   leaves, its event carries its real endpoint ID, `peerDbDelete`
+//!   takes the mismatch for "possibly outdated" and keeps the entry, and
+//!   `peerDelete` (same VTEP, other endpoint ID) deletes neither kernel
+//!   entry: a host that learned a peer only through the miss path keeps
+//!   it for good (`scenarios/overlay-miss-dummy.toml`). 396db359 (Aug
+//!   2017) passes `updateDB = false` instead (the entry is programmed,
+//!   not recorded), and #1935 (7447e54d, Oct 2017) made `peerDeleteOp`
+//!   delete a remote peer's kernel entries whether or not the db had it;
+//!   the profile `libnetwork-1935-classic` ([`super::PeerDb::Set`] with
+//!   this control plane) stands for that driver.
 //!   The explorer picks which answer arrives first
 //!   ([`super::ClusterAction::Resolve`]); no answer is the one-second
 //!   timeout.
@@ -64,7 +75,9 @@
 
 use std::net::Ipv4Addr;
 
-use super::{Cluster, ClusterAction, ClusterState, Cx, Event, HostState, KernelStep, PeerEntry};
+use super::{
+    Cluster, ClusterAction, ClusterState, Cx, Event, HostState, KernelStep, PeerDb, PeerEntry,
+};
 use crate::sim::Trace;
 use crate::wire::EthernetAddress;
 
@@ -284,10 +297,24 @@ impl Cluster {
             mac,
             vtep,
         };
-        self.map_put(h, ip, entry, &mut cx);
-        let r = self
-            .osl_add(h, ip, mac, false, &mut cx)
-            .and_then(|()| self.osl_add(h, vtep, mac, true, &mut cx));
+        let r = match self.profile.peer_db {
+            // e1565882: `peerAdd(..., updateDb = true)` writes the map
+            // under the endpoint ID `dummy`, then programs both entries.
+            PeerDb::Map => {
+                self.map_put(h, ip, entry, &mut cx);
+                self.osl_add(h, ip, mac, false, &mut cx)
+                    .and_then(|()| self.osl_add(h, vtep, mac, true, &mut cx))
+            }
+            // From 396db359 `watchMiss` passes `updateDB = false`, and
+            // #1935's `peerAddOp` then programs the kernel without a db
+            // entry (the l3miss `force`s the neighbour entry over a stale
+            // one).
+            PeerDb::Set => {
+                cx.trace
+                    .line("peerAddOp(dummy, updateDB = false): programmed, not in the db");
+                self.add_neighbor(h, ip, entry, true, &mut cx)
+            }
+        };
         if let Err(err) = r {
             cx.trace.line(format!(
                 "could not add neighbor entry for missed peer: {err}"
