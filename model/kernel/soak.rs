@@ -2917,4 +2917,140 @@ mod tests {
         let p = SoakPlan::classic_example(MAX_SOAK_MS + 1, 1);
         assert!(p.validate().is_err());
     }
+
+    fn ev(
+        t_ms: f64,
+        port: ArpPort,
+        inbound: bool,
+        op: u16,
+        sip: [u8; 4],
+        tip: [u8; 4],
+    ) -> ArpEvent {
+        ArpEvent {
+            t_ms,
+            port,
+            inbound,
+            op,
+            sip: sip.into(),
+            tip: tip.into(),
+        }
+    }
+
+    const A: [u8; 4] = [10, 0, 0, 2];
+    const B: [u8; 4] = [10, 0, 0, 3];
+    const D: [u8; 4] = [10, 0, 0, 5];
+
+    fn who() -> Vec<(String, Ipv4Addr, u64)> {
+        vec![
+            ("A".into(), A.into(), 0),
+            ("B".into(), B.into(), 80),
+            ("D".into(), D.into(), 0),
+        ]
+    }
+
+    /// Two requests of A reach the slow B 50 ms apart; the delayer holds
+    /// the first reply 60 ms and the second 50 ms, so both replies come
+    /// after the second request. Paired by the stack's time (the
+    /// delayer's log), both are answered with their true delays (60.1 and
+    /// 50.1 ms; paired by wire time they would look 10 and 100 ms); a
+    /// third request gets no reply at all (silent), a fourth comes just
+    /// before the end (at end).
+    #[test]
+    fn handed_requests_pair_by_stack_time_and_count_causes() {
+        use ArpPort::Veth;
+        let rec = |t_ms: f64, asked_ms: u64, held_ms: f64| DelayRecord {
+            t_ms,
+            asked_ms,
+            held_ms,
+            target: A.into(),
+        };
+        let events = vec![
+            ev(1000.0, Veth(1), false, 1, A, B),
+            ev(1050.0, Veth(1), false, 1, A, B),
+            ev(1060.1, Veth(1), true, 2, B, A),
+            ev(1100.1, Veth(1), true, 2, B, A),
+            ev(3000.0, Veth(1), false, 1, A, B),
+            ev(9990.0, Veth(1), false, 1, A, B),
+        ];
+        let delayer: BTreeMap<String, Vec<DelayRecord>> = [(
+            "B".to_string(),
+            vec![rec(1000.1, 60, 60.0), rec(1050.1, 50, 50.0)],
+        )]
+        .into();
+        let f = request_fates(&who(), &events, &delayer, 10_000.0);
+        let b = &f.handed[1];
+        assert_eq!(
+            (b.handed, b.answered, b.silent, b.at_end, b.lost_after_stack),
+            (4, 2, 1, 1, 0),
+            "{b:?}"
+        );
+        assert_eq!(b.unpaired_replies, 0);
+        let mut d = f.delays[1].samples_ms.clone();
+        d.sort_by(f64::total_cmp);
+        assert!(
+            (d[0] - 50.1).abs() < 1e-6 && (d[1] - 60.1).abs() < 1e-6,
+            "{d:?}"
+        );
+        // The stack answered (the delayer logged it) but nothing reached
+        // the wire: lost after the stack.
+        let delayer: BTreeMap<String, Vec<DelayRecord>> =
+            [("B".to_string(), vec![rec(3000.1, 0, 0.1)])].into();
+        let f = request_fates(&who(), &events[4..5], &delayer, 10_000.0);
+        assert_eq!(f.handed[1].lost_after_stack, 1, "{:?}", f.handed[1]);
+    }
+
+    /// A's requests for B by who answered: both (proxy, then B), the proxy
+    /// only, B's reply dropped in br0 (never delivered to A), nothing (B
+    /// silent), and one at the end; D's request for A reaches host2's
+    /// proxy only, which has no entry.
+    #[test]
+    fn sent_requests_by_who_answered() {
+        use ArpPort::{Veth, Vxlan};
+        let events = vec![
+            // both
+            ev(0.0, Veth(0), true, 1, A, B),
+            ev(0.01, Veth(1), false, 1, A, B),
+            ev(0.02, Vxlan(0), false, 1, A, B),
+            ev(0.03, Vxlan(0), true, 2, B, A),
+            ev(0.04, Veth(0), false, 2, B, A),
+            ev(0.05, Veth(1), true, 2, B, A),
+            ev(0.06, Veth(0), false, 2, B, A),
+            // proxy only
+            ev(2000.0, Veth(0), true, 1, A, B),
+            ev(2000.02, Vxlan(0), false, 1, A, B),
+            ev(2000.03, Vxlan(0), true, 2, B, A),
+            ev(2000.04, Veth(0), false, 2, B, A),
+            // B answers, br0 drops it
+            ev(4000.0, Veth(0), true, 1, A, B),
+            ev(4000.01, Veth(1), false, 1, A, B),
+            ev(4000.05, Veth(1), true, 2, B, A),
+            // B silent
+            ev(6000.0, Veth(0), true, 1, A, B),
+            ev(6000.01, Veth(1), false, 1, A, B),
+            // D asks for A: host2's proxy, no entry
+            ev(7000.0, Veth(2), true, 1, D, A),
+            ev(7000.01, Vxlan(1), false, 1, D, A),
+            // at the end
+            ev(9500.0, Veth(0), true, 1, A, B),
+        ];
+        let f = request_fates(&who(), &events, &BTreeMap::new(), 10_000.0);
+        let a = &f.sent[0];
+        assert_eq!(a.sent, 5);
+        assert_eq!(
+            (
+                a.proxy_and_real,
+                a.real_only,
+                a.proxy_only,
+                a.reply_not_delivered,
+                a.target_silent,
+                a.at_end
+            ),
+            (1, 0, 1, 1, 1, 1),
+            "{a:?}"
+        );
+        assert_eq!(f.sent[2].proxy_silent, 1, "{:?}", f.sent[2]);
+        let (h, s) = f.totals();
+        assert_eq!((h.handed, h.answered, h.silent), (3, 2, 1), "{h:?}");
+        assert_eq!(s.sent, 6);
+    }
 }
