@@ -46,6 +46,13 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
     if let Some(d) = &a.soak {
         return super::soak::cmd_kernel_soak(&a, &s, sc, d);
     }
+    if a.soak_runs.is_some() {
+        return Err(InputError::whole(
+            "--soak-runs",
+            "--soak-runs repeats a soak, and no --soak was given",
+            "add --soak DURATION, or drop --soak-runs",
+        ));
+    }
     if sc.variants.iter().any(|v| v.model.time().is_some()) {
         return Err(InputError::whole(
             a.scenario.display().to_string(),

@@ -173,6 +173,11 @@ pub(crate) struct KernelArgs {
     /// With --soak: the model's runs per variant (default 20).
     #[arg(long)]
     pub(crate) runs: Option<i64>,
+    /// With --soak: the kernel's soaks per variant (default 1; 1 to 20),
+    /// each DURATION long, delayer seeds seed, seed + 1, ...; their counts
+    /// are summed for the comparison and each is printed.
+    #[arg(long, value_name = "N")]
+    pub(crate) soak_runs: Option<i64>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) format: Format,

@@ -38,6 +38,9 @@ pub const DEFAULT_MODEL_RUNS: u32 = 20;
 /// judged.
 const MIN_SOAK_MS: u64 = 5_000;
 
+/// The most kernel soaks per variant `--soak-runs` accepts.
+pub const MAX_SOAK_RUNS: u32 = 20;
+
 /// `netrace kernel FILE --soak DURATION`.
 pub(crate) fn cmd_kernel_soak(
     a: &KernelArgs,
@@ -79,6 +82,17 @@ pub(crate) fn cmd_kernel_soak(
             ))
         }
     };
+    let soak_runs = match a.soak_runs {
+        None => 1,
+        Some(n) if (1..=i64::from(MAX_SOAK_RUNS)).contains(&n) => n as u32,
+        Some(n) => {
+            return Err(InputError::whole(
+                "--soak-runs",
+                format!("--soak-runs {n} is out of range"),
+                format!("give 1 to {MAX_SOAK_RUNS} kernel soaks per variant"),
+            ))
+        }
+    };
     if sc.timed.flows.is_empty() {
         return Err(InputError::whole(
             file,
@@ -115,26 +129,38 @@ pub(crate) fn cmd_kernel_soak(
     let mut disagree = 0usize;
     for (v, plan) in plans {
         let elsewhere = soak::arp_cache_entries().unwrap_or(0);
-        eprintln!(
-            "netrace kernel --soak: {} · {}: soaking the kernel for {:.0} s ({} containers, {} flows)",
-            s.name,
-            v.name,
-            duration_ms as f64 / 1e3,
-            plan.containers.len(),
-            plan.flows.len()
-        );
-        let report = match soak::soak(&plan) {
-            Ok(r) => r,
-            Err(e @ KernelError::Unavailable(_)) | Err(e @ KernelError::Failed(_)) => {
-                eprintln!("netrace kernel --soak: {} · {}: {e}", s.name, v.name);
-                return Ok(2);
+        let mut reports = Vec::new();
+        for k in 0..soak_runs {
+            eprintln!(
+                "netrace kernel --soak: {} · {}: soaking the kernel for {:.0} s, run {} of {soak_runs} ({} containers, {} flows)",
+                s.name,
+                v.name,
+                duration_ms as f64 / 1e3,
+                k + 1,
+                plan.containers.len(),
+                plan.flows.len()
+            );
+            let mut p = plan.clone();
+            p.seed = a.seed.wrapping_add(u64::from(k));
+            match soak::soak(&p) {
+                Ok(r) => reports.push(r),
+                Err(e @ KernelError::Unavailable(_)) | Err(e @ KernelError::Failed(_)) => {
+                    eprintln!("netrace kernel --soak: {} · {}: {e}", s.name, v.name);
+                    return Ok(2);
+                }
             }
-        };
+        }
+        // The model runs as long as the shortest soak ran.
+        let run_ms = reports
+            .iter()
+            .map(|r| r.duration_ms)
+            .min()
+            .unwrap_or(duration_ms);
         eprintln!(
             "netrace kernel --soak: {} · {}: {runs} model runs of {:.0} s",
             s.name,
             v.name,
-            report.duration_ms as f64 / 1e3
+            run_ms as f64 / 1e3
         );
         let started = Instant::now();
         let mut spec = sc.timed.clone();
@@ -154,13 +180,16 @@ pub(crate) fn cmd_kernel_soak(
                     &v.model,
                     &spec,
                     a.seed.wrapping_add(u64::from(r)),
-                    report.duration_ms * 1000,
+                    run_ms * 1000,
                     &|| false,
                 )
             })
             .collect();
         let model = soak::model_summary(&v.model, &results);
-        let kernel = report.summary();
+        let kernel = reports
+            .iter()
+            .map(SoakReport::summary)
+            .fold(Summary::default(), |a, b| a + b);
         let cmp = soak::compare(&model, &kernel, criterion);
         if !cmp.agree {
             disagree += 1;
@@ -173,9 +202,11 @@ pub(crate) fn cmd_kernel_soak(
             if cmp.agree { "agree" } else { "DISAGREE" }
         );
         let text = match a.format {
-            Format::Json => json_row(&s.name, &v.name, a.seed, elsewhere, &model, &kernel, &cmp),
+            Format::Json => json_row(
+                &s.name, &v.name, a.seed, elsewhere, &model, &kernel, &reports, &cmp,
+            ),
             Format::Text => text_block(
-                &s.name, &v.name, a.seed, runs, elsewhere, &report, &model, &kernel, &cmp,
+                &s.name, &v.name, a.seed, runs, elsewhere, &reports, &model, &kernel, &cmp,
             ),
         };
         emit(&mut out, &text)?;
@@ -202,6 +233,7 @@ fn relay_us(report: &soak::SoakReport, container: &str) -> Option<(u64, u64)> {
     Some(((q(0.1) * 1e3) as u64, (q(0.9) * 1e3) as u64))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn json_row(
     scenario: &str,
     variant: &str,
@@ -209,16 +241,19 @@ fn json_row(
     elsewhere: usize,
     model: &Summary,
     kernel: &Summary,
+    reports: &[SoakReport],
     cmp: &SoakComparison,
 ) -> String {
     let row = json!({
         "scenario": scenario,
         "variant": variant,
         "seed": seed,
-        "duration_s": kernel.duration_ms as f64 / 1e3,
+        "duration_s": kernel.duration_ms as f64 / 1e3 / kernel.runs.max(1) as f64,
         "arp_entries_elsewhere": elsewhere,
         "model": model,
         "kernel": kernel,
+        "kernel_runs": reports.iter().map(SoakReport::summary).collect::<Vec<_>>(),
+        "arp_requests": reports.iter().map(|r| &r.request_fates).collect::<Vec<_>>(),
         "criterion": cmp.criterion,
         "metrics": cmp.rows,
         "agree": cmp.agree,
@@ -233,51 +268,99 @@ fn text_block(
     seed: u64,
     runs: u32,
     elsewhere: usize,
-    report: &SoakReport,
+    reports: &[SoakReport],
     model: &Summary,
     kernel: &Summary,
     cmp: &SoakComparison,
 ) -> String {
     let mut t = String::new();
+    let kruns = reports.len().max(1) as u64;
     let _ = writeln!(
         t,
-        "{scenario} · {variant} — soak of {:.1} s on kernel {} against {runs} model runs \
-         (seeds {seed}..{}; ARP entries elsewhere {elsewhere})",
-        report.duration_ms as f64 / 1e3,
-        report.kernel,
+        "{scenario} · {variant} — {kruns} soak(s) of {:.1} s on kernel {} (delayer seeds {seed}..{}) \
+         against {runs} model runs (seeds {seed}..{}; ARP entries elsewhere {elsewhere})",
+        kernel.duration_ms as f64 / 1e3 / kruns as f64,
+        reports.first().map_or("?", |r| r.kernel.as_str()),
+        seed.wrapping_add(kruns - 1),
         seed.wrapping_add(u64::from(runs) - 1)
     );
     let _ = writeln!(
         t,
-        "  {:<28} {:>14} {:>14}",
-        "per run", "model (mean)", "kernel"
+        "  {:<28} {:>14} {:>14}   kernel per run",
+        "per run", "model (mean)", "kernel (mean)"
     );
     let n = model.runs.max(1) as f64;
-    for (what, m, k) in [
-        ("probes", model.probes, kernel.probes),
-        ("lost", model.lost, kernel.lost),
-        ("outage episodes", model.episodes, kernel.episodes),
-        ("host1 br0 FDB moves", model.fdb_moves, kernel.fdb_moves),
-        (
-            "ARP frames from containers",
-            model.arp_frames,
-            kernel.arp_frames,
-        ),
-    ] {
-        let _ = writeln!(t, "  {what:<28} {:>14.1} {:>14}", m as f64 / n, k);
-    }
-    for f in &report.flows {
+    let per: Vec<Summary> = reports.iter().map(SoakReport::summary).collect();
+    type Pick = fn(&Summary) -> u64;
+    let metrics: [(&str, Pick); 5] = [
+        ("probes", |s| s.probes),
+        ("lost", |s| s.lost),
+        ("outage episodes", |s| s.episodes),
+        ("host1 br0 FDB moves", |s| s.fdb_moves),
+        ("ARP frames from containers", |s| s.arp_frames),
+    ];
+    for (what, pick) in metrics {
+        let each: Vec<String> = per.iter().map(|s| pick(s).to_string()).collect();
         let _ = writeln!(
             t,
-            "  kernel flow {} {} -> {}: {} probes, {} lost, {} episodes",
-            format!("{:?}", f.kind).to_lowercase(),
-            f.from,
-            f.to,
-            f.sent,
-            f.lost,
-            f.episodes.len()
+            "  {what:<28} {:>14.1} {:>14.1}   {}",
+            pick(model) as f64 / n,
+            pick(kernel) as f64 / kruns as f64,
+            each.join(" ")
         );
     }
+    for (k, report) in reports.iter().enumerate() {
+        for f in &report.flows {
+            let _ = writeln!(
+                t,
+                "  kernel run {} flow {} {} -> {}: {} probes, {} lost, {} episodes",
+                k + 1,
+                format!("{:?}", f.kind).to_lowercase(),
+                f.from,
+                f.to,
+                f.sent,
+                f.lost,
+                f.episodes.len()
+            );
+        }
+    }
+    let (mut h, mut q) = (Vec::new(), Vec::new());
+    for r in reports {
+        let (a, b) = r.request_fates.totals();
+        h.push(a);
+        q.push(b);
+    }
+    let sum = |f: &dyn Fn(usize) -> u64| (0..reports.len()).map(f).sum::<u64>();
+    let _ = writeln!(
+        t,
+        "  kernel ARP requests handed to containers: {} — answered {}; unanswered: run ended {}, \
+         lost after the stack {}, stack silent {} (eth0 rx drops {})",
+        sum(&|i| h[i].handed),
+        sum(&|i| h[i].answered),
+        sum(&|i| h[i].at_end),
+        sum(&|i| h[i].lost_after_stack),
+        sum(&|i| h[i].silent),
+        reports
+            .iter()
+            .flat_map(|r| r.rx_dropped.values())
+            .sum::<u64>()
+    );
+    let _ = writeln!(
+        t,
+        "  kernel ARP requests sent by containers: {} — answered by the target only {}, by a proxy \
+         only {}, by both {}, source not seen {}; unanswered: reply dropped in br0 {}, target silent {}, proxy without \
+         entry {}, never delivered {}, run ended {}",
+        sum(&|i| q[i].sent),
+        sum(&|i| q[i].real_only),
+        sum(&|i| q[i].proxy_only),
+        sum(&|i| q[i].proxy_and_real),
+        sum(&|i| q[i].answered_unwatched),
+        sum(&|i| q[i].reply_not_delivered),
+        sum(&|i| q[i].target_silent),
+        sum(&|i| q[i].proxy_silent),
+        sum(&|i| q[i].not_delivered),
+        sum(&|i| q[i].at_end)
+    );
     for line in cmp.to_string().lines() {
         let _ = writeln!(t, "  {line}");
     }

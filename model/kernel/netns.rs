@@ -433,7 +433,6 @@ impl Topology {
         let profile = model.profile();
         let init = model.init_state();
         let ip = |args: &[&str]| run("ip", args).map(drop);
-        let bridge = |args: &[&str]| run("bridge", args).map(drop);
 
         // The underlay: a bridge joining every host's ul0.
         let u = self.underlay_ns.clone();
@@ -505,21 +504,11 @@ impl Topology {
             ])?;
             ip(&["-n", &on, "addr", "add", &gateway_cidr, "dev", "br0"])?;
             ip(&["-n", &on, "link", "set", "vxlan1", "master", "br0"])?;
-            if profile.has(Fix::LearningOff) {
-                bridge(&["-n", &on, "link", "set", "dev", "vxlan1", "learning", "off"])?;
-            }
-            if profile.has(Fix::NeighSuppress) {
-                bridge(&[
-                    "-n",
-                    &on,
-                    "link",
-                    "set",
-                    "dev",
-                    "vxlan1",
-                    "neigh_suppress",
-                    "on",
-                ])?;
-            }
+            set_vxlan_fixes(
+                &on,
+                !profile.has(Fix::LearningOff),
+                profile.has(Fix::NeighSuppress),
+            )?;
             // Containers, in order: port numbers follow the model's.
             for (e, c) in spec.containers.iter().enumerate() {
                 if c.host != h {
@@ -561,6 +550,37 @@ impl Topology {
         }
         Ok(())
     }
+}
+
+/// The bridge-port settings of vxlan1 on `br0` in overlay namespace `ns`
+/// that the fixes change: `bridge link set dev vxlan1 learning off` when
+/// the port must not learn (learning-off) and `neigh_suppress on` when it
+/// suppresses neighbour requests (neigh-suppress); the kernel's defaults
+/// (learning on, suppression off) are left alone otherwise. Used by the
+/// schedule oracle's topology and by the soak's.
+pub fn set_vxlan_fixes(ns: &str, learning: bool, neigh_suppress: bool) -> Result<(), KernelError> {
+    if !learning {
+        run(
+            "bridge",
+            &["-n", ns, "link", "set", "dev", "vxlan1", "learning", "off"],
+        )?;
+    }
+    if neigh_suppress {
+        run(
+            "bridge",
+            &[
+                "-n",
+                ns,
+                "link",
+                "set",
+                "dev",
+                "vxlan1",
+                "neigh_suppress",
+                "on",
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 /// The driver's first netlink call of `peerAdd`.

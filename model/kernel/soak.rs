@@ -600,6 +600,12 @@ pub struct SoakReport {
     pub reply_delays: Vec<DelayHistogram>,
     /// Per slow container: what its delayer did.
     pub delayer: BTreeMap<String, Vec<DelayRecord>>,
+    /// What became of every ARP request ([`request_fates`]; its `delays`
+    /// are moved to [`SoakReport::reply_delays`]).
+    pub request_fates: RequestFates,
+    /// Per container: frames its `eth0` dropped on receive during the run
+    /// (`/proc/net/dev`, rx drop), read before the namespaces go.
+    pub rx_dropped: BTreeMap<String, u64>,
     /// The namespaces used (all deleted when [`soak`] returns).
     pub namespaces: Vec<String>,
     /// The child processes spawned (all killed and reaped).
@@ -705,6 +711,49 @@ impl SoakReport {
                 h.buckets
             );
         }
+        let _ = writeln!(
+            w,
+            "ARP requests handed to each container (answered | unanswered: at the end, lost after its stack, its stack silent):"
+        );
+        for h in &self.request_fates.handed {
+            let _ = writeln!(
+                w,
+                "  {:<8} handed {:>4}  answered {:>4}  | at end {}  lost after stack {}  silent {}  (unpaired replies {}, eth0 rx drops {})",
+                h.container,
+                h.handed,
+                h.answered,
+                h.at_end,
+                h.lost_after_stack,
+                h.silent,
+                h.unpaired_replies,
+                self.rx_dropped.get(&h.container).copied().unwrap_or(0)
+            );
+        }
+        let _ = writeln!(
+            w,
+            "ARP requests each container sent, by who answered (real only, proxy only, both | unanswered: reply dropped in br0, target silent, proxy silent, not delivered, at end):"
+        );
+        for f in &self.request_fates.sent {
+            let _ = writeln!(
+                w,
+                "  {:<8} sent {:>4}  real {:>4}  proxy {:>4}  both {:>4}{}  | dropped {} target silent {} proxy silent {} not delivered {} at end {}",
+                f.container,
+                f.sent,
+                f.real_only,
+                f.proxy_only,
+                f.proxy_and_real,
+                if f.answered_unwatched > 0 {
+                    format!("  unwatched {}", f.answered_unwatched)
+                } else {
+                    String::new()
+                },
+                f.reply_not_delivered,
+                f.target_silent,
+                f.proxy_silent,
+                f.not_delivered,
+                f.at_end
+            );
+        }
         for (c, recs) in &self.delayer {
             let delayed: Vec<&DelayRecord> = recs.iter().filter(|r| r.asked_ms > 0).collect();
             let over: Vec<f64> = delayed
@@ -722,6 +771,19 @@ impl SoakReport {
         }
         s
     }
+}
+
+/// `eth0`'s receive drops in the calling thread's namespace
+/// (`/proc/thread-self/net/dev`, the fourth receive column).
+fn eth0_rx_dropped() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/net/dev").ok()?;
+    let line = text.lines().find(|l| l.trim_start().starts_with("eth0:"))?;
+    line.split_once(':')?
+        .1
+        .split_whitespace()
+        .nth(3)?
+        .parse()
+        .ok()
 }
 
 fn fmt_ms(v: Option<f64>) -> String {
@@ -990,27 +1052,7 @@ impl SoakTopology {
                 &ageing_cs,
             ])?;
             ip(&["-n", &on, "link", "set", "vxlan1", "master", "br0"])?;
-            if !p.port_learning {
-                netns::run(
-                    "bridge",
-                    &["-n", &on, "link", "set", "dev", "vxlan1", "learning", "off"],
-                )?;
-            }
-            if p.neigh_suppress {
-                netns::run(
-                    "bridge",
-                    &[
-                        "-n",
-                        &on,
-                        "link",
-                        "set",
-                        "dev",
-                        "vxlan1",
-                        "neigh_suppress",
-                        "on",
-                    ],
-                )?;
-            }
+            netns::set_vxlan_fixes(&on, p.port_learning, p.neigh_suppress)?;
         }
         let cidr = |a: Ipv4Addr| format!("{a}/{}", plan.prefix_len);
         for (i, c) in plan.containers.iter().enumerate() {
@@ -1616,6 +1658,7 @@ pub fn soak(plan: &SoakPlan) -> Result<SoakReport, KernelError> {
         .map(|c| (c.host.index(), format!("veth-{}", c.name)))
         .collect();
     ports.push((0, "vxlan1".into()));
+    ports.push((1, "vxlan1".into()));
     let mut by_host: [Vec<(usize, OwnedFd)>; 2] = [Vec::new(), Vec::new()];
     for (i, (h, port)) in ports.iter().enumerate() {
         let (fd, _) = packet_socket(&topo.overlay_ns[*h], port, libc::ETH_P_ALL as u16, false)?;
@@ -1695,6 +1738,7 @@ pub fn soak(plan: &SoakPlan) -> Result<SoakReport, KernelError> {
         while Instant::now() < end {
             std::thread::sleep(end.saturating_duration_since(Instant::now()).min(TICK));
         }
+        let end_ns = now_ns();
         drop(guard);
         fn join<T>(r: std::thread::Result<Result<T, KernelError>>) -> Result<T, KernelError> {
             r.unwrap_or_else(|p| std::panic::resume_unwind(p))
@@ -1713,11 +1757,18 @@ pub fn soak(plan: &SoakPlan) -> Result<SoakReport, KernelError> {
         for c in caps {
             join(c.join())?;
         }
-        Ok((probes, delayed))
+        Ok((probes, delayed, end_ns))
     });
     let duration_ms = ms_since(start).min(plan.duration_ms);
     monitor.stop();
-    let (probes, delayer) = outcome?;
+    let (probes, delayer, end_ns) = outcome?;
+    // Frames the containers' eth0 dropped on receive (a full backlog or
+    // queue): requests the bridge handed them that their stack never saw.
+    let mut rx_dropped = BTreeMap::new();
+    for (i, c) in plan.containers.iter().enumerate() {
+        let n = in_netns(&topo.container_ns[i], || Ok(eth0_rx_dropped())).unwrap_or(None);
+        rx_dropped.insert(c.name.clone(), n.unwrap_or(0));
+    }
     let namespaces = topo.namespaces.names().to_vec();
     drop(topo);
 
@@ -1773,31 +1824,29 @@ pub fn soak(plan: &SoakPlan) -> Result<SoakReport, KernelError> {
             _ => {}
         }
     }
-    let reply_delays = plan
-        .containers
+    let n_containers = plan.containers.len();
+    let events: Vec<ArpEvent> = captured
         .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            // Requests for c handed to it, replies from it, per asker. A
-            // reply answers the asker's latest request: one the container
-            // left unanswered is dropped, not paired with a later reply
-            // (paired oldest-first, such a request turned the next prompt
-            // reply into a "late" one of about two seconds, the asker's
-            // retransmission and probe times).
-            let mut asked: BTreeMap<Ipv4Addr, i128> = BTreeMap::new();
-            let mut samples = Vec::new();
-            for e in captured.iter().filter(|e| e.port == i) {
-                if !e.inbound && e.op == 1 && e.tip == c.ip {
-                    asked.insert(e.sip, e.t_ns);
-                } else if e.inbound && e.op == 2 && e.sip == c.ip {
-                    if let Some(t) = asked.remove(&e.tip) {
-                        samples.push((e.t_ns - t) as f64 / 1e6);
-                    }
-                }
-            }
-            DelayHistogram::of(&c.name, samples)
+        .map(|c| ArpEvent {
+            t_ms: (c.t_ns - start_ns) as f64 / 1e6,
+            port: if c.port < n_containers {
+                ArpPort::Veth(c.port)
+            } else {
+                ArpPort::Vxlan(ports[c.port].0)
+            },
+            inbound: c.inbound,
+            op: c.op,
+            sip: c.sip,
+            tip: c.tip,
         })
         .collect();
+    let who: Vec<(String, Ipv4Addr, u64)> = plan
+        .containers
+        .iter()
+        .map(|c| (c.name.clone(), c.ip, c.reply_delay.map_or(0, |d| d.max_ms)))
+        .collect();
+    let mut fates = request_fates(&who, &events, &delayer, (end_ns - start_ns) as f64 / 1e6);
+    let reply_delays = std::mem::take(&mut fates.delays);
     Ok(SoakReport {
         duration_ms,
         kernel,
@@ -1808,9 +1857,333 @@ pub fn soak(plan: &SoakPlan) -> Result<SoakReport, KernelError> {
         arp_frames,
         reply_delays,
         delayer,
+        request_fates: fates,
+        rx_dropped,
         namespaces,
         processes,
     })
+}
+
+// ---------------------------------------------------------------------
+// What became of each ARP request.
+
+/// Where an ARP frame was captured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArpPort {
+    /// Container `i`'s veth (plan order), on its host's `br0`.
+    Veth(usize),
+    /// vxlan1 of host `h` (0: host1, 1: host2).
+    Vxlan(usize),
+}
+
+/// One captured ARP frame, in the terms [`request_fates`] takes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ArpEvent {
+    /// Kernel timestamp, ms from the start of the traffic.
+    pub t_ms: f64,
+    /// The bridge port it was captured on.
+    pub port: ArpPort,
+    /// Entering the bridge from the port (else the bridge sent it out of
+    /// the port).
+    pub inbound: bool,
+    /// 1: request, 2: reply.
+    pub op: u16,
+    /// Sender IP.
+    pub sip: Ipv4Addr,
+    /// Target IP.
+    pub tip: Ipv4Addr,
+}
+
+/// The requests the bridge handed one container (captured leaving the
+/// bridge on its veth, for its own address), and what its stack did with
+/// them. Every request is in exactly one of the counts after `handed`.
+///
+/// A reply is paired with a request of the same asker: the latest one
+/// handed before the *stack* produced the reply. For a slow container
+/// that is the reply's arrival at the delayer (its [`DelayRecord`], found
+/// by target and by when the delayer re-sent it), not its time on the
+/// wire, so a reply the delayer held while the asker asked again pairs
+/// with the request it answers; for the others the stack time is the wire
+/// time. A request left unpaired is unanswered, and why is read from the
+/// delayer's log and the run's end.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HandedFates {
+    /// The container.
+    pub container: String,
+    /// Requests for it the bridge handed it.
+    pub handed: u64,
+    /// Answered: a reply of its stack paired with the request.
+    pub answered: u64,
+    /// Unanswered because the run ended: the request came within the
+    /// container's longest reply delay (plus 5 ms) of the end of the
+    /// capture, or the delayer still held its reply then.
+    pub at_end: u64,
+    /// Its stack answered (the delayer logged the reply) but no reply left
+    /// its veth while the capture ran: lost between the delayer and the
+    /// bridge.
+    pub lost_after_stack: u64,
+    /// Its stack sent no reply at all (no reply on the wire, none at the
+    /// delayer).
+    pub silent: u64,
+    /// Replies on its veth that no request was left to pair with.
+    pub unpaired_replies: u64,
+}
+
+/// The requests one container sent (captured entering the bridge from its
+/// veth), by who answered them, as seen from the bridge ports. Every
+/// request is in exactly one of the counts after `sent`. A request's
+/// window is until the same asker's next request for the same target, at
+/// most [`PROBE_TIMEOUT_MS`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SentFates {
+    /// The container.
+    pub container: String,
+    /// Requests it sent.
+    pub sent: u64,
+    /// Answered by the target's own stack only (its reply entered the
+    /// bridge from the target's veth and a reply was delivered).
+    pub real_only: u64,
+    /// Answered by a vxlan1 proxy only (`arp_reduce`: a reply entered a
+    /// bridge from vxlan1; the target's stack did not answer in the
+    /// window, typically because the proxy consumed the request).
+    pub proxy_only: u64,
+    /// Answered by both: the proxy and the target's real reply (the
+    /// classic-17.03 race; the later one has the last word in `br0`).
+    pub proxy_and_real: u64,
+    /// A reply was delivered but neither a target's veth nor a vxlan1 saw
+    /// one enter a bridge (not expected: every port that can answer is
+    /// watched).
+    pub answered_unwatched: u64,
+    /// A reply entered a bridge but none was delivered to the asker's veth
+    /// (dropped in `br0`: e.g. the asker was learned on vxlan1, ingress =
+    /// egress).
+    pub reply_not_delivered: u64,
+    /// The request reached the target's veth but no reply entered any
+    /// watched port in the window (see the target's [`HandedFates`]).
+    pub target_silent: u64,
+    /// It reached a vxlan1 (not the target) and nothing answered: the
+    /// proxy had no neighbour entry (an l3miss; `arp_reduce` consumes the
+    /// request either way).
+    pub proxy_silent: u64,
+    /// No reply anywhere and the request reached neither the target's
+    /// veth nor a vxlan1: lost on the way (or its target is not a
+    /// container of the plan).
+    pub not_delivered: u64,
+    /// Unanswered because the window ran past the end of the capture.
+    pub at_end: u64,
+}
+
+/// What happened to the ARP requests of a run: per container, those it
+/// was handed ([`HandedFates`]) and those it sent ([`SentFates`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RequestFates {
+    /// Per container (plan order), the requests handed to it.
+    pub handed: Vec<HandedFates>,
+    /// Per container (plan order), the requests it sent.
+    pub sent: Vec<SentFates>,
+    /// Measured reply delays per container (plan order), from the pairs of
+    /// [`HandedFates`].
+    pub delays: Vec<DelayHistogram>,
+}
+
+impl RequestFates {
+    /// Every container's counts summed (`container` = "all").
+    pub fn totals(&self) -> (HandedFates, SentFates) {
+        let mut h = HandedFates {
+            container: "all".into(),
+            ..HandedFates::default()
+        };
+        for x in &self.handed {
+            h.handed += x.handed;
+            h.answered += x.answered;
+            h.at_end += x.at_end;
+            h.lost_after_stack += x.lost_after_stack;
+            h.silent += x.silent;
+            h.unpaired_replies += x.unpaired_replies;
+        }
+        let mut s = SentFates {
+            container: "all".into(),
+            ..SentFates::default()
+        };
+        for x in &self.sent {
+            s.sent += x.sent;
+            s.real_only += x.real_only;
+            s.proxy_only += x.proxy_only;
+            s.proxy_and_real += x.proxy_and_real;
+            s.answered_unwatched += x.answered_unwatched;
+            s.reply_not_delivered += x.reply_not_delivered;
+            s.target_silent += x.target_silent;
+            s.proxy_silent += x.proxy_silent;
+            s.not_delivered += x.not_delivered;
+            s.at_end += x.at_end;
+        }
+        (h, s)
+    }
+
+    /// The sum of the handed requests' unanswered counts: (at end, lost
+    /// after the stack, silent).
+    pub fn unanswered(&self) -> (u64, u64, u64) {
+        self.handed.iter().fold((0, 0, 0), |a, h| {
+            (a.0 + h.at_end, a.1 + h.lost_after_stack, a.2 + h.silent)
+        })
+    }
+}
+
+/// Accounts for every ARP request of a run ([`RequestFates`]).
+/// `containers` are (name, IP, longest reply delay in ms, 0 when it has no
+/// delayer) in plan order; `events` the captured frames in time order;
+/// `delayer` what each slow container's delayer logged; `end_ms` when the
+/// capture stopped.
+pub fn request_fates(
+    containers: &[(String, Ipv4Addr, u64)],
+    events: &[ArpEvent],
+    delayer: &BTreeMap<String, Vec<DelayRecord>>,
+    end_ms: f64,
+) -> RequestFates {
+    /// Slack for the stack's own latency and timestamp jitter, ms.
+    const SLACK_MS: f64 = 5.0;
+    let mut out = RequestFates::default();
+    for (i, (name, ip, max_delay)) in containers.iter().enumerate() {
+        let here = |e: &&ArpEvent| e.port == ArpPort::Veth(i);
+        let requests: Vec<(f64, Ipv4Addr)> = events
+            .iter()
+            .filter(here)
+            .filter(|e| !e.inbound && e.op == 1 && e.tip == *ip)
+            .map(|e| (e.t_ms, e.sip))
+            .collect();
+        let records = delayer.get(name).map_or(&[][..], |r| &r[..]);
+        let mut used = vec![false; records.len()];
+        // (stack time, wire time, asker)
+        let mut replies: Vec<(f64, f64, Ipv4Addr)> = events
+            .iter()
+            .filter(here)
+            .filter(|e| e.inbound && e.op == 2 && e.sip == *ip)
+            .map(|e| {
+                let best = records
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, r)| !used[*k] && r.target == e.tip)
+                    .map(|(k, r)| (k, (r.t_ms + r.held_ms - e.t_ms).abs()))
+                    .filter(|(_, d)| *d <= SLACK_MS)
+                    .min_by(|a, b| a.1.total_cmp(&b.1));
+                let stack = best.map_or(e.t_ms, |(k, _)| {
+                    used[k] = true;
+                    records[k].t_ms
+                });
+                (stack, e.t_ms, e.tip)
+            })
+            .collect();
+        replies.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut paired = vec![false; requests.len()];
+        let mut samples = Vec::new();
+        let mut unpaired_replies = 0;
+        for (stack, wire, asker) in &replies {
+            let k = requests
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(k, (t, a))| !paired[*k] && a == asker && *t <= stack + 0.001);
+            match k {
+                Some((k, (t, _))) => {
+                    paired[k] = true;
+                    samples.push((*t, wire - t));
+                }
+                None => unpaired_replies += 1,
+            }
+        }
+        samples.sort_by(|a, b| a.0.total_cmp(&b.0));
+        out.delays.push(DelayHistogram::of(
+            name,
+            samples.into_iter().map(|s| s.1).collect(),
+        ));
+        let mut h = HandedFates {
+            container: name.clone(),
+            handed: requests.len() as u64,
+            unpaired_replies,
+            ..HandedFates::default()
+        };
+        for (k, (t, asker)) in requests.iter().enumerate() {
+            if paired[k] {
+                h.answered += 1;
+                continue;
+            }
+            // The delayer's record of a reply to this request: the stack
+            // answers within the slack of the request reaching it.
+            let rec = records
+                .iter()
+                .find(|r| r.target == *asker && r.t_ms >= t - 0.001 && r.t_ms <= t + SLACK_MS);
+            let held_past_end = rec.is_some_and(|r| r.t_ms + r.held_ms > end_ms);
+            if *t + *max_delay as f64 + SLACK_MS > end_ms || held_past_end {
+                h.at_end += 1;
+            } else if rec.is_some() {
+                h.lost_after_stack += 1;
+            } else {
+                h.silent += 1;
+            }
+        }
+        out.handed.push(h);
+    }
+    let index_of = |a: Ipv4Addr| containers.iter().position(|c| c.1 == a);
+    for (i, (name, ip, _)) in containers.iter().enumerate() {
+        let mut s = SentFates {
+            container: name.clone(),
+            ..SentFates::default()
+        };
+        let sent: Vec<(usize, &ArpEvent)> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.port == ArpPort::Veth(i) && e.inbound && e.op == 1 && e.sip == *ip)
+            .collect();
+        for (n, (k, q)) in sent.iter().enumerate() {
+            let next = sent[n + 1..]
+                .iter()
+                .find(|(_, r)| r.tip == q.tip)
+                .map_or(f64::INFINITY, |(_, r)| r.t_ms);
+            let until = next.min(q.t_ms + PROBE_TIMEOUT_MS as f64);
+            let window = events[*k..].iter().take_while(|e| e.t_ms < until);
+            let (mut real, mut proxy, mut delivered) = (false, false, false);
+            let (mut reached, mut at_proxy) = (false, false);
+            let target = index_of(q.tip);
+            for e in window {
+                let about = e.sip == q.tip && e.tip == *ip;
+                match (e.port, e.inbound, e.op) {
+                    (ArpPort::Veth(t), true, 2) if Some(t) == target && about => real = true,
+                    (ArpPort::Vxlan(_), true, 2) if about => proxy = true,
+                    (ArpPort::Veth(t), false, 2) if t == i && about => delivered = true,
+                    (ArpPort::Veth(t), false, 1)
+                        if Some(t) == target && e.sip == *ip && e.tip == q.tip =>
+                    {
+                        reached = true
+                    }
+                    (ArpPort::Vxlan(_), false, 1) if e.sip == *ip && e.tip == q.tip => {
+                        at_proxy = true
+                    }
+                    _ => {}
+                }
+            }
+            s.sent += 1;
+            if delivered {
+                match (real, proxy) {
+                    (true, true) => s.proxy_and_real += 1,
+                    (true, false) => s.real_only += 1,
+                    (false, true) => s.proxy_only += 1,
+                    (false, false) => s.answered_unwatched += 1,
+                }
+            } else if until > end_ms && next.is_infinite() {
+                s.at_end += 1;
+            } else if real || proxy {
+                s.reply_not_delivered += 1;
+            } else if reached {
+                s.target_silent += 1;
+            } else if at_proxy {
+                s.proxy_silent += 1;
+            } else {
+                s.not_delivered += 1;
+            }
+        }
+        out.sent.push(s);
+    }
+    out
 }
 
 // ---------------------------------------------------------------------
@@ -2122,6 +2495,9 @@ pub struct MetricRow {
     pub model: f64,
     /// The kernel's.
     pub kernel: f64,
+    /// The dispersion φ the counts were divided by (1: plain Poisson or
+    /// binomial).
+    pub dispersion: f64,
     /// The test's p-value.
     pub p_value: f64,
     /// |a − b| / max(a, b).
@@ -2135,6 +2511,14 @@ pub struct MetricRow {
 pub struct SoakComparison {
     /// The criterion applied.
     pub criterion: Criterion,
+    /// The model's runs summed, and their traffic time, s.
+    pub model_runs: u64,
+    /// See `model_runs`.
+    pub model_s: f64,
+    /// The kernel's soaks summed, and their traffic time, s.
+    pub kernel_runs: u64,
+    /// See `kernel_runs`.
+    pub kernel_s: f64,
     /// One row per metric.
     pub rows: Vec<MetricRow>,
     /// Every row agrees.
@@ -2145,16 +2529,22 @@ impl std::fmt::Display for SoakComparison {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{:<12} {:>12} {:>12} {:>10} {:>8}  verdict",
-            "metric", "model", "kernel", "p", "rel.diff"
+            "same rates? model {} run(s), {:.0} s of traffic; kernel {} run(s), {:.0} s",
+            self.model_runs, self.model_s, self.kernel_runs, self.kernel_s
+        )?;
+        writeln!(
+            f,
+            "{:<12} {:>12} {:>12} {:>7} {:>10} {:>8}  verdict",
+            "metric", "model", "kernel", "phi", "p", "rel.diff"
         )?;
         for r in &self.rows {
             writeln!(
                 f,
-                "{:<12} {:>12.4} {:>12.4} {:>10.2e} {:>8.2}  {}",
+                "{:<12} {:>12.4} {:>12.4} {:>7.1} {:>10.2e} {:>8.2}  {}",
                 r.metric,
                 r.model,
                 r.kernel,
+                r.dispersion,
                 r.p_value,
                 r.rel_diff,
                 if r.agree { "agrees" } else { "DISAGREES" }
@@ -2162,7 +2552,9 @@ impl std::fmt::Display for SoakComparison {
         }
         write!(
             f,
-            "criterion: per-metric test at alpha {}/4 and a relative margin {}: {}",
+            "criterion: rates per second (episodes, fdb_moves, arp_frames: exact conditional \
+             Poisson test on counts / phi; loss: two-proportion z-test / sqrt(phi)), each at \
+             alpha {}/4, and a disagreement needs a relative difference over {}: {}",
             self.criterion.alpha,
             self.criterion.margin,
             if self.agree { "agree" } else { "DISAGREE" }
@@ -2289,6 +2681,7 @@ pub fn compare(model: &Summary, kernel: &Summary, criterion: Criterion) -> SoakC
             metric,
             model: rm,
             kernel: rk,
+            dispersion: phi,
             p_value: p,
             rel_diff: d,
             agree: !(p < level && d > criterion.margin),
@@ -2312,6 +2705,7 @@ pub fn compare(model: &Summary, kernel: &Summary, criterion: Criterion) -> SoakC
         metric: "loss",
         model: pm,
         kernel: pk,
+        dispersion: phi_loss,
         p_value: p,
         rel_diff: d,
         agree: !(p < level && d > criterion.margin),
@@ -2319,6 +2713,10 @@ pub fn compare(model: &Summary, kernel: &Summary, criterion: Criterion) -> SoakC
     let agree = rows.iter().all(|r| r.agree);
     SoakComparison {
         criterion,
+        model_runs: model.runs,
+        model_s: tm / 1e3,
+        kernel_runs: kernel.runs,
+        kernel_s: tk / 1e3,
         rows,
         agree,
     }
@@ -2518,5 +2916,141 @@ mod tests {
         assert!(p.validate().unwrap_err().contains("no container named"));
         let p = SoakPlan::classic_example(MAX_SOAK_MS + 1, 1);
         assert!(p.validate().is_err());
+    }
+
+    fn ev(
+        t_ms: f64,
+        port: ArpPort,
+        inbound: bool,
+        op: u16,
+        sip: [u8; 4],
+        tip: [u8; 4],
+    ) -> ArpEvent {
+        ArpEvent {
+            t_ms,
+            port,
+            inbound,
+            op,
+            sip: sip.into(),
+            tip: tip.into(),
+        }
+    }
+
+    const A: [u8; 4] = [10, 0, 0, 2];
+    const B: [u8; 4] = [10, 0, 0, 3];
+    const D: [u8; 4] = [10, 0, 0, 5];
+
+    fn who() -> Vec<(String, Ipv4Addr, u64)> {
+        vec![
+            ("A".into(), A.into(), 0),
+            ("B".into(), B.into(), 80),
+            ("D".into(), D.into(), 0),
+        ]
+    }
+
+    /// Two requests of A reach the slow B 50 ms apart; the delayer holds
+    /// the first reply 60 ms and the second 50 ms, so both replies come
+    /// after the second request. Paired by the stack's time (the
+    /// delayer's log), both are answered with their true delays (60.1 and
+    /// 50.1 ms; paired by wire time they would look 10 and 100 ms); a
+    /// third request gets no reply at all (silent), a fourth comes just
+    /// before the end (at end).
+    #[test]
+    fn handed_requests_pair_by_stack_time_and_count_causes() {
+        use ArpPort::Veth;
+        let rec = |t_ms: f64, asked_ms: u64, held_ms: f64| DelayRecord {
+            t_ms,
+            asked_ms,
+            held_ms,
+            target: A.into(),
+        };
+        let events = vec![
+            ev(1000.0, Veth(1), false, 1, A, B),
+            ev(1050.0, Veth(1), false, 1, A, B),
+            ev(1060.1, Veth(1), true, 2, B, A),
+            ev(1100.1, Veth(1), true, 2, B, A),
+            ev(3000.0, Veth(1), false, 1, A, B),
+            ev(9990.0, Veth(1), false, 1, A, B),
+        ];
+        let delayer: BTreeMap<String, Vec<DelayRecord>> = [(
+            "B".to_string(),
+            vec![rec(1000.1, 60, 60.0), rec(1050.1, 50, 50.0)],
+        )]
+        .into();
+        let f = request_fates(&who(), &events, &delayer, 10_000.0);
+        let b = &f.handed[1];
+        assert_eq!(
+            (b.handed, b.answered, b.silent, b.at_end, b.lost_after_stack),
+            (4, 2, 1, 1, 0),
+            "{b:?}"
+        );
+        assert_eq!(b.unpaired_replies, 0);
+        let mut d = f.delays[1].samples_ms.clone();
+        d.sort_by(f64::total_cmp);
+        assert!(
+            (d[0] - 50.1).abs() < 1e-6 && (d[1] - 60.1).abs() < 1e-6,
+            "{d:?}"
+        );
+        // The stack answered (the delayer logged it) but nothing reached
+        // the wire: lost after the stack.
+        let delayer: BTreeMap<String, Vec<DelayRecord>> =
+            [("B".to_string(), vec![rec(3000.1, 0, 0.1)])].into();
+        let f = request_fates(&who(), &events[4..5], &delayer, 10_000.0);
+        assert_eq!(f.handed[1].lost_after_stack, 1, "{:?}", f.handed[1]);
+    }
+
+    /// A's requests for B by who answered: both (proxy, then B), the proxy
+    /// only, B's reply dropped in br0 (never delivered to A), nothing (B
+    /// silent), and one at the end; D's request for A reaches host2's
+    /// proxy only, which has no entry.
+    #[test]
+    fn sent_requests_by_who_answered() {
+        use ArpPort::{Veth, Vxlan};
+        let events = vec![
+            // both
+            ev(0.0, Veth(0), true, 1, A, B),
+            ev(0.01, Veth(1), false, 1, A, B),
+            ev(0.02, Vxlan(0), false, 1, A, B),
+            ev(0.03, Vxlan(0), true, 2, B, A),
+            ev(0.04, Veth(0), false, 2, B, A),
+            ev(0.05, Veth(1), true, 2, B, A),
+            ev(0.06, Veth(0), false, 2, B, A),
+            // proxy only
+            ev(2000.0, Veth(0), true, 1, A, B),
+            ev(2000.02, Vxlan(0), false, 1, A, B),
+            ev(2000.03, Vxlan(0), true, 2, B, A),
+            ev(2000.04, Veth(0), false, 2, B, A),
+            // B answers, br0 drops it
+            ev(4000.0, Veth(0), true, 1, A, B),
+            ev(4000.01, Veth(1), false, 1, A, B),
+            ev(4000.05, Veth(1), true, 2, B, A),
+            // B silent
+            ev(6000.0, Veth(0), true, 1, A, B),
+            ev(6000.01, Veth(1), false, 1, A, B),
+            // D asks for A: host2's proxy, no entry
+            ev(7000.0, Veth(2), true, 1, D, A),
+            ev(7000.01, Vxlan(1), false, 1, D, A),
+            // at the end
+            ev(9500.0, Veth(0), true, 1, A, B),
+        ];
+        let f = request_fates(&who(), &events, &BTreeMap::new(), 10_000.0);
+        let a = &f.sent[0];
+        assert_eq!(a.sent, 5);
+        assert_eq!(
+            (
+                a.proxy_and_real,
+                a.real_only,
+                a.proxy_only,
+                a.reply_not_delivered,
+                a.target_silent,
+                a.at_end
+            ),
+            (1, 0, 1, 1, 1, 1),
+            "{a:?}"
+        );
+        assert_eq!(f.sent[2].proxy_silent, 1, "{:?}", f.sent[2]);
+        let (h, s) = f.totals();
+        assert_eq!((h.handed, h.answered, h.silent), (3, 2, 1), "{h:?}");
+        assert_eq!(s.sent, 6);
     }
 }
