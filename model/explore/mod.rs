@@ -1,7 +1,7 @@
 //! The explorers: exhaustive breadth-first search with a visited set of
 //! stable 128-bit fingerprints and a partial-order reduction, seeded
 //! random walks, replay of a schedule, and shrinking of a violating
-//! schedule ([`shrink`]).
+//! schedule ([`shrink`](mod@shrink)).
 //!
 //! Every explorer reports, per property, the first violation it found as a
 //! schedule (a list of choice indices, see [`crate::sim`]), whether the
