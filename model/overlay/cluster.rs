@@ -14,14 +14,14 @@
 //! - the peer table is `peerMap`, a `SetMatrix` keyed by the peer's IP:
 //!   an insertion-ordered set of (endpoint, MAC, VTEP) per IP, whose first
 //!   element is the one programmed ([`HostState::peers`]);
-//! - [`Cluster::peer_add`] stands for `network.peerAdd` → `addNeighbor`:
+//! - `Cluster::peer_add` stands for `network.peerAdd` → `addNeighbor`:
 //!   the IP neighbour entry first (`AddNeighbor`, exclusive, retried with
 //!   replace only when this peer is the only one using the IP: the
 //!   `replaceStale` rule), then the FDB entry, once per (VTEP, MAC) by the
 //!   reference count `fdbCnt`, with `NeighAdd` (exclusive: before moby
 //!   #53663) or `NeighSet` (replace: the fix) as the variant says
 //!   ([`FdbProgram`]);
-//! - [`Cluster::peer_delete`] stands for `network.peerDelete` →
+//! - `Cluster::peer_delete` stands for `network.peerDelete` →
 //!   `deleteNeighbor`: the neighbour entry, then the FDB entry when the
 //!   reference count falls to zero; then, if another endpoint still uses
 //!   the IP, that one is programmed (the restore of #1935);
