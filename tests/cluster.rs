@@ -9,6 +9,7 @@ use serde_json::Value;
 
 mod common;
 use common::cli::{json_rows, run, scratch_with, stderr, stdout};
+use common::in_order;
 
 const SCRATCH: &str = "cluster-tests";
 const REJOIN: &str = "scenarios/swarm-rejoin-fdb-eexist.toml";
@@ -71,16 +72,14 @@ fn the_rejoin_race_is_found_with_the_fixs_signature_and_replace_closes_it() {
     let trace = stdout(&o);
     // The bad order: B's traffic between the leave and the join, so
     // vxlan1 learned B's MAC before the exclusive add.
-    let leave = trace.find("worker1: leave of B").expect("the leave");
-    let learned = trace
-        .find("vxlan1 fdb: 02:42:0a:00:01:11 learned at 192.168.100.2")
-        .expect("the learned entry");
-    let eexist = trace
-        .find(
+    in_order(
+        &trace,
+        &[
+            "worker1: leave of B",
+            "vxlan1 fdb: 02:42:0a:00:01:11 learned at 192.168.100.2",
             "bridge fdb add 02:42:0a:00:01:11 dev vxlan1 dst 192.168.100.2 self permanent: EEXIST",
-        )
-        .expect("the exclusive add refused");
-    assert!(leave < learned && learned < eexist, "{trace}");
+        ],
+    );
     // #53663's signature: the FDB row gone, the neighbour row intact.
     let end = &trace[trace.find("final state").unwrap()..];
     assert!(end.contains("worker1 vxlan1 fdb: (empty)"), "{end}");
@@ -230,17 +229,14 @@ fn the_reused_address_leaves_a_stale_remote_entry_only_in_the_pre_1935_map() {
     let trace = replay_of(REUSE, &rows, "libnetwork-pre-1935", "overlay.converged");
     // The bad order: the new local endpoint overwrites the key before the
     // old one's leave arrives, which is then taken as stale.
-    let start = trace.find("start web.1@worker1").expect("the local start");
-    let overwrite = trace
-        .find("web.1@worker1 overwrites web.1's entry")
-        .expect("the overwrite");
-    let leave = trace.find("worker1: leave of web.1").expect("the leave");
-    let kept = trace
-        .find("mismatched endpoint ID): kept")
-        .expect("the stale delete");
-    assert!(
-        start < overwrite && overwrite < leave && leave < kept,
-        "{trace}"
+    in_order(
+        &trace,
+        &[
+            "start web.1@worker1",
+            "web.1@worker1 overwrites web.1's entry",
+            "worker1: leave of web.1",
+            "mismatched endpoint ID): kept",
+        ],
     );
     let end = &trace[trace.find("final state").unwrap()..];
     assert!(
@@ -325,20 +321,15 @@ fn a_stale_delete_keeps_the_cached_pair_before_1433_and_the_fix_purges_it() {
     // The bad order on worker1: the new task's add before the old one's
     // delete, which is then stale and leaves the old pair cached; the
     // address back on worker2 is then skipped by AddNeighbor.
-    let add = trace.find("worker1: join of web.1b").expect("the add");
-    let delete = trace.find("worker1: leave of web.1\n").expect("the delete");
-    let kept = trace
-        .find("stale delete ignored: the sandbox cache keeps (192.168.100.2, 02:42:0a:00:01:06)")
-        .expect("the cached pair");
-    let back = trace
-        .find("worker1: join of web.1c")
-        .expect("the move back");
-    let skipped = trace
-        .find("Neighbor entry already present for IP 192.168.100.2, mac 02:42:0a:00:01:06")
-        .expect("the skipped add");
-    assert!(
-        add < delete && delete < kept && kept < back && back < skipped,
-        "{trace}"
+    in_order(
+        &trace,
+        &[
+            "worker1: join of web.1b",
+            "worker1: leave of web.1\n",
+            "stale delete ignored: the sandbox cache keeps (192.168.100.2, 02:42:0a:00:01:06)",
+            "worker1: join of web.1c",
+            "Neighbor entry already present for IP 192.168.100.2, mac 02:42:0a:00:01:06",
+        ],
     );
     let end = &trace[trace.find("final state").unwrap()..];
     assert!(end.contains("worker1 vxlan1 fdb: (empty)"), "{end}");
@@ -383,19 +374,14 @@ fn a_delete_between_the_init_snapshot_and_its_replay_survives_before_1893() {
         }
     }
     let trace = replay_of(LAZY, &rows, "libnetwork-pre-1893", "overlay.converged");
-    let snapshot = trace
-        .find("peerDbUpdateSandbox snapshots the 2 remote peers")
-        .expect("the snapshot");
-    let leave = trace.find("worker1: leave of web.1").expect("the leave");
-    let failed = trace
-        .find("could not find the neighbor entry to delete")
-        .expect("the delete meets an empty sandbox");
-    let replay = trace
-        .find("worker1: peerDbUpdateSandbox replays its snapshot")
-        .expect("the replay");
-    assert!(
-        snapshot < leave && leave < failed && failed < replay,
-        "{trace}"
+    in_order(
+        &trace,
+        &[
+            "peerDbUpdateSandbox snapshots the 2 remote peers",
+            "worker1: leave of web.1",
+            "could not find the neighbor entry to delete",
+            "worker1: peerDbUpdateSandbox replays its snapshot",
+        ],
     );
     let end = &trace[trace.find("final state").unwrap()..];
     assert!(

@@ -22,6 +22,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use netrace::kernel::capture::PacketSocket;
+use netrace::kernel::cluster;
 use netrace::kernel::netns::{self, Namespaces};
 use netrace::kernel::KernelError;
 use netrace::l2::netlink::{Errno, NlRequest, NudState};
@@ -130,21 +131,10 @@ impl Hosts {
         }
     }
 
-    /// A's vxlan1 FDB: MAC → (remote, permanent), unicast entries only.
+    /// A's vxlan1 FDB: MAC → (remote, permanent), unicast entries only
+    /// (the cluster oracle's read-back).
     fn fdb(&self) -> BTreeMap<EthernetAddress, (Ipv4Addr, bool)> {
-        let rows = netns::run_json(
-            "bridge",
-            &["-n", self.a(), "-j", "fdb", "show", "dev", "vxlan1"],
-        )
-        .expect("bridge fdb show");
-        rows.iter()
-            .filter_map(|r| {
-                let m: EthernetAddress = r["mac"].as_str()?.parse().ok()?;
-                let dst: Ipv4Addr = r["dst"].as_str()?.parse().ok()?;
-                let permanent = r["state"].as_str() == Some("permanent");
-                m.is_unicast().then_some((m, (dst, permanent)))
-            })
-            .collect()
+        cluster::vxlan_fdb(self.a()).expect("bridge fdb show")
     }
 
     /// A's vxlan1 neighbour entry for `ip`: (MAC, permanent).

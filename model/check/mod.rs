@@ -2,7 +2,7 @@
 //! verdicts compared to the scenario's expectations.
 //!
 //! For each variant one search runs (exhaustive by default) and checks all
-//! properties at once; each violation is shrunk ([`crate::explore::shrink`])
+//! properties at once; each violation is shrunk ([`shrink`](crate::explore::shrink()))
 //! and turned into a replay token. The results feed the matrix printed by
 //! `netrace check` and its JSON lines.
 //!

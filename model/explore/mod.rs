@@ -1,7 +1,7 @@
 //! The explorers: exhaustive breadth-first search with a visited set of
 //! stable 128-bit fingerprints and a partial-order reduction, seeded
 //! random walks, replay of a schedule, and shrinking of a violating
-//! schedule ([`shrink`]).
+//! schedule ([`shrink`](mod@shrink)).
 //!
 //! Every explorer reports, per property, the first violation it found as a
 //! schedule (a list of choice indices, see [`crate::sim`]), whether the
@@ -1104,13 +1104,13 @@ const PARALLEL_MIN: usize = 256;
 /// Breadth-first search on `options.jobs` threads, with results identical
 /// to [`bfs`]'s: the same states, counts, verdicts and counterexamples.
 ///
-/// The search goes layer by layer, a chunk of [`PARALLEL_CHUNK`] states
+/// The search goes layer by layer, a chunk of `PARALLEL_CHUNK` states
 /// at a time, in four phases:
 /// 1. workers compute, for their parts of the chunk, each state's
 ///    actions, its ample set and cycle proviso, and its successors with
 ///    their representatives and fingerprints, leaving out those visited
 ///    before the chunk began and those their part repeats;
-/// 2. workers, one partition of the visited set ([`PARTITIONS`]) each,
+/// 2. workers, one partition of the visited set (`PARTITIONS`) each,
 ///    take the successors of their partition in the sequential search's
 ///    order and claim the first of each new fingerprint; the calling
 ///    thread then goes through the successors in that order and does

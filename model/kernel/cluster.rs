@@ -216,16 +216,7 @@ impl Topology {
     /// Host `h`'s vxlan tables.
     fn tables(&self, h: usize) -> Result<Tables, KernelError> {
         let ns = self.hosts[h].as_str();
-        let rows = netns::run_json("bridge", &["-n", ns, "-j", "fdb", "show", "dev", "vxlan1"])?;
-        let fdb = rows
-            .iter()
-            .filter_map(|r| {
-                let m: EthernetAddress = r["mac"].as_str()?.parse().ok()?;
-                let dst: Ipv4Addr = r["dst"].as_str()?.parse().ok()?;
-                let permanent = r["state"].as_str() == Some("permanent");
-                m.is_unicast().then_some((m, (dst, permanent)))
-            })
-            .collect();
+        let fdb = vxlan_fdb(ns)?;
         let rows = netns::run_json("ip", &["-n", ns, "-j", "neigh", "show", "dev", "vxlan1"])?;
         let neigh = rows
             .iter()
@@ -237,6 +228,23 @@ impl Topology {
             .collect();
         Ok((fdb, neigh))
     }
+}
+
+/// The unicast entries of `vxlan1`'s FDB in namespace `ns`, read back with
+/// `bridge -j fdb show dev vxlan1`: MAC → (remote, permanent). Learned
+/// entries show as not permanent; the all-zeros and multicast entries
+/// (flooding) are left out.
+pub fn vxlan_fdb(ns: &str) -> Result<BTreeMap<EthernetAddress, (Ipv4Addr, bool)>, KernelError> {
+    let rows = netns::run_json("bridge", &["-n", ns, "-j", "fdb", "show", "dev", "vxlan1"])?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let m: EthernetAddress = r["mac"].as_str()?.parse().ok()?;
+            let dst: Ipv4Addr = r["dst"].as_str()?.parse().ok()?;
+            let permanent = r["state"].as_str() == Some("permanent");
+            m.is_unicast().then_some((m, (dst, permanent)))
+        })
+        .collect())
 }
 
 /// Creates host `i`'s vxlan1 in namespace `ns`.

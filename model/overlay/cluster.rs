@@ -14,14 +14,14 @@
 //! - the peer table is `peerMap`, a `SetMatrix` keyed by the peer's IP:
 //!   an insertion-ordered set of (endpoint, MAC, VTEP) per IP, whose first
 //!   element is the one programmed ([`HostState::peers`]);
-//! - [`Cluster::peer_add`] stands for `network.peerAdd` → `addNeighbor`:
+//! - `Cluster::peer_add` stands for `network.peerAdd` → `addNeighbor`:
 //!   the IP neighbour entry first (`AddNeighbor`, exclusive, retried with
 //!   replace only when this peer is the only one using the IP: the
 //!   `replaceStale` rule), then the FDB entry, once per (VTEP, MAC) by the
 //!   reference count `fdbCnt`, with `NeighAdd` (exclusive: before moby
 //!   #53663) or `NeighSet` (replace: the fix) as the variant says
 //!   ([`FdbProgram`]);
-//! - [`Cluster::peer_delete`] stands for `network.peerDelete` →
+//! - `Cluster::peer_delete` stands for `network.peerDelete` →
 //!   `deleteNeighbor`: the neighbour entry, then the FDB entry when the
 //!   reference count falls to zero; then, if another endpoint still uses
 //!   the IP, that one is programmed (the restore of #1935);
@@ -35,8 +35,8 @@
 //!   (bulk sync). Faults, each bounded by the scenario's budget: an event
 //!   dropped, delivered twice, or delivered before an earlier one.
 //! - a container's own host records it as a local peer when it starts
-//!   ([`Cluster::local_join`], nothing programmed) and forgets it when it
-//!   stops ([`Cluster::local_leave`], restoring the next endpoint of its
+//!   (`Cluster::local_join`, nothing programmed) and forgets it when it
+//!   stops (`Cluster::local_leave`, restoring the next endpoint of its
 //!   IP if that one is remote);
 //! - the eras before (profiles, [`DriverProfile`]): without `fdbCnt`
 //!   (moby #50106: every delete takes the MAC's FDB entry); libnetwork's
@@ -128,7 +128,7 @@ pub enum PeerDb {
     /// same key overwrites the first; a delete whose endpoint ID does not
     /// match leaves the entry and touches only the sandbox's neighbour
     /// cache; the osl `AddNeighbor` skips what its cache already holds and
-    /// programs with `NeighSet` ([`Cluster::peer_add_map`]).
+    /// programs with `NeighSet` (`Cluster::peer_add_map`).
     Map,
     /// libnetwork #1935 and later, moby today: a `SetMatrix` per IP, the
     /// first element programmed, the next restored when it is deleted.
@@ -586,18 +586,11 @@ impl Cluster {
                     h.peers.remove(&ip);
                     return;
                 }
-                let next = h.peers[&ip][0];
-                if self.spec.endpoints[next.endpoint as usize].host == cx.host || !h.sandbox {
+                if !h.sandbox {
                     return;
                 }
-                cx.trace.line(format!(
-                    "peerDelete (local {}): restoring {} from the db",
-                    self.ep_name(entry.endpoint),
-                    self.ep_name(next.endpoint)
-                ));
-                if let Err(err) = self.add_neighbor(h, ip, next, false, cx) {
-                    h.last_error = Some(format!("peerDelete's restore failed: {err}"));
-                }
+                let who = format!("peerDelete (local {})", self.ep_name(entry.endpoint));
+                self.restore_next(h, ip, &who, false, cx);
             }
         }
     }
@@ -926,21 +919,40 @@ impl Cluster {
                 .line(format!("peer delete operation failed: {err}"));
         }
         if remaining > 0 {
-            let next = h.peers[&ip][0];
-            if self.spec.endpoints[next.endpoint as usize].host == cx.host {
+            self.restore_next(h, ip, "peerDelete", true, cx);
+        }
+    }
+
+    /// The tail of both delete paths (a remote peer's `peerDelete` and a
+    /// local `Leave`): once an endpoint of `ip` has left the db and others
+    /// remain, the db's next endpoint of the IP (its first element) is
+    /// programmed, unless it lives on this host (a local peer needs no
+    /// vxlan entry). `who` starts the trace line; `say_local` also traces
+    /// the local case. A failed restore is kept as the host's last error.
+    fn restore_next(
+        &self,
+        h: &mut HostState,
+        ip: Ipv4Addr,
+        who: &str,
+        say_local: bool,
+        cx: &mut Cx<'_>,
+    ) {
+        let next = h.peers[&ip][0];
+        if self.spec.endpoints[next.endpoint as usize].host == cx.host {
+            if say_local {
                 cx.trace.line(format!(
-                    "peerDelete: {} is next in the db, a local peer: nothing to program",
+                    "{who}: {} is next in the db, a local peer: nothing to program",
                     self.ep_name(next.endpoint)
                 ));
-                return;
             }
-            cx.trace.line(format!(
-                "peerDelete: restoring {} from the db",
-                self.ep_name(next.endpoint)
-            ));
-            if let Err(err) = self.add_neighbor(h, ip, next, false, cx) {
-                h.last_error = Some(format!("peerDelete's restore failed: {err}"));
-            }
+            return;
+        }
+        cx.trace.line(format!(
+            "{who}: restoring {} from the db",
+            self.ep_name(next.endpoint)
+        ));
+        if let Err(err) = self.add_neighbor(h, ip, next, false, cx) {
+            h.last_error = Some(format!("peerDelete's restore failed: {err}"));
         }
     }
 

@@ -20,7 +20,7 @@
 //! A scenario with a `[time]` table is explored with a clock instead:
 //! the containers run the kernel's neighbour state machine and their
 //! timers, FDB ageing and late answers are events ordered against the
-//! deliveries ([`timers`], which says what that abstraction covers).
+//! deliveries (`system/timers.rs`, which says what that abstraction covers).
 //!
 //! Properties: `l2.single_arp_reply`, `l2.fdb_correct`, `l2.delivery`,
 //! `l2.no_storm`, `l2.converges` (see [`OverlaySystem::properties`]).
@@ -359,7 +359,7 @@ pub struct L2State {
     /// Ids of the data frames sent.
     pub sent: Vec<u16>,
     /// The clock and the containers' neighbour tables, when the scenario
-    /// has a `[time]` table ([`timers`]).
+    /// has a `[time]` table (`system/timers.rs`).
     pub time: Option<TimeState>,
 }
 

@@ -61,3 +61,24 @@ pub fn check_as_bundled(s: &Scenario) -> Vec<VariantResult> {
     };
     check::check_scenario(run, None, &mut |_, _| {}, &mut |_| {})
 }
+
+/// Asserts that each of `markers` occurs in `text` (a trace) and that
+/// their first occurrences come in the order given, naming the missing
+/// marker or the first pair out of order.
+pub fn in_order(text: &str, markers: &[&str]) {
+    let at: Vec<usize> = markers
+        .iter()
+        .map(|m| {
+            text.find(m)
+                .unwrap_or_else(|| panic!("{m:?} is not in the trace:\n{text}"))
+        })
+        .collect();
+    for (i, w) in at.windows(2).enumerate() {
+        assert!(
+            w[0] < w[1],
+            "{:?} should come before {:?} but comes after it in the trace:\n{text}",
+            markers[i],
+            markers[i + 1]
+        );
+    }
+}
