@@ -170,7 +170,7 @@ pub(crate) fn cmd_kernel_soak(
         // measured pass-through (10th to 90th percentile of the replies
         // passed on at once) outside the backlog, as the kernel's does.
         for (i, ep) in v.model.endpoints().iter().enumerate() {
-            if let Some(relay) = relay_us(&report, &ep.name) {
+            if let Some(relay) = relay_us(&reports, &ep.name) {
                 spec.containers[i].relay_us = Some(relay);
             }
         }
@@ -216,12 +216,13 @@ pub(crate) fn cmd_kernel_soak(
 
 /// The measured pass-through of `container`'s delayer, µs: the 10th and
 /// 90th percentile of `held_ms` over the replies it passed on at once
-/// (`asked_ms == 0`); `None` without a delayer or such a reply.
-fn relay_us(report: &soak::SoakReport, container: &str) -> Option<(u64, u64)> {
-    let mut held: Vec<f64> = report
-        .delayer
-        .get(container)?
+/// (`asked_ms == 0`) in every soak of `reports`; `None` without a delayer
+/// or such a reply.
+fn relay_us(reports: &[SoakReport], container: &str) -> Option<(u64, u64)> {
+    let mut held: Vec<f64> = reports
         .iter()
+        .filter_map(|report| report.delayer.get(container))
+        .flatten()
         .filter(|r| r.asked_ms == 0)
         .map(|r| r.held_ms.max(0.0))
         .collect();
