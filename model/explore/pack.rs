@@ -223,7 +223,7 @@ impl Links {
 
     /// Adds a node reached from `parent` by `choice`.
     pub fn push(&mut self, parent: u32, choice: u32) {
-        if self.len % LINK_CHUNK == 0 {
+        if self.len.is_multiple_of(LINK_CHUNK) {
             self.parents.push(Vec::with_capacity(LINK_CHUNK));
             self.choices.push(Vec::with_capacity(LINK_CHUNK));
         }
