@@ -49,6 +49,7 @@ pub trait Packer<S> {
 }
 
 /// Appends `v` as a LEB128 varint (7 bits a byte, low bits first).
+#[inline]
 pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -58,7 +59,13 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Reads a varint written by [`put_varint`] and advances past it.
+#[inline]
 pub fn get_varint(bytes: &mut &[u8]) -> u64 {
+    let b = bytes[0];
+    if b < 0x80 {
+        *bytes = &bytes[1..];
+        return u64::from(b);
+    }
     let mut v = 0u64;
     let mut shift = 0;
     loop {
@@ -73,6 +80,7 @@ pub fn get_varint(bytes: &mut &[u8]) -> u64 {
 }
 
 /// Reads one byte and advances past it.
+#[inline]
 pub fn get_u8(bytes: &mut &[u8]) -> u8 {
     let b = bytes[0];
     *bytes = &bytes[1..];

@@ -94,18 +94,22 @@ impl IpamPacker {
     }
 }
 
+#[inline]
 fn put_opt(out: &mut Vec<u8>, v: Option<u64>) {
     put_varint(out, v.map_or(0, |v| v + 1));
 }
 
+#[inline]
 fn get_opt(bytes: &mut &[u8]) -> Option<u64> {
     get_varint(bytes).checked_sub(1)
 }
 
+#[inline]
 fn put_lock(out: &mut Vec<u8>, lock: Option<u8>) {
     put_varint(out, lock.map_or(0, |a| u64::from(a) + 1));
 }
 
+#[inline]
 fn get_lock(bytes: &mut &[u8]) -> Option<u8> {
     get_varint(bytes).checked_sub(1).map(|a| a as u8)
 }
@@ -233,8 +237,14 @@ impl Packer<IpamState> for IpamPacker {
                 }
             })
             .collect();
-        let holders = (0..get_varint(bytes)).map(|_| get_opt(bytes)).collect();
-        let records = (0..get_varint(bytes)).map(|_| get_opt(bytes)).collect();
+        let mut holders = vec![None; get_varint(bytes) as usize];
+        for h in &mut holders {
+            *h = get_opt(bytes);
+        }
+        let mut records = vec![None; get_varint(bytes) as usize];
+        for r in &mut records {
+            *r = get_opt(bytes);
+        }
         IpamState {
             daemons,
             store,
