@@ -209,6 +209,11 @@ mod coverage {
         fn has_symmetry(&self) -> bool {
             self.inner.has_symmetry()
         }
+        // The inner model's frontier encoding, so the shards split a
+        // packed frontier as the real search does.
+        fn packer(&self) -> Option<Box<dyn netrace::explore::pack::Packer<M::State> + '_>> {
+            self.inner.packer()
+        }
         fn summarize(&self, s: &M::State) -> Vec<String> {
             self.inner.summarize(s)
         }

@@ -346,3 +346,53 @@ fn a_step_shares_the_store_and_handles_it_leaves_alone_and_fingerprints_stay_exa
         }
     }
 }
+
+/// The breadth-first frontier's encoding (`Model::packer`): every
+/// reachable state of three runs under three profiles (with a store and
+/// its faults under `classic-swarm-cas`) packs into a byte string that
+/// unpacks, from one buffer holding all of them in turn, into an equal
+/// state with the same fingerprint, and the encoding is compact (the
+/// goal of ≤ 32 bytes per visited state needs frontier states of a few
+/// dozen bytes, not the ~650 of an `IpamState` with its heap parts).
+#[test]
+fn packed_frontier_states_unpack_to_equal_states() {
+    let release = vec![
+        SetupOp::Run("old".into()),
+        SetupOp::Rm(netrace::ipam::system::Target::Name("old".into())),
+    ];
+    for profile in ["libnetwork-17.05", "libnetwork-18.03", "classic-swarm-cas"] {
+        let p = Profile::builtin(profile).unwrap();
+        let mut spec = runs(3, release.clone());
+        if p.store {
+            spec.faults = netrace::ipam::system::Faults {
+                store_timeouts: 1,
+                crashes: 1,
+                ..Default::default()
+            };
+        }
+        let m = IpamSystem::new(&spec, &p).unwrap();
+        let all: Vec<IpamState> = reachable(&m).into_iter().collect();
+        let mut packer = m.packer().expect("the IPAM model packs its states");
+        let mut buf = Vec::new();
+        for s in &all {
+            packer.pack(s, &mut buf);
+        }
+        let mut bytes = &buf[..];
+        for s in &all {
+            let back = packer.unpack(&mut bytes);
+            assert_eq!(&back, s, "{profile}: unpacked state differs");
+            assert_eq!(m.fingerprint(&back), m.fingerprint(s), "{profile}");
+        }
+        assert!(bytes.is_empty(), "{profile}: bytes left over");
+        let per_state = buf.len() as f64 / all.len() as f64;
+        assert!(
+            per_state < 40.0,
+            "{profile}: {per_state:.1} bytes per packed state over {} states",
+            all.len()
+        );
+        eprintln!(
+            "{profile}: {} states, {per_state:.1} bytes per packed state",
+            all.len()
+        );
+    }
+}

@@ -20,12 +20,13 @@
 //! Depth-first search ([`dfs`]), PCT ([`pct`]) and shards ([`Shard`]) are
 //! here too.
 
+pub mod pack;
 pub mod shrink;
 pub mod token;
 
 pub use shrink::shrink;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -562,9 +563,14 @@ impl Hasher for FingerprintHasher {
     fn write_u128(&mut self, i: u128) {
         self.0 = i as u64;
     }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
 }
 
-type Visited = HashMap<Fingerprint, u32, BuildHasherDefault<FingerprintHasher>>;
+/// The visited set of breadth-first search: a fingerprint's 96-bit key
+/// ([`pack::Key`]) to a node index or a depth, 16 bytes an entry.
+type Visited = HashMap<pack::Key, u32, BuildHasherDefault<FingerprintHasher>>;
 
 /// Runs the chosen strategy.
 pub fn explore<M: Model>(
@@ -733,20 +739,6 @@ impl HeapWatch {
             estimate
         }
     }
-}
-
-/// The choices from the initial state to node `at`, by the parent links
-/// of a breadth-first search (`nodes[i]` = (parent, choice); node 0 is
-/// the initial state).
-fn path_to(nodes: &[(u32, u32)], mut at: u32) -> Vec<u32> {
-    let mut path = Vec::new();
-    while at != 0 {
-        let (parent, choice) = nodes[at as usize];
-        path.push(choice);
-        at = parent;
-    }
-    path.reverse();
-    path
 }
 
 /// The bytes a visited table of `len` entries and `capacity` slots is
@@ -937,53 +929,70 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
     let props = model.properties();
     let mut findings = Findings::new(props.len(), options);
     let bounds = options.bounds;
-    // fingerprint -> index into `nodes`; nodes[i] = (parent index, choice).
+    // fingerprint key -> node index; links.get(i) = (parent index, choice).
     let mut visited: Visited = Visited::default();
-    let mut nodes: Vec<(u32, u32)> = Vec::new();
-    let mut queue: VecDeque<(M::State, u32, u32)> = VecDeque::new();
+    let mut links = pack::Links::new();
+    // Frontier states packed into byte strings when the model can
+    // (pack.rs); the layer being expanded and the next one.
+    let mut packer = model.packer();
+    let packed = packer.is_some();
+    let mut current: pack::Frontier<M::State> = pack::Frontier::new(packed);
+    let mut next: pack::Frontier<M::State> = pack::Frontier::new(packed);
     let symmetry = options.symmetry && model.has_symmetry();
     let canon = |s: M::State| canonical(model, symmetry, s);
     let init = canon(model.init_state());
-    visited.insert(model.fingerprint(&init), 0);
-    nodes.push((u32::MAX, u32::MAX));
+    visited.insert(pack::Key::of(model.fingerprint(&init)), 0);
     let mut actions = Vec::new();
     findings.check_state(model, &props, &init, false, &mut Vec::new);
-    queue.push_back((init, 0, 0));
+    current.push(packer.as_deref_mut(), init, 0);
     let mut stop: Option<Stop> = None;
     let mut depth_bound_hit = false;
     let mut max_depth_seen = 0;
     let mut trace = Trace::off();
-    let state_bytes = std::mem::size_of::<(M::State, u32, u32)>() as u64;
-    // The index of the first node of depth `layer + 1`, once one exists.
-    let mut layer = 0u32;
+    let state_bytes = std::mem::size_of::<(M::State, u32)>() as u64;
+    let mut frontier_bytes = 0u64;
+    // The depth of the layer being expanded, and the index of the first
+    // node of the next one, once one exists.
+    let mut depth = 0u32;
     let mut next_layer: Option<u32> = None;
     let mut unsplit = options.shard.filter(|s| s.count > 1);
-    'search: while let Some((state, at, depth)) = queue.pop_front() {
-        if depth != layer {
-            layer = depth;
+    'search: loop {
+        if current.is_empty() {
+            if next.is_empty() {
+                break;
+            }
+            frontier_bytes = frontier_bytes
+                .max(current.capacity_bytes(state_bytes) + next.capacity_bytes(state_bytes));
+            std::mem::swap(&mut current, &mut next);
+            depth += 1;
             next_layer = None;
-            // The popped state and the queue are now exactly this layer.
+            // `current` is now exactly this layer.
             if let Some(shard) = unsplit {
-                if queue.len() + 1 >= SHARD_SPLIT_WIDTH * shard.count as usize {
+                if current.len() >= SHARD_SPLIT_WIDTH * shard.count as usize {
                     unsplit = None;
-                    queue.push_front((state, at, depth));
-                    queue = std::mem::take(&mut queue)
-                        .into_iter()
-                        .enumerate()
-                        .filter(|(j, _)| *j as u64 % shard.count == shard.index)
-                        .map(|(_, e)| e)
-                        .collect();
+                    let mut kept = pack::Frontier::new(packed);
+                    let mut j = 0u64;
+                    while let Some((state, at)) = current.pop(packer.as_deref()) {
+                        if j % shard.count == shard.index {
+                            kept.push(packer.as_deref_mut(), state, at);
+                        }
+                        j += 1;
+                    }
+                    current = kept;
                     continue;
                 }
             }
         }
+        let Some((state, at)) = current.pop(packer.as_deref()) else {
+            continue;
+        };
         max_depth_seen = max_depth_seen.max(depth);
         actions.clear();
         model.actions(&state, &mut actions);
         if actions.is_empty() {
             // Quiesced: the `Quiescent` properties apply. Breadth-first
             // order makes this the shortest path to such a state.
-            findings.check_state(model, &props, &state, true, &mut || path_to(&nodes, at));
+            findings.check_state(model, &props, &state, true, &mut || links.path_to(at));
         } else if depth >= bounds.max_depth {
             depth_bound_hit = true;
         } else {
@@ -998,11 +1007,11 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
             let mut first = None;
             if let Some(a) = ample {
                 let next = canon(model.next_state(&state, &actions[a], &mut trace));
-                let fp = model.fingerprint(&next);
-                match visited.get(&fp) {
+                let key = pack::Key::of(model.fingerprint(&next));
+                match visited.get(&key) {
                     Some(&seen) if next_layer.is_none_or(|first| seen < first) => ample = None,
                     Some(_) => {}
-                    None => first = Some((a, next, fp)),
+                    None => first = Some((a, next, key)),
                 }
             }
             let mut successors =
@@ -1010,30 +1019,30 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
                     actions.iter().enumerate().filter(|_| ample.is_none()).map(
                         |(index, action)| {
                             let next = canon(model.next_state(&state, action, &mut trace));
-                            let fp = model.fingerprint(&next);
-                            (index, next, fp)
+                            let key = pack::Key::of(model.fingerprint(&next));
+                            (index, next, key)
                         },
                     ),
                 );
-            for (index, next, next_fp) in &mut successors {
-                if visited.contains_key(&next_fp) {
+            for (index, succ, key) in &mut successors {
+                if visited.contains_key(&key) {
                     continue;
                 }
-                let growth = table_growth(visited.len(), visited.capacity(), 1, nodes.capacity());
-                if let Err(s) = pacer.admit(nodes.len() as u64, growth, depth + 1, progress) {
+                let growth = table_growth(visited.len(), visited.capacity(), 1, 0);
+                if let Err(s) = pacer.admit(links.len() as u64, growth, depth + 1, progress) {
                     stop = Some(s);
                     break 'search;
                 }
-                let here = nodes.len() as u32;
+                let here = links.len() as u32;
                 next_layer.get_or_insert(here);
-                visited.insert(next_fp, here);
-                nodes.push((at, index as u32));
-                findings.check_state(model, &props, &next, false, &mut || path_to(&nodes, here));
-                queue.push_back((next, here, depth + 1));
+                visited.insert(key, here);
+                links.push(at, index as u32);
+                findings.check_state(model, &props, &succ, false, &mut || links.path_to(here));
+                next.push(packer.as_deref_mut(), succ, here);
             }
         }
         if findings.done() {
-            if !queue.is_empty() {
+            if !current.is_empty() || !next.is_empty() {
                 stop = Some(Stop::FirstViolation);
             }
             break;
@@ -1042,13 +1051,13 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
     if stop.is_none() && depth_bound_hit {
         stop = Some(Stop::MaxDepth);
     }
-    let bytes = pacer.heap.bytes(
-        visited.capacity() as u64 * 17
-            + nodes.capacity() as u64 * 8
-            + queue.capacity() as u64 * state_bytes,
-    );
+    frontier_bytes =
+        frontier_bytes.max(current.capacity_bytes(state_bytes) + next.capacity_bytes(state_bytes));
+    let bytes = pacer
+        .heap
+        .bytes(visited.capacity() as u64 * 17 + links.capacity_bytes() + frontier_bytes);
     Report {
-        states: nodes.len() as u64,
+        states: links.len() as u64,
         complete: stop.is_none(),
         stop,
         max_depth_seen,
@@ -1152,13 +1161,12 @@ pub fn bfs_parallel<M: Model>(
     // fingerprint to the depth of its state (not to its node: the
     // workers insert before nodes are numbered).
     let mut visited: Vec<Visited> = (0..PARTITIONS).map(|_| Visited::default()).collect();
-    let mut nodes: Vec<(u32, u32)> = Vec::new();
+    let mut nodes = pack::Links::new();
     let symmetry = options.symmetry && model.has_symmetry();
     let canon = |s: M::State| canonical(model, symmetry, s);
     let init = canon(model.init_state());
     let init_fp = model.fingerprint(&init);
-    visited[partition(init_fp)].insert(init_fp, 0);
-    nodes.push((u32::MAX, u32::MAX));
+    visited[partition(init_fp)].insert(pack::Key::of(init_fp), 0);
     findings.check_state(model, &props, &init, false, &mut Vec::new);
     let mut layer: Vec<(M::State, u32)> = vec![(init, 0)];
     let mut depth = 0u32;
@@ -1210,7 +1218,7 @@ pub fn bfs_parallel<M: Model>(
                 if let Some(a) = ample {
                     let n = canon(model.next_state(state, &actions[a], &mut trace));
                     let fp = model.fingerprint(&n);
-                    match visited_ref[partition(fp)].get(&fp) {
+                    match visited_ref[partition(fp)].get(&pack::Key::of(fp)) {
                         // Visited before this layer began: at a depth no
                         // greater than this state's.
                         Some(&seen) if seen <= depth => ample = None,
@@ -1222,7 +1230,7 @@ pub fn bfs_parallel<M: Model>(
                     for (index, action) in actions.iter().enumerate() {
                         let n = canon(model.next_state(state, action, &mut trace));
                         let fp = model.fingerprint(&n);
-                        if !visited_ref[partition(fp)].contains_key(&fp) {
+                        if !visited_ref[partition(fp)].contains_key(&pack::Key::of(fp)) {
                             out.push((index as u32, n, fp));
                         }
                     }
@@ -1290,7 +1298,7 @@ pub fn bfs_parallel<M: Model>(
                 let mut new = Vec::new();
                 for &i in idx {
                     if let std::collections::hash_map::Entry::Vacant(e) =
-                        v.entry(offers[i as usize])
+                        v.entry(pack::Key::of(offers[i as usize]))
                     {
                         e.insert(depth + 1);
                         new.push(i);
@@ -1338,7 +1346,7 @@ pub fn bfs_parallel<M: Model>(
                                 break 'insert;
                             }
                             let here = nodes.len() as u32;
-                            nodes.push((*at, index));
+                            nodes.push(*at, index);
                             next.push((n, here));
                         }
                     }
@@ -1369,11 +1377,11 @@ pub fn bfs_parallel<M: Model>(
                 let at = chunk[k].1;
                 if q.peek().is_some_and(|(qk, _)| *qk == k) {
                     let (_, c) = q.next().expect("peeked");
-                    findings.record(&c, &mut || path_to(&nodes, at));
+                    findings.record(&c, &mut || nodes.path_to(at));
                 }
                 for x in from..end {
                     let here = next[x].1;
-                    findings.record(&checks[x - start], &mut || path_to(&nodes, here));
+                    findings.record(&checks[x - start], &mut || nodes.path_to(here));
                 }
                 from = end;
                 if findings.done() {
@@ -1427,7 +1435,7 @@ pub fn bfs_parallel<M: Model>(
     }
     let bytes = pacer.heap.bytes(
         visited.iter().map(|v| v.capacity() as u64).sum::<u64>() * 17
-            + nodes.capacity() as u64 * 8
+            + nodes.capacity_bytes()
             + peak_layers * state_bytes,
     );
     Report {

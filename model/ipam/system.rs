@@ -82,6 +82,7 @@ use super::profile::Profile;
 use crate::sim::{Checked, Model, Property, Trace, When};
 use crate::store::{KeyValue, KvStore, StoreError};
 
+mod pack;
 mod sketch;
 
 /// Names a container in a scenario: by name or by the address it holds.
@@ -1789,6 +1790,12 @@ impl Model for IpamSystem {
 
     fn has_symmetry(&self) -> bool {
         !self.symmetric.is_empty()
+    }
+
+    /// Frontier states as byte strings with numbered shared parts
+    /// ([`pack`]).
+    fn packer(&self) -> Option<Box<dyn crate::explore::pack::Packer<IpamState> + '_>> {
+        Some(Box::new(pack::IpamPacker::new()))
     }
 
     /// The state's fields in order: each daemon as one 20-byte record (its

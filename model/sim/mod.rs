@@ -160,6 +160,14 @@ pub trait Model: Sized + Sync {
         crate::explore::fingerprint(state)
     }
 
+    /// An encoder of states as byte strings for the breadth-first
+    /// search's frontier ([`crate::explore::pack`]), made once per search;
+    /// `None` (the default) keeps frontier states as they are. Decoding
+    /// must give back an equal state: `unpack(pack(s)) == s`.
+    fn packer(&self) -> Option<Box<dyn crate::explore::pack::Packer<Self::State> + '_>> {
+        None
+    }
+
     /// Lines summarizing a state (printed at the end of a trace).
     fn summarize(&self, state: &Self::State) -> Vec<String>;
 

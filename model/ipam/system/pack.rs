@@ -1,0 +1,257 @@
+//! The IPAM model's frontier encoding ([`crate::explore::pack::Packer`]):
+//! an [`IpamState`] as a byte string for the breadth-first search's
+//! frontier, decoded when the search expands it.
+//!
+//! The parts states share (`Arc`: a daemon's handle, an actor's private
+//! copy, the store) are numbered per search: the packer keeps each
+//! distinct part once, in a table, and a state holds its number. Parts
+//! are told apart by value (their cached fingerprint finds the candidates,
+//! `==` decides), so two equal parts get one number and unpacking gives
+//! back an equal state. The plain fields are LEB128 varints: an
+//! `Option<u64>` as 0 or `v + 1`, an enum as a tag byte and its value.
+//! A six-actor state of the seed scenario packs into about 40 bytes
+//! (650 with its heap parts when held as an `IpamState`).
+//!
+//! What it does not do: the numbered parts stay in the tables until the
+//! search ends (there are few: distinct bitmaps, not states).
+//! This is netrace's own encoding; nothing upstream is modelled here.
+
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::sync::Arc;
+
+use super::{Actor, Cached, Daemon, Faults, Handle, IpamState, Outcome};
+use crate::explore::pack::{get_u8, get_varint, put_varint, Packer};
+use crate::ipam::bitseq::{Bitseq, Pos};
+use crate::store::KvStore;
+
+/// A table of distinct shared parts, numbered in the order first seen.
+struct Parts<T> {
+    all: Vec<Arc<Cached<T>>>,
+    /// Cached fingerprint -> numbers of the parts with it (lookups only,
+    /// never iterated).
+    by_fp: HashMap<u128, Vec<u32>, BuildHasherDefault<LowBits>>,
+}
+
+/// Hashes a fingerprint by its low 64 bits.
+#[derive(Default)]
+struct LowBits(u64);
+
+impl std::hash::Hasher for LowBits {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u128(&mut self, i: u128) {
+        self.0 = i as u64;
+    }
+}
+
+impl<T: std::hash::Hash + PartialEq> Parts<T> {
+    fn new() -> Parts<T> {
+        Parts {
+            all: Vec::new(),
+            by_fp: HashMap::default(),
+        }
+    }
+
+    /// The number of `part`, given one if it is new.
+    fn number(&mut self, part: &Arc<Cached<T>>) -> u32 {
+        let ids = self.by_fp.entry(part.fingerprint()).or_default();
+        for &id in ids.iter() {
+            let known = &self.all[id as usize];
+            if Arc::ptr_eq(known, part) || **known == **part {
+                return id;
+            }
+        }
+        let id = self.all.len() as u32;
+        ids.push(id);
+        self.all.push(Arc::clone(part));
+        id
+    }
+
+    fn get(&self, id: u64) -> Arc<Cached<T>> {
+        Arc::clone(&self.all[id as usize])
+    }
+}
+
+/// The packer of one search.
+pub(super) struct IpamPacker {
+    handles: Parts<Handle>,
+    stores: Parts<KvStore<Bitseq>>,
+}
+
+impl IpamPacker {
+    pub(super) fn new() -> IpamPacker {
+        IpamPacker {
+            handles: Parts::new(),
+            stores: Parts::new(),
+        }
+    }
+}
+
+#[inline]
+fn put_opt(out: &mut Vec<u8>, v: Option<u64>) {
+    put_varint(out, v.map_or(0, |v| v + 1));
+}
+
+#[inline]
+fn get_opt(bytes: &mut &[u8]) -> Option<u64> {
+    get_varint(bytes).checked_sub(1)
+}
+
+#[inline]
+fn put_lock(out: &mut Vec<u8>, lock: Option<u8>) {
+    put_varint(out, lock.map_or(0, |a| u64::from(a) + 1));
+}
+
+#[inline]
+fn get_lock(bytes: &mut &[u8]) -> Option<u8> {
+    get_varint(bytes).checked_sub(1).map(|a| a as u8)
+}
+
+impl Packer<IpamState> for IpamPacker {
+    fn pack(&mut self, state: &IpamState, out: &mut Vec<u8>) {
+        // Every field named, so a field added to the state does not
+        // compile until it is packed.
+        let IpamState {
+            daemons,
+            store,
+            actors,
+            holders,
+            records,
+            faults_left,
+        } = state;
+        put_varint(out, daemons.len() as u64);
+        for Daemon {
+            handle,
+            handle_lock,
+            network_lock,
+        } in daemons
+        {
+            put_varint(out, u64::from(self.handles.number(handle)));
+            put_lock(out, *handle_lock);
+            put_lock(out, *network_lock);
+        }
+        put_opt(
+            out,
+            store.as_ref().map(|s| u64::from(self.stores.number(s))),
+        );
+        let Faults {
+            store_timeouts,
+            lost_answers,
+            lost_requests,
+            crashes,
+        } = *faults_left;
+        out.extend_from_slice(&[store_timeouts, lost_answers, lost_requests, crashes]);
+        put_varint(out, actors.len() as u64);
+        for Actor {
+            pc,
+            ordinal,
+            pos,
+            copy,
+            outcome,
+        } in actors
+        {
+            out.push(*pc);
+            put_opt(out, *ordinal);
+            match pos {
+                None => out.push(0),
+                Some(Pos { byte, bit }) => {
+                    out.push(1);
+                    put_varint(out, *byte);
+                    put_varint(out, *bit);
+                }
+            }
+            put_opt(
+                out,
+                copy.as_ref().map(|c| u64::from(self.handles.number(c))),
+            );
+            let (tag, value) = match *outcome {
+                Outcome::Pending => (0, None),
+                Outcome::Allocated(o) => (1, Some(o)),
+                Outcome::Released(o) => (2, Some(o)),
+                Outcome::NoAddress => (3, None),
+                Outcome::StoreTimeout => (4, None),
+                Outcome::Crashed => (5, None),
+                Outcome::NameTaken => (6, None),
+            };
+            out.push(tag);
+            if let Some(v) = value {
+                put_varint(out, v);
+            }
+        }
+        put_varint(out, holders.len() as u64);
+        for h in holders {
+            put_opt(out, *h);
+        }
+        put_varint(out, records.len() as u64);
+        for r in records {
+            put_opt(out, *r);
+        }
+    }
+
+    fn unpack(&self, bytes: &mut &[u8]) -> IpamState {
+        let daemons = (0..get_varint(bytes))
+            .map(|_| Daemon {
+                handle: self.handles.get(get_varint(bytes)),
+                handle_lock: get_lock(bytes),
+                network_lock: get_lock(bytes),
+            })
+            .collect();
+        let store = get_opt(bytes).map(|id| self.stores.get(id));
+        let faults_left = Faults {
+            store_timeouts: get_u8(bytes),
+            lost_answers: get_u8(bytes),
+            lost_requests: get_u8(bytes),
+            crashes: get_u8(bytes),
+        };
+        let actors = (0..get_varint(bytes))
+            .map(|_| {
+                let pc = get_u8(bytes);
+                let ordinal = get_opt(bytes);
+                let pos = (get_u8(bytes) == 1).then(|| Pos {
+                    byte: get_varint(bytes),
+                    bit: get_varint(bytes),
+                });
+                let copy = get_opt(bytes).map(|id| self.handles.get(id));
+                let outcome = match get_u8(bytes) {
+                    0 => Outcome::Pending,
+                    1 => Outcome::Allocated(get_varint(bytes)),
+                    2 => Outcome::Released(get_varint(bytes)),
+                    3 => Outcome::NoAddress,
+                    4 => Outcome::StoreTimeout,
+                    5 => Outcome::Crashed,
+                    _ => Outcome::NameTaken,
+                };
+                Actor {
+                    pc,
+                    ordinal,
+                    pos,
+                    copy,
+                    outcome,
+                }
+            })
+            .collect();
+        let mut holders = vec![None; get_varint(bytes) as usize];
+        for h in &mut holders {
+            *h = get_opt(bytes);
+        }
+        let mut records = vec![None; get_varint(bytes) as usize];
+        for r in &mut records {
+            *r = get_opt(bytes);
+        }
+        IpamState {
+            daemons,
+            store,
+            actors,
+            holders,
+            records,
+            faults_left,
+        }
+    }
+}
