@@ -90,6 +90,7 @@ impl Cluster {
             .map(|e| Event {
                 join: true,
                 endpoint: e as u16,
+                ltime: 0,
             })
             .collect()
     }
@@ -217,6 +218,7 @@ impl Cluster {
                         s.hosts[host].inbox.push_back(Event {
                             join: true,
                             endpoint: e as u16,
+                            ltime: 0,
                         });
                     }
                 }
