@@ -551,7 +551,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
                 return Err(src.error(
                     rv.profile.span(),
                     format!(
-                        "profile {} models NetworkDB's tables, which a script step {} would need beyond what is modelled",
+                        "profile {} runs NetworkDB, whose handling of a node's failure, rejoin and restart is not modelled (script step {})",
                         rv.profile.get_ref(),
                         match op {
                             Op::Fail(_) => "fail",
