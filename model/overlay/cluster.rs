@@ -73,9 +73,16 @@
 //!   commits; a daemon restart ([`Op::Restart`]) and an ARP request that
 //!   may miss ([`Op::Arp`]) are its script steps.
 //!
+//! - swarm mode's NetworkDB itself (profiles `libnetwork-pre-1727` and
+//!   `libnetwork-1727`: the table with LTimes, deletes kept as tombstones
+//!   until reaped, bulk sync every 30 s, the `sync_miss` fault) is in
+//!   [`networkdb`], with its upstream commits; with the other profiles
+//!   the inbox is the whole channel.
+//!
 //! Not modelled here: the bridge and the containers' ARP (the datapath
-//! model does those), NetworkDB's gossip internals (bulk-sync timing,
-//! tombstones and their 60 s retention: the inbox is the whole channel),
+//! model does those), NetworkDB's gossip internals for the profiles
+//! without [`DriverProfile::networkdb`] (see [`networkdb`] for what that
+//! module leaves out),
 //! the classic driver's KV-store watch and the miss path's l2misses (see
 //! [`serf`]), the sandbox neighbour cache after #1935,
 //! encryption (`setupEncryption`),
