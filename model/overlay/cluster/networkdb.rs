@@ -401,7 +401,6 @@ impl Cluster {
             ));
             let events: Vec<Event> = s.ndb[src]
                 .iter()
-                .filter(|(_, x)| !x.deleting)
                 .map(|(e, x)| Event {
                     join: !x.deleting,
                     endpoint: *e,
