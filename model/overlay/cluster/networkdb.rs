@@ -269,7 +269,7 @@ impl Cluster {
         let tombstones = s.ndb.iter().flat_map(|t| t.values()).filter(|x| x.deleting);
         let done = s.pc as usize == self.spec.script.len();
         let open = tombstones.clone().next().is_some() && !Self::settled(&s.ndb);
-        if !waiting && !(done && open) {
+        if !(waiting || done && open) {
             return None;
         }
         let mut t = (s.now_s / ndb.bulk_sync_s + 1) * ndb.bulk_sync_s;
@@ -313,7 +313,7 @@ impl Cluster {
         let Some(t) = self.next_instant(s) else {
             return;
         };
-        if t % ndb.bulk_sync_s != 0 {
+        if !t.is_multiple_of(ndb.bulk_sync_s) {
             out.push(ClusterAction::NdbTick { cut: 0 });
             return;
         }
@@ -331,7 +331,7 @@ impl Cluster {
         let t = self.next_instant(s).expect("an enabled tick");
         let secs = t - s.now_s;
         let step = self.pass_time(s, secs, trace);
-        if t % ndb.bulk_sync_s == 0 {
+        if t.is_multiple_of(ndb.bulk_sync_s) {
             s.clock.pending = ((1u16 << self.spec.hosts.len()) - 1) as u8;
             s.clock.cut = cut;
             s.faults.sync_miss -= cut.count_ones() as u8;
