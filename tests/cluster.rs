@@ -20,6 +20,7 @@ const STALE: &str = "scenarios/overlay-stale-cache-1433.toml";
 const LAZY: &str = "scenarios/overlay-lazy-init-1893.toml";
 const SERF: &str = "scenarios/overlay-serf-replay-1639.toml";
 const DUMMY: &str = "scenarios/overlay-miss-dummy.toml";
+const NDB: &str = "scenarios/overlay-networkdb-retention-1727.toml";
 
 /// The rows of `check FILE --format json`, which must exit 0.
 fn checked(file: &str) -> Vec<Value> {
@@ -696,5 +697,194 @@ fn a_replay_wrapping_later_leaves_the_fdb_entry_out_through_the_osl_cache() {
     assert!(
         end.contains(&"worker3 vxlan1 neigh: 10.0.0.2 lladdr 02:42:0a:00:00:02".to_string()),
         "{end:?}"
+    );
+}
+
+/// A two-host NetworkDB scenario (B on h2 runs from the start) with the
+/// era and the fix as variants (pre-1727, 1727), no expectations.
+fn ndb_scenario(name: &str, script: &str, faults: &str, extra: &str) -> String {
+    let text = format!(
+        r#"name = "{name}"
+kind = "overlay-cluster"
+script = [{script}]
+
+[faults]
+{faults}
+
+[[host]]
+name = "h1"
+vtep = "192.168.100.1"
+
+[[host]]
+name = "h2"
+vtep = "192.168.100.2"
+
+[[endpoint]]
+name = "A"
+host = "h1"
+ip = "10.0.1.2"
+
+[[endpoint]]
+name = "B"
+host = "h2"
+ip = "10.0.1.3"
+
+[[variant]]
+name = "pre-1727"
+profile = "libnetwork-pre-1727"
+
+[[variant]]
+name = "1727"
+profile = "libnetwork-1727"
+{extra}
+"#
+    );
+    scratch_with(SCRATCH, &format!("{name}.toml"), &text)
+        .display()
+        .to_string()
+}
+
+/// `overlay.converged` per variant (pre-1727, 1727), complete searches.
+fn ndb_converged(name: &str, script: &str, faults: &str) -> (String, String) {
+    let file = ndb_scenario(name, script, faults, "");
+    let o = run(&["check", &file, "--format", "json"]);
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(1),
+        "{}",
+        stderr(&o)
+    );
+    let rows = json_rows(&o);
+    let v = |variant| {
+        let r = row(&rows, variant, "overlay.converged");
+        assert_eq!(r["complete"], true, "{name} {variant}");
+        r["verdict"].as_str().unwrap().to_string()
+    };
+    (v("pre-1727"), v("1727"))
+}
+
+#[test]
+fn a_delete_missed_until_its_tombstone_is_reaped_stays_for_good_before_1727() {
+    let rows = checked(NDB);
+    era_violated_fix_holds(
+        &rows,
+        "libnetwork-pre-1727",
+        "libnetwork-1727",
+        &["overlay.converged"],
+    );
+    for v in [
+        "libnetwork-pre-1727",
+        "libnetwork-1727",
+        "libnetwork-1727-cut-off-30-min",
+    ] {
+        assert_eq!(row(&rows, v, "overlay.converged")["complete"], true, "{v}");
+        assert_eq!(
+            row(&rows, v, "overlay.reachable")["verdict"],
+            "holds",
+            "{v}"
+        );
+    }
+    // #1727 narrows the window: cut off for the whole 30 minutes, a node
+    // still keeps the entry.
+    assert_eq!(
+        row(&rows, "libnetwork-1727-cut-off-30-min", "overlay.converged")["verdict"],
+        "violated"
+    );
+    // The era's counterexample replays: the gossip lost, a round missed,
+    // worker2's reaper first at t = 60 s, then a bulk sync that has no
+    // delete left to carry (and hands B's entry back to worker2).
+    let out = replay_of(NDB, &rows, "libnetwork-pre-1727", "overlay.converged");
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in:\n{out}"))
+    };
+    assert!(at("leave (LTime 2) of B lost") < at("worker1 is cut off"));
+    assert!(at("worker1 is cut off") < at("reaper removes the tombstone of B"));
+    assert!(
+        at("reaper removes the tombstone of B")
+            < at("no entry for B: the create (LTime 1) is taken")
+    );
+    assert!(at("stale FDB entry 02:42:0a:00:01:06 dst 192.168.100.2") > 0);
+    assert!(out.contains("worker1 NetworkDB: A (LTime 1), B (LTime 1), C (LTime 1)"));
+}
+
+#[test]
+fn bulk_sync_carries_tombstones_until_they_are_reaped_and_ltime_orders_events() {
+    let both = |v: &str| (v.to_string(), v.to_string());
+    // B's delete gossiped: both converge.
+    assert_eq!(ndb_converged("ndb-stop", r#""stop B""#, ""), both("holds"));
+    // The gossip lost: the bulk sync at t = 30 s carries the tombstone.
+    assert_eq!(
+        ndb_converged("ndb-stop-drop", r#""stop B""#, "drop = 1"),
+        both("holds")
+    );
+    // Bulk syncs missed but the gossip delivered: nothing stale.
+    assert_eq!(
+        ndb_converged("ndb-stop-miss", r#""stop B""#, "sync_miss = 3"),
+        both("holds")
+    );
+    // The gossip lost and one round missed: the era's tombstone is reaped
+    // at t = 60 s before that round's sync (the explorer orders them).
+    assert_eq!(
+        ndb_converged(
+            "ndb-stop-drop-miss",
+            r#""stop B""#,
+            "drop = 1\nsync_miss = 1"
+        ),
+        ("violated".into(), "holds".into())
+    );
+    // B restarts: its delete reordered after its new create is older
+    // (LTime 2 < 3) and ignored; the inbox-only driver takes it (see
+    // each_control_plane_fault_does_what_it_says_and_only_within_its_budget).
+    assert_eq!(
+        ndb_converged(
+            "ndb-restart-reorder",
+            r#""stop B", "start B""#,
+            "reorder = 1"
+        ),
+        both("holds")
+    );
+    // A wait runs NetworkDB's timers: the tombstone is reaped within it,
+    // so the missed round before the end of the wait is enough again.
+    assert_eq!(
+        ndb_converged(
+            "ndb-wait",
+            r#""stop B", "wait 90""#,
+            "drop = 1\nsync_miss = 1"
+        ),
+        ("violated".into(), "holds".into())
+    );
+}
+
+#[test]
+fn networkdb_profiles_refuse_node_steps_and_sync_miss_elsewhere_is_exit_2() {
+    // fail/rejoin/restart: NetworkDB's node tables are not modelled.
+    let file = ndb_scenario("ndb-fail", r#""fail h2""#, "", "");
+    let o = run(&["check", &file]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let e = stderr(&o);
+    assert!(e.contains("is not modelled (script step fail)"), "{e}");
+    assert!(e.contains(":28:"), "the variant's profile line: {e}");
+    // sync_miss on a profile without bulk sync, and out of range.
+    let text = std::fs::read_to_string(scenario("ndb-miss-base", r#""start B""#, "")).unwrap();
+    let bad = text.replacen(
+        "profile = \"moby-29\"",
+        "profile = \"moby-29\"\nsync_miss = 2",
+        1,
+    );
+    let f = scratch_with(SCRATCH, "ndb-miss-moby.toml", &bad);
+    let o = run(&["check", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("which has no bulk sync"),
+        "{}",
+        stderr(&o)
+    );
+    let file = ndb_scenario("ndb-miss-range", r#""stop B""#, "", "sync_miss = 121");
+    let o = run(&["check", &file]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("sync_miss = 121 is out of range") && e.contains(":33:"),
+        "{e}"
     );
 }

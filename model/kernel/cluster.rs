@@ -351,6 +351,11 @@ pub fn run_with(
                 out.aged += aged.len();
             }
             KernelStep::Recreate { host } => topo.recreate(model, host)?,
+            KernelStep::Drivers(steps) => {
+                for (host, calls) in &steps {
+                    driver(&topo, &mut out, i + 1, &hosts[*host].name, *host, calls)?;
+                }
+            }
             KernelStep::None => {}
         }
         state = next;

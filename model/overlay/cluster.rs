@@ -73,9 +73,16 @@
 //!   commits; a daemon restart ([`Op::Restart`]) and an ARP request that
 //!   may miss ([`Op::Arp`]) are its script steps.
 //!
+//! - swarm mode's NetworkDB itself (profiles `libnetwork-pre-1727` and
+//!   `libnetwork-1727`: the table with LTimes, deletes kept as tombstones
+//!   until reaped, bulk sync every 30 s, the `sync_miss` fault) is in
+//!   [`networkdb`], with its upstream commits; with the other profiles
+//!   the inbox is the whole channel.
+//!
 //! Not modelled here: the bridge and the containers' ARP (the datapath
-//! model does those), NetworkDB's gossip internals (bulk-sync timing,
-//! tombstones and their 60 s retention: the inbox is the whole channel),
+//! model does those), NetworkDB's gossip internals for the profiles
+//! without [`DriverProfile::networkdb`] (see [`networkdb`] for what that
+//! module leaves out),
 //! the classic driver's KV-store watch and the miss path's l2misses (see
 //! [`serf`]), the sandbox neighbour cache after #1935,
 //! encryption (`setupEncryption`),
@@ -99,7 +106,9 @@ use crate::l2::vxlan::{VxlanConfig, VxlanDev};
 use crate::sim::{Arrow, ArrowKind, Checked, Lane, Mark, Model, Property, Sketch, Trace, When};
 use crate::wire::EthernetAddress;
 
+pub mod networkdb;
 pub mod serf;
+pub use networkdb::{NdbClock, NdbEntry, NdbTable, NetDb};
 pub use serf::Classic;
 
 /// How the driver programs a peer's FDB entry on the vxlan device.
@@ -171,6 +180,9 @@ pub struct DriverProfile {
     /// NetworkDB. With [`PeerDb::Set`] only as `libnetwork-1935-classic`
     /// (the miss path then programs without a db entry).
     pub classic: Option<Classic>,
+    /// NetworkDB's table, tombstones and bulk sync ([`networkdb`]); `None`:
+    /// the control plane is the hosts' inboxes alone.
+    pub networkdb: Option<NetDb>,
 }
 
 impl DriverProfile {
@@ -184,6 +196,7 @@ impl DriverProfile {
             stale_purge: true,
             atomic_init: true,
             classic: None,
+            networkdb: None,
         }
     }
 }
@@ -257,6 +270,9 @@ pub struct Faults {
     /// A restarting host's serf join is handed the cluster's old user
     /// events ([`serf`]).
     pub replay: u8,
+    /// NetworkDB profiles: a (host, bulk-sync round) in which the host is
+    /// cut off from bulk sync ([`networkdb`]).
+    pub sync_miss: u8,
 }
 
 /// The whole scenario, profile-independent.
@@ -282,6 +298,8 @@ pub struct Event {
     pub join: bool,
     /// The endpoint (its index is its endpoint ID).
     pub endpoint: u16,
+    /// NetworkDB's LTime of the write (0 without NetworkDB).
+    pub ltime: u16,
 }
 
 /// One entry of the peer table: (endpoint ID, MAC, VTEP).
@@ -360,6 +378,10 @@ pub struct ClusterState {
     /// serf's buffer of user events, oldest first (classic profiles only;
     /// empty otherwise): what a joining node may be replayed.
     pub history: Vec<Event>,
+    /// NetworkDB profiles: each host's table (empty otherwise).
+    pub ndb: Vec<NdbTable>,
+    /// NetworkDB profiles: the wait and the bulk-sync round.
+    pub clock: NdbClock,
 }
 
 /// One netlink request a host's driver sent, with the answer the model
@@ -410,6 +432,9 @@ pub enum KernelStep {
         /// The host.
         host: usize,
     },
+    /// Several hosts' drivers sent requests, host by host in this order
+    /// (a NetworkDB bulk sync: the peer's, then the initiator's).
+    Drivers(Vec<(usize, Vec<NlCall>)>),
     /// Nothing reaches a kernel (a script step that only queues events, a
     /// lost event).
     None,
@@ -450,6 +475,24 @@ pub enum ClusterAction {
         /// The answer the driver gets first.
         answer: Option<(EthernetAddress, Ipv4Addr)>,
     },
+    /// NetworkDB: simulated time passes to the next timer; at a bulk-sync
+    /// round, the hosts in `cut` (a bit each) are cut off from it.
+    NdbTick {
+        /// The hosts cut off this round.
+        cut: u8,
+    },
+    /// NetworkDB: host `from`'s bulk sync of this round, with `to`.
+    NdbSync {
+        /// The initiator.
+        from: u16,
+        /// The peer it picked.
+        to: u16,
+    },
+    /// NetworkDB: host `host`'s reaper removes its due tombstones.
+    NdbReap {
+        /// The host.
+        host: u16,
+    },
 }
 
 /// A fault on one delivery.
@@ -472,7 +515,11 @@ pub struct Cluster {
 
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.join { "join" } else { "leave" })
+        f.write_str(if self.join { "join" } else { "leave" })?;
+        if self.ltime > 0 {
+            write!(f, " (LTime {})", self.ltime)?;
+        }
+        Ok(())
     }
 }
 
@@ -1030,6 +1077,7 @@ impl Cluster {
                             "{} starts: its join goes to every other host",
                             self.spec.endpoints[e].name
                         ));
+                        self.ndb_write(&mut s, e, true, trace);
                         self.announce(&mut s, e, true);
                         kernel = self.local(&mut s, e, true, trace);
                     }
@@ -1039,6 +1087,7 @@ impl Cluster {
                             "{} stops: its leave goes to every other host",
                             self.spec.endpoints[e].name
                         ));
+                        self.ndb_write(&mut s, e, false, trace);
                         self.announce(&mut s, e, false);
                         kernel = self.local(&mut s, e, false, trace);
                     }
@@ -1097,22 +1146,14 @@ impl Cluster {
                             trace.line(n);
                         }
                     }
-                    Op::Wait(secs) => {
-                        s.now_s += secs;
-                        let now = s.now_s;
-                        trace.line(format!("{secs} s pass (t = {now} s)"));
-                        let mut aged = Vec::new();
-                        for (hi, h) in s.hosts.iter_mut().enumerate() {
-                            for mac in h.vx.age(&self.config(hi), now) {
-                                trace.line(format!(
-                                    "{} vxlan1 fdb: learned {mac} aged out",
-                                    self.spec.hosts[hi].name
-                                ));
-                                aged.push((hi, mac));
-                            }
-                        }
-                        kernel = KernelStep::Wait { secs, aged };
+                    Op::Wait(secs) if self.profile.networkdb.is_some() => {
+                        s.clock.wait_until = s.now_s + secs;
+                        trace.line(format!(
+                            "the orchestrator waits {secs} s (until t = {} s); NetworkDB's timers run",
+                            s.clock.wait_until
+                        ));
                     }
+                    Op::Wait(secs) => kernel = self.pass_time(&mut s, secs, trace),
                     Op::Sync(host) => trace.line(format!(
                         "the orchestrator goes on: {} has handled every event sent to it",
                         self.spec.hosts[host].name
@@ -1136,6 +1177,11 @@ impl Cluster {
             ClusterAction::InitReplay { host } => {
                 kernel = self.init_replay(&mut s, host as usize, trace);
             }
+            ClusterAction::NdbTick { cut } => kernel = self.ndb_tick(&mut s, cut, trace),
+            ClusterAction::NdbSync { from, to } => {
+                kernel = self.ndb_sync(&mut s, from as usize, to as usize, trace);
+            }
+            ClusterAction::NdbReap { host } => self.ndb_reap(&mut s, host as usize, trace),
             ClusterAction::Deliver { host, index, fault } => {
                 let hi = host as usize;
                 let event = match fault {
@@ -1171,7 +1217,10 @@ impl Cluster {
                     calls: Vec::new(),
                 };
                 let h = &mut s.hosts[hi];
-                if event.join {
+                if self.profile.networkdb.is_some() {
+                    let now = s.now_s;
+                    self.table_event(h, &mut s.ndb[hi], event, now, &mut cx);
+                } else if event.join {
                     self.remote_join(h, event.endpoint as usize, &mut cx);
                 } else {
                     self.remote_leave(h, event.endpoint as usize, &mut cx);
@@ -1183,6 +1232,25 @@ impl Cluster {
             }
         }
         (s, kernel)
+    }
+
+    /// `secs` of simulated time pass: learned entries idle that long age
+    /// out (`vxlan_cleanup`).
+    fn pass_time(&self, s: &mut ClusterState, secs: u32, trace: &mut Trace) -> KernelStep {
+        s.now_s += secs;
+        let now = s.now_s;
+        trace.line(format!("{secs} s pass (t = {now} s)"));
+        let mut aged = Vec::new();
+        for (hi, h) in s.hosts.iter_mut().enumerate() {
+            for mac in h.vx.age(&self.config(hi), now) {
+                trace.line(format!(
+                    "{} vxlan1 fdb: learned {mac} aged out",
+                    self.spec.hosts[hi].name
+                ));
+                aged.push((hi, mac));
+            }
+        }
+        KernelStep::Wait { secs, aged }
     }
 
     /// The container `e`'s own host's driver: its `Join` or `Leave`.
@@ -1261,10 +1329,12 @@ impl Cluster {
     /// Sends `event` about `endpoint` to every host but its own.
     fn announce(&self, s: &mut ClusterState, endpoint: usize, join: bool) {
         let own = self.spec.endpoints[endpoint].host;
+        let ltime = self.ndb_ltime(s, endpoint);
         if self.profile.classic.is_some() {
             s.history.push(Event {
                 join,
                 endpoint: endpoint as u16,
+                ltime,
             });
         }
         let classic = self.profile.classic.is_some();
@@ -1274,6 +1344,7 @@ impl Cluster {
                 h.inbox.push_back(Event {
                     join,
                     endpoint: endpoint as u16,
+                    ltime,
                 });
             }
         }
@@ -1584,6 +1655,8 @@ impl Model for Cluster {
             now_s: 0,
             faults: self.spec.faults,
             history: self.initial_history(),
+            ndb: self.ndb_init(),
+            clock: NdbClock::default(),
         };
         for (h, spec) in s.hosts.iter_mut().zip(&self.spec.hosts) {
             h.sandbox = !spec.lazy;
@@ -1594,11 +1667,12 @@ impl Model for Cluster {
 
     fn actions(&self, s: &ClusterState, out: &mut Vec<ClusterAction>) {
         if let Some(op) = self.spec.script.get(s.pc as usize) {
-            let ready = match op {
-                Op::Wait(_) => Self::drained(s),
-                Op::Sync(h) => Self::host_drained(&s.hosts[*h]),
-                _ => true,
-            };
+            let ready = self.ndb_script_ready(s)
+                && match op {
+                    Op::Wait(_) => Self::drained(s),
+                    Op::Sync(h) => Self::host_drained(&s.hosts[*h]),
+                    _ => true,
+                };
             if ready {
                 out.push(ClusterAction::Script);
             }
@@ -1607,6 +1681,7 @@ impl Model for Cluster {
             }
         }
         self.resolve_actions(s, out);
+        self.ndb_actions(s, out);
         for (hi, h) in s.hosts.iter().enumerate() {
             if h.init_snapshot.is_some() {
                 out.push(ClusterAction::InitReplay { host: hi as u16 });
@@ -1704,6 +1779,29 @@ impl Model for Cluster {
                 "{} replays its sandbox-init snapshot",
                 self.spec.hosts[host as usize].name
             ),
+            ClusterAction::NdbTick { cut } => {
+                let cut: Vec<&str> = (0..self.spec.hosts.len())
+                    .filter(|h| cut & (1 << h) != 0)
+                    .map(|h| self.spec.hosts[h].name.as_str())
+                    .collect();
+                let t = self.next_instant(s).unwrap_or(s.now_s);
+                if cut.is_empty() {
+                    format!("time passes to t = {t} s")
+                } else {
+                    format!(
+                        "time passes to t = {t} s ({} cut off from this bulk-sync round)",
+                        cut.join(", ")
+                    )
+                }
+            }
+            ClusterAction::NdbSync { from, to } => format!(
+                "{} bulk-syncs with {}",
+                self.spec.hosts[from as usize].name, self.spec.hosts[to as usize].name
+            ),
+            ClusterAction::NdbReap { host } => format!(
+                "{}'s NetworkDB reaper runs",
+                self.spec.hosts[host as usize].name
+            ),
             ClusterAction::Replay { wrap } => {
                 let Op::Restart(h) = self.spec.script[s.pc as usize] else {
                     unreachable!("a replay is enabled only at a restart")
@@ -1757,11 +1855,15 @@ impl Model for Cluster {
                 };
                 2 << 60
                     | u64::from(host) << 32
+                    | u64::from(e.ltime) << 40
                     | u64::from(e.join) << 24
                     | u64::from(e.endpoint) << 4
                     | f
             }
             ClusterAction::Replay { wrap } => 3 << 60 | u64::from(wrap),
+            ClusterAction::NdbTick { cut } => 6 << 60 | u64::from(cut),
+            ClusterAction::NdbSync { from, to } => 7 << 60 | u64::from(from) << 32 | u64::from(to),
+            ClusterAction::NdbReap { host } => 8 << 60 | u64::from(host),
             ClusterAction::Resolve { host, answer } => {
                 let a = answer.map_or(0, |(mac, vtep)| {
                     let m = mac.0;
@@ -1825,6 +1927,7 @@ impl Model for Cluster {
                 out.push(format!("{host} daemon log: {e}"));
             }
         }
+        self.ndb_summary(s, &mut out);
         out
     }
 
@@ -1850,7 +1953,17 @@ impl Model for Cluster {
             ..Sketch::default()
         };
         match *action {
-            ClusterAction::Replay { .. } => sk.lane = Some(0),
+            ClusterAction::Replay { .. } | ClusterAction::NdbTick { .. } => sk.lane = Some(0),
+            ClusterAction::NdbReap { host } => sk.lane = Some(driver(host as usize)),
+            ClusterAction::NdbSync { from, to } => {
+                sk.lane = Some(driver(from as usize));
+                sk.arrows.push(Arrow {
+                    from: driver(from as usize),
+                    to: driver(to as usize),
+                    label: "bulk sync".into(),
+                    kind: ArrowKind::Call,
+                });
+            }
             ClusterAction::Resolve { host, .. } => sk.lane = Some(driver(host as usize)),
             ClusterAction::Script => {
                 sk.lane = Some(0);

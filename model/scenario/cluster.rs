@@ -19,8 +19,8 @@ use super::{
     InputError, RawBounds, RawExplore, Scenario, Source,
 };
 use crate::overlay::cluster::{
-    Classic, Cluster, ClusterSpec, DriverProfile, EndpointSpec, Faults, FdbProgram, HostSpec, Op,
-    PeerDb,
+    Classic, Cluster, ClusterSpec, DriverProfile, EndpointSpec, Faults, FdbProgram, HostSpec,
+    NetDb, Op, PeerDb,
 };
 use crate::wire::EthernetAddress;
 
@@ -32,7 +32,7 @@ pub const PROPERTIES: [&str; 3] = [
 ];
 
 /// The driver profiles, by name.
-pub const PROFILES: [&str; 12] = [
+pub const PROFILES: [&str; 14] = [
     "libnetwork-pre-1433",
     "libnetwork-pre-1893",
     "libnetwork-pre-1902",
@@ -45,7 +45,13 @@ pub const PROFILES: [&str; 12] = [
     "libnetwork-pre-1639",
     "libnetwork-1639",
     "libnetwork-1935-classic",
+    "libnetwork-pre-1727",
+    "libnetwork-1727",
 ];
+
+/// The most bulk-sync rounds a variant's `sync_miss` may cut a host off:
+/// an hour of 30 s rounds.
+const MAX_SYNC_MISS: i64 = 120;
 
 /// The most hosts, endpoints and script steps a scenario may have: the
 /// space grows with every event in flight.
@@ -80,6 +86,7 @@ impl Profile {
             stale_purge: true,
             atomic_init: true,
             classic: None,
+            networkdb: None,
         };
         // Classic Swarm in Feb 2017 (e1565882 and its parent): the map and
         // osl of then, serf and the miss path.
@@ -128,6 +135,17 @@ impl Profile {
                 classic: Some(Classic { ignore_old: true }),
                 ..DriverProfile::moby(FdbProgram::Replace)
             },
+            // April 2017 (ac502ef8 = 6d514496^): the driver of then (the map,
+            // #1433's purge, the init snapshot before #1893) under NetworkDB
+            // with reapInterval 60 s; #1727 (6d514496) raised it to 30 min.
+            "libnetwork-pre-1727" | "libnetwork-1727" => DriverProfile {
+                atomic_init: false,
+                networkdb: Some(NetDb {
+                    reap_s: if name == "libnetwork-1727" { 1800 } else { 60 },
+                    bulk_sync_s: 30,
+                }),
+                ..map(false)
+            },
             _ => return None,
         };
         Some(Profile {
@@ -152,6 +170,8 @@ impl Describe for Profile {
             "libnetwork-pre-1639" => "classic overlay driver (libnetwork, Feb 2017, before #1639): serf user events into the 2017 peer map; serf joins with ignoreOld = false, so a restarting node is replayed old events; l3misses resolved by a serf query".into(),
             "libnetwork-1639" => "classic overlay driver with libnetwork #1639: serf joins with ignoreOld = true (old events ignored); peers already running are learned through l3misses and serf queries".into(),
             "libnetwork-1935-classic" => "classic overlay driver on libnetwork #1935 (Oct 2017): serf joins with ignoreOld = true; a set of endpoints per IP; an l3miss is programmed without a db entry, and a leave deletes a remote peer's kernel entries whether the db had it or not".into(),
+            "libnetwork-pre-1727" => "swarm-mode overlay driver (libnetwork, April 2017, before #1727) under NetworkDB: deletes kept as tombstones for reapInterval = 60 s, a bulk sync with one peer every 30 s; the 2017 peer map".into(),
+            "libnetwork-1727" => "swarm-mode overlay driver with libnetwork #1727 (Docker 17.06): NetworkDB keeps deletes for reapInterval = 30 min; bulk sync every 30 s; the 2017 peer map".into(),
             "moby-50106" => "overlay driver with moby #50106: fdbCnt, one FDB entry per (VTEP, MAC) for all the neighbour entries that need it; FDB entries programmed with NeighSet".into(),
             _ => match self.driver.fdb {
                 FdbProgram::Add => {
@@ -237,6 +257,7 @@ struct RawFaults {
     duplicate: Option<Spanned<i64>>,
     reorder: Option<Spanned<i64>>,
     replay: Option<Spanned<i64>>,
+    sync_miss: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -247,6 +268,7 @@ struct RawVariant {
     #[serde(default)]
     note: String,
     explore: Option<RawExplore>,
+    sync_miss: Option<Spanned<i64>>,
     #[serde(default)]
     expect: BTreeMap<Spanned<String>, Spanned<String>>,
 }
@@ -511,6 +533,7 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
         duplicate: budget(&raw.faults.duplicate, "duplicate")?,
         reorder: budget(&raw.faults.reorder, "reorder")?,
         replay: budget(&raw.faults.replay, "replay")?,
+        sync_miss: budget(&raw.faults.sync_miss, "sync_miss")?,
     };
     let spec = ClusterSpec {
         hosts,
@@ -529,10 +552,49 @@ pub fn load(src: &Source, path: &Path) -> Result<Scenario, InputError> {
     for v in &raw.variant {
         let rv = v.get_ref();
         let profile = builtin_profile(src, &rv.profile, &PROFILES, Profile::builtin)?;
+        let mut spec = spec.clone();
+        if profile.driver.networkdb.is_some() {
+            if let Some(op) = spec
+                .script
+                .iter()
+                .find(|op| matches!(op, Op::Fail(_) | Op::Rejoin(_) | Op::Restart(_)))
+            {
+                return Err(src.error(
+                    rv.profile.span(),
+                    format!(
+                        "profile {} runs NetworkDB, whose handling of a node's failure, rejoin and restart is not modelled (script step {})",
+                        rv.profile.get_ref(),
+                        match op {
+                            Op::Fail(_) => "fail",
+                            Op::Rejoin(_) => "rejoin",
+                            _ => "restart",
+                        }
+                    ),
+                    "use fail, rejoin and restart with the other profiles, or leave them out of a NetworkDB scenario (see docs/scenario-format.md)",
+                ));
+            }
+        }
+        if let Some(n) = &rv.sync_miss {
+            if profile.driver.networkdb.is_none() {
+                return Err(src.error(
+                    n.span(),
+                    format!("sync_miss with profile {}, which has no bulk sync", rv.profile.get_ref()),
+                    "give sync_miss only to a NetworkDB profile (libnetwork-pre-1727, libnetwork-1727)",
+                ));
+            }
+            if !(0..=MAX_SYNC_MISS).contains(n.get_ref()) {
+                return Err(src.error(
+                    n.span(),
+                    format!("sync_miss = {} is out of range", n.get_ref()),
+                    format!("give sync_miss = 0 to {MAX_SYNC_MISS} (bulk-sync rounds a host may be cut off)"),
+                ));
+            }
+            spec.faults.sync_miss = *n.get_ref() as u8;
+        }
         variants.push(VariantOf {
             name: rv.name.get_ref().clone(),
             note: rv.note.clone(),
-            model: Cluster::new(spec.clone(), profile.driver.clone()),
+            model: Cluster::new(spec, profile.driver.clone()),
             profile,
             expect: parse_expect(src, &rv.expect, &PROPERTIES)?,
             explore: RawExplore::resolve_opt(&rv.explore, src)?,

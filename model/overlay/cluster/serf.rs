@@ -103,6 +103,7 @@ impl Cluster {
             .map(|e| Event {
                 join: true,
                 endpoint: e as u16,
+                ltime: 0,
             })
             .collect()
     }
@@ -230,6 +231,7 @@ impl Cluster {
                         s.hosts[host].inbox.push_back(Event {
                             join: true,
                             endpoint: e as u16,
+                            ltime: 0,
                         });
                     }
                 }
