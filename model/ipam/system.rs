@@ -1793,7 +1793,7 @@ impl Model for IpamSystem {
     }
 
     /// Frontier states as byte strings with numbered shared parts
-    /// ([`pack`]).
+    /// (`system::pack`).
     fn packer(&self) -> Option<Box<dyn crate::explore::pack::Packer<IpamState> + '_>> {
         Some(Box::new(pack::IpamPacker::new()))
     }

@@ -14,7 +14,7 @@
 //! - `networkdb/networkdb.go` `CreateEntry` / `DeleteEntry`: the owner
 //!   writes its own entry with the next `tableClock` time and gossips a
 //!   table event; a delete keeps the entry with `deleting` and
-//!   `reapTime = reapInterval` ([`NdbEntry`], [`Cluster::ndb_write`]);
+//!   `reapTime = reapInterval` ([`NdbEntry`], `Cluster::ndb_write`);
 //! - `networkdb/delegate.go` `handleTableEvent`: a delete for an entry the
 //!   node does not have is ignored; an event whose LTime is not newer
 //!   than the local entry's is ignored; otherwise the entry is replaced
@@ -22,24 +22,24 @@
 //!   receiver's own clock) and the watchers are told: the overlay
 //!   driver's `EventNotify` calls `peerAdd` / `peerDelete`, ignoring its
 //!   own host's peers (`drivers/overlay/joinleave.go`) — the same rules
-//!   for gossip and for bulk sync ([`Cluster::table_event`]);
+//!   for gossip and for bulk sync (`Cluster::table_event`);
 //! - `networkdb/cluster.go`: `reapInterval = 60 * time.Second` before
 //!   #1727, `30 * time.Minute` after (the whole diff of 6d514496);
 //!   `reapTableEntries` removes a tombstone once its `reapTime` ran out
-//!   ([`ClusterAction::NdbReap`]); `bulkSyncTables` runs every
+//!   ([`ClusterAction::NdbReap`](super::ClusterAction::NdbReap)); `bulkSyncTables` runs every
 //!   `PushPullInterval` (memberlist's `DefaultLANConfig`, 30 s), each node
 //!   picking one peer (`mRandomNodes(1, ...)`) and sending every entry of
 //!   the network, tombstones as delete events with their LTime
 //!   (`bulkSyncNode`); the peer applies them (`handleBulkSync`) and, the
 //!   sync being unsolicited, answers with its own entries
-//!   ([`ClusterAction::NdbSync`]). An entry absent from a bulk sync is not
+//!   ([`ClusterAction::NdbSync`](super::ClusterAction::NdbSync)). An entry absent from a bulk sync is not
 //!   deleted: only a tombstone can carry a delete, so once every tombstone
 //!   of a key is reaped, a node that still has the live entry keeps it.
 //!   Worse, its next bulk sync hands the live entry back to nodes that
 //!   reaped it: they have no entry, so they take it (the trace says so;
 //!   libnetwork #1944 later made events carry the remaining reap time).
 //!
-//! Time is simulated and advanced in steps ([`ClusterAction::NdbTick`]):
+//! Time is simulated and advanced in steps ([`ClusterAction::NdbTick`](super::ClusterAction::NdbTick)):
 //! to the next bulk-sync round (every 30 s from the scenario's start), the
 //! next tombstone's reap time or the end of the script's `wait`. At one
 //! instant the reaps and the round's syncs come in any order the explorer
