@@ -99,6 +99,25 @@ fn the_rejoin_race_is_found_with_the_fixs_signature_and_replace_closes_it() {
 /// A two-host scenario whose script is `script` and whose fault budget is
 /// `faults` (TOML lines), with both profiles and no expectations.
 fn scenario(name: &str, script: &str, faults: &str) -> String {
+    two_hosts(
+        name,
+        script,
+        faults,
+        "live = false\n",
+        r#"[[variant]]
+name = "before"
+profile = "moby-29"
+
+[[variant]]
+name = "after"
+profile = "moby-53663"
+"#,
+    )
+}
+
+/// A scratch scenario of A on h1 and B on h2 (`b_extra`: B's further TOML
+/// lines) with `script`, the fault budget `faults` and `variants` (TOML).
+fn two_hosts(name: &str, script: &str, faults: &str, b_extra: &str, variants: &str) -> String {
     let text = format!(
         r#"name = "{name}"
 kind = "overlay-cluster"
@@ -124,16 +143,8 @@ ip = "10.0.1.2"
 name = "B"
 host = "h2"
 ip = "10.0.1.3"
-live = false
-
-[[variant]]
-name = "before"
-profile = "moby-29"
-
-[[variant]]
-name = "after"
-profile = "moby-53663"
-"#
+{b_extra}
+{variants}"#
     );
     scratch_with(SCRATCH, &format!("{name}.toml"), &text)
         .display()
@@ -703,33 +714,13 @@ fn a_replay_wrapping_later_leaves_the_fdb_entry_out_through_the_osl_cache() {
 /// A two-host NetworkDB scenario (B on h2 runs from the start) with the
 /// era and the fix as variants (pre-1727, 1727), no expectations.
 fn ndb_scenario(name: &str, script: &str, faults: &str, extra: &str) -> String {
-    let text = format!(
-        r#"name = "{name}"
-kind = "overlay-cluster"
-script = [{script}]
-
-[faults]
-{faults}
-
-[[host]]
-name = "h1"
-vtep = "192.168.100.1"
-
-[[host]]
-name = "h2"
-vtep = "192.168.100.2"
-
-[[endpoint]]
-name = "A"
-host = "h1"
-ip = "10.0.1.2"
-
-[[endpoint]]
-name = "B"
-host = "h2"
-ip = "10.0.1.3"
-
-[[variant]]
+    two_hosts(
+        name,
+        script,
+        faults,
+        "",
+        &format!(
+            r#"[[variant]]
 name = "pre-1727"
 profile = "libnetwork-pre-1727"
 
@@ -738,10 +729,8 @@ name = "1727"
 profile = "libnetwork-1727"
 {extra}
 "#
-    );
-    scratch_with(SCRATCH, &format!("{name}.toml"), &text)
-        .display()
-        .to_string()
+        ),
+    )
 }
 
 /// `overlay.converged` per variant (pre-1727, 1727), complete searches.

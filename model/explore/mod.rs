@@ -549,7 +549,7 @@ pub fn stable_hash<S: Hash>(value: &S) -> u128 {
 /// Hashes a fingerprint by its low 64 bits: it is already uniformly
 /// distributed, and no random seed is involved.
 #[derive(Default)]
-struct FingerprintHasher(u64);
+pub(crate) struct FingerprintHasher(u64);
 
 impl Hasher for FingerprintHasher {
     fn finish(&self) -> u64 {

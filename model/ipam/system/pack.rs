@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use super::{Actor, Cached, Daemon, Faults, Handle, IpamState, Outcome};
 use crate::explore::pack::{get_u8, get_varint, put_varint, Packer};
+use crate::explore::FingerprintHasher;
 use crate::ipam::bitseq::{Bitseq, Pos};
 use crate::store::KvStore;
 
@@ -30,25 +31,7 @@ struct Parts<T> {
     all: Vec<Arc<Cached<T>>>,
     /// Cached fingerprint -> numbers of the parts with it (lookups only,
     /// never iterated).
-    by_fp: HashMap<u128, Vec<u32>, BuildHasherDefault<LowBits>>,
-}
-
-/// Hashes a fingerprint by its low 64 bits.
-#[derive(Default)]
-struct LowBits(u64);
-
-impl std::hash::Hasher for LowBits {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u128(&mut self, i: u128) {
-        self.0 = i as u64;
-    }
+    by_fp: HashMap<u128, Vec<u32>, BuildHasherDefault<FingerprintHasher>>,
 }
 
 impl<T: std::hash::Hash + PartialEq> Parts<T> {
