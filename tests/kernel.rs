@@ -28,7 +28,9 @@ use netrace::scenario;
 use netrace::scenario::l2::L2Scenario;
 
 mod common;
-use common::kernel::{all_netns, kernel_or_skip, leaves_no_namespace, netns_of, own_netns};
+use common::kernel::{
+    all_netns, kernel_or_skip, leaves_no_namespace, netns_of, own_netns, par_each,
+};
 
 const SCENARIO: &str = "scenarios/classic-overlay-last-word.toml";
 const B_MAC: &str = "02:42:0a:00:00:03";
@@ -105,15 +107,15 @@ fn every_l2_variant_agrees_with_the_kernel_on_its_default_schedule() {
         return;
     };
     leaves_no_namespace(|| {
-        for (scenario, variant, model, bounds) in l2_variants() {
-            let (schedule, source) = kernel::default_schedule(&model, bounds);
+        par_each(&l2_variants(), |(scenario, variant, model, bounds)| {
+            let (schedule, source) = kernel::default_schedule(model, *bounds);
             let plan = oracle::plan(&model, &schedule).expect("a schedule of the model");
             assert!(
                 plan.faithful(),
                 "{scenario} {variant}: {source} is forceable"
             );
             let label = format!("{scenario} · {variant} · {source}");
-            assert_kernel_agrees(&label, &model, &plan);
+            assert_kernel_agrees(&label, model, &plan);
             // A scenario without scripts (the seed loop: traffic only, for
             // `netrace simulate`) has an empty schedule: nothing to force.
             // The pinned-neighbour scenario's canonical schedule has B's
@@ -129,7 +131,7 @@ fn every_l2_variant_agrees_with_the_kernel_on_its_default_schedule() {
                     "{label}: the default schedule is the last word"
                 );
             }
-        }
+        });
     });
 }
 
@@ -143,14 +145,14 @@ fn every_l2_variant_agrees_with_the_kernel_on_seeded_random_walks() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     leaves_no_namespace(|| {
-        for (scenario, variant, model, bounds) in l2_variants() {
+        par_each(&l2_variants(), |(scenario, variant, model, bounds)| {
             let mut run = 0;
             for seed in 0..1000u64 {
                 if run == per_variant {
                     break;
                 }
-                let schedule = kernel::seeded_walk(&model, seed, bounds.max_depth);
-                let plan = oracle::plan(&model, &schedule).expect("a schedule of the model");
+                let schedule = kernel::seeded_walk(model, seed, bounds.max_depth);
+                let plan = oracle::plan(model, &schedule).expect("a schedule of the model");
                 // Unfaithful walks interleave inside one cascade: no kernel
                 // run can force them (oracle.rs); they are not run.
                 if !plan.faithful() {
@@ -159,7 +161,7 @@ fn every_l2_variant_agrees_with_the_kernel_on_seeded_random_walks() {
                 run += 1;
                 assert_kernel_agrees(
                     &format!("{scenario} · {variant} · walk seed {seed}"),
-                    &model,
+                    model,
                     &plan,
                 );
             }
@@ -167,7 +169,7 @@ fn every_l2_variant_agrees_with_the_kernel_on_seeded_random_walks() {
                 run, per_variant,
                 "{scenario} {variant}: faithful walks found"
             );
-        }
+        });
     });
 }
 

@@ -79,3 +79,50 @@ pub fn leaves_no_namespace<T>(f: impl FnOnce() -> T) -> T {
         Err(p) => std::panic::resume_unwind(p),
     }
 }
+
+/// How many kernel runs a test may have in flight at once
+/// (`NETRACE_KERNEL_JOBS`, default 4). A run of the oracle mostly waits for
+/// the kernel to go quiet (`RunOptions::settle_timeout`, `quiet_period`),
+/// so several at once finish sooner even on two cores; each run builds its
+/// own namespaces under a unique name (`kernel::netns::unique_prefix`).
+pub fn kernel_jobs() -> usize {
+    std::env::var("NETRACE_KERNEL_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n >= 1)
+        .unwrap_or(4)
+}
+
+/// Calls `f` on every item, [`kernel_jobs`] at a time, and returns the
+/// results in the items' order. A panic in any call is re-raised once every
+/// call has ended (so each run cleans up its namespaces first), with the
+/// first failing item's message.
+pub fn par_each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<std::thread::Result<R>>>> =
+        items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..kernel_jobs().min(items.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(item)));
+                *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| {
+            match m
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .expect("every item ran")
+            {
+                Ok(r) => r,
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        })
+        .collect()
+}
