@@ -109,7 +109,7 @@ fn every_l2_variant_agrees_with_the_kernel_on_its_default_schedule() {
     leaves_no_namespace(|| {
         par_each(&l2_variants(), |(scenario, variant, model, bounds)| {
             let (schedule, source) = kernel::default_schedule(model, *bounds);
-            let plan = oracle::plan(&model, &schedule).expect("a schedule of the model");
+            let plan = oracle::plan(model, &schedule).expect("a schedule of the model");
             assert!(
                 plan.faithful(),
                 "{scenario} {variant}: {source} is forceable"
