@@ -34,7 +34,7 @@ struct Parts<T> {
     by_fp: HashMap<u128, Vec<u32>, BuildHasherDefault<FingerprintHasher>>,
 }
 
-impl<T: std::hash::Hash + PartialEq> Parts<T> {
+impl<T: super::Part + PartialEq> Parts<T> {
     fn new() -> Parts<T> {
         Parts {
             all: Vec::new(),
@@ -168,8 +168,11 @@ impl Packer<IpamState> for IpamPacker {
                 put_varint(out, v);
             }
         }
+        // The holders inline, not numbered: a search meets thousands of
+        // distinct lists, and a table of them would cost more bytes per
+        // visited state than the frontier saves.
         put_varint(out, holders.len() as u64);
-        for h in holders {
+        for h in holders.iter() {
             put_opt(out, *h);
         }
         put_varint(out, records.len() as u64);
@@ -179,13 +182,17 @@ impl Packer<IpamState> for IpamPacker {
     }
 
     fn unpack(&self, bytes: &mut &[u8]) -> IpamState {
-        let daemons = (0..get_varint(bytes))
-            .map(|_| Daemon {
+        // Loops into vectors of the exact length (no iterator adapters):
+        // this runs once per expanded state.
+        let n = get_varint(bytes) as usize;
+        let mut daemons = Vec::with_capacity(n);
+        for _ in 0..n {
+            daemons.push(Daemon {
                 handle: self.handles.get(get_varint(bytes)),
                 handle_lock: get_lock(bytes),
                 network_lock: get_lock(bytes),
-            })
-            .collect();
+            });
+        }
         let store = get_opt(bytes).map(|id| self.stores.get(id));
         let faults_left = Faults {
             store_timeouts: get_u8(bytes),
@@ -193,40 +200,43 @@ impl Packer<IpamState> for IpamPacker {
             lost_requests: get_u8(bytes),
             crashes: get_u8(bytes),
         };
-        let actors = (0..get_varint(bytes))
-            .map(|_| {
-                let pc = get_u8(bytes);
-                let ordinal = get_opt(bytes);
-                let pos = (get_u8(bytes) == 1).then(|| Pos {
-                    byte: get_varint(bytes),
-                    bit: get_varint(bytes),
-                });
-                let copy = get_opt(bytes).map(|id| self.handles.get(id));
-                let outcome = match get_u8(bytes) {
-                    0 => Outcome::Pending,
-                    1 => Outcome::Allocated(get_varint(bytes)),
-                    2 => Outcome::Released(get_varint(bytes)),
-                    3 => Outcome::NoAddress,
-                    4 => Outcome::StoreTimeout,
-                    5 => Outcome::Crashed,
-                    _ => Outcome::NameTaken,
-                };
-                Actor {
-                    pc,
-                    ordinal,
-                    pos,
-                    copy,
-                    outcome,
-                }
-            })
-            .collect();
-        let mut holders = vec![None; get_varint(bytes) as usize];
-        for h in &mut holders {
-            *h = get_opt(bytes);
+        let n = get_varint(bytes) as usize;
+        let mut actors = Vec::with_capacity(n);
+        for _ in 0..n {
+            let pc = get_u8(bytes);
+            let ordinal = get_opt(bytes);
+            let pos = (get_u8(bytes) == 1).then(|| Pos {
+                byte: get_varint(bytes),
+                bit: get_varint(bytes),
+            });
+            let copy = get_opt(bytes).map(|id| self.handles.get(id));
+            let outcome = match get_u8(bytes) {
+                0 => Outcome::Pending,
+                1 => Outcome::Allocated(get_varint(bytes)),
+                2 => Outcome::Released(get_varint(bytes)),
+                3 => Outcome::NoAddress,
+                4 => Outcome::StoreTimeout,
+                5 => Outcome::Crashed,
+                _ => Outcome::NameTaken,
+            };
+            actors.push(Actor {
+                pc,
+                ordinal,
+                pos,
+                copy,
+                outcome,
+            });
         }
-        let mut records = vec![None; get_varint(bytes) as usize];
-        for r in &mut records {
-            *r = get_opt(bytes);
+        let n = get_varint(bytes) as usize;
+        let mut holders = Vec::with_capacity(n);
+        for _ in 0..n {
+            holders.push(get_opt(bytes));
+        }
+        let holders = Arc::new(Cached::new(holders));
+        let n = get_varint(bytes) as usize;
+        let mut records = Vec::with_capacity(n);
+        for _ in 0..n {
+            records.push(get_opt(bytes));
         }
         IpamState {
             daemons,
