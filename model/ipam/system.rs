@@ -343,7 +343,9 @@ impl Part for KvStore<Bitseq> {}
 
 /// The holders: their count and each holder (0 for `None`, `o + 1` for
 /// `Some(o)`) as LEB128 varints, one call of XXH3-128 over about 25
-/// bytes, where the derived `Hash` writes 16 bytes a holder.
+/// bytes, where the derived `Hash` writes 16 bytes a holder. The
+/// packer writes the same bytes (`system::pack`) and hashes them as they
+/// are when it unpacks a state.
 impl Part for Vec<Option<u64>> {
     fn part_fingerprint(&self) -> u128 {
         let mut e = FpBytes::new();
@@ -361,6 +363,15 @@ impl<T: Hash> Cached<T> {
         Cached {
             value,
             fingerprint: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The value with its fingerprint, known already (the packer hashes
+    /// the holders' packed bytes, which are their fingerprint's input).
+    pub(crate) fn with_fingerprint(value: T, fingerprint: u128) -> Cached<T> {
+        Cached {
+            value,
+            fingerprint: std::sync::OnceLock::from(fingerprint),
         }
     }
 

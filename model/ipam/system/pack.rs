@@ -7,7 +7,11 @@
 //! distinct part once, in a table, and a state holds its number. Parts
 //! are told apart by value (their cached fingerprint finds the candidates,
 //! `==` decides), so two equal parts get one number and unpacking gives
-//! back an equal state. The plain fields are LEB128 varints: an
+//! back an equal state. The holders, shared too, are written inline (a
+//! search meets thousands of distinct lists; a table of them cost more
+//! bytes per visited state than it saved), in the encoding their
+//! fingerprint hashes, so unpacking hashes those bytes as they are
+//! (`Part for Vec<Option<u64>>`). The plain fields are LEB128 varints: an
 //! `Option<u64>` as 0 or `v + 1`, an enum as a tag byte and its value.
 //! A six-actor state of the seed scenario packs into about 40 bytes
 //! (650 with its heap parts when held as an `IpamState`).
@@ -227,12 +231,19 @@ impl Packer<IpamState> for IpamPacker {
                 outcome,
             });
         }
+        // The holders' bytes are the encoding their fingerprint hashes
+        // (`Part for Vec<Option<u64>>`): hash them as they are.
+        let start = *bytes;
         let n = get_varint(bytes) as usize;
         let mut holders = Vec::with_capacity(n);
         for _ in 0..n {
             holders.push(get_opt(bytes));
         }
-        let holders = Arc::new(Cached::new(holders));
+        let encoded = &start[..start.len() - bytes.len()];
+        let holders = Arc::new(Cached::with_fingerprint(
+            holders,
+            xxhash_rust::xxh3::xxh3_128(encoded),
+        ));
         let n = get_varint(bytes) as usize;
         let mut records = Vec::with_capacity(n);
         for _ in 0..n {
