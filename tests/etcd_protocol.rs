@@ -278,7 +278,7 @@ fn real_run(server: &mut Server, n: usize, kind: Kind, at: usize) -> ((bool, boo
         end,
         serial: profile.serial,
     };
-    let mut holders = init.holders.clone();
+    let mut holders = init.holders.to_vec();
     let containers = m.containers().to_vec();
     // Every thread starts its protocol at once (the killed daemon, a
     // process, starts when it is up).

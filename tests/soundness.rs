@@ -475,7 +475,7 @@ fn ipam_fingerprints_tell_states_apart_and_see_every_field() {
             let mut variants: Vec<IpamState> = Vec::new();
             for i in 0..st.holders.len() {
                 let mut t = st.clone();
-                t.holders[i] = match t.holders[i] {
+                t.holders_mut()[i] = match t.holders[i] {
                     None => Some(0),
                     Some(o) => o.checked_sub(1).map(Some).unwrap_or(None),
                 };

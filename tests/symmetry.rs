@@ -151,7 +151,7 @@ fn swapped(m: &IpamSystem, s: &IpamState, i: u8, j: u8, containers: &[usize]) ->
     let mut t = s.clone();
     let (a, b) = (i as usize, j as usize);
     t.actors.swap(a, b);
-    t.holders.swap(containers[a], containers[b]);
+    t.holders_mut().swap(containers[a], containers[b]);
     let swap = |l: Option<u8>| {
         l.map(|x| {
             if x == i {

@@ -328,12 +328,50 @@ pub struct Cached<T> {
 /// A private copy (`nh`) with its fingerprint.
 pub type CachedHandle = Cached<Handle>;
 
+/// How a shared part is fingerprinted ([`Cached::fingerprint`]).
+pub trait Part: Hash + Sized {
+    /// A 128-bit hash of the value: [`crate::explore::fingerprint`]
+    /// unless the part has a cheaper exact encoding.
+    fn part_fingerprint(&self) -> u128 {
+        crate::explore::fingerprint(self)
+    }
+}
+
+impl Part for Handle {}
+
+impl Part for KvStore<Bitseq> {}
+
+/// The holders: their count and each holder (0 for `None`, `o + 1` for
+/// `Some(o)`) as LEB128 varints, one call of XXH3-128 over about 25
+/// bytes, where the derived `Hash` writes 16 bytes a holder. The
+/// packer writes the same bytes (`system::pack`) and hashes them as they
+/// are when it unpacks a state.
+impl Part for Vec<Option<u64>> {
+    fn part_fingerprint(&self) -> u128 {
+        let mut e = FpBytes::new();
+        e.varint(self.len() as u64);
+        for h in self {
+            e.varint(h.map_or(0, |o| o + 1));
+        }
+        xxhash_rust::xxh3::xxh3_128(e.as_slice())
+    }
+}
+
 impl<T: Hash> Cached<T> {
     /// The value, its fingerprint not computed yet.
     pub fn new(value: T) -> Cached<T> {
         Cached {
             value,
             fingerprint: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The value with its fingerprint, known already (the packer hashes
+    /// the holders' packed bytes, which are their fingerprint's input).
+    pub(crate) fn with_fingerprint(value: T, fingerprint: u128) -> Cached<T> {
+        Cached {
+            value,
+            fingerprint: std::sync::OnceLock::from(fingerprint),
         }
     }
 
@@ -345,12 +383,14 @@ impl<T: Hash> Cached<T> {
         self.fingerprint = std::sync::OnceLock::new();
         &mut self.value
     }
+}
 
-    /// [`crate::explore::fingerprint`] of the value, computed on first use.
+impl<T: Part> Cached<T> {
+    /// [`Part::part_fingerprint`] of the value, computed on first use.
     pub fn fingerprint(&self) -> u128 {
         *self
             .fingerprint
-            .get_or_init(|| crate::explore::fingerprint(&self.value))
+            .get_or_init(|| self.value.part_fingerprint())
     }
 }
 
@@ -414,7 +454,12 @@ pub struct IpamState {
     /// One entry per concurrent actor.
     pub actors: Vec<Actor>,
     /// Per container, the ordinal it holds while its endpoint is live.
-    pub holders: Vec<Option<u64>>,
+    /// Shared (copy-on-write) between the states that have it unchanged,
+    /// like the handles: only `commit`, `delete`, a crash and the setup
+    /// change it, so most steps clone a pointer, not the list, and
+    /// [`IpamSystem`]'s fingerprint and packer take it by its cached
+    /// fingerprint. Change it with [`IpamState::holders_mut`].
+    pub holders: Arc<Cached<Vec<Option<u64>>>>,
     /// Per container, the address of its endpoint record in the cluster
     /// store ([`IpamSpec::endpoints`]; empty without). The records are
     /// keys of their own that only their endpoint writes: no compare of
@@ -423,6 +468,20 @@ pub struct IpamState {
     pub records: Vec<Option<u64>>,
     /// The fault budgets not spent yet.
     pub faults_left: Faults,
+}
+
+impl IpamState {
+    /// The holders, to change (the state's own copy, see
+    /// [`IpamState::holders`]).
+    pub fn holders_mut(&mut self) -> &mut Vec<Option<u64>> {
+        cow(&mut self.holders)
+    }
+}
+
+/// A shared part, to change: the state's own copy (cloned first when
+/// another state holds it too), its cached fingerprint forgotten.
+fn cow<T: Clone + Hash>(part: &mut Arc<Cached<T>>) -> &mut T {
+    Arc::make_mut(part).get_mut()
 }
 
 /// The step "actor `n` takes its next phase", or a fault there.
@@ -574,7 +633,7 @@ impl IpamSystem {
                 .collect(),
             store: store.map(|s| Arc::new(Cached::new(s))),
             actors: Vec::new(),
-            holders: Vec::new(),
+            holders: Arc::new(Cached::new(Vec::new())),
             records: Vec::new(),
             faults_left: if profile.store {
                 spec.faults
@@ -606,7 +665,7 @@ impl IpamSystem {
                     )
                     .map_err(|e| BuildError::Setup(format!("starting {name}: {e}")))?;
                     containers.push(name.clone());
-                    state.holders.push(Some(ordinal));
+                    state.holders_mut().push(Some(ordinal));
                     if spec.endpoints {
                         state.records.push(Some(ordinal));
                     }
@@ -614,7 +673,7 @@ impl IpamSystem {
                 SetupOp::Rm(target) => {
                     let index = resolve(target, &containers, &state.holders, &pool)
                         .map_err(|e| BuildError::Setup(format!("rm {target}: {e}")))?;
-                    let ordinal = state.holders[index]
+                    let ordinal = state.holders_mut()[index]
                         .take()
                         .expect("resolve returns live containers");
                     if spec.endpoints {
@@ -657,7 +716,7 @@ impl IpamSystem {
                     ));
                 }
                 containers.push(name.clone());
-                state.holders.push(None);
+                state.holders_mut().push(None);
                 if spec.endpoints {
                     state.records.push(None);
                 }
@@ -853,7 +912,7 @@ impl IpamSystem {
         let live: Vec<(&str, u64)> = self
             .containers
             .iter()
-            .zip(&state.holders)
+            .zip(state.holders.iter())
             .filter_map(|(c, h)| h.map(|o| (c.as_str(), o)))
             .collect();
         let setup_no = |name: &str| {
@@ -1009,7 +1068,7 @@ impl IpamSystem {
                     // The endpoint object dies with the process; its record
                     // (if written) stays in the store. The container is
                     // started again.
-                    s.holders[def.container] = None;
+                    cow(&mut s.holders)[def.container] = None;
                     a.pc = r;
                     a.ordinal = None;
                     a.outcome = Outcome::Crashed;
@@ -1337,7 +1396,7 @@ impl Model for IpamSystem {
                 trace.line(format!("networkLocker.Unlock({})", self.network));
             }
             Phase::Delete => {
-                let ordinal = s.holders[def.container]
+                let ordinal = cow(&mut s.holders)[def.container]
                     .take()
                     .expect("delete is enabled only when live");
                 s.actors[i].ordinal = Some(ordinal);
@@ -1524,7 +1583,7 @@ impl Model for IpamSystem {
                 s.actors[i].pos = None;
                 if !releasing {
                     s.actors[i].outcome = Outcome::Allocated(ordinal);
-                    s.holders[def.container] = Some(ordinal);
+                    cow(&mut s.holders)[def.container] = Some(ordinal);
                     if trace.is_on() {
                         trace.line(format!(
                             "RequestAddress returns {}: endpoint {name} {} it",
@@ -1767,7 +1826,8 @@ impl Model for IpamSystem {
             for (&dst, &(_, src)) in class.iter().zip(&order) {
                 let (d, s) = (dst as usize, src as usize);
                 t.actors[d] = state.actors[s].clone();
-                t.holders[self.actors[d].container] = state.holders[self.actors[s].container];
+                cow(&mut t.holders)[self.actors[d].container] =
+                    state.holders[self.actors[s].container];
                 if self.endpoints {
                     t.records[self.actors[d].container] = state.records[self.actors[s].container];
                 }
@@ -1798,21 +1858,23 @@ impl Model for IpamSystem {
         Some(Box::new(pack::IpamPacker::new()))
     }
 
-    /// The state's fields in order: each daemon as one 20-byte record (its
-    /// handle's cached fingerprint, a 128-bit hash of it, and its locks),
-    /// the store as a tag byte and its cached fingerprint; each actor as one 52-byte record of
-    /// fixed fields (an `Option<u64>` as one `u64`, 0 for `None`, since
-    /// ordinals stay far below `u64::MAX`; a tag byte for each other enum,
-    /// absent fields zero), where the derived `Hash` spends 8 bytes on
-    /// every discriminant and the hasher pays per write; its private copy
-    /// as the copy's cached fingerprint (a 128-bit hash of it) instead of
-    /// its bitmap; the holders as `u64`s after their count. Every field has
-    /// a fixed width and place, so two states are told apart exactly when
-    /// their fields are, up to the collision bound of a 128-bit hash. The
-    /// patterns name every field, so a field added to the state or an
-    /// actor does not compile until it is hashed here.
+    /// The state's fields in order, as one byte string hashed by one call
+    /// of XXH3-128 ([`xxhash_rust::xxh3::xxh3_128`], what
+    /// [`crate::explore::StateHasher`] does for input of up to 1,024
+    /// bytes, without its buffers): each count, lock, ordinal and
+    /// position as a LEB128 varint (an `Option` as 0 for `None` and
+    /// `v + 1` for `Some(v)`), each enum as a tag byte and its value, and
+    /// each shared part (a daemon's handle, an actor's private copy, the
+    /// store) as its cached 128-bit fingerprint instead of its bitmap.
+    /// Every field is self-delimiting and every list has its length
+    /// first, so the byte string is one-to-one with the state, and two
+    /// states share a fingerprint only on a 128-bit hash collision. A
+    /// six-actor state of the seed scenario is about 150 bytes (the
+    /// fixed-width records of before took about 560, past XXH3's
+    /// 240-byte short-input path). The patterns name every field, so a
+    /// field added to the state or an actor does not compile until it is
+    /// hashed here.
     fn fingerprint(&self, state: &IpamState) -> crate::explore::Fingerprint {
-        use std::hash::Hasher;
         let IpamState {
             daemons,
             store,
@@ -1821,37 +1883,38 @@ impl Model for IpamSystem {
             records,
             faults_left,
         } = state;
-        let mut h = crate::explore::StateHasher::new();
-        // Each daemon as its handle's cached fingerprint and its two
-        // locks (`Some(a)` as `a + 1`, `None` as 0), the store as a tag
-        // and its cached fingerprint: the shared parts are hashed once,
-        // not in every state that holds them.
-        h.write_usize(daemons.len());
+        let mut e = FpBytes::new();
+        // `Some(o)` as `o + 1`, `None` as 0.
+        let opt = |o: &Option<u64>| o.map_or(0, |o| o + 1);
+        let lock = |l: &Option<u8>| l.map_or(0, |a| u64::from(a) + 1);
+        e.varint(daemons.len() as u64);
         for Daemon {
             handle,
             handle_lock,
             network_lock,
         } in daemons
         {
-            let mut rec = [0u8; 20];
-            rec[..16].copy_from_slice(&handle.fingerprint().to_le_bytes());
-            rec[16..18].copy_from_slice(&handle_lock.map_or(0, |a| u16::from(a) + 1).to_le_bytes());
-            rec[18..20]
-                .copy_from_slice(&network_lock.map_or(0, |a| u16::from(a) + 1).to_le_bytes());
-            h.write(&rec);
+            e.u128(handle.fingerprint());
+            e.varint(lock(handle_lock));
+            e.varint(lock(network_lock));
         }
-        let mut rec = [0u8; 17];
-        if let Some(store) = store {
-            rec[0] = 1;
-            rec[1..].copy_from_slice(&store.fingerprint().to_le_bytes());
+        match store {
+            None => e.byte(0),
+            Some(store) => {
+                e.byte(1);
+                e.u128(store.fingerprint());
+            }
         }
-        h.write(&rec);
-        faults_left.hash(&mut h);
-        h.write_usize(actors.len());
-        // `Some(o)` as `o + 1`, `None` as 0.
-        let opt = |o: &Option<u64>| o.map_or(0, |o| o + 1);
-        // Each actor as one record of fixed fields (absent ones zero),
-        // written in one call: the hasher's cost is per call.
+        let Faults {
+            store_timeouts,
+            lost_answers,
+            lost_requests,
+            crashes,
+        } = *faults_left;
+        for b in [store_timeouts, lost_answers, lost_requests, crashes] {
+            e.byte(b);
+        }
+        e.varint(actors.len() as u64);
         for Actor {
             pc,
             ordinal,
@@ -1860,47 +1923,43 @@ impl Model for IpamSystem {
             outcome,
         } in actors
         {
-            let mut rec = [0u8; 52];
-            rec[0] = *pc;
-            rec[1..9].copy_from_slice(&opt(ordinal).to_le_bytes());
-            if let Some(Pos { byte, bit }) = pos {
-                rec[9] = 1;
-                rec[10..18].copy_from_slice(&byte.to_le_bytes());
-                rec[18..26].copy_from_slice(&bit.to_le_bytes());
+            e.byte(*pc);
+            e.varint(opt(ordinal));
+            match pos {
+                None => e.byte(0),
+                Some(Pos { byte, bit }) => {
+                    e.byte(1);
+                    e.varint(*byte);
+                    e.varint(*bit);
+                }
             }
-            if let Some(c) = copy {
-                rec[26] = 1;
-                rec[27..43].copy_from_slice(&c.fingerprint().to_le_bytes());
+            match copy {
+                None => e.byte(0),
+                Some(c) => {
+                    e.byte(1);
+                    e.u128(c.fingerprint());
+                }
             }
             let (tag, value) = match *outcome {
-                Outcome::Pending => (0, 0),
-                Outcome::Allocated(o) => (1, o),
-                Outcome::Released(o) => (2, o),
-                Outcome::NoAddress => (3, 0),
-                Outcome::StoreTimeout => (4, 0),
-                Outcome::Crashed => (5, 0),
-                Outcome::NameTaken => (6, 0),
+                Outcome::Pending => (0, None),
+                Outcome::Allocated(o) => (1, Some(o)),
+                Outcome::Released(o) => (2, Some(o)),
+                Outcome::NoAddress => (3, None),
+                Outcome::StoreTimeout => (4, None),
+                Outcome::Crashed => (5, None),
+                Outcome::NameTaken => (6, None),
             };
-            rec[43] = tag;
-            rec[44..52].copy_from_slice(&value.to_le_bytes());
-            h.write(&rec);
-        }
-        h.write_usize(holders.len());
-        let mut buf = [0u8; 8 * 32];
-        for part in holders.chunks(32) {
-            for (slot, holder) in buf.chunks_exact_mut(8).zip(part) {
-                slot.copy_from_slice(&opt(holder).to_le_bytes());
+            e.byte(tag);
+            if let Some(v) = value {
+                e.varint(v);
             }
-            h.write(&buf[..8 * part.len()]);
         }
-        h.write_usize(records.len());
-        for part in records.chunks(32) {
-            for (slot, record) in buf.chunks_exact_mut(8).zip(part) {
-                slot.copy_from_slice(&opt(record).to_le_bytes());
-            }
-            h.write(&buf[..8 * part.len()]);
+        e.u128(holders.fingerprint());
+        e.varint(records.len() as u64);
+        for r in records {
+            e.varint(opt(r));
         }
-        h.finish128()
+        xxhash_rust::xxh3::xxh3_128(e.as_slice())
     }
 
     fn summarize(&self, state: &IpamState) -> Vec<String> {
@@ -1970,6 +2029,76 @@ impl Model for IpamSystem {
     }
 }
 
+/// The byte string [`IpamSystem`]'s fingerprint hashes: on the stack up
+/// to 512 bytes (every state of the bundled scenarios), on the heap past
+/// that. Written a byte or a fixed-width value at a time, so that no
+/// write is a call of `memcpy`.
+struct FpBytes {
+    stack: [u8; 512],
+    len: usize,
+    /// Everything, once more than the stack's 512 bytes were written.
+    heap: Vec<u8>,
+}
+
+impl FpBytes {
+    #[inline(always)]
+    fn new() -> FpBytes {
+        FpBytes {
+            stack: [0; 512],
+            len: 0,
+            heap: Vec::new(),
+        }
+    }
+
+    #[inline(always)]
+    fn byte(&mut self, b: u8) {
+        if self.len < self.stack.len() {
+            self.stack[self.len] = b;
+            self.len += 1;
+        } else {
+            self.spill(b);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn spill(&mut self, b: u8) {
+        if self.heap.is_empty() {
+            self.heap.extend_from_slice(&self.stack);
+        }
+        self.heap.push(b);
+    }
+
+    #[inline(always)]
+    fn u128(&mut self, v: u128) {
+        if self.len + 16 <= self.stack.len() {
+            self.stack[self.len..self.len + 16].copy_from_slice(&v.to_le_bytes());
+            self.len += 16;
+        } else {
+            for b in v.to_le_bytes() {
+                self.byte(b);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.byte((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        if self.heap.is_empty() {
+            &self.stack[..self.len]
+        } else {
+            &self.heap
+        }
+    }
+}
+
 fn check_unique(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
     for (i, a) in s.holders.iter().enumerate() {
         let Some(a) = a else { continue };
@@ -2001,7 +2130,7 @@ fn check_restartable(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
     let stale: Vec<String> = m
         .containers
         .iter()
-        .zip(s.records.iter().zip(&s.holders))
+        .zip(s.records.iter().zip(s.holders.iter()))
         .filter_map(|(c, (record, held))| match (record, held) {
             (Some(o), None) => Some(format!(
                 "the store keeps the endpoint record of {c} ({}), but {c} is not running: starting it fails with \"endpoint with name {c} already exists in network {}\"",
@@ -2091,25 +2220,27 @@ fn check_accounted(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
 }
 
 fn check_counter(m: &IpamSystem, s: &IpamState) -> Result<Checked, String> {
-    let mut handles: Vec<(String, &Bitseq)> = s
-        .daemons
-        .iter()
-        .enumerate()
-        .map(|(d, daemon)| (format!("daemon{d} handle"), &daemon.handle.bm))
-        .collect();
-    if let Some(store) = &s.store {
-        handles.push((
-            "store".into(),
-            &store.get(&m.store_key).expect("created").value,
-        ));
-    }
-    for (what, bm) in handles {
+    // Every state is checked: no vector or name is built unless the
+    // counter is wrong.
+    let wrong = |what: &dyn Fn() -> String, bm: &Bitseq| {
         let free = bm.free_bits();
-        if bm.unselected() != free {
-            return Err(format!(
-                "{what}: unselected = {} but {free} bits are free",
+        (bm.unselected() != free).then(|| {
+            format!(
+                "{}: unselected = {} but {free} bits are free",
+                what(),
                 bm.unselected()
-            ));
+            )
+        })
+    };
+    for (d, daemon) in s.daemons.iter().enumerate() {
+        if let Some(e) = wrong(&|| format!("daemon{d} handle"), &daemon.handle.bm) {
+            return Err(e);
+        }
+    }
+    if let Some(store) = &s.store {
+        let bm = &store.get(&m.store_key).expect("created").value;
+        if let Some(e) = wrong(&|| "store".to_string(), bm) {
+            return Err(e);
         }
     }
     Ok(Checked::Something)

@@ -7,7 +7,11 @@
 //! distinct part once, in a table, and a state holds its number. Parts
 //! are told apart by value (their cached fingerprint finds the candidates,
 //! `==` decides), so two equal parts get one number and unpacking gives
-//! back an equal state. The plain fields are LEB128 varints: an
+//! back an equal state. The holders, shared too, are written inline (a
+//! search meets thousands of distinct lists; a table of them cost more
+//! bytes per visited state than it saved), in the encoding their
+//! fingerprint hashes, so unpacking hashes those bytes as they are
+//! (`Part for Vec<Option<u64>>`). The plain fields are LEB128 varints: an
 //! `Option<u64>` as 0 or `v + 1`, an enum as a tag byte and its value.
 //! A six-actor state of the seed scenario packs into about 40 bytes
 //! (650 with its heap parts when held as an `IpamState`).
@@ -34,7 +38,7 @@ struct Parts<T> {
     by_fp: HashMap<u128, Vec<u32>, BuildHasherDefault<FingerprintHasher>>,
 }
 
-impl<T: std::hash::Hash + PartialEq> Parts<T> {
+impl<T: super::Part + PartialEq> Parts<T> {
     fn new() -> Parts<T> {
         Parts {
             all: Vec::new(),
@@ -168,8 +172,11 @@ impl Packer<IpamState> for IpamPacker {
                 put_varint(out, v);
             }
         }
+        // The holders inline, not numbered: a search meets thousands of
+        // distinct lists, and a table of them would cost more bytes per
+        // visited state than the frontier saves.
         put_varint(out, holders.len() as u64);
-        for h in holders {
+        for h in holders.iter() {
             put_opt(out, *h);
         }
         put_varint(out, records.len() as u64);
@@ -179,13 +186,17 @@ impl Packer<IpamState> for IpamPacker {
     }
 
     fn unpack(&self, bytes: &mut &[u8]) -> IpamState {
-        let daemons = (0..get_varint(bytes))
-            .map(|_| Daemon {
+        // Loops into vectors of the exact length (no iterator adapters):
+        // this runs once per expanded state.
+        let n = get_varint(bytes) as usize;
+        let mut daemons = Vec::with_capacity(n);
+        for _ in 0..n {
+            daemons.push(Daemon {
                 handle: self.handles.get(get_varint(bytes)),
                 handle_lock: get_lock(bytes),
                 network_lock: get_lock(bytes),
-            })
-            .collect();
+            });
+        }
         let store = get_opt(bytes).map(|id| self.stores.get(id));
         let faults_left = Faults {
             store_timeouts: get_u8(bytes),
@@ -193,40 +204,50 @@ impl Packer<IpamState> for IpamPacker {
             lost_requests: get_u8(bytes),
             crashes: get_u8(bytes),
         };
-        let actors = (0..get_varint(bytes))
-            .map(|_| {
-                let pc = get_u8(bytes);
-                let ordinal = get_opt(bytes);
-                let pos = (get_u8(bytes) == 1).then(|| Pos {
-                    byte: get_varint(bytes),
-                    bit: get_varint(bytes),
-                });
-                let copy = get_opt(bytes).map(|id| self.handles.get(id));
-                let outcome = match get_u8(bytes) {
-                    0 => Outcome::Pending,
-                    1 => Outcome::Allocated(get_varint(bytes)),
-                    2 => Outcome::Released(get_varint(bytes)),
-                    3 => Outcome::NoAddress,
-                    4 => Outcome::StoreTimeout,
-                    5 => Outcome::Crashed,
-                    _ => Outcome::NameTaken,
-                };
-                Actor {
-                    pc,
-                    ordinal,
-                    pos,
-                    copy,
-                    outcome,
-                }
-            })
-            .collect();
-        let mut holders = vec![None; get_varint(bytes) as usize];
-        for h in &mut holders {
-            *h = get_opt(bytes);
+        let n = get_varint(bytes) as usize;
+        let mut actors = Vec::with_capacity(n);
+        for _ in 0..n {
+            let pc = get_u8(bytes);
+            let ordinal = get_opt(bytes);
+            let pos = (get_u8(bytes) == 1).then(|| Pos {
+                byte: get_varint(bytes),
+                bit: get_varint(bytes),
+            });
+            let copy = get_opt(bytes).map(|id| self.handles.get(id));
+            let outcome = match get_u8(bytes) {
+                0 => Outcome::Pending,
+                1 => Outcome::Allocated(get_varint(bytes)),
+                2 => Outcome::Released(get_varint(bytes)),
+                3 => Outcome::NoAddress,
+                4 => Outcome::StoreTimeout,
+                5 => Outcome::Crashed,
+                _ => Outcome::NameTaken,
+            };
+            actors.push(Actor {
+                pc,
+                ordinal,
+                pos,
+                copy,
+                outcome,
+            });
         }
-        let mut records = vec![None; get_varint(bytes) as usize];
-        for r in &mut records {
-            *r = get_opt(bytes);
+        // The holders' bytes are the encoding their fingerprint hashes
+        // (`Part for Vec<Option<u64>>`): hash them as they are.
+        let start = *bytes;
+        let n = get_varint(bytes) as usize;
+        let mut holders = Vec::with_capacity(n);
+        for _ in 0..n {
+            holders.push(get_opt(bytes));
+        }
+        let encoded = &start[..start.len() - bytes.len()];
+        let holders = Arc::new(Cached::with_fingerprint(
+            holders,
+            xxhash_rust::xxh3::xxh3_128(encoded),
+        ));
+        let n = get_varint(bytes) as usize;
+        let mut records = Vec::with_capacity(n);
+        for _ in 0..n {
+            records.push(get_opt(bytes));
         }
         IpamState {
             daemons,
