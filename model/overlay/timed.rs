@@ -167,6 +167,12 @@ pub struct Flow {
     pub burst: u32,
     /// First request, µs after the start.
     pub start_us: u64,
+    /// Every request after the first leaves late by a delay uniform in
+    /// `[0, late_us)` (0: exactly on its schedule). A scenario leaves it
+    /// 0; the soak comparison sets it to the sending loop's slack
+    /// (model/cli/soak.rs: the soak's TCP client sends a request only
+    /// when its blocking read, with a 20 ms timeout, returns).
+    pub late_us: u64,
 }
 
 /// How late a container's answers leave: with probability `p`, an extra
@@ -189,13 +195,14 @@ pub struct ContainerTiming {
     /// Its answers' extra delay, if any.
     pub reply_delay: Option<ReplyDelay>,
     /// Every ARP reply of this container passes a relay outside the
-    /// backlog that adds a delay uniform in `[.0, .1]` µs, late or not:
+    /// backlog that adds a delay drawn uniformly from these measured
+    /// values, µs (empty: no relay), late or not:
     /// the soak oracle's user-space delayer (model/kernel/soak.rs: `tc
     /// mirred` to a veth, an `AF_PACKET` read and write), set from its
     /// measured pass-through when the model is compared with a soak
     /// (model/cli/soak.rs). `None` in a scenario: a container answers
     /// inside `arp_process`.
-    pub relay_us: Option<(u64, u64)>,
+    pub relay_us: Vec<u64>,
 }
 
 /// The bounds of the timed properties.
@@ -700,7 +707,15 @@ impl<'a> Run<'a> {
                         self.at(t, ev);
                     }
                 }
-                self.at(flow.start_us + (k + 1) * flow.every_us, Ev::Flow(f, k + 1));
+                let late = if flow.late_us > 0 {
+                    self.rng.gen_range(0..flow.late_us)
+                } else {
+                    0
+                };
+                self.at(
+                    flow.start_us + (k + 1) * flow.every_us + late,
+                    Ev::Flow(f, k + 1),
+                );
             }
             Ev::Send { ep, to, payload } => {
                 let id = self.next_packet;
@@ -855,8 +870,9 @@ impl<'a> Run<'a> {
                 // container is slow this time.
                 let f = build::arp_reply(mac, ip, to_mac, to_ip);
                 let mut d = self.late(e);
-                if let Some((lo, hi)) = self.spec.containers[e].relay_us {
-                    d += self.rng.gen_range(lo..=hi.max(lo));
+                let relay = &self.spec.containers[e].relay_us;
+                if !relay.is_empty() {
+                    d += relay[self.rng.gen_range(0..relay.len())];
                 }
                 self.emit(e, f, d);
             }
