@@ -10,13 +10,24 @@
 //! [`DEFAULT_MODEL_RUNS`]) for the same simulated duration, seeds `seed`
 //! to `seed + runs − 1`, with the kernel's ARP table size (read from
 //! `/proc/net/stat/arp_cache` before the soak) as its entries elsewhere;
+//! the model gets the soak's apparatus, not a change of the scenario: a
+//! slow container's ARP replies pass the delayer's pass-through as the
+//! bridge measured it (request out of br0 to reply into br0, kernel
+//! timestamps; each reply one of the measured values, drawn at random:
+//! `ContainerTiming::relay_us`), and every request of a `tcp` flow after
+//! its first leaves up to [`soak::TICK`] late (`Flow::late_us`: the soak's
+//! TCP client sends only when its blocking read returns, so its requests
+//! are never aligned to the microsecond with another flow's, as the
+//! model's schedule otherwise is; docs/findings.md, "What the trap was");
 //! both are summarised alike ([`soak::model_summary`],
 //! `SoakReport::summary`) and compared. Exit 0 when every variant agrees,
 //! 1 when one disagrees, 2 on bad input or when the kernel cannot run.
 //! Progress goes to stderr. Cleanup is the soak's: namespaces, the
 //! `bridge monitor` child and threads are removed on every return, and
 //! SIGINT/SIGTERM/SIGHUP remove the namespaces through the oracle's
-//! handler before the process exits.
+//! handler before the process exits. `--soak-record FILE` also writes
+//! each soak's report (FDB events, ARP frames with kernel timestamps, the
+//! delayer's records) and the relay given to the model, as JSON.
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -167,11 +178,11 @@ pub(crate) fn cmd_kernel_soak(
         spec.entries_elsewhere = elsewhere;
         // The oracle's delayer relays every ARP reply of a slow container
         // through user space, late or not: the model's container gets the
-        // pass-throughs measured in these soaks (replies passed on at
-        // once), each reply one of them drawn at random, outside the
+        // pass-throughs the bridge saw in these soaks (replies passed on
+        // at once), each reply one of them drawn at random, outside the
         // backlog, as the kernel's does.
         for (i, ep) in v.model.endpoints().iter().enumerate() {
-            spec.containers[i].relay_us = relay_us(&reports, &ep.name);
+            spec.containers[i].relay_us = relay_us(&reports, &plan, &ep.name);
         }
         // The soak's TCP client sends a request only when its blocking
         // read (timeout TICK) returns, so on an open connection every
@@ -245,21 +256,37 @@ pub(crate) fn cmd_kernel_soak(
     Ok(if disagree > 0 { 1 } else { 0 })
 }
 
-/// The measured pass-throughs of `container`'s delayer, µs: `held_ms` of
-/// every reply it passed on at once (`asked_ms == 0`) in every soak of
-/// `reports`, in order; empty without a delayer or such a reply. The
-/// model draws from these values themselves, not from a range between
-/// percentiles: the delayer's pass-through is not uniform (on this
-/// machine ~12–18 µs for a soak's first reply, 60–190 µs later; the
-/// soaks of docs/findings.md, "What the trap was"), and a uniform range
-/// between them puts most draws where the kernel showed none.
-fn relay_us(reports: &[SoakReport], container: &str) -> Vec<u64> {
+/// The measured pass-throughs of `container`'s delayer, µs: for every
+/// ARP reply its delayer passed on at once, the time from the request
+/// leaving br0 for the container to the reply entering br0 from its veth
+/// (kernel timestamps on the bridge port, [`SoakReport::reply_delays`]),
+/// in order; empty when the container has no delayer. A sample counts as
+/// passed on at once when it is under the shortest delay the delayer
+/// draws (`min_ms`; under 1 ms when that is 0).
+///
+/// Not the delayer's own `held_ms` (from its socket's timestamp to its
+/// send): the reply also crosses the container's stack, the `mirred`
+/// redirect, the wake-up of the delayer's thread and, after the send, the
+/// veth and a backlog on whichever CPU the thread ran; the bridge sees
+/// 89–202 µs where `held_ms` said 17–181 µs (docs/findings.md, "What the
+/// trap was"). And the values themselves, not a range between
+/// percentiles: a uniform range put most draws where the kernel showed
+/// none.
+fn relay_us(reports: &[SoakReport], plan: &soak::SoakPlan, container: &str) -> Vec<u64> {
+    let Some(c) = plan.containers.iter().find(|c| c.name == container) else {
+        return Vec::new();
+    };
+    let Some(delay) = c.reply_delay else {
+        return Vec::new();
+    };
+    let below_ms = (delay.min_ms.max(1)) as f64;
     reports
         .iter()
-        .filter_map(|report| report.delayer.get(container))
-        .flatten()
-        .filter(|r| r.asked_ms == 0)
-        .map(|r| (r.held_ms.max(0.0) * 1e3).round() as u64)
+        .flat_map(|report| report.reply_delays.iter())
+        .filter(|h| h.container == container)
+        .flat_map(|h| h.samples_ms.iter())
+        .filter(|&&ms| ms >= 0.0 && ms < below_ms)
+        .map(|&ms| (ms * 1e3).round() as u64)
         .collect()
 }
 

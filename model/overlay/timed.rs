@@ -64,7 +64,14 @@
 //!   with the container's `reply_delay.p`, after a further delay drawn
 //!   uniformly in `[min, max]`: a slow container.
 //! - **Traffic** ([`Flow`]): every `every`, `burst` requests from `from`
-//!   to `to` (1 ms apart); `to` answers each. A `tcp` flow stands for
+//!   to `to` (1 ms apart); `to` answers each. Requests leave exactly on
+//!   their schedule unless `late_us` is set (the soak comparison sets it:
+//!   a real sender is never aligned to the microsecond with another, and
+//!   the exact coincidence of two flows — web's 200 ms grid and cron's
+//!   first contact at 10 s in the seed loop — is what let a frame of db
+//!   land between br0 forwarding a request into vxlan1 and br0 receiving
+//!   its looped-back copy, the model's entry into the mutual trap that the
+//!   kernel never showed; docs/findings.md, "What the trap was"). A `tcp` flow stands for
 //!   request/response on a long-lived connection: each side confirms its
 //!   neighbour entry for the other (`neigh_confirm`, TCP's forward
 //!   progress) when it receives a request or a response; `ping` never
