@@ -273,10 +273,15 @@ pub(crate) fn cmd_kernel_soak(
 /// percentiles: a uniform range put most draws where the kernel showed
 /// none.
 fn relay_us(reports: &[SoakReport], plan: &soak::SoakPlan, container: &str) -> Vec<u64> {
-    let Some(c) = plan.containers.iter().find(|c| c.name == container) else {
-        return Vec::new();
-    };
-    let Some(delay) = c.reply_delay else {
+    match plan.containers.iter().find(|c| c.name == container) {
+        Some(c) => relay_of(reports, c.reply_delay, container),
+        None => Vec::new(),
+    }
+}
+
+/// [`relay_us`] for a container with delayer `delay`.
+fn relay_of(reports: &[SoakReport], delay: Option<soak::ReplyDelay>, container: &str) -> Vec<u64> {
+    let Some(delay) = delay else {
         return Vec::new();
     };
     let below_ms = (delay.min_ms.max(1)) as f64;
@@ -423,4 +428,58 @@ fn text_block(
     }
     t.push('\n');
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::soak::{DelayHistogram, DelayRecord, ReplyDelay, RequestFates};
+    use std::collections::BTreeMap;
+
+    fn report(samples_ms: Vec<f64>, held_ms: f64) -> SoakReport {
+        SoakReport {
+            duration_ms: 60_000,
+            kernel: "test".into(),
+            fdb_events: Vec::new(),
+            fdb_moves: BTreeMap::new(),
+            fdb_move_ms: Vec::new(),
+            flows: Vec::new(),
+            arp_frames: Vec::new(),
+            reply_delays: vec![DelayHistogram {
+                container: "db".into(),
+                samples_ms,
+                buckets: Vec::new(),
+            }],
+            delayer: BTreeMap::from([(
+                "db".to_string(),
+                vec![DelayRecord {
+                    t_ms: 1.0,
+                    asked_ms: 0,
+                    held_ms,
+                    target: std::net::Ipv4Addr::new(10, 0, 0, 2),
+                }],
+            )]),
+            request_fates: RequestFates::default(),
+            arp_events: Vec::new(),
+            rx_dropped: BTreeMap::new(),
+            namespaces: Vec::new(),
+            processes: Vec::new(),
+        }
+    }
+
+    /// The model's relay is what the bridge measured for the replies the
+    /// delayer passed on at once (under its shortest delay), each value
+    /// kept: not the delayer's own hold time, not the delayed replies.
+    #[test]
+    fn the_relay_is_the_bridge_measured_undelayed_reply_time() {
+        let delay = Some(ReplyDelay {
+            p: 0.05,
+            min_ms: 5,
+            max_ms: 80,
+        });
+        let reports = [report(vec![53.2, 0.099], 0.018), report(vec![0.202], 0.181)];
+        assert_eq!(relay_of(&reports, delay, "db"), vec![99, 202]);
+        assert!(relay_of(&reports, None, "db").is_empty());
+        assert!(relay_of(&reports, delay, "web").is_empty());
+    }
 }
