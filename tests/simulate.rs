@@ -416,3 +416,73 @@ fn bad_input_is_exit_2_with_file_and_line() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("[[traffic]]"), "{}", stderr(&o));
 }
+
+/// `Flow::late_us` (issue 16's trap): with it 0 every request leaves
+/// exactly on its schedule, so web's 200 ms grid and cron's first contact
+/// at 10 s coincide to the microsecond; with it set, as the soak
+/// comparison does for its TCP client (which sends only when a 20 ms read
+/// returns), every request after a flow's first leaves up to that late
+/// and the coincidence is gone. Host1's hand-offs exactly on a 200 ms
+/// boundary are web's requests (and cron's first, on time).
+#[test]
+fn a_late_flow_leaves_off_its_schedule() {
+    let s = load(Path::new(SEED_LOOP));
+    let sc = s.system.downcast::<L2Scenario>().unwrap();
+    let m = &sc.variants[vi(sc, "classic-17.03")].model;
+    let on_grid = |spec: &netrace::overlay::timed::TimedSpec| {
+        let (_, log) = run_once_logged(m, spec, 0, 20_000_000);
+        log.iter()
+            .filter(|x| x.host == 0 && x.handed_us > 0 && x.handed_us % 200_000 == 0)
+            .count()
+    };
+    let exact = on_grid(&sc.timed);
+    assert!(
+        exact >= 90,
+        "{exact} hand-offs on the grid without lateness"
+    );
+    let mut spec = sc.timed.clone();
+    for f in &mut spec.flows {
+        f.late_us = 20_000;
+    }
+    let late = on_grid(&spec);
+    assert!(
+        late < 5,
+        "{late} hand-offs still on the grid with 20 ms lateness"
+    );
+}
+
+/// `ContainerTiming::relay_us` draws each relayed ARP reply's pass-through
+/// from the measured values themselves, not from a range between them:
+/// with values 1 ms and 9 ms, host1's br0 learns db on its veth about
+/// 1 ms or about 9 ms after the proxied reply taught it vxlan1 at web's
+/// first contact (db's port line), never in between, and both occur over
+/// a few seeds.
+#[test]
+fn the_relay_draws_measured_values() {
+    let prompt = seed_loop_with("seed-loop-relay.toml", "0.0", None);
+    let s = load(&prompt);
+    let sc = s.system.downcast::<L2Scenario>().unwrap();
+    let m = &sc.variants[vi(sc, "classic-17.03")].model;
+    let db = m.endpoints().iter().position(|e| e.name == "db").unwrap();
+    let db_mac = m.endpoints()[db].mac;
+    let mut spec = sc.timed.clone();
+    spec.containers[db].relay_us = vec![1_000, 9_000];
+    let (mut short, mut long) = (0, 0);
+    for seed in 0..12 {
+        let r = run_once(m, &spec, seed, 2_000_000, &|| false);
+        let line = &r
+            .ports
+            .iter()
+            .find(|((h, mac), _)| *h == 0 && *mac == db_mac)
+            .expect("db's port line on host1")
+            .1;
+        assert!(line.len() >= 2, "seed {seed}: {line:?}");
+        let gap = line[1].0 - line[0].0;
+        match gap {
+            900..=1_200 => short += 1,
+            8_900..=9_200 => long += 1,
+            _ => panic!("seed {seed}: db came back {gap} µs after the proxy"),
+        }
+    }
+    assert!(short > 0 && long > 0, "short {short}, long {long}");
+}

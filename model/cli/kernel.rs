@@ -46,6 +46,13 @@ pub(crate) fn cmd_kernel(a: KernelArgs) -> Result<u8, InputError> {
     if let Some(d) = &a.soak {
         return super::soak::cmd_kernel_soak(&a, &s, sc, d);
     }
+    if a.soak_record.is_some() {
+        return Err(InputError::whole(
+            "--soak-record",
+            "--soak-record writes what a soak recorded, and no --soak was given",
+            "add --soak DURATION, or drop --soak-record",
+        ));
+    }
     if a.soak_runs.is_some() {
         return Err(InputError::whole(
             "--soak-runs",

@@ -178,6 +178,11 @@ pub(crate) struct KernelArgs {
     /// are summed for the comparison and each is printed.
     #[arg(long, value_name = "N")]
     pub(crate) soak_runs: Option<i64>,
+    /// With --soak: also write what each kernel soak recorded (its
+    /// `bridge monitor fdb` events, the delayer's records, per-flow
+    /// probes) and the relay given to the model, as JSON, to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) soak_record: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) format: Format,

@@ -48,6 +48,70 @@ pub(crate) struct SimulateArgs {
     /// into this directory.
     #[arg(long, value_name = "DIR")]
     pub(crate) svg: Option<PathBuf>,
+    /// The soak oracle's relay for a container, as `netrace kernel --soak`
+    /// gives it to the model: NAME=V1,V2,... (µs), every ARP reply of NAME
+    /// passes an extra delay drawn from these values outside the backlog
+    /// (`ContainerTiming::relay_us`). Repeatable. For reproducing a soak's
+    /// model side without the kernel (`--soak-record` writes the values).
+    #[arg(long, value_name = "NAME=V1,V2,...")]
+    pub(crate) relay: Vec<String>,
+    /// Every request of a flow of this kind after its first leaves late by
+    /// up to this much (uniform), as the soak comparison does for `tcp`
+    /// (`Flow::late_us`; e.g. `tcp=20ms`). Repeatable.
+    #[arg(long, value_name = "KIND=SPAN")]
+    pub(crate) late: Vec<String>,
+}
+
+/// Parses `--relay NAME=V1,V2,...` (µs) into the container index and the
+/// pass-throughs.
+fn parse_relay(
+    text: &str,
+    model: &crate::overlay::system::OverlaySystem,
+) -> Result<(usize, Vec<u64>), InputError> {
+    let bad = || {
+        InputError::whole(
+            "--relay",
+            format!("--relay {text} is not NAME=V1,V2,... (µs)"),
+            "give a container name and pass-throughs in µs, e.g. --relay db=13,121,187",
+        )
+    };
+    let (name, values) = text.split_once('=').ok_or_else(bad)?;
+    let values = values
+        .split(',')
+        .map(|v| v.trim().parse::<u64>().ok().filter(|&v| v <= 10_000_000))
+        .collect::<Option<Vec<u64>>>()
+        .ok_or_else(bad)?;
+    let i = model
+        .endpoints()
+        .iter()
+        .position(|e| e.name == name)
+        .ok_or_else(|| {
+            InputError::whole(
+                "--relay",
+                format!("--relay {text}: no container named {name}"),
+                "name a container of the scenario",
+            )
+        })?;
+    Ok((i, values))
+}
+
+/// Parses `--late KIND=SPAN`.
+fn parse_late(text: &str) -> Result<(&str, u64), InputError> {
+    let bad = || {
+        InputError::whole(
+            "--late",
+            format!("--late {text} is not KIND=SPAN"),
+            "give tcp or ping and a span up to 10s, e.g. --late tcp=20ms",
+        )
+    };
+    let (kind, span) = text.split_once('=').ok_or_else(bad)?;
+    if kind != "tcp" && kind != "ping" {
+        return Err(bad());
+    }
+    match parse_span_us(span) {
+        Some(us) if us <= 10_000_000 => Ok((kind, us)),
+        _ => Err(bad()),
+    }
 }
 
 /// `netrace simulate`: exit 0 when every `simulate_expect` is met, 1 when
@@ -119,10 +183,23 @@ pub(crate) fn cmd_simulate(a: SimulateArgs) -> Result<u8, InputError> {
         let started = Instant::now();
         let mut last = Instant::now();
         let mut results: Vec<RunResult> = Vec::new();
+        let mut spec = sc.timed.clone();
+        for text in &a.relay {
+            let (i, range) = parse_relay(text, &v.model)?;
+            spec.containers[i].relay_us = range;
+        }
+        for text in &a.late {
+            let (kind, late_us) = parse_late(text)?;
+            for f in &mut spec.flows {
+                if f.kind.name() == kind {
+                    f.late_us = late_us;
+                }
+            }
+        }
         for r in 0..runs {
             let res = timed::run_once(
                 &v.model,
-                &sc.timed,
+                &spec,
                 a.seed.wrapping_add(u64::from(r)),
                 duration_us,
                 &stop,
@@ -145,11 +222,11 @@ pub(crate) fn cmd_simulate(a: SimulateArgs) -> Result<u8, InputError> {
                 break;
             }
         }
-        let sum = timed::summarize(&v.model, &sc.timed, &results);
+        let sum = timed::summarize(&v.model, &spec, &results);
         if let Some(dir) = &a.svg {
             for (r, res) in results.iter().take(SVG_RUNS).enumerate() {
                 let path = dir.join(format!("{}-{}-run{r}.svg", s.name, v.name));
-                let svg = crate::picture::timeline::svg(&v.model, &sc.timed, &s.name, &v.name, res);
+                let svg = crate::picture::timeline::svg(&v.model, &spec, &s.name, &v.name, res);
                 std::fs::write(&path, svg).map_err(|e| {
                     InputError::whole(
                         path.display().to_string(),

@@ -100,8 +100,10 @@ pub const MAX_SOAK_MS: u64 = 600_000;
 pub const PROBE_TIMEOUT_MS: u64 = 1_000;
 /// The shortest flow period accepted.
 pub const MIN_EVERY_MS: u64 = 10;
-/// How often idle threads look at the stop flag.
-const TICK: Duration = Duration::from_millis(20);
+/// How often idle threads look at the stop flag; also the read timeout of
+/// a TCP client with an open connection, so its requests leave up to this
+/// late (`tcp_client`).
+pub const TICK: Duration = Duration::from_millis(20);
 /// The neighbour sysctls a plan may set (files of
 /// `/proc/sys/net/ipv4/neigh/<dev>/`).
 pub const NEIGH_SYSCTLS: [&str; 13] = [
@@ -603,6 +605,9 @@ pub struct SoakReport {
     /// What became of every ARP request ([`request_fates`]; its `delays`
     /// are moved to [`SoakReport::reply_delays`]).
     pub request_fates: RequestFates,
+    /// Every ARP frame captured on a bridge port, with its kernel
+    /// timestamp (what [`request_fates`] read; `--soak-record` writes it).
+    pub arp_events: Vec<ArpEvent>,
     /// Per container: frames its `eth0` dropped on receive during the run
     /// (`/proc/net/dev`, rx drop), read before the namespaces go.
     pub rx_dropped: BTreeMap<String, u64>,
@@ -1858,6 +1863,7 @@ pub fn soak(plan: &SoakPlan) -> Result<SoakReport, KernelError> {
         reply_delays,
         delayer,
         request_fates: fates,
+        arp_events: events,
         rx_dropped,
         namespaces,
         processes,
@@ -1868,7 +1874,7 @@ pub fn soak(plan: &SoakPlan) -> Result<SoakReport, KernelError> {
 // What became of each ARP request.
 
 /// Where an ARP frame was captured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum ArpPort {
     /// Container `i`'s veth (plan order), on its host's `br0`.
     Veth(usize),
@@ -1877,7 +1883,7 @@ pub enum ArpPort {
 }
 
 /// One captured ARP frame, in the terms [`request_fates`] takes.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct ArpEvent {
     /// Kernel timestamp, ms from the start of the traffic.
     pub t_ms: f64,

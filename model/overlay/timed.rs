@@ -64,7 +64,14 @@
 //!   with the container's `reply_delay.p`, after a further delay drawn
 //!   uniformly in `[min, max]`: a slow container.
 //! - **Traffic** ([`Flow`]): every `every`, `burst` requests from `from`
-//!   to `to` (1 ms apart); `to` answers each. A `tcp` flow stands for
+//!   to `to` (1 ms apart); `to` answers each. Requests leave exactly on
+//!   their schedule unless `late_us` is set (the soak comparison sets it:
+//!   a real sender is never aligned to the microsecond with another, and
+//!   the exact coincidence of two flows — web's 200 ms grid and cron's
+//!   first contact at 10 s in the seed loop — is what let a frame of db
+//!   land between br0 forwarding a request into vxlan1 and br0 receiving
+//!   its looped-back copy, the model's entry into the mutual trap that the
+//!   kernel never showed; docs/findings.md, "What the trap was"). A `tcp` flow stands for
 //!   request/response on a long-lived connection: each side confirms its
 //!   neighbour entry for the other (`neigh_confirm`, TCP's forward
 //!   progress) when it receives a request or a response; `ping` never
@@ -167,6 +174,12 @@ pub struct Flow {
     pub burst: u32,
     /// First request, µs after the start.
     pub start_us: u64,
+    /// Every request after the first leaves late by a delay uniform in
+    /// `[0, late_us)` (0: exactly on its schedule). A scenario leaves it
+    /// 0; the soak comparison sets it to the sending loop's slack
+    /// (model/cli/soak.rs: the soak's TCP client sends a request only
+    /// when its blocking read, with a 20 ms timeout, returns).
+    pub late_us: u64,
 }
 
 /// How late a container's answers leave: with probability `p`, an extra
@@ -189,13 +202,14 @@ pub struct ContainerTiming {
     /// Its answers' extra delay, if any.
     pub reply_delay: Option<ReplyDelay>,
     /// Every ARP reply of this container passes a relay outside the
-    /// backlog that adds a delay uniform in `[.0, .1]` µs, late or not:
+    /// backlog that adds a delay drawn uniformly from these measured
+    /// values, µs (empty: no relay), late or not:
     /// the soak oracle's user-space delayer (model/kernel/soak.rs: `tc
     /// mirred` to a veth, an `AF_PACKET` read and write), set from its
     /// measured pass-through when the model is compared with a soak
     /// (model/cli/soak.rs). `None` in a scenario: a container answers
     /// inside `arp_process`.
-    pub relay_us: Option<(u64, u64)>,
+    pub relay_us: Vec<u64>,
 }
 
 /// The bounds of the timed properties.
@@ -700,7 +714,15 @@ impl<'a> Run<'a> {
                         self.at(t, ev);
                     }
                 }
-                self.at(flow.start_us + (k + 1) * flow.every_us, Ev::Flow(f, k + 1));
+                let late = if flow.late_us > 0 {
+                    self.rng.gen_range(0..flow.late_us)
+                } else {
+                    0
+                };
+                self.at(
+                    flow.start_us + (k + 1) * flow.every_us + late,
+                    Ev::Flow(f, k + 1),
+                );
             }
             Ev::Send { ep, to, payload } => {
                 let id = self.next_packet;
@@ -855,8 +877,9 @@ impl<'a> Run<'a> {
                 // container is slow this time.
                 let f = build::arp_reply(mac, ip, to_mac, to_ip);
                 let mut d = self.late(e);
-                if let Some((lo, hi)) = self.spec.containers[e].relay_us {
-                    d += self.rng.gen_range(lo..=hi.max(lo));
+                let relay = &self.spec.containers[e].relay_us;
+                if !relay.is_empty() {
+                    d += relay[self.rng.gen_range(0..relay.len())];
                 }
                 self.emit(e, f, d);
             }

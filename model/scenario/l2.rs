@@ -949,6 +949,7 @@ fn parse_timed(src: &Source, raw: &Raw, spec: &L2Spec) -> Result<TimedSpec, Inpu
             every_us,
             burst,
             start_us,
+            late_us: 0,
         });
     }
     let mut containers = Vec::new();
@@ -988,7 +989,7 @@ fn parse_timed(src: &Source, raw: &Raw, spec: &L2Spec) -> Result<TimedSpec, Inpu
         containers.push(ContainerTiming {
             neigh,
             reply_delay,
-            relay_us: None,
+            relay_us: Vec::new(),
         });
     }
     let mut out = TimedSpec {
