@@ -41,7 +41,9 @@ use super::Fingerprint;
 /// Encodes and decodes a model's states (see the module docs). A packer
 /// is made per search and may number the parts states share (a bitmap
 /// held by many states is stored once, its number in each state).
-pub trait Packer<S> {
+/// `Send + Sync`: the parallel search gives each worker a packer to pack
+/// with and lets every worker unpack with any of them.
+pub trait Packer<S>: Send + Sync {
     /// Appends the encoding of `state` to `out`.
     fn pack(&mut self, state: &S, out: &mut Vec<u8>);
     /// Decodes one state from the front of `bytes` and advances past it.
