@@ -35,10 +35,10 @@ use crate::sim::{Checked, Model, Property, Trace};
 
 /// States of a layer handed to the workers at a time (at least; a chunk
 /// ends at a block boundary).
-const PARALLEL_CHUNK: usize = 4096;
+const PARALLEL_CHUNK: usize = 512;
 
 /// Most states in a [`Block`].
-const BLOCK: usize = 256;
+const BLOCK: usize = 64;
 
 /// Partitions of the visited set, claimed by the workers one partition
 /// at a time.
