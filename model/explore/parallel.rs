@@ -245,6 +245,10 @@ struct Expansion<S> {
     fps: Vec<Fingerprint>,
 }
 
+/// Phase 3's work on one part: the next layer's blocks of its new
+/// states, and the results to record.
+type PartOutput<S> = (Vec<Block<S>>, Vec<Event>);
+
 /// A property result of phase 3 the calling thread must record: of the
 /// parent at position `pos` of the chunk, for node `node` (the parent
 /// itself when it is quiescent, else a new state).
@@ -586,8 +590,11 @@ pub fn bfs_parallel<M: Model>(
                         Parent::Quiescent(_) => {}
                         Parent::Bound => depth_bound_hit = true,
                         Parent::Next { end } => {
-                            for x in from..*end as usize {
-                                if flags[x] != CLAIMED {
+                            let range = from..*end as usize;
+                            for (flag, (choice, _)) in
+                                flags[range.clone()].iter_mut().zip(&e.succ[range])
+                            {
+                                if *flag != CLAIMED {
                                     continue;
                                 }
                                 let admitted =
@@ -600,8 +607,8 @@ pub fn bfs_parallel<M: Model>(
                                     ends.push(nodes.len() as u32);
                                     break 'insert;
                                 }
-                                flags[x] = nodes.len() as u32;
-                                nodes.push(*at, e.succ[x].0);
+                                *flag = nodes.len() as u32;
+                                nodes.push(*at, *choice);
                             }
                             from = *end as usize;
                         }
@@ -640,7 +647,7 @@ pub fn bfs_parallel<M: Model>(
                 .enumerate()
                 .map(|(i, ((e, f), p))| Mutex::new(Some((e, f, p.map(|p| (i, p))))))
                 .collect();
-            let outputs: Vec<(Vec<Block<M::State>>, Vec<Event>)> = {
+            let outputs: Vec<PartOutput<M::State>> = {
                 let (starts, slots) = (&starts, &slots);
                 let (due_always, props) = (&due_always, &props);
                 on_workers(pool.as_ref(), parts, move |i| {
