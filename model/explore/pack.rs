@@ -28,10 +28,13 @@
 //!   below 10⁻¹¹ for 10⁹ states; a shared key merges two states (an
 //!   unexplored state, never a false violation).
 //!
-//! What this does not do: the depth-first search and the parallel
-//! breadth-first search ([`super::bfs_parallel`]) keep plain frontier
-//! states (they use [`Key`] too); the visited set still has the hash
-//! table's spare room (up to half of it just after it doubles).
+//! The parallel breadth-first search ([`super::bfs_parallel`]) uses
+//! [`Packer`], [`Links`] and [`Key`] too, with its own blocks of packed
+//! states and a packer per worker (hence `Packer: Send + Sync`).
+//!
+//! What this does not do: the depth-first search keeps plain states on
+//! its stack; the visited set still has the hash table's spare room (up
+//! to half of it just after it doubles).
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -41,7 +44,9 @@ use super::Fingerprint;
 /// Encodes and decodes a model's states (see the module docs). A packer
 /// is made per search and may number the parts states share (a bitmap
 /// held by many states is stored once, its number in each state).
-pub trait Packer<S> {
+/// `Send + Sync`: the parallel search gives each worker a packer to pack
+/// with and lets every worker unpack with any of them.
+pub trait Packer<S>: Send + Sync {
     /// Appends the encoding of `state` to `out`.
     fn pack(&mut self, state: &S, out: &mut Vec<u8>);
     /// Decodes one state from the front of `bytes` and advances past it.
