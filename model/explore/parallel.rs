@@ -100,16 +100,7 @@ impl<S> Block<S> {
                 packer,
                 count,
                 bytes,
-            } => {
-                let packer = &packers[*packer];
-                let mut bytes = &bytes[..];
-                let mut at = 0u32;
-                for _ in 0..*count {
-                    at += pack::get_varint(&mut bytes) as u32;
-                    let state = packer.unpack(&mut bytes);
-                    f(&state, at);
-                }
-            }
+            } => unpack_each(&packers[*packer], *count, bytes, &mut |s, at| f(&s, at)),
             Block::Plain(v) => v.iter().for_each(|(s, at)| f(s, *at)),
         }
     }
@@ -121,17 +112,24 @@ impl<S> Block<S> {
                 packer,
                 count,
                 bytes,
-            } => {
-                let packer = &packers[packer];
-                let mut bytes = &bytes[..];
-                let mut at = 0u32;
-                for _ in 0..count {
-                    at += pack::get_varint(&mut bytes) as u32;
-                    f(packer.unpack(&mut bytes), at);
-                }
-            }
+            } => unpack_each(&packers[packer], count, &bytes, f),
             Block::Plain(v) => v.into_iter().for_each(|(s, at)| f(s, at)),
         }
+    }
+}
+
+/// Unpacks the `count` states of a packed block's `bytes` with `packer`,
+/// calling `f` with each and its node index.
+fn unpack_each<S>(
+    packer: &BoxedPacker<'_, S>,
+    count: usize,
+    mut bytes: &[u8],
+    f: &mut dyn FnMut(S, u32),
+) {
+    let mut at = 0u32;
+    for _ in 0..count {
+        at += pack::get_varint(&mut bytes) as u32;
+        f(packer.unpack(&mut bytes), at);
     }
 }
 

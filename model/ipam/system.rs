@@ -311,6 +311,23 @@ pub enum Outcome {
     NameTaken,
 }
 
+impl Outcome {
+    /// The outcome as a tag byte and its ordinal, if it has one: how both
+    /// [`IpamSystem`]'s fingerprint and the frontier packer
+    /// (`system/pack.rs`) write it.
+    pub(crate) fn tagged(self) -> (u8, Option<u64>) {
+        match self {
+            Outcome::Pending => (0, None),
+            Outcome::Allocated(o) => (1, Some(o)),
+            Outcome::Released(o) => (2, Some(o)),
+            Outcome::NoAddress => (3, None),
+            Outcome::StoreTimeout => (4, None),
+            Outcome::Crashed => (5, None),
+            Outcome::NameTaken => (6, None),
+        }
+    }
+}
+
 /// A part of a state with its fingerprint, computed once and kept until
 /// the part changes: a part is shared (`Arc`, copy-on-write) by every
 /// state that holds it unchanged (an actor's private copy, see
@@ -1940,15 +1957,7 @@ impl Model for IpamSystem {
                     e.u128(c.fingerprint());
                 }
             }
-            let (tag, value) = match *outcome {
-                Outcome::Pending => (0, None),
-                Outcome::Allocated(o) => (1, Some(o)),
-                Outcome::Released(o) => (2, Some(o)),
-                Outcome::NoAddress => (3, None),
-                Outcome::StoreTimeout => (4, None),
-                Outcome::Crashed => (5, None),
-                Outcome::NameTaken => (6, None),
-            };
+            let (tag, value) = outcome.tagged();
             e.byte(tag);
             if let Some(v) = value {
                 e.varint(v);

@@ -158,15 +158,7 @@ impl Packer<IpamState> for IpamPacker {
                 out,
                 copy.as_ref().map(|c| u64::from(self.handles.number(c))),
             );
-            let (tag, value) = match *outcome {
-                Outcome::Pending => (0, None),
-                Outcome::Allocated(o) => (1, Some(o)),
-                Outcome::Released(o) => (2, Some(o)),
-                Outcome::NoAddress => (3, None),
-                Outcome::StoreTimeout => (4, None),
-                Outcome::Crashed => (5, None),
-                Outcome::NameTaken => (6, None),
-            };
+            let (tag, value) = outcome.tagged();
             out.push(tag);
             if let Some(v) = value {
                 put_varint(out, v);
