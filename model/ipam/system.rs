@@ -175,6 +175,19 @@ pub struct Faults {
     pub crashes: u8,
 }
 
+impl Faults {
+    /// The four budgets in field order: how both [`IpamSystem`]'s
+    /// fingerprint and the frontier packer (`system/pack.rs`) write them.
+    pub(crate) fn budgets(self) -> [u8; 4] {
+        [
+            self.store_timeouts,
+            self.lost_answers,
+            self.lost_requests,
+            self.crashes,
+        ]
+    }
+}
+
 /// One phase of an actor's program (see the module table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Phase {
@@ -1922,13 +1935,7 @@ impl Model for IpamSystem {
                 e.u128(store.fingerprint());
             }
         }
-        let Faults {
-            store_timeouts,
-            lost_answers,
-            lost_requests,
-            crashes,
-        } = *faults_left;
-        for b in [store_timeouts, lost_answers, lost_requests, crashes] {
+        for b in faults_left.budgets() {
             e.byte(b);
         }
         e.varint(actors.len() as u64);

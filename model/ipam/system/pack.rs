@@ -128,13 +128,7 @@ impl Packer<IpamState> for IpamPacker {
             out,
             store.as_ref().map(|s| u64::from(self.stores.number(s))),
         );
-        let Faults {
-            store_timeouts,
-            lost_answers,
-            lost_requests,
-            crashes,
-        } = *faults_left;
-        out.extend_from_slice(&[store_timeouts, lost_answers, lost_requests, crashes]);
+        out.extend_from_slice(&faults_left.budgets());
         put_varint(out, actors.len() as u64);
         for Actor {
             pc,
