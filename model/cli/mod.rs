@@ -180,7 +180,8 @@ pub(crate) struct KernelArgs {
     pub(crate) soak_runs: Option<i64>,
     /// With --soak: also write what each kernel soak recorded (its
     /// `bridge monitor fdb` events, the delayer's records, per-flow
-    /// probes) and the relay given to the model, as JSON, to this file.
+    /// probes) and the relay given to the model, as JSON (one line per
+    /// variant), to this file.
     #[arg(long, value_name = "FILE")]
     pub(crate) soak_record: Option<PathBuf>,
     /// Output format.

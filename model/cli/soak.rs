@@ -138,6 +138,15 @@ pub(crate) fn cmd_kernel_soak(
     let mut out = stdout.lock();
     let criterion = Criterion::default();
     let mut disagree = 0usize;
+    // Opened before any soak, so an unwritable file costs no kernel time;
+    // one JSON line per variant.
+    let mut record = match &a.soak_record {
+        Some(path) => Some((
+            path,
+            std::fs::File::create(path).map_err(|e| record_error(path, e))?,
+        )),
+        None => None,
+    };
     for (v, plan) in plans {
         let elsewhere = soak::arp_cache_entries().unwrap_or(0);
         let mut reports = Vec::new();
@@ -193,7 +202,7 @@ pub(crate) fn cmd_kernel_soak(
                 f.late_us = soak::TICK.as_micros() as u64;
             }
         }
-        if let Some(path) = &a.soak_record {
+        if let Some((path, file)) = &mut record {
             let relays: std::collections::BTreeMap<&str, &[u64]> = v
                 .model
                 .endpoints()
@@ -208,13 +217,8 @@ pub(crate) fn cmd_kernel_soak(
                 "relay_us": relays,
                 "reports": reports,
             });
-            std::fs::write(path, format!("{rec}\n")).map_err(|e| {
-                InputError::whole(
-                    path.display().to_string(),
-                    format!("cannot write the soak record: {e}"),
-                    "give a writable file for --soak-record",
-                )
-            })?;
+            std::io::Write::write_all(file, format!("{rec}\n").as_bytes())
+                .map_err(|e| record_error(path, e))?;
         }
         let results: Vec<timed::RunResult> = (0..runs)
             .map(|r| {
@@ -254,6 +258,15 @@ pub(crate) fn cmd_kernel_soak(
         emit(&mut out, &text)?;
     }
     Ok(if disagree > 0 { 1 } else { 0 })
+}
+
+/// The error for a `--soak-record` file that cannot be written.
+fn record_error(path: &std::path::Path, e: std::io::Error) -> InputError {
+    InputError::whole(
+        path.display().to_string(),
+        format!("cannot write the soak record: {e}"),
+        "give a writable file for --soak-record",
+    )
 }
 
 /// The measured pass-throughs of `container`'s delayer, µs: for every
