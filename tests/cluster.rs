@@ -455,13 +455,11 @@ fn serfs_replay_points_a_restarted_node_at_the_old_host_before_1639_and_the_miss
         "{end}"
     );
     // The fix: no old event is handled; the l3miss and the query program
-    // C1 at worker2 (the schedule that takes the first action each time).
-    // (The token of that schedule, as `netrace kernel` prints it.)
-    let o = run(&[
-        "replay",
-        SERF,
-        "libnetwork-1639:0000000000:fad9c7ba:310ee144",
-    ]);
+    // C1 at worker2 (the schedule that takes the first action each time,
+    // ten steps), replayed through its token as a user pastes it.
+    let s = netrace::scenario::load(std::path::Path::new(SERF)).unwrap();
+    let token = netrace::explore::token::encode((&s).into(), "libnetwork-1639", &[0; 10]);
+    let o = run(&["replay", SERF, &token]);
     let t = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{t}");
     assert!(
