@@ -2350,6 +2350,48 @@ pub fn plan_from_scenario(
     Ok(plan)
 }
 
+/// The variant's model with vxlan1's tables as the soak programs them
+/// before its traffic ([`SoakPlan::profile`]): with `local_entries`, every
+/// container gets, on its own host's vxlan1, a permanent neighbour entry
+/// (unless `local_neigh` is off) and an FDB entry to its own VTEP (or
+/// 0.0.0.0 with `local_fdb_zero`), as the remote ones already have from
+/// the join events. The soak has no overlay driver; the model's driver
+/// would otherwise program a local peer only at its first l3miss, so at a
+/// local pair's first contact the model's proxy had nothing to answer
+/// where the kernel's did (the kernel's extra FDB moves and first-contact
+/// losses at 0 s and 40 s of the seed loop: docs/findings.md, "The
+/// soak's first contacts"). The miss path, the driver and the operator
+/// job still run on top, as in the scenario.
+pub fn model_as_soaked(
+    m: &crate::overlay::system::OverlaySystem,
+    plan: &SoakPlan,
+) -> Result<crate::overlay::system::OverlaySystem, String> {
+    use crate::l2::neigh::NudState;
+    let mut spec = m.spec().clone();
+    let p = &plan.profile;
+    if p.local_entries {
+        for (i, ep) in m.endpoints().iter().enumerate() {
+            let (h, _) = m.container_port(i);
+            let preset = &mut spec.hosts[h].preset;
+            if p.local_neigh && !preset.vxlan_neigh.iter().any(|n| n.0 == ep.ip) {
+                preset
+                    .vxlan_neigh
+                    .push((ep.ip, ep.mac, NudState::Permanent));
+            }
+            let dst = if p.local_fdb_zero {
+                Ipv4Addr::UNSPECIFIED
+            } else {
+                spec.hosts[h].vtep
+            };
+            let preset = &mut spec.hosts[h].preset;
+            if !preset.vxlan_fdb.iter().any(|f| f.0 == ep.mac) {
+                preset.vxlan_fdb.push((ep.mac, dst));
+            }
+        }
+    }
+    crate::overlay::system::OverlaySystem::new(&spec, m.profile())
+}
+
 /// The model's runs in the soak's terms, for [`compare`]: probes and
 /// losses over all flows, episodes, FDB moves of the containers' MACs on
 /// the first host's `br0` only (the soak monitors host1), ARP frames the
