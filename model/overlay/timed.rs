@@ -71,11 +71,49 @@
 //!   first contact at 10 s in the seed loop — is what let a frame of db
 //!   land between br0 forwarding a request into vxlan1 and br0 receiving
 //!   its looped-back copy, the model's entry into the mutual trap that the
-//!   kernel never showed; docs/findings.md, "What the trap was"). A `tcp` flow stands for
-//!   request/response on a long-lived connection: each side confirms its
-//!   neighbour entry for the other (`neigh_confirm`, TCP's forward
-//!   progress) when it receives a request or a response; `ping` never
-//!   confirms. No retransmission: a request is a probe of the path.
+//!   kernel never showed; docs/findings.md, "What the trap was"). `ping` is
+//!   an echo request and its reply, nothing more: never retransmitted,
+//!   never confirming a neighbour.
+//! - **TCP** (a `tcp` flow), as the kernel runs the soak oracle's client
+//!   (model/kernel/soak.rs `tcp_client`: one connection per flow, an
+//!   8-byte request and its response every period, `TCP_NODELAY`), every
+//!   segment a frame through the datapath above (sent as a UDP datagram:
+//!   only its MACs and timing matter to br0 and vxlan1):
+//!   - *the handshake*: the first due request opens the connection (SYN,
+//!     SYN-ACK at once from the server's softirq, ACK), then the waiting
+//!     requests are written. The SYN is retransmitted after
+//!     `TCP_TIMEOUT_INIT` (1 s) and then after 2 s, 4 s, … (the RTO doubles
+//!     in `tcp_retransmit_timer`; `tcp_syn_retries` = 6 retransmissions).
+//!     The client's `connect` gives up after the flow's `timeout` (the
+//!     soak's `connect_timeout`, 1 s): at equal times the give-up comes
+//!     first, so with 1 s the SYN is never retransmitted — as the kernel
+//!     soak shows (a requester whose SYN was lost into vxlan1 sends no
+//!     frame until its next `connect`). A failed `connect` records the
+//!     request that opened it as sent then and lost; if more are overdue
+//!     the next `connect` starts at once (the client's loop).
+//!   - *data*: each request and each response is one segment with a
+//!     cumulative ACK. Lost segments are retransmitted by the RTO timer,
+//!     the oldest unacknowledged first, the RTO doubling up to
+//!     `TCP_RTO_MAX` and reset by an ACK that makes progress; the RTO is
+//!     `__tcp_set_rto`'s srtt + rttvar with rttvar floored at
+//!     `TCP_RTO_MIN` (200 ms), i.e. 200 ms plus the handshake's RTT
+//!     (sub-millisecond here, so later RTT samples are not tracked).
+//!   - *head-of-line blocking*: a receiver hands segments to the
+//!     application only in order; a later one is held until the gap is
+//!     filled (so the server answers a request sent after a lost one only
+//!     once the lost one's retransmission arrives). An out-of-order or
+//!     duplicate segment, or one that fills a gap, is acknowledged at once;
+//!     otherwise the ACK waits `TCP_DELACK_MIN` (40 ms) unless a segment of
+//!     the receiver carries it first (the response carries the server's).
+//!   - each side confirms its neighbour entry for the other on every
+//!     segment of the connection it receives (`neigh_confirm`, TCP's
+//!     forward progress).
+//!
+//!   Constants from include/net/tcp.h (`TCP_TIMEOUT_INIT`, `TCP_RTO_MIN`,
+//!   `TCP_RTO_MAX`, `TCP_DELACK_MIN`), the backoff from net/ipv4/
+//!   tcp_timer.c `tcp_retransmit_timer` and the RTO from include/net/tcp.h
+//!   `__tcp_set_rto` with net/ipv4/tcp_input.c `tcp_rtt_estimator`
+//!   (torvalds/linux, GPL-2.0; read in the stored copies, not copied).
 //!
 //! Measures (per run, [`RunResult`]): a request is **lost** when its
 //! response has not reached the sender within `timeout` (1 s) of sending;
@@ -100,8 +138,15 @@
 //! `violated` with a witness (seed and run) or `not violated in N runs`.
 //!
 //! Not modelled: the gateway and the hosts' own stacks (only containers
-//! send), TCP's retransmissions, window and congestion control, delayed
-//! ACKs (a response confirms at once), more than one CPU per host (with
+//! send); of TCP, the window and congestion control, fast retransmit,
+//! SACK, RACK and tail loss probes (a lost segment waits for the RTO: at
+//! these RTTs a probe's timeout, 2·srtt + `TCP_RTO_MIN` with one segment
+//! out, is capped by the RTO anyway), quick-ACK mode at the start of a
+//! connection, the server's SYN-ACK retransmissions (`tcp_synack_timer`),
+//! RSTs (a segment of a connection its receiver no longer has is
+//! dropped), `tcp_retries2` (a connection never breaks: in a 15-minute run
+//! its backoff reaches at most ~100 s, the limit is ~15 minutes), FIN and
+//! TIME-WAIT; more than one CPU per host (with
 //! several CPUs, RPS or multi-queue veth/NAPI, the backlog is FIFO only
 //! per CPU: a frame sent from a process on another CPU, or steered to
 //! another CPU, can overtake one queued on a busy CPU; the model would
@@ -693,6 +738,10 @@ struct Run<'a> {
     tcp: Vec<Option<TcpConn>>,
     /// Every TCP segment sent, when asked for ([`run_once_tcp_logged`]).
     tcp_log: Option<Vec<TcpSent>>,
+    /// Unit tests: the first `.3` transmissions of data segment `.2` of
+    /// flow `.0`'s client (`.1` false) or server are lost on the wire.
+    #[cfg(test)]
+    drop_data: Option<(usize, bool, u32, u32)>,
 }
 
 fn payload(kind: u8, flow: usize, id: u64) -> Vec<u8> {
@@ -827,6 +876,8 @@ impl<'a> Run<'a> {
                 .map(|f| (f.kind == FlowKind::Tcp).then(TcpConn::new))
                 .collect(),
             tcp_log: None,
+            #[cfg(test)]
+            drop_data: None,
         }
     }
 
@@ -1440,6 +1491,13 @@ impl<'a> Run<'a> {
                 retransmission: rtx,
             });
         }
+        #[cfg(test)]
+        if let Some((df, ds, dseq, n)) = &mut self.drop_data {
+            if kind == TcpKind::Data && *df == f && *ds == server && *dseq == seq && *n > 0 {
+                *n -= 1;
+                return;
+            }
+        }
         self.send_now(ep, to, tcp_payload(kind, f, conn, seq, ack));
     }
 
@@ -1860,4 +1918,60 @@ pub fn monitor_line(m: &OverlaySystem, mv: &FdbMove) -> String {
         m.port_name(mv.host, mv.to),
         m.port_name(mv.host, mv.from)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::l2::L2Scenario;
+
+    /// Head-of-line blocking and the RTO: web's request 5 to db (flow 1
+    /// of the seed loop, every 200 ms, swarm-mode: nothing else is lost)
+    /// is lost twice on the wire. The client retransmits it after the RTO
+    /// (TCP_RTO_MIN plus the handshake's RTT) and again after twice that;
+    /// requests 6 and 7, sent meanwhile, reach db but are held behind the
+    /// gap: db answers neither before request 5 has arrived, so their
+    /// responses leave after the second retransmission, not 200 ms after
+    /// they were sent.
+    #[test]
+    fn a_lost_segment_holds_up_the_later_requests_until_its_retransmission() {
+        let s = crate::scenario::load(std::path::Path::new(
+            "scenarios/classic-overlay-seed-loop.toml",
+        ))
+        .unwrap();
+        let sc = s.system.downcast::<L2Scenario>().unwrap();
+        let v = sc.variants.iter().find(|v| v.name == "swarm-mode").unwrap();
+        let mut run = Run::new(&v.model, &sc.timed, 3, 5_000_000);
+        run.tcp_log = Some(Vec::new());
+        run.drop_data = Some((0, false, 5, 2));
+        let (out, _, log) = run.run(5_000_000, &|| false);
+        let log = log.unwrap();
+        let sent = |server: bool, seq: u32| -> Vec<&TcpSent> {
+            log.iter()
+                .filter(|x| x.flow == 0 && x.server == server && x.kind == "data" && x.seq == seq)
+                .collect()
+        };
+        let req5 = sent(false, 5);
+        assert_eq!(req5.len(), 3, "request 5: {req5:?}");
+        let (t5, r1, r2) = (req5[0].t_us, req5[1].t_us, req5[2].t_us);
+        assert!(req5[1].retransmission && req5[2].retransmission);
+        let rto = r1 - t5;
+        assert!(
+            (TCP_RTO_MIN_US..TCP_RTO_MIN_US + 2_000).contains(&rto),
+            "first retransmission {rto} µs after the send"
+        );
+        assert_eq!(r2 - r1, 2 * rto, "the RTO doubles");
+        for k in [6, 7] {
+            let req = sent(false, k);
+            assert!(req[0].t_us < r2, "request {k} was sent before the gap filled");
+            let resp = sent(true, k);
+            assert!(
+                resp[0].t_us > r2,
+                "db answered request {k} at {} µs, before request 5 arrived ({r2} µs)",
+                resp[0].t_us
+            );
+        }
+        // Held, not lost: every request was answered within the 1 s.
+        assert_eq!(out.flows[0].lost, 0, "{:?}", out.flows[0]);
+    }
 }
