@@ -556,6 +556,9 @@ fn a_syn_lost_into_vxlan1_is_retransmitted_after_1s() {
         .iter()
         .filter(|x| x.flow == f && !x.server && x.kind == "SYN")
         .count();
-    assert_eq!(syns, 1, "the 1 s connect timeout comes before the retransmission");
+    assert_eq!(
+        syns, 1,
+        "the 1 s connect timeout comes before the retransmission"
+    );
     assert_eq!((r.flows[f].sent, r.flows[f].lost), (1, 1));
 }

@@ -1963,7 +1963,10 @@ mod tests {
         assert_eq!(r2 - r1, 2 * rto, "the RTO doubles");
         for k in [6, 7] {
             let req = sent(false, k);
-            assert!(req[0].t_us < r2, "request {k} was sent before the gap filled");
+            assert!(
+                req[0].t_us < r2,
+                "request {k} was sent before the gap filled"
+            );
             let resp = sent(true, k);
             assert!(
                 resp[0].t_us > r2,
