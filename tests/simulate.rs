@@ -562,3 +562,46 @@ fn a_syn_lost_into_vxlan1_is_retransmitted_after_1s() {
     );
     assert_eq!((r.flows[f].sent, r.flows[f].lost), (1, 1));
 }
+
+/// The soak comparison's model (`soak::model_as_soaked`) starts with
+/// vxlan1's tables as the soak programs them: under classic-17.03 the
+/// proxy answers for db at web's very first contact (0 s), so br0 learns
+/// db on vxlan1 (and back on its veth with db's own reply), as the
+/// kernel's `bridge monitor fdb` shows at 1 ms; the scenario's own model,
+/// whose driver programs db only at that first l3miss, moves nothing
+/// then. swarm-mode's soak programs no local entry: nothing moves.
+#[test]
+fn the_soak_comparison_models_the_soaks_tables() {
+    use netrace::kernel::soak::{model_as_soaked, plan_from_scenario};
+    let s = load(Path::new(SEED_LOOP));
+    let sc = s.system.downcast::<L2Scenario>().unwrap();
+    let first_second = |m: &netrace::overlay::system::OverlaySystem| {
+        let r = run_once(m, &sc.timed, 1, 5_000_000, &|| false);
+        r.moves
+            .iter()
+            .filter(|mv| mv.t_us < 1_000)
+            .map(|mv| {
+                m.endpoints()
+                    .iter()
+                    .find(|e| e.mac == mv.mac)
+                    .unwrap()
+                    .name
+                    .clone()
+            })
+            .collect::<Vec<_>>()
+    };
+    let v = &sc.variants[vi(sc, "classic-17.03")];
+    let plan = plan_from_scenario(&v.model, &sc.timed, 60_000, 1).unwrap();
+    let soaked = model_as_soaked(&v.model, &plan).unwrap();
+    let moved = first_second(&soaked);
+    assert!(
+        moved.contains(&"db".to_string()),
+        "with the soak's tables: {moved:?} moved in the first ms"
+    );
+    assert!(first_second(&v.model).is_empty());
+    let v = &sc.variants[vi(sc, "swarm-mode")];
+    let plan = plan_from_scenario(&v.model, &sc.timed, 60_000, 1).unwrap();
+    let soaked = model_as_soaked(&v.model, &plan).unwrap();
+    let r = run_once(&soaked, &sc.timed, 1, 5_000_000, &|| false);
+    assert_eq!(r.fdb_moves, 0);
+}
