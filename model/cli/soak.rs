@@ -18,7 +18,11 @@
 //! its first leaves up to [`soak::TICK`] late (`Flow::late_us`: the soak's
 //! TCP client sends only when its blocking read returns, so its requests
 //! are never aligned to the microsecond with another flow's, as the
-//! model's schedule otherwise is; docs/findings.md, "What the trap was");
+//! model's schedule otherwise is; docs/findings.md, "What the trap was"),
+//! and vxlan1 starts with the tables the soak programs before its traffic
+//! ([`soak::model_as_soaked`]: the soak has no driver, and the model's
+//! would program a local peer only at its first l3miss; docs/findings.md,
+//! "The soak's first contacts");
 //! both are summarised alike ([`soak::model_summary`],
 //! `SoakReport::summary`) and compared. Exit 0 when every variant agrees,
 //! 1 when one disagrees, 2 on bad input or when the kernel cannot run.
