@@ -2216,7 +2216,8 @@ pub fn request_fates(
 /// The soak has no overlay driver: where the model's classic driver
 /// programs a local peer at its first l3miss (within milliseconds of the
 /// first broadcast request for it), the soak programs every entry before
-/// the traffic starts; delete-local-arp's operator job, which in the
+/// the traffic starts (the comparison gives the model the same tables:
+/// [`model_as_soaked`]); delete-local-arp's operator job, which in the
 /// model deletes the neighbour entries a second after each miss re-adds
 /// them, is its steady state on the kernel (the model's windows of up to
 /// a second with the entry present are not reproduced). Refused (with
