@@ -486,3 +486,122 @@ fn the_relay_draws_measured_values() {
     }
     assert!(short > 0 && long > 0, "short {short}, long {long}");
 }
+
+/// A SYN lost into vxlan1 is retransmitted after `TCP_TIMEOUT_INIT`
+/// (1 s): with db always late (p = 1), cron's first SYN to db (10 s, its
+/// first contact, answered first by vxlan1's proxy) meets db on vxlan1,
+/// loops back through the local bypass and is dropped, and br0 learns
+/// cron on vxlan1. With a connect timeout longer than 1 s (the flow's
+/// timeout, 3 s here) the client sends the SYN again exactly 1 s later,
+/// db answers only that one, and the request written on the connection is
+/// answered. With the bundled 1 s timeout (the soak client's
+/// `connect_timeout`) the connect gives up first: one SYN, one lost
+/// request.
+#[test]
+fn a_syn_lost_into_vxlan1_is_retransmitted_after_1s() {
+    use netrace::overlay::system::VXLAN_PORT;
+    use netrace::overlay::timed::run_once_tcp_logged;
+    let late = seed_loop_with("seed-loop-syn.toml", "1.0", None);
+    let s = load(&late);
+    let sc = s.system.downcast::<L2Scenario>().unwrap();
+    let m = &sc.variants[vi(sc, "classic-17.03")].model;
+    let at = |n: &str| m.endpoints().iter().position(|e| e.name == n).unwrap();
+    let (cron, db) = (at("cron"), at("db"));
+    let cron_mac = m.endpoints()[cron].mac;
+    let f = sc
+        .timed
+        .flows
+        .iter()
+        .position(|x| x.from == cron && x.to == db)
+        .unwrap();
+    let mut spec = sc.timed.clone();
+    spec.timeout_us = 3_000_000;
+    let mut seen = None;
+    for seed in 0..8 {
+        let (r, log) = run_once_tcp_logged(m, &spec, seed, 20_000_000);
+        let of = |server: bool, kind: &str| -> Vec<u64> {
+            log.iter()
+                .filter(|x| x.flow == f && x.server == server && x.kind == kind)
+                .map(|x| x.t_us)
+                .collect()
+        };
+        let (syns, synacks) = (of(false, "SYN"), of(true, "SYN-ACK"));
+        let first = syns[0];
+        assert_eq!(first, 10_000_000, "seed {seed}: cron connects at its start");
+        let looped = r
+            .moves
+            .iter()
+            .any(|mv| mv.mac == cron_mac && mv.to == VXLAN_PORT && mv.t_us < first + 1_000);
+        if !looped {
+            continue;
+        }
+        seen.get_or_insert(seed);
+        assert!(
+            syns.len() >= 2 && syns[1] == first + 1_000_000,
+            "seed {seed}: SYNs at {syns:?}"
+        );
+        assert!(
+            synacks.iter().all(|&t| t > syns[1]),
+            "seed {seed}: db answered the lost SYN: {synacks:?}"
+        );
+        assert_eq!(
+            (r.flows[f].sent, r.flows[f].lost),
+            (1, 0),
+            "seed {seed}: the request on the retransmitted SYN's connection"
+        );
+    }
+    let seed = seen.expect("no seed lost cron's first SYN into vxlan1");
+    let (r, log) = run_once_tcp_logged(m, &sc.timed, seed, 20_000_000);
+    let syns = log
+        .iter()
+        .filter(|x| x.flow == f && !x.server && x.kind == "SYN")
+        .count();
+    assert_eq!(
+        syns, 1,
+        "the 1 s connect timeout comes before the retransmission"
+    );
+    assert_eq!((r.flows[f].sent, r.flows[f].lost), (1, 1));
+}
+
+/// The soak comparison's model (`soak::model_as_soaked`) starts with
+/// vxlan1's tables as the soak programs them: under classic-17.03 the
+/// proxy answers for db at web's very first contact (0 s), so br0 learns
+/// db on vxlan1 (and back on its veth with db's own reply), as the
+/// kernel's `bridge monitor fdb` shows at 1 ms; the scenario's own model,
+/// whose driver programs db only at that first l3miss, moves nothing
+/// then. swarm-mode's soak programs no local entry: nothing moves.
+#[test]
+fn the_soak_comparison_models_the_soaks_tables() {
+    use netrace::kernel::soak::{model_as_soaked, plan_from_scenario};
+    let s = load(Path::new(SEED_LOOP));
+    let sc = s.system.downcast::<L2Scenario>().unwrap();
+    let first_second = |m: &netrace::overlay::system::OverlaySystem| {
+        let r = run_once(m, &sc.timed, 1, 5_000_000, &|| false);
+        r.moves
+            .iter()
+            .filter(|mv| mv.t_us < 1_000)
+            .map(|mv| {
+                m.endpoints()
+                    .iter()
+                    .find(|e| e.mac == mv.mac)
+                    .unwrap()
+                    .name
+                    .clone()
+            })
+            .collect::<Vec<_>>()
+    };
+    let v = &sc.variants[vi(sc, "classic-17.03")];
+    let plan = plan_from_scenario(&v.model, &sc.timed, 60_000, 1).unwrap();
+    let soaked = model_as_soaked(&v.model, &plan).unwrap();
+    let moved = first_second(&soaked);
+    assert!(
+        moved.contains(&"db".to_string()),
+        "with the soak's tables: {moved:?} moved in the first ms"
+    );
+    assert!(first_second(&v.model).is_empty());
+    let v = &sc.variants[vi(sc, "swarm-mode")];
+    let plan = plan_from_scenario(&v.model, &sc.timed, 60_000, 1).unwrap();
+    let soaked = model_as_soaked(&v.model, &plan).unwrap();
+    let r = run_once(&soaked, &sc.timed, 1, 5_000_000, &|| false);
+    assert_eq!(r.fdb_moves, 0);
+}

@@ -27,7 +27,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use netrace::kernel::soak::{
-    compare, model_summary, plan_from_scenario, soak, Criterion, SoakPlan,
+    compare, model_as_soaked, model_summary, plan_from_scenario, soak, Criterion, SoakPlan,
 };
 use netrace::overlay::timed::{run_once, TimedSpec};
 use netrace::scenario::{self, l2::L2Scenario};
@@ -147,11 +147,14 @@ fn soak_comparison_detects_wrong_timers() {
     assert_eq!(plan.containers[0].sysctls["base_reachable_time_ms"], 1_000);
     let report = leaves_no_namespace(|| soak(&plan).expect("the soak runs"));
     let kernel = report.summary();
+    // As `netrace kernel --soak` does: vxlan1's tables as the soak
+    // programs them before its traffic.
+    let soaked = model_as_soaked(&v.model, &plan).expect("the soak's tables");
     let model = |spec: &TimedSpec| {
         let runs: Vec<_> = (0..20)
-            .map(|r| run_once(&v.model, spec, r, report.duration_ms * 1000, &|| false))
+            .map(|r| run_once(&soaked, spec, r, report.duration_ms * 1000, &|| false))
             .collect();
-        model_summary(&v.model, &runs)
+        model_summary(&soaked, &runs)
     };
     let right = compare(&model(&sc.timed), &kernel, Criterion::default());
     let _ = writeln!(std::io::stderr(), "scenario's timers:\n{right}");

@@ -18,7 +18,11 @@
 //! its first leaves up to [`soak::TICK`] late (`Flow::late_us`: the soak's
 //! TCP client sends only when its blocking read returns, so its requests
 //! are never aligned to the microsecond with another flow's, as the
-//! model's schedule otherwise is; docs/findings.md, "What the trap was");
+//! model's schedule otherwise is; docs/findings.md, "What the trap was"),
+//! and vxlan1 starts with the tables the soak programs before its traffic
+//! ([`soak::model_as_soaked`]: the soak has no driver, and the model's
+//! would program a local peer only at its first l3miss; docs/findings.md,
+//! "The soak's first contacts");
 //! both are summarised alike ([`soak::model_summary`],
 //! `SoakReport::summary`) and compared. Exit 0 when every variant agrees,
 //! 1 when one disagrees, 2 on bad input or when the kernel cannot run.
@@ -220,10 +224,20 @@ pub(crate) fn cmd_kernel_soak(
             std::io::Write::write_all(file, format!("{rec}\n").as_bytes())
                 .map_err(|e| record_error(path, e))?;
         }
+        // vxlan1's tables as the soak programs them before its traffic
+        // (the soak has no driver; the model's would program a local peer
+        // only at its first l3miss).
+        let soaked = soak::model_as_soaked(&v.model, &plan).map_err(|why| {
+            InputError::whole(
+                file.clone(),
+                format!("variant {}: {why}", v.name),
+                "the soak oracle programs vxlan1 as the driver's join events do (docs/kernel-oracle.md)",
+            )
+        })?;
         let results: Vec<timed::RunResult> = (0..runs)
             .map(|r| {
                 timed::run_once(
-                    &v.model,
+                    &soaked,
                     &spec,
                     a.seed.wrapping_add(u64::from(r)),
                     run_ms * 1000,
@@ -231,7 +245,7 @@ pub(crate) fn cmd_kernel_soak(
                 )
             })
             .collect();
-        let model = soak::model_summary(&v.model, &results);
+        let model = soak::model_summary(&soaked, &results);
         let kernel = reports
             .iter()
             .map(SoakReport::summary)

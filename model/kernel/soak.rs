@@ -2216,7 +2216,8 @@ pub fn request_fates(
 /// The soak has no overlay driver: where the model's classic driver
 /// programs a local peer at its first l3miss (within milliseconds of the
 /// first broadcast request for it), the soak programs every entry before
-/// the traffic starts; delete-local-arp's operator job, which in the
+/// the traffic starts (the comparison gives the model the same tables:
+/// [`model_as_soaked`]); delete-local-arp's operator job, which in the
 /// model deletes the neighbour entries a second after each miss re-adds
 /// them, is its steady state on the kernel (the model's windows of up to
 /// a second with the entry present are not reproduced). Refused (with
@@ -2348,6 +2349,48 @@ pub fn plan_from_scenario(
     };
     plan.validate()?;
     Ok(plan)
+}
+
+/// The variant's model with vxlan1's tables as the soak programs them
+/// before its traffic ([`SoakPlan::profile`]): with `local_entries`, every
+/// container gets, on its own host's vxlan1, a permanent neighbour entry
+/// (unless `local_neigh` is off) and an FDB entry to its own VTEP (or
+/// 0.0.0.0 with `local_fdb_zero`), as the remote ones already have from
+/// the join events. The soak has no overlay driver; the model's driver
+/// would otherwise program a local peer only at its first l3miss, so at a
+/// local pair's first contact the model's proxy had nothing to answer
+/// where the kernel's did (the kernel's extra FDB moves and first-contact
+/// losses at 0 s and 40 s of the seed loop: docs/findings.md, "The
+/// soak's first contacts"). The miss path, the driver and the operator
+/// job still run on top, as in the scenario.
+pub fn model_as_soaked(
+    m: &crate::overlay::system::OverlaySystem,
+    plan: &SoakPlan,
+) -> Result<crate::overlay::system::OverlaySystem, String> {
+    use crate::l2::neigh::NudState;
+    let mut spec = m.spec().clone();
+    let p = &plan.profile;
+    if p.local_entries {
+        for (i, ep) in m.endpoints().iter().enumerate() {
+            let (h, _) = m.container_port(i);
+            let preset = &mut spec.hosts[h].preset;
+            if p.local_neigh && !preset.vxlan_neigh.iter().any(|n| n.0 == ep.ip) {
+                preset
+                    .vxlan_neigh
+                    .push((ep.ip, ep.mac, NudState::Permanent));
+            }
+            let dst = if p.local_fdb_zero {
+                Ipv4Addr::UNSPECIFIED
+            } else {
+                spec.hosts[h].vtep
+            };
+            let preset = &mut spec.hosts[h].preset;
+            if !preset.vxlan_fdb.iter().any(|f| f.0 == ep.mac) {
+                preset.vxlan_fdb.push((ep.mac, dst));
+            }
+        }
+    }
+    crate::overlay::system::OverlaySystem::new(&spec, m.profile())
 }
 
 /// The model's runs in the soak's terms, for [`compare`]: probes and
