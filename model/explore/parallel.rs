@@ -988,3 +988,37 @@ fn finish_part<M: Model>(
     }
     (out.finish(), events)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No task passes a meeting before the slowest has reached it, whether
+    /// the others spin, yield or sleep while they wait (a task late by
+    /// 2 ms makes them sleep).
+    #[test]
+    fn a_meeting_lets_no_task_ahead_of_the_slowest() {
+        let tasks = 3;
+        let rounds = 300;
+        let meeting = Meeting::new(tasks);
+        let reached: Vec<AtomicUsize> = (0..tasks).map(|_| AtomicUsize::new(0)).collect();
+        std::thread::scope(|s| {
+            for t in 0..tasks {
+                let (meeting, reached) = (&meeting, &reached);
+                s.spawn(move || {
+                    for r in 1..=rounds {
+                        if r % 50 == t {
+                            std::thread::sleep(std::time::Duration::from_millis(2));
+                        }
+                        reached[t].store(r, Ordering::SeqCst);
+                        meeting.wait();
+                        for other in reached {
+                            assert_eq!(other.load(Ordering::SeqCst), r, "a task ran ahead");
+                        }
+                        meeting.wait();
+                    }
+                });
+            }
+        });
+    }
+}
