@@ -79,7 +79,7 @@ type Packers<'m, S> = [RwLock<BoxedPacker<'m, S>>];
 
 /// Busy-waits of a [`Meeting`] before it yields the core, and yields
 /// before it sleeps.
-const SPINS: u32 = 1 << 11;
+const SPINS: u32 = 1 << 8;
 const YIELDS: u32 = 16;
 
 /// A barrier for the tasks of one broadcast: all are running and wait
