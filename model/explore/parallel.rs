@@ -33,7 +33,7 @@
 //! is split among the workers at block boundaries, so the split is even
 //! only to within a block.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock, RwLock};
 
 use super::{
@@ -85,14 +85,29 @@ const YIELDS: u32 = 16;
 /// A barrier for the tasks of one broadcast: all are running and wait
 /// only for the slowest of them, so a task spins first, then yields its
 /// core (a loaded machine may have preempted the others), and only then
-/// sleeps until the last task arrives and wakes it.
+/// sleeps until the last task arrives and wakes it. A task that panics
+/// poisons it ([`Unwinding`]): the others panic at their next look
+/// instead of waiting for it forever, so the broadcast ends and passes
+/// the panic on (a search fails loudly; it never hangs).
 struct Meeting {
     tasks: usize,
     arrived: AtomicUsize,
     round: AtomicUsize,
     sleepers: AtomicUsize,
+    poisoned: AtomicBool,
     lock: Mutex<()>,
     wake: Condvar,
+}
+
+/// Poisons its [`Meeting`] when dropped while its task unwinds.
+struct Unwinding<'a>(&'a Meeting);
+
+impl Drop for Unwinding<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.poison();
+        }
+    }
 }
 
 impl Meeting {
@@ -102,8 +117,23 @@ impl Meeting {
             arrived: AtomicUsize::new(0),
             round: AtomicUsize::new(0),
             sleepers: AtomicUsize::new(0),
+            poisoned: AtomicBool::new(false),
             lock: Mutex::new(()),
             wake: Condvar::new(),
+        }
+    }
+
+    /// A task is unwinding: wake every waiter, and let none wait again.
+    fn poison(&self) {
+        self.poisoned.store(true, Ordering::SeqCst);
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.wake.notify_all();
+    }
+
+    /// Panics when another task of the meeting has.
+    fn check(&self) {
+        if self.poisoned.load(Ordering::SeqCst) {
+            panic!("another task of this parallel search panicked");
         }
     }
 
@@ -112,30 +142,36 @@ impl Meeting {
         if self.tasks <= 1 {
             return;
         }
+        self.check();
         let round = self.round.load(Ordering::SeqCst);
         if self.arrived.fetch_add(1, Ordering::SeqCst) + 1 == self.tasks {
             self.arrived.store(0, Ordering::SeqCst);
             self.round.fetch_add(1, Ordering::SeqCst);
             // A sleeper counted itself before its last look at `round`.
             if self.sleepers.load(Ordering::SeqCst) > 0 {
-                let _guard = self.lock.lock().expect("a meeting's lock");
+                let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
                 self.wake.notify_all();
             }
             return;
         }
         let mut tries = 0;
         while self.round.load(Ordering::SeqCst) == round {
+            self.check();
             if tries < SPINS {
                 std::hint::spin_loop();
             } else if tries < SPINS + YIELDS {
                 std::thread::yield_now();
             } else {
-                let mut guard = self.lock.lock().expect("a meeting's lock");
+                let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
                 self.sleepers.fetch_add(1, Ordering::SeqCst);
-                while self.round.load(Ordering::SeqCst) == round {
-                    guard = self.wake.wait(guard).expect("a meeting's lock");
+                while self.round.load(Ordering::SeqCst) == round
+                    && !self.poisoned.load(Ordering::SeqCst)
+                {
+                    guard = self.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
                 }
                 self.sleepers.fetch_sub(1, Ordering::SeqCst);
+                drop(guard);
+                self.check();
                 return;
             }
             tries += 1;
@@ -607,6 +643,7 @@ pub fn bfs_parallel<M: Model>(
                 let (due_always, due_quiescent, props, pacer) =
                     (&due_always, &due_quiescent, &props, &pacer);
                 on_workers(pool.as_ref(), tasks, move |i| {
+                    let _unwinding = Unwinding(meeting);
                     // Phase 3 of the pending chunk, part `i`.
                     let output = pending.as_ref().filter(|p| i < p.slots.len()).map(|p| {
                         let (e, flags) = p.slots[i]
@@ -992,6 +1029,41 @@ fn finish_part<M: Model>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A task that panics does not leave the others waiting at the next
+    /// meeting: they panic too, so the search fails instead of hanging.
+    #[test]
+    fn a_panicking_task_releases_the_meeting() {
+        let tasks = 3;
+        let meeting = std::sync::Arc::new(Meeting::new(tasks));
+        let (done, finished) = std::sync::mpsc::channel();
+        // Detached threads: were one to wait forever, the test still ends
+        // (failing) when the receive below times out.
+        for t in 0..tasks {
+            let (meeting, done) = (meeting.clone(), done.clone());
+            std::thread::spawn(move || {
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let _unwinding = Unwinding(&meeting);
+                    meeting.wait();
+                    if t == 1 {
+                        // Let the others reach the next meeting and sleep.
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        panic!("task 1 fails on purpose");
+                    }
+                    meeting.wait();
+                }));
+                done.send(r.is_err()).unwrap();
+            });
+        }
+        let failed: Vec<bool> = (0..tasks)
+            .map(|_| {
+                finished
+                    .recv_timeout(std::time::Duration::from_secs(20))
+                    .expect("every task ends (none waits forever)")
+            })
+            .collect();
+        assert_eq!(failed, vec![true; tasks]);
+    }
 
     /// No task passes a meeting before the slowest has reached it, whether
     /// the others spin, yield or sleep while they wait (a task late by
