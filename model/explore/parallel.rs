@@ -18,12 +18,23 @@
 //! that made a successor state also checks, packs and frees it: no state
 //! crosses threads, and a worker's heap stays its own.
 //!
+//! A chunk costs one broadcast: its task finishes the previous chunk
+//! (phase 3), expands this one (phase 1) and claims its new states in the
+//! visited set (phase 2a), with a [`Meeting`] (a spinning barrier between
+//! the tasks, which all run at once) between the phases; the calling
+//! thread records the previous chunk's findings (phase 4) and numbers
+//! this one's new states (phase 2b) between broadcasts. A broadcast wakes
+//! the pool's sleeping threads and puts the calling thread to sleep: the
+//! three broadcasts a chunk took before cost two cores about 40% more CPU
+//! than one core on a cheap model (docs/performance.md, ninth part).
+//!
 //! What it does not do: it does not parallelise layers smaller than
 //! [`PARALLEL_MIN`] states (they run on the calling thread), and a chunk
 //! is split among the workers at block boundaries, so the split is even
 //! only to within a block.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock, RwLock};
 
 use super::{
     canonical, pack, table_growth, Findings, FingerprintSet, Options, Pacer, Progress, Report,
@@ -62,6 +73,112 @@ const PARALLEL_MIN: usize = 256;
 /// (packing).
 type BoxedPacker<'m, S> = Box<dyn Packer<S> + 'm>;
 
+/// The workers' packers: read by any worker (unpacking), written by its
+/// own worker (packing), never both at once (a [`Meeting`] lies between).
+type Packers<'m, S> = [RwLock<BoxedPacker<'m, S>>];
+
+/// Busy-waits of a [`Meeting`] before it yields the core, and yields
+/// before it sleeps.
+const SPINS: u32 = 1 << 8;
+const YIELDS: u32 = 16;
+
+/// A barrier for the tasks of one broadcast: all are running and wait
+/// only for the slowest of them, so a task spins first, then yields its
+/// core (a loaded machine may have preempted the others), and only then
+/// sleeps until the last task arrives and wakes it. A task that panics
+/// poisons it ([`Unwinding`]): the others panic at their next look
+/// instead of waiting for it forever, so the broadcast ends and passes
+/// the panic on (a search fails loudly; it never hangs).
+struct Meeting {
+    tasks: usize,
+    arrived: AtomicUsize,
+    round: AtomicUsize,
+    sleepers: AtomicUsize,
+    poisoned: AtomicBool,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
+
+/// Poisons its [`Meeting`] when dropped while its task unwinds.
+struct Unwinding<'a>(&'a Meeting);
+
+impl Drop for Unwinding<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.poison();
+        }
+    }
+}
+
+impl Meeting {
+    fn new(tasks: usize) -> Meeting {
+        Meeting {
+            tasks,
+            arrived: AtomicUsize::new(0),
+            round: AtomicUsize::new(0),
+            sleepers: AtomicUsize::new(0),
+            poisoned: AtomicBool::new(false),
+            lock: Mutex::new(()),
+            wake: Condvar::new(),
+        }
+    }
+
+    /// A task is unwinding: wake every waiter, and let none wait again.
+    fn poison(&self) {
+        self.poisoned.store(true, Ordering::SeqCst);
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.wake.notify_all();
+    }
+
+    /// Panics when another task of the meeting has.
+    fn check(&self) {
+        if self.poisoned.load(Ordering::SeqCst) {
+            panic!("another task of this parallel search panicked");
+        }
+    }
+
+    /// Returns once every task has called `wait` as often as this one.
+    fn wait(&self) {
+        if self.tasks <= 1 {
+            return;
+        }
+        self.check();
+        let round = self.round.load(Ordering::SeqCst);
+        if self.arrived.fetch_add(1, Ordering::SeqCst) + 1 == self.tasks {
+            self.arrived.store(0, Ordering::SeqCst);
+            self.round.fetch_add(1, Ordering::SeqCst);
+            // A sleeper counted itself before its last look at `round`.
+            if self.sleepers.load(Ordering::SeqCst) > 0 {
+                let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+                self.wake.notify_all();
+            }
+            return;
+        }
+        let mut tries = 0;
+        while self.round.load(Ordering::SeqCst) == round {
+            self.check();
+            if tries < SPINS {
+                std::hint::spin_loop();
+            } else if tries < SPINS + YIELDS {
+                std::thread::yield_now();
+            } else {
+                let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+                self.sleepers.fetch_add(1, Ordering::SeqCst);
+                while self.round.load(Ordering::SeqCst) == round
+                    && !self.poisoned.load(Ordering::SeqCst)
+                {
+                    guard = self.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
+                }
+                self.sleepers.fetch_sub(1, Ordering::SeqCst);
+                drop(guard);
+                self.check();
+                return;
+            }
+            tries += 1;
+        }
+    }
+}
+
 /// Up to [`BLOCK`] consecutive states of a layer, with their node indices
 /// (increasing).
 enum Block<S> {
@@ -94,25 +211,28 @@ impl<S> Block<S> {
     }
 
     /// Calls `f` with each state and its node index, in order.
-    fn each(&self, packers: &[BoxedPacker<'_, S>], f: &mut dyn FnMut(&S, u32)) {
+    fn each(&self, packers: &Packers<'_, S>, f: &mut dyn FnMut(&S, u32)) {
         match self {
             Block::Packed {
                 packer,
                 count,
                 bytes,
-            } => unpack_each(&packers[*packer], *count, bytes, &mut |s, at| f(&s, at)),
+            } => {
+                let packer = packers[*packer].read().expect("a packer");
+                unpack_each(&packer, *count, bytes, &mut |s, at| f(&s, at))
+            }
             Block::Plain(v) => v.iter().for_each(|(s, at)| f(s, *at)),
         }
     }
 
     /// Like [`Block::each`], giving the states away.
-    fn into_each(self, packers: &[BoxedPacker<'_, S>], f: &mut dyn FnMut(S, u32)) {
+    fn into_each(self, packers: &Packers<'_, S>, f: &mut dyn FnMut(S, u32)) {
         match self {
             Block::Packed {
                 packer,
                 count,
                 bytes,
-            } => unpack_each(&packers[packer], count, &bytes, f),
+            } => unpack_each(&packers[packer].read().expect("a packer"), count, &bytes, f),
             Block::Plain(v) => v.into_iter().for_each(|(s, at)| f(s, at)),
         }
     }
@@ -241,6 +361,32 @@ struct Expansion<S> {
     parents: Vec<(u32, Parent)>,
     succ: Vec<(u32, S)>,
     fps: Vec<Fingerprint>,
+    /// Per partition of the visited set, the indices of its offers there.
+    by_part: Vec<Vec<u32>>,
+}
+
+/// A part of a numbered chunk, taken by the worker that finishes it.
+type PartSlot<S> = Mutex<Option<(Expansion<S>, Vec<u32>)>>;
+
+/// A chunk whose new states are numbered, waiting for phase 3: per part
+/// its expansion and, per offer, its node index (or a mark).
+struct Numbered<S> {
+    slots: Vec<PartSlot<S>>,
+    /// The chunk position of each part's first parent.
+    starts: Vec<usize>,
+    /// Parents at positions from this on were not reached (a limit).
+    processed: usize,
+    /// Per parent reached, the node count after its new states.
+    ends: Vec<u32>,
+    /// The layer position of the chunk's first parent.
+    chunk_start: usize,
+}
+
+/// What one task of a broadcast hands back: its part's phase 3 of the
+/// previous chunk, and the new offers of its partitions (phase 2a).
+struct TaskOut<S> {
+    output: Option<PartOutput<S>>,
+    claimed: Vec<(u32, u32)>,
 }
 
 /// Phase 3's work on one part: the next layer's blocks of its new
@@ -326,9 +472,11 @@ fn split<S>(blocks: &[Block<S>], parts: usize) -> Vec<usize> {
 ///    state's actions, its ample set and cycle proviso, and its
 ///    successors with their representatives and fingerprints, leaving out
 ///    those visited before the chunk began and those its part repeats;
-/// 2. workers, one partition of the visited set (`PARTITIONS`) each,
-///    take the successors of their partition in the sequential search's
-///    order and claim the first of each new fingerprint; the calling
+/// 2. workers, a share of the partitions of the visited set
+///    (`PARTITIONS`) each, take the successors of their partitions in the
+///    sequential search's order and claim the first of each new
+///    fingerprint (after the first worker has looked at the memory
+///    budget, as a table may grow); the calling
 ///    thread then goes through the successors in that order and does
 ///    what [`super::bfs`] does with the claimed ones: bounds and limits,
 ///    node numbers and parent links;
@@ -350,6 +498,16 @@ fn split<S>(blocks: &[Block<S>], parts: usize) -> Vec<usize> {
 /// fingerprints fall in one partition. Packing is exact
 /// (`unpack(pack(s)) == s`), so which worker's packer holds a state
 /// changes nothing but bytes.
+///
+/// Phases 3 of a chunk, and 1 and 2a of the next, run in one broadcast
+/// (see the module docs). That is still the same computation: phase 1
+/// of a chunk neither writes nor reads what phase 4 of the previous one
+/// records, except which properties are due, and the due set it uses
+/// (computed one chunk earlier) can only hold more than the one
+/// [`super::bfs`] would use; [`Findings::record`] skips the extra ones
+/// (properties already violated). When phase 4 ends the search, the next
+/// chunk's expansion and claims are dropped: the visited set is not read
+/// again.
 pub fn bfs_parallel<M: Model>(
     model: &M,
     options: &Options,
@@ -371,10 +529,10 @@ pub fn bfs_parallel<M: Model>(
         .flatten();
     let threads = pool.as_ref().map_or(1, |p| p.current_num_threads());
     // A packer per worker, or none when the model has none.
-    let mut packers: Vec<BoxedPacker<'_, M::State>> = Vec::new();
+    let mut packers: Vec<RwLock<BoxedPacker<'_, M::State>>> = Vec::new();
     for _ in 0..threads {
         match model.packer() {
-            Some(p) => packers.push(p),
+            Some(p) => packers.push(RwLock::new(p)),
             None => break,
         }
     }
@@ -384,16 +542,21 @@ pub fn bfs_parallel<M: Model>(
     // The visited set in partitions by fingerprint, each mapping a
     // fingerprint to the depth of its state (not to its node: the
     // workers insert before nodes are numbered).
-    let mut visited: Vec<Visited> = (0..PARTITIONS).map(|_| Visited::default()).collect();
+    let mut visited: Vec<RwLock<Visited>> = (0..PARTITIONS)
+        .map(|_| RwLock::new(Visited::default()))
+        .collect();
     let mut nodes = pack::Links::new();
     let symmetry = options.symmetry && model.has_symmetry();
     let canon = |s: M::State| canonical(model, symmetry, s);
     let init = canon(model.init_state());
     let init_fp = model.fingerprint(&init);
-    visited[partition(init_fp)].insert(pack::Key::of(init_fp), 0);
+    visited[partition(init_fp)]
+        .get_mut()
+        .expect("the visited set")
+        .insert(pack::Key::of(init_fp), 0);
     findings.check_state(model, &props, &init, false, &mut Vec::new);
     let mut layer: Vec<Block<M::State>> = {
-        let mut b = Blocks::new(packers.first_mut().map(|p| (0, p)));
+        let mut b = Blocks::new(first_packer(&mut packers));
         b.push(init, 0);
         b.finish()
     };
@@ -418,7 +581,7 @@ pub fn bfs_parallel<M: Model>(
                         j += 1;
                     });
                 }
-                let mut b = Blocks::new(packers.first_mut().map(|p| (0, p)));
+                let mut b = Blocks::new(first_packer(&mut packers));
                 for (s, at) in kept {
                     b.push(s, at);
                 }
@@ -436,141 +599,261 @@ pub fn bfs_parallel<M: Model>(
         let mut cut: Option<Stop> = None;
         let mut chunk_start = 0usize;
         let mut rest = std::mem::take(&mut layer).into_iter().peekable();
-        while rest.peek().is_some() {
+        // The previous chunk, numbered, waiting for its phase 3.
+        let mut pending: Option<Numbered<M::State>> = None;
+        loop {
             let mut chunk: Vec<Block<M::State>> = Vec::new();
             let mut chunk_len = 0;
-            while chunk_len < PARALLEL_CHUNK {
-                let Some(b) = rest.next() else { break };
-                chunk_len += b.len();
-                chunk.push(b);
+            if cut.is_none() {
+                while chunk_len < PARALLEL_CHUNK {
+                    let Some(b) = rest.next() else { break };
+                    chunk_len += b.len();
+                    chunk.push(b);
+                }
             }
-            let parts = if pool.is_some() && chunk_len >= PARALLEL_MIN {
+            if chunk_len == 0 && pending.is_none() {
+                break;
+            }
+            // This chunk's parts (none when there is no chunk), and the
+            // broadcast's tasks: as many as the larger of this chunk's
+            // and the pending one's parts.
+            let parts = if chunk_len == 0 {
+                0
+            } else if pool.is_some() && chunk_len >= PARALLEL_MIN {
                 threads
             } else {
                 1
             };
-            let cuts = split(&chunk, parts);
+            let tasks = parts.max(pending.as_ref().map_or(0, |p| p.slots.len()));
+            let cuts = split(&chunk, parts.max(1));
+            // For the pending chunk's new states: as [`super::bfs`] after
+            // the chunk before it.
             let due_always = findings.due(&props, false);
+            // For this chunk's quiescent states: a superset of what is
+            // due when they are recorded (phase 4 skips the rest).
             let due_quiescent = findings.due(&props, true);
-            // Phase 1, on the workers.
-            let expansions: Vec<Expansion<M::State>> = {
-                let (visited, packers, chunk) = (&visited, &packers, &chunk);
-                on_workers(pool.as_ref(), parts, |i| {
-                    let mut e = Expansion {
-                        parents: Vec::new(),
-                        succ: Vec::new(),
-                        fps: Vec::new(),
-                    };
-                    let mut seen = FingerprintSet::default();
-                    let mut trace = Trace::off();
-                    let mut actions = Vec::new();
-                    for block in &chunk[cuts[i]..cuts[i + 1]] {
-                        block.each(packers, &mut |state, at| {
-                            actions.clear();
-                            model.actions(state, &mut actions);
-                            if actions.is_empty() {
-                                let c = Checks::run(model, &props, &due_quiescent, state);
-                                e.parents.push((at, Parent::Quiescent(c)));
-                                return;
-                            }
-                            if depth >= bounds.max_depth {
-                                e.parents.push((at, Parent::Bound));
-                                return;
-                            }
-                            let mut ample: Option<usize> = if options.por {
-                                actions.iter().position(|a| model.is_local(state, a))
-                            } else {
-                                None
-                            };
-                            if let Some(a) = ample {
-                                let n = canon(model.next_state(state, &actions[a], &mut trace));
-                                let fp = model.fingerprint(&n);
-                                match visited[partition(fp)].get(&pack::Key::of(fp)) {
-                                    // Visited before this layer began: at
-                                    // a depth no greater than this state's.
-                                    Some(&d) if d <= depth => ample = None,
-                                    Some(_) => {}
-                                    None => {
-                                        if seen.insert(fp) {
-                                            e.succ.push((a as u32, n));
-                                            e.fps.push(fp);
+            let meeting = Meeting::new(tasks);
+            let expanded: Vec<OnceLock<Expansion<M::State>>> =
+                (0..parts).map(|_| OnceLock::new()).collect();
+            let decision: OnceLock<Option<Stop>> = OnceLock::new();
+            let outs: Vec<TaskOut<M::State>> = {
+                let (visited, packers, chunk, cuts) = (&visited, &packers, &chunk, &cuts);
+                let (pending, expanded, decision, meeting) =
+                    (&pending, &expanded, &decision, &meeting);
+                let (due_always, due_quiescent, props, pacer) =
+                    (&due_always, &due_quiescent, &props, &pacer);
+                on_workers(pool.as_ref(), tasks, move |i| {
+                    let _unwinding = Unwinding(meeting);
+                    // Phase 3 of the pending chunk, part `i`.
+                    let output = pending.as_ref().filter(|p| i < p.slots.len()).map(|p| {
+                        let (e, flags) = p.slots[i]
+                            .lock()
+                            .expect("a part's slot")
+                            .take()
+                            .expect("each part taken once");
+                        let mut guard = packers.get(i).map(|l| l.write().expect("a packer"));
+                        let packer = guard.as_mut().map(|g| (i, &mut **g));
+                        finish_part(model, props, due_always, p, i, e, flags, packer)
+                    });
+                    // The pending chunk's packing is done before any
+                    // worker unpacks this chunk with the same packers.
+                    meeting.wait();
+                    if parts == 0 {
+                        return TaskOut {
+                            output,
+                            claimed: Vec::new(),
+                        };
+                    }
+                    // Phase 1 of this chunk, part `i`.
+                    if i < parts {
+                        let vis: Vec<_> = visited
+                            .iter()
+                            .map(|v| v.read().expect("the visited set"))
+                            .collect();
+                        let mut e = Expansion {
+                            parents: Vec::new(),
+                            succ: Vec::new(),
+                            fps: Vec::new(),
+                            by_part: vec![Vec::new(); PARTITIONS],
+                        };
+                        let mut seen = FingerprintSet::default();
+                        let mut trace = Trace::off();
+                        let mut actions = Vec::new();
+                        for block in &chunk[cuts[i]..cuts[i + 1]] {
+                            block.each(packers, &mut |state, at| {
+                                actions.clear();
+                                model.actions(state, &mut actions);
+                                if actions.is_empty() {
+                                    let c = Checks::run(model, props, due_quiescent, state);
+                                    e.parents.push((at, Parent::Quiescent(c)));
+                                    return;
+                                }
+                                if depth >= bounds.max_depth {
+                                    e.parents.push((at, Parent::Bound));
+                                    return;
+                                }
+                                let mut ample: Option<usize> = if options.por {
+                                    actions.iter().position(|a| model.is_local(state, a))
+                                } else {
+                                    None
+                                };
+                                let offer = |e: &mut Expansion<M::State>, index, n, fp| {
+                                    e.by_part[partition(fp)].push(e.fps.len() as u32);
+                                    e.succ.push((index as u32, n));
+                                    e.fps.push(fp);
+                                };
+                                if let Some(a) = ample {
+                                    let n = canon(model.next_state(state, &actions[a], &mut trace));
+                                    let fp = model.fingerprint(&n);
+                                    match vis[partition(fp)].get(&pack::Key::of(fp)) {
+                                        // Visited before this layer began:
+                                        // at a depth no greater than this
+                                        // state's.
+                                        Some(&d) if d <= depth => ample = None,
+                                        Some(_) => {}
+                                        None => {
+                                            if seen.insert(fp) {
+                                                offer(&mut e, a, n, fp);
+                                            }
                                         }
                                     }
                                 }
-                            }
-                            if ample.is_none() {
-                                for (index, action) in actions.iter().enumerate() {
-                                    let n = canon(model.next_state(state, action, &mut trace));
-                                    let fp = model.fingerprint(&n);
-                                    if !visited[partition(fp)].contains_key(&pack::Key::of(fp))
-                                        && seen.insert(fp)
+                                if ample.is_none() {
+                                    for (index, action) in actions.iter().enumerate() {
+                                        let n = canon(model.next_state(state, action, &mut trace));
+                                        let fp = model.fingerprint(&n);
+                                        if !vis[partition(fp)].contains_key(&pack::Key::of(fp))
+                                            && seen.insert(fp)
+                                        {
+                                            offer(&mut e, index, n, fp);
+                                        }
+                                    }
+                                }
+                                let end = e.succ.len() as u32;
+                                e.parents.push((at, Parent::Next { end }));
+                            });
+                        }
+                        drop(vis);
+                        if expanded[i].set(e).is_err() {
+                            unreachable!("each part expanded once");
+                        }
+                    }
+                    meeting.wait();
+                    let expansions: Vec<&Expansion<M::State>> = expanded
+                        .iter()
+                        .map(|e| e.get().expect("every part expanded"))
+                        .collect();
+                    // A table about to grow is the one allocation that can
+                    // jump past a memory budget between two checks: look
+                    // first. (A stop here loses this chunk's quiescent
+                    // states' results; only a memory stop, never
+                    // complete, can be one.)
+                    if i == 0 {
+                        let growth: u64 = visited
+                            .iter()
+                            .enumerate()
+                            .map(|(p, v)| {
+                                let v = v.read().expect("the visited set");
+                                let offers = expansions.iter().map(|e| e.by_part[p].len()).sum();
+                                table_growth(v.len(), v.capacity(), offers, 0)
+                            })
+                            .sum();
+                        let cut = if growth > 0 {
+                            pacer.limits(growth)
+                        } else {
+                            None
+                        };
+                        decision.set(cut).expect("decided once");
+                    }
+                    meeting.wait();
+                    // Phase 2a: in each of this task's partitions, which
+                    // offers are new (the first of equal ones, in the
+                    // sequential search's order), inserted as they go.
+                    let mut claimed = Vec::new();
+                    if decision.get().is_some_and(Option::is_none) {
+                        for p in (i..PARTITIONS).step_by(tasks) {
+                            let mut v = visited[p].write().expect("the visited set");
+                            for (pi, e) in expansions.iter().enumerate() {
+                                for &x in &e.by_part[p] {
+                                    let key = pack::Key::of(e.fps[x as usize]);
+                                    if let std::collections::hash_map::Entry::Vacant(slot) =
+                                        v.entry(key)
                                     {
-                                        e.succ.push((index as u32, n));
-                                        e.fps.push(fp);
+                                        slot.insert(depth + 1);
+                                        claimed.push((pi as u32, x));
                                     }
                                 }
                             }
-                            let end = e.succ.len() as u32;
-                            e.parents.push((at, Parent::Next { end }));
-                        });
+                        }
                     }
-                    e
+                    TaskOut { output, claimed }
                 })
             };
-            // The chunk's packed states are read: free them.
             drop(chunk);
-            // Phase 2: new states into the visited set, in the sequential
-            // search's order. The offered successors by partition:
-            let offered: usize = expansions.iter().map(|e| e.fps.len()).sum();
-            let mut by_part: Vec<Vec<(u32, u32)>> = vec![Vec::new(); PARTITIONS];
-            for (pi, e) in expansions.iter().enumerate() {
-                for (x, fp) in e.fps.iter().enumerate() {
-                    by_part[partition(*fp)].push((pi as u32, x as u32));
-                }
+            let mut outputs = Vec::new();
+            let mut claimed = Vec::new();
+            for o in outs {
+                outputs.extend(o.output);
+                claimed.push(o.claimed);
             }
-            // A table about to grow is the one allocation that can jump
-            // past a memory budget between two checks: look first.
-            // (A stop here loses this chunk's quiescent states' results;
-            // only a memory stop, never complete, can be one.)
-            let growth: u64 = visited
-                .iter()
-                .zip(&by_part)
-                .map(|(v, o)| table_growth(v.len(), v.capacity(), o.len(), 0))
-                .sum();
-            if growth > 0 {
-                if let Some(s) = pacer.limits(growth) {
-                    cut = Some(s);
+            // Phase 4 of the pending chunk, here: findings in order;
+            // where the sequential search would have stopped, what came
+            // after is undone.
+            if let Some(numbered) = pending.take() {
+                let processed = numbered.processed;
+                let mut last: Option<u32> = None;
+                // Done before this chunk (only the initial state's checks
+                // can do that): stop after its first state, as
+                // [`super::bfs`] does.
+                let mut stop_at: Option<u32> = (processed > 0 && findings.done()).then_some(0);
+                for ev in outputs
+                    .iter()
+                    .flat_map(|(_, ev)| ev)
+                    .take_while(|_| stop_at.is_none())
+                {
+                    if last.is_some_and(|l| l != ev.pos) && findings.done() {
+                        stop_at = last;
+                        break;
+                    }
+                    findings.record(&ev.checks, &mut || nodes.path_to(ev.node));
+                    last = Some(ev.pos);
+                }
+                if stop_at.is_none() && last.is_some() && findings.done() {
+                    stop_at = last;
+                }
+                for (blocks, _) in outputs {
+                    next_bytes += blocks.iter().map(Block::heap_bytes).sum::<u64>();
+                    next.extend(blocks);
+                }
+                peak_layers = peak_layers.max(layer_bytes + next_bytes);
+                if let Some(k) = stop_at {
+                    // The search ends: what came after this state is
+                    // dropped from the count (the visited set is not read
+                    // again; this chunk's claims are dropped with it).
+                    let end = numbered.ends[k as usize];
+                    nodes.truncate(end as usize);
+                    if numbered.chunk_start + k as usize + 1 < len || end > next_first {
+                        done_at = Some(numbered.chunk_start + k as usize);
+                    } else {
+                        done_at = Some(usize::MAX);
+                    }
+                    cut = None;
                     break;
                 }
             }
-            // Phase 2a, on the workers, a partition each: which offers are
-            // new (the first of equal ones, in order), inserted as they go.
-            let claim = |(v, idx): (&mut Visited, &Vec<(u32, u32)>)| -> Vec<(u32, u32)> {
-                let mut new = Vec::new();
-                for &(pi, x) in idx {
-                    let fp = expansions[pi as usize].fps[x as usize];
-                    if let std::collections::hash_map::Entry::Vacant(e) = v.entry(pack::Key::of(fp))
-                    {
-                        e.insert(depth + 1);
-                        new.push((pi, x));
-                    }
-                }
-                new
-            };
-            let claimed: Vec<Vec<(u32, u32)>> = match &pool {
-                Some(pool) if offered >= PARALLEL_MIN => pool.install(|| {
-                    use rayon::prelude::*;
-                    visited
-                        .par_iter_mut()
-                        .zip(by_part.par_iter())
-                        .map(claim)
-                        .collect()
-                }),
-                _ => visited.iter_mut().zip(by_part.iter()).map(claim).collect(),
-            };
-            drop(by_part);
-            // Per part and offer: its node index once numbered, else
-            // `u32::MAX`.
+            if parts == 0 {
+                continue;
+            }
+            let expansions: Vec<Expansion<M::State>> = expanded
+                .into_iter()
+                .map(|e| e.into_inner().expect("every part expanded"))
+                .collect();
+            if let Some(Some(s)) = decision.into_inner() {
+                cut = Some(s);
+                break;
+            }
+            // Per part and offer: its node index once numbered, else a
+            // mark.
             let mut new_at: Vec<Vec<u32>> = expansions
                 .iter()
                 .map(|e| vec![UNCLAIMED; e.fps.len()])
@@ -625,118 +908,23 @@ pub fn bfs_parallel<M: Model>(
                     }
                 }
             }
-            // Phase 3, on the workers: the properties of each part's new
-            // states, packed into the next layer; the rest freed.
             let mut starts = Vec::with_capacity(parts);
             let mut pos = 0usize;
             for e in &expansions {
                 starts.push(pos);
                 pos += e.parents.len();
             }
-            let slots: Vec<Mutex<Option<_>>> = expansions
-                .into_iter()
-                .zip(new_at)
-                .zip(
-                    packers
-                        .iter_mut()
-                        .map(Some)
-                        .chain(std::iter::repeat_with(|| None)),
-                )
-                .enumerate()
-                .map(|(i, ((e, f), p))| Mutex::new(Some((e, f, p.map(|p| (i, p))))))
-                .collect();
-            let outputs: Vec<PartOutput<M::State>> = {
-                let (starts, slots) = (&starts, &slots);
-                let (due_always, props) = (&due_always, &props);
-                on_workers(pool.as_ref(), parts, move |i| {
-                    let (e, flags, packer) = slots[i]
-                        .lock()
-                        .expect("a part's slot")
-                        .take()
-                        .expect("each part taken once");
-                    let mut out = Blocks::new(packer);
-                    let mut events = Vec::new();
-                    let mut seen = vec![false; props.len()];
-                    let mut checks = Checks(Vec::new());
-                    let mut succ = e.succ.into_iter().zip(flags);
-                    let mut from = 0u32;
-                    for (k, (at, p)) in e.parents.into_iter().enumerate() {
-                        let pos = starts[i] + k;
-                        if pos >= processed {
-                            break;
-                        }
-                        match p {
-                            Parent::Quiescent(c) => events.push(Event {
-                                pos: pos as u32,
-                                node: at,
-                                checks: c,
-                            }),
-                            Parent::Bound => {}
-                            Parent::Next { end } => {
-                                for ((_, n), here) in succ.by_ref().take((end - from) as usize) {
-                                    if here >= CLAIMED {
-                                        continue;
-                                    }
-                                    checks.fill(model, props, due_always, &n);
-                                    if checks.matters(&mut seen) {
-                                        events.push(Event {
-                                            pos: pos as u32,
-                                            node: here,
-                                            checks: Checks(std::mem::take(&mut checks.0)),
-                                        });
-                                    }
-                                    out.push(n, here);
-                                }
-                                from = end;
-                            }
-                        }
-                    }
-                    (out.finish(), events)
-                })
-            };
-            drop(slots);
-            // Phase 4, here: findings in order; where the sequential
-            // search would have stopped, what came after is undone.
-            let mut last: Option<u32> = None;
-            // Done before this chunk (only the initial state's checks can
-            // do that): stop after its first state, as [`super::bfs`] does.
-            let mut stop_at: Option<u32> = (processed > 0 && findings.done()).then_some(0);
-            for ev in outputs
-                .iter()
-                .flat_map(|(_, ev)| ev)
-                .take_while(|_| stop_at.is_none())
-            {
-                if last.is_some_and(|l| l != ev.pos) && findings.done() {
-                    stop_at = last;
-                    break;
-                }
-                findings.record(&ev.checks, &mut || nodes.path_to(ev.node));
-                last = Some(ev.pos);
-            }
-            if stop_at.is_none() && last.is_some() && findings.done() {
-                stop_at = last;
-            }
-            for (blocks, _) in outputs {
-                next_bytes += blocks.iter().map(Block::heap_bytes).sum::<u64>();
-                next.extend(blocks);
-            }
-            peak_layers = peak_layers.max(layer_bytes + next_bytes);
-            if let Some(k) = stop_at {
-                // The search ends: what came after this state is dropped
-                // from the count (the visited set is not read again).
-                let end = ends[k as usize];
-                nodes.truncate(end as usize);
-                if chunk_start + k as usize + 1 < len || end > next_first {
-                    done_at = Some(chunk_start + k as usize);
-                } else {
-                    done_at = Some(usize::MAX);
-                }
-                cut = None;
-                break;
-            }
-            if cut.is_some() {
-                break;
-            }
+            pending = Some(Numbered {
+                slots: expansions
+                    .into_iter()
+                    .zip(new_at)
+                    .map(|p| Mutex::new(Some(p)))
+                    .collect(),
+                starts,
+                processed,
+                ends,
+                chunk_start,
+            });
             chunk_start += chunk_len;
         }
         if let Some(s) = cut {
@@ -756,7 +944,11 @@ pub fn bfs_parallel<M: Model>(
         stop = Some(Stop::MaxDepth);
     }
     let bytes = pacer.heap.bytes(
-        visited.iter().map(|v| v.capacity() as u64).sum::<u64>() * 17
+        visited
+            .iter_mut()
+            .map(|v| v.get_mut().expect("the visited set").capacity() as u64)
+            .sum::<u64>()
+            * 17
             + nodes.capacity_bytes()
             + peak_layers,
     );
@@ -768,5 +960,137 @@ pub fn bfs_parallel<M: Model>(
         violations: super::concrete_violations(model, symmetry, findings.found),
         checked: findings.checked,
         bytes,
+    }
+}
+
+/// The first worker's packer, lent (none when the model has none).
+fn first_packer<'a, 'm, S>(
+    packers: &'a mut [RwLock<BoxedPacker<'m, S>>],
+) -> Option<(usize, &'a mut BoxedPacker<'m, S>)> {
+    packers
+        .first_mut()
+        .map(|p| (0, p.get_mut().expect("a packer")))
+}
+
+/// Phase 3 on part `i` of a numbered chunk: the properties of the part's
+/// new states, packed into the next layer's blocks with `packer`; the
+/// rest freed. Hands back only the results that can change the findings.
+#[allow(clippy::too_many_arguments)]
+fn finish_part<M: Model>(
+    model: &M,
+    props: &[Property<M>],
+    due_always: &[bool],
+    numbered: &Numbered<M::State>,
+    i: usize,
+    e: Expansion<M::State>,
+    flags: Vec<u32>,
+    packer: Option<(usize, &mut BoxedPacker<'_, M::State>)>,
+) -> PartOutput<M::State> {
+    let mut out = Blocks::new(packer);
+    let mut events = Vec::new();
+    let mut seen = vec![false; props.len()];
+    let mut checks = Checks(Vec::new());
+    let mut succ = e.succ.into_iter().zip(flags);
+    let mut from = 0u32;
+    for (k, (at, p)) in e.parents.into_iter().enumerate() {
+        let pos = numbered.starts[i] + k;
+        if pos >= numbered.processed {
+            break;
+        }
+        match p {
+            Parent::Quiescent(c) => events.push(Event {
+                pos: pos as u32,
+                node: at,
+                checks: c,
+            }),
+            Parent::Bound => {}
+            Parent::Next { end } => {
+                for ((_, n), here) in succ.by_ref().take((end - from) as usize) {
+                    if here >= CLAIMED {
+                        continue;
+                    }
+                    checks.fill(model, props, due_always, &n);
+                    if checks.matters(&mut seen) {
+                        events.push(Event {
+                            pos: pos as u32,
+                            node: here,
+                            checks: Checks(std::mem::take(&mut checks.0)),
+                        });
+                    }
+                    out.push(n, here);
+                }
+                from = end;
+            }
+        }
+    }
+    (out.finish(), events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A task that panics does not leave the others waiting at the next
+    /// meeting: they panic too, so the search fails instead of hanging.
+    #[test]
+    fn a_panicking_task_releases_the_meeting() {
+        let tasks = 3;
+        let meeting = std::sync::Arc::new(Meeting::new(tasks));
+        let (done, finished) = std::sync::mpsc::channel();
+        // Detached threads: were one to wait forever, the test still ends
+        // (failing) when the receive below times out.
+        for t in 0..tasks {
+            let (meeting, done) = (meeting.clone(), done.clone());
+            std::thread::spawn(move || {
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let _unwinding = Unwinding(&meeting);
+                    meeting.wait();
+                    if t == 1 {
+                        // Let the others reach the next meeting and sleep.
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        panic!("task 1 fails on purpose");
+                    }
+                    meeting.wait();
+                }));
+                done.send(r.is_err()).unwrap();
+            });
+        }
+        let failed: Vec<bool> = (0..tasks)
+            .map(|_| {
+                finished
+                    .recv_timeout(std::time::Duration::from_secs(20))
+                    .expect("every task ends (none waits forever)")
+            })
+            .collect();
+        assert_eq!(failed, vec![true; tasks]);
+    }
+
+    /// No task passes a meeting before the slowest has reached it, whether
+    /// the others spin, yield or sleep while they wait (a task late by
+    /// 2 ms makes them sleep).
+    #[test]
+    fn a_meeting_lets_no_task_ahead_of_the_slowest() {
+        let tasks = 3;
+        let rounds = 300;
+        let meeting = Meeting::new(tasks);
+        let reached: Vec<AtomicUsize> = (0..tasks).map(|_| AtomicUsize::new(0)).collect();
+        std::thread::scope(|s| {
+            for t in 0..tasks {
+                let (meeting, reached) = (&meeting, &reached);
+                s.spawn(move || {
+                    for r in 1..=rounds {
+                        if r % 50 == t {
+                            std::thread::sleep(std::time::Duration::from_millis(2));
+                        }
+                        reached[t].store(r, Ordering::SeqCst);
+                        meeting.wait();
+                        for other in reached {
+                            assert_eq!(other.load(Ordering::SeqCst), r, "a task ran ahead");
+                        }
+                        meeting.wait();
+                    }
+                });
+            }
+        });
     }
 }
