@@ -367,7 +367,25 @@ pub trait Part: Hash + Sized {
     }
 }
 
-impl Part for Handle {}
+/// A handle: its bitmap's numbers ([`Bitseq::each_number`]), `dbIndex`
+/// and `dbExists` as LEB128 varints, one call of XXH3-128 over about 20
+/// bytes, where the derived `Hash` writes 8 bytes a number and an enum
+/// discriminant. Every field is in, the list after its length, so the
+/// bytes are one-to-one with the handle.
+impl Part for Handle {
+    fn part_fingerprint(&self) -> u128 {
+        let Handle {
+            bm,
+            db_index,
+            db_exists,
+        } = self;
+        let mut e = FpBytes::new();
+        bm.each_number(|v| e.varint(v));
+        e.varint(*db_index);
+        e.byte(u8::from(*db_exists));
+        xxhash_rust::xxh3::xxh3_128(e.as_slice())
+    }
+}
 
 impl Part for KvStore<Bitseq> {}
 

@@ -265,6 +265,7 @@ impl Packer<IpamState> for IpamPacker {
                 None => &mut fresh,
             };
             list.clear();
+            list.reserve_exact(n);
             for _ in 0..n {
                 list.push(get_opt(bytes));
             }
