@@ -196,7 +196,12 @@ impl Packer<IpamState> for IpamPacker {
     /// reference-count traffic), and its holders stay when the decoded
     /// ones are equal (often: only commit, delete and crashes change
     /// them). The result equals [`IpamPacker::unpack`]'s.
-    fn unpack_into(&self, bytes: &mut &[u8], out: &mut IpamState) {
+    fn unpack_into(&self, input: &mut &[u8], out: &mut IpamState) {
+        // Read through a local cursor, kept in registers, and advance
+        // `input` once at the end (writing it back after every byte cost
+        // two stores a read).
+        let mut cursor = *input;
+        let bytes = &mut cursor;
         let IpamState {
             daemons,
             store,
@@ -278,6 +283,7 @@ impl Packer<IpamState> for IpamPacker {
             }
         }
         unpack_records(bytes, records);
+        *input = cursor;
     }
 
     fn unpack(&self, bytes: &mut &[u8]) -> IpamState {
