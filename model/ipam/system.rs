@@ -1789,7 +1789,13 @@ impl Model for IpamSystem {
 
     /// `out` made a copy of `state` in place (its vectors and the shared
     /// parts it already points to kept), then stepped.
-    fn next_state_into(&self, state: &IpamState, step: &Step, trace: &mut Trace, out: &mut IpamState) {
+    fn next_state_into(
+        &self,
+        state: &IpamState,
+        step: &Step,
+        trace: &mut Trace,
+        out: &mut IpamState,
+    ) {
         out.clone_from(state);
         self.step(out, step, trace);
     }
