@@ -17,7 +17,10 @@
 //!   [`CHUNK`] bytes (each entry the difference of its node index to the
 //!   previous entry's as a varint, then the packed state), read in order
 //!   and freed a chunk at a time; a model without a packer keeps plain
-//!   states.
+//!   states. The sequential search reads each entry into one state it
+//!   reuses ([`Frontier::pop_into`], [`Packer::unpack_into`]) and packs
+//!   its successors from a reused state too ([`Frontier::push_ref`]), so
+//!   expanding a state need not allocate one.
 //! - [`Links`]: the parent links, a `u32` parent and a `u8` choice per
 //!   state (choices of 255 and more in a side table), in chunks, so the
 //!   links never double their memory when they grow.

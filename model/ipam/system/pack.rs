@@ -15,6 +15,11 @@
 //! `Option<u64>` as 0 or `v + 1`, an enum as a tag byte and its value.
 //! A six-actor state of the seed scenario packs into about 40 bytes
 //! (650 with its heap parts when held as an `IpamState`).
+//! `unpack_into` decodes into the sequential search's reused state: its
+//! vectors are kept, a shared part it already points to is not touched
+//! (no reference-count traffic), and its holders stay when the decoded
+//! ones are equal, or are written in place when no other state shares
+//! them.
 //!
 //! What it does not do: the numbered parts stay in the tables until the
 //! search ends (there are few: distinct bitmaps, not states).
