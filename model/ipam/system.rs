@@ -367,7 +367,7 @@ pub trait Part: Hash + Sized {
     }
 }
 
-/// A handle: its bitmap's numbers ([`Bitseq::each_number`]), `dbIndex`
+/// A handle: its bitmap's numbers (`Bitseq::each_number`), `dbIndex`
 /// and `dbExists` as LEB128 varints, one call of XXH3-128 over about 20
 /// bytes, where the derived `Hash` writes 8 bytes a number and an enum
 /// discriminant. Every field is in, the list after its length, so the
