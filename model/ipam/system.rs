@@ -379,7 +379,7 @@ impl Part for Handle {
             db_index,
             db_exists,
         } = self;
-        let mut e = FpBytes::new();
+        let mut e = FpBytes::<128>::new();
         bm.each_number(|v| e.varint(v));
         e.varint(*db_index);
         e.byte(u8::from(*db_exists));
@@ -396,7 +396,7 @@ impl Part for KvStore<Bitseq> {}
 /// are when it unpacks a state.
 impl Part for Vec<Option<u64>> {
     fn part_fingerprint(&self) -> u128 {
-        let mut e = FpBytes::new();
+        let mut e = FpBytes::<128>::new();
         e.varint(self.len() as u64);
         for h in self {
             e.varint(h.map_or(0, |o| o + 1));
@@ -2026,7 +2026,7 @@ impl Model for IpamSystem {
             records,
             faults_left,
         } = state;
-        let mut e = FpBytes::new();
+        let mut e = FpBytes::<512>::new();
         // `Some(o)` as `o + 1`, `None` as 0.
         let opt = |o: &Option<u64>| o.map_or(0, |o| o + 1);
         let lock = |l: &Option<u8>| l.map_or(0, |a| u64::from(a) + 1);
@@ -2159,21 +2159,22 @@ impl Model for IpamSystem {
 }
 
 /// The byte string [`IpamSystem`]'s fingerprint hashes: on the stack up
-/// to 512 bytes (every state of the bundled scenarios), on the heap past
-/// that. Written a byte or a fixed-width value at a time, so that no
+/// to `N` bytes (512 for a state: every state of the bundled scenarios;
+/// 128 for a part, so that its smaller buffer costs less to clear), on
+/// the heap past that. Written a byte or a fixed-width value at a time, so that no
 /// write is a call of `memcpy`.
-struct FpBytes {
-    stack: [u8; 512],
+struct FpBytes<const N: usize> {
+    stack: [u8; N],
     len: usize,
-    /// Everything, once more than the stack's 512 bytes were written.
+    /// Everything, once more than the stack's `N` bytes were written.
     heap: Vec<u8>,
 }
 
-impl FpBytes {
+impl<const N: usize> FpBytes<N> {
     #[inline(always)]
-    fn new() -> FpBytes {
+    fn new() -> FpBytes<N> {
         FpBytes {
-            stack: [0; 512],
+            stack: [0; N],
             len: 0,
             heap: Vec::new(),
         }
