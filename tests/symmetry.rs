@@ -396,3 +396,105 @@ fn packed_frontier_states_unpack_to_equal_states() {
         );
     }
 }
+
+/// The sequential search's reused states (`Frontier::pop_into`,
+/// `Model::next_state_into`): every reachable state of three runs under
+/// three profiles (store faults and endpoint records included), decoded
+/// in breadth-first order into one state reused throughout, equals the
+/// state packed, with the same fingerprint; and a successor written into
+/// one reused state equals `next_state`'s, with the same fingerprint.
+/// Neither may change a state that shares parts with the reused one.
+#[test]
+fn reused_states_decode_and_step_to_equal_states() {
+    let release = vec![
+        SetupOp::Run("old".into()),
+        SetupOp::Rm(netrace::ipam::system::Target::Name("old".into())),
+    ];
+    for profile in ["libnetwork-17.05", "libnetwork-18.03", "classic-swarm-cas"] {
+        let p = Profile::builtin(profile).unwrap();
+        let mut spec = runs(3, release.clone());
+        if p.store {
+            spec.faults = netrace::ipam::system::Faults {
+                store_timeouts: 1,
+                crashes: 1,
+                ..Default::default()
+            };
+            spec.endpoints = true;
+        }
+        let m = IpamSystem::new(&spec, &p).unwrap();
+        // Breadth-first order, so that the test is the same every run.
+        let mut all = vec![m.init_state()];
+        let mut seen: HashSet<IpamState> = all.iter().cloned().collect();
+        let mut actions = Vec::new();
+        let mut trace = Trace::off();
+        let mut reused = m.init_state();
+        let mut steps = 0;
+        let mut i = 0;
+        while i < all.len() {
+            let s = all[i].clone();
+            i += 1;
+            actions.clear();
+            m.actions(&s, &mut actions);
+            let parent = deep(&s);
+            for a in &actions {
+                let n = m.next_state(&s, a, &mut trace);
+                let previous = reused.clone();
+                let was = deep(&previous);
+                m.next_state_into(&s, a, &mut trace, &mut reused);
+                assert_eq!(reused, n, "{profile}: {a:?} from {s:?}");
+                assert_eq!(m.fingerprint(&reused), m.fingerprint(&n), "{profile}");
+                assert_eq!(deep(&s), parent, "{profile}: the parent changed");
+                assert_eq!(deep(&previous), was, "{profile}: a sharer changed");
+                steps += 1;
+                if seen.insert(n.clone()) {
+                    all.push(n);
+                }
+            }
+        }
+        let mut packer = m.packer().expect("the IPAM model packs its states");
+        let mut buf = Vec::new();
+        for s in &all {
+            packer.pack(s, &mut buf);
+        }
+        let mut bytes = &buf[..];
+        let mut out = all[all.len() - 1].clone();
+        for s in &all {
+            let before = out.clone();
+            let was = deep(&before);
+            packer.unpack_into(&mut bytes, &mut out);
+            assert_eq!(
+                &out, s,
+                "{profile}: state decoded into a reused one differs"
+            );
+            assert_eq!(m.fingerprint(&out), m.fingerprint(s), "{profile}");
+            assert_eq!(deep(&before), was, "{profile}: a sharer changed");
+        }
+        assert!(bytes.is_empty(), "{profile}: bytes left over");
+        // Again, the reused state never cloned: its parts are its own, so
+        // the packer may write them in place.
+        let mut bytes = &buf[..];
+        for s in &all {
+            packer.unpack_into(&mut bytes, &mut out);
+            assert_eq!(&out, s, "{profile}: state decoded in place differs");
+            assert_eq!(m.fingerprint(&out), m.fingerprint(s), "{profile}");
+        }
+        assert_eq!(p.store, all.iter().any(|s| !s.records.is_empty()));
+        eprintln!("{profile}: {} states, {steps} steps", all.len());
+    }
+}
+
+/// A deep snapshot of a state: its `Debug` text (the shared parts'
+/// values) without the parts' fingerprint caches, which fill in as the
+/// state is hashed.
+fn deep(s: &IpamState) -> String {
+    let text = format!("{s:?}");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("fingerprint: OnceLock(") {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        rest = &rest[rest.find(')').map_or(rest.len(), |e| e + 1)..];
+    }
+    out.push_str(rest);
+    out
+}

@@ -947,11 +947,26 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
     visited.insert(pack::Key::of(model.fingerprint(&init)), 0);
     let mut actions = Vec::new();
     findings.check_state(model, &props, &init, false, &mut Vec::new);
+    // The state being expanded and its successor being looked at: two
+    // states reused for the whole search (`Frontier::pop_into`,
+    // `Model::next_state_into`), so expanding allocates little.
+    let mut state = init.clone();
+    let mut succ = init.clone();
+    // The successor of `state` by `action`, into `out`: its representative
+    // when the symmetry reduction is on.
+    let mut trace = Trace::off();
+    let mut successor = |state: &M::State, action: &M::Action, out: &mut M::State| {
+        model.next_state_into(state, action, &mut trace, out);
+        if symmetry {
+            if let Some(rep) = model.canonical(out) {
+                *out = rep;
+            }
+        }
+    };
     current.push(packer.as_deref_mut(), init, 0);
     let mut stop: Option<Stop> = None;
     let mut depth_bound_hit = false;
     let mut max_depth_seen = 0;
-    let mut trace = Trace::off();
     let state_bytes = std::mem::size_of::<(M::State, u32)>() as u64;
     let mut frontier_bytes = 0u64;
     // The depth of the layer being expanded, and the index of the first
@@ -986,7 +1001,7 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
                 }
             }
         }
-        let Some((state, at)) = current.pop(packer.as_deref()) else {
+        let Some(at) = current.pop_into(packer.as_deref(), &mut state) else {
             continue;
         };
         max_depth_seen = max_depth_seen.max(depth);
@@ -1006,28 +1021,29 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
             };
             // The cycle proviso: an ample successor already visited at a
             // depth no greater than this state's may close a cycle of
-            // reduced states; expand fully instead.
+            // reduced states; expand fully instead. Each successor is
+            // written into `succ`, reused (`Model::next_state_into`).
             let mut first = None;
             if let Some(a) = ample {
-                let next = canon(model.next_state(&state, &actions[a], &mut trace));
-                let key = pack::Key::of(model.fingerprint(&next));
+                successor(&state, &actions[a], &mut succ);
+                let key = pack::Key::of(model.fingerprint(&succ));
                 match visited.get(&key) {
                     Some(&seen) if next_layer.is_none_or(|first| seen < first) => ample = None,
                     Some(_) => {}
-                    None => first = Some((a, next, key)),
+                    None => first = Some((a, key)),
                 }
             }
-            let mut successors =
-                first.into_iter().chain(
-                    actions.iter().enumerate().filter(|_| ample.is_none()).map(
-                        |(index, action)| {
-                            let next = canon(model.next_state(&state, action, &mut trace));
-                            let key = pack::Key::of(model.fingerprint(&next));
-                            (index, next, key)
-                        },
-                    ),
-                );
-            for (index, succ, key) in &mut successors {
+            // Entry 0 is the new ample successor (already in `succ`),
+            // entry n > 0 action n - 1's when the state is expanded fully.
+            let all = if ample.is_none() { actions.len() } else { 0 };
+            for n in first.map_or(1, |_| 0)..=all {
+                let (index, key) = match first.filter(|_| n == 0) {
+                    Some(known) => known,
+                    None => {
+                        successor(&state, &actions[n - 1], &mut succ);
+                        (n - 1, pack::Key::of(model.fingerprint(&succ)))
+                    }
+                };
                 if visited.contains_key(&key) {
                     continue;
                 }
@@ -1041,7 +1057,7 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
                 visited.insert(key, here);
                 links.push(at, index as u32);
                 findings.check_state(model, &props, &succ, false, &mut || links.path_to(here));
-                next.push(packer.as_deref_mut(), succ, here);
+                next.push_ref(packer.as_deref_mut(), &succ, here);
             }
         }
         if findings.done() {

@@ -17,7 +17,10 @@
 //!   [`CHUNK`] bytes (each entry the difference of its node index to the
 //!   previous entry's as a varint, then the packed state), read in order
 //!   and freed a chunk at a time; a model without a packer keeps plain
-//!   states.
+//!   states. The sequential search reads each entry into one state it
+//!   reuses ([`Frontier::pop_into`], [`Packer::unpack_into`]) and packs
+//!   its successors from a reused state too ([`Frontier::push_ref`]), so
+//!   expanding a state need not allocate one.
 //! - [`Links`]: the parent links, a `u32` parent and a `u8` choice per
 //!   state (choices of 255 and more in a side table), in chunks, so the
 //!   links never double their memory when they grow.
@@ -51,6 +54,13 @@ pub trait Packer<S>: Send + Sync {
     fn pack(&mut self, state: &S, out: &mut Vec<u8>);
     /// Decodes one state from the front of `bytes` and advances past it.
     fn unpack(&self, bytes: &mut &[u8]) -> S;
+    /// [`Packer::unpack`] into `out`, whatever `out` held: the sequential
+    /// search decodes every state it expands into one reused state, so a
+    /// packer may reuse `out`'s allocations and the shared parts it
+    /// already holds. By default `*out = unpack(bytes)`.
+    fn unpack_into(&self, bytes: &mut &[u8], out: &mut S) {
+        *out = self.unpack(bytes);
+    }
 }
 
 /// Appends `v` as a LEB128 varint (7 bits a byte, low bits first).
@@ -142,16 +152,23 @@ impl<S> Frontier<S> {
 
     /// Appends an entry. Node indices of a layer's entries increase.
     pub fn push<'p>(&mut self, packer: Option<&mut (dyn Packer<S> + 'p)>, state: S, at: u32) {
+        match packer.filter(|_| self.packed) {
+            Some(packer) => self.push_packed(packer, &state, at),
+            None => {
+                self.len += 1;
+                self.plain.push_back((state, at));
+            }
+        }
+    }
+
+    /// Packs `state` into the last chunk (a new one when it does not fit).
+    fn push_packed(&mut self, packer: &mut dyn Packer<S>, state: &S, at: u32) {
         self.len += 1;
-        let Some(packer) = packer.filter(|_| self.packed) else {
-            self.plain.push_back((state, at));
-            return;
-        };
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         put_varint(&mut buf, u64::from(at - self.last_pushed));
         self.last_pushed = at;
-        packer.pack(&state, &mut buf);
+        packer.pack(state, &mut buf);
         let fits = self
             .chunks
             .back()
@@ -167,6 +184,43 @@ impl<S> Frontier<S> {
         self.scratch = buf;
     }
 
+    /// Appends an entry by reference ([`Frontier::push`] without taking
+    /// the state: a packed frontier only reads it, a plain one clones it).
+    pub fn push_ref<'p>(&mut self, packer: Option<&mut (dyn Packer<S> + 'p)>, state: &S, at: u32)
+    where
+        S: Clone,
+    {
+        match packer.filter(|_| self.packed) {
+            Some(packer) => self.push_packed(packer, state, at),
+            None => {
+                self.len += 1;
+                self.plain.push_back((state.clone(), at));
+            }
+        }
+    }
+
+    /// Takes the first entry into `out` ([`Packer::unpack_into`], so the
+    /// caller's state is reused) and returns its node index; a chunk read
+    /// to its end is freed.
+    pub fn pop_into<'p>(
+        &mut self,
+        packer: Option<&(dyn Packer<S> + 'p)>,
+        out: &mut S,
+    ) -> Option<u32> {
+        if self.len == 0 {
+            return None;
+        }
+        self.len -= 1;
+        match packer.filter(|_| self.packed) {
+            Some(packer) => Some(self.pop_packed(|bytes| packer.unpack_into(bytes, out))),
+            None => {
+                let (state, at) = self.plain.pop_front().expect("an entry is left");
+                *out = state;
+                Some(at)
+            }
+        }
+    }
+
     /// Takes the first entry; a chunk read to its end is freed.
     pub fn pop<'p>(&mut self, packer: Option<&(dyn Packer<S> + 'p)>) -> Option<(S, u32)> {
         if self.len == 0 {
@@ -176,6 +230,15 @@ impl<S> Frontier<S> {
         let Some(packer) = packer.filter(|_| self.packed) else {
             return self.plain.pop_front();
         };
+        let mut state = None;
+        let at = self.pop_packed(|bytes| state = Some(packer.unpack(bytes)));
+        Some((state.expect("unpacked"), at))
+    }
+
+    /// Reads the first packed entry (its length already taken off
+    /// `self.len`): its node index, and its state through `unpack`.
+    #[inline]
+    fn pop_packed(&mut self, unpack: impl FnOnce(&mut &[u8])) -> u32 {
         if self.chunks.front().is_some_and(|c| self.read == c.len()) {
             self.chunks.pop_front();
             self.read = 0;
@@ -185,7 +248,7 @@ impl<S> Frontier<S> {
         let before = bytes.len();
         let at = self.last_popped + get_varint(&mut bytes) as u32;
         self.last_popped = at;
-        let state = packer.unpack(&mut bytes);
+        unpack(&mut bytes);
         self.read += before - bytes.len();
         if self.len == 0 {
             // Empty again: the next layer's entries start afresh.
@@ -194,7 +257,7 @@ impl<S> Frontier<S> {
             self.last_pushed = 0;
             self.last_popped = 0;
         }
-        Some((state, at))
+        at
     }
 
     /// Heap bytes held (an estimate for runs without a counting

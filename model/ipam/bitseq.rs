@@ -207,6 +207,34 @@ impl Bitseq {
         }
     }
 
+    /// Every field as a number, in declaration order, to `out`: the
+    /// version's index, `bits`, `unselected`, `curr`, the number of
+    /// sequences, then each sequence's block and count. One-to-one with
+    /// the value (the list's length comes before it), so the IPAM
+    /// model's fingerprint of a handle can hash these numbers as varints
+    /// instead of the derived `Hash`'s fixed-width writes.
+    pub(crate) fn each_number(&self, mut out: impl FnMut(u64)) {
+        let Bitseq {
+            version,
+            bits,
+            unselected,
+            curr,
+            head,
+        } = self;
+        out(match version {
+            Version::V17_05 => 0,
+            Version::V2023 => 1,
+        });
+        out(*bits);
+        out(*unselected);
+        out(*curr);
+        out(head.len() as u64);
+        for Sequence { block, count } in head {
+            out(u64::from(*block));
+            out(*count);
+        }
+    }
+
     /// Which search code this bitmap runs.
     pub fn version(&self) -> Version {
         self.version

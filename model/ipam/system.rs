@@ -367,7 +367,25 @@ pub trait Part: Hash + Sized {
     }
 }
 
-impl Part for Handle {}
+/// A handle: its bitmap's numbers (`Bitseq::each_number`), `dbIndex`
+/// and `dbExists` as LEB128 varints, one call of XXH3-128 over about 20
+/// bytes, where the derived `Hash` writes 8 bytes a number and an enum
+/// discriminant. Every field is in, the list after its length, so the
+/// bytes are one-to-one with the handle.
+impl Part for Handle {
+    fn part_fingerprint(&self) -> u128 {
+        let Handle {
+            bm,
+            db_index,
+            db_exists,
+        } = self;
+        let mut e = FpBytes::<128>::new();
+        bm.each_number(|v| e.varint(v));
+        e.varint(*db_index);
+        e.byte(u8::from(*db_exists));
+        xxhash_rust::xxh3::xxh3_128(e.as_slice())
+    }
+}
 
 impl Part for KvStore<Bitseq> {}
 
@@ -378,7 +396,7 @@ impl Part for KvStore<Bitseq> {}
 /// are when it unpacks a state.
 impl Part for Vec<Option<u64>> {
     fn part_fingerprint(&self) -> u128 {
-        let mut e = FpBytes::new();
+        let mut e = FpBytes::<128>::new();
         e.varint(self.len() as u64);
         for h in self {
             e.varint(h.map_or(0, |o| o + 1));
@@ -403,6 +421,13 @@ impl<T: Hash> Cached<T> {
             value,
             fingerprint: std::sync::OnceLock::from(fingerprint),
         }
+    }
+
+    /// Records the fingerprint of the value as it is now (the packer
+    /// hashes the holders' packed bytes, which are their fingerprint's
+    /// input, after writing them in place).
+    pub(crate) fn set_fingerprint(&mut self, fingerprint: u128) {
+        self.fingerprint = std::sync::OnceLock::from(fingerprint);
     }
 
     /// The value, to change: its fingerprint is forgotten. (In a search
@@ -472,7 +497,7 @@ pub struct Actor {
 }
 
 /// The whole world of an IPAM scenario.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub struct IpamState {
     /// One entry per daemon.
     pub daemons: Vec<Daemon>,
@@ -498,6 +523,73 @@ pub struct IpamState {
     pub records: Vec<Option<u64>>,
     /// The fault budgets not spent yet.
     pub faults_left: Faults,
+}
+
+impl Clone for IpamState {
+    fn clone(&self) -> IpamState {
+        IpamState {
+            daemons: self.daemons.clone(),
+            store: self.store.clone(),
+            actors: self.actors.clone(),
+            holders: Arc::clone(&self.holders),
+            records: self.records.clone(),
+            faults_left: self.faults_left,
+        }
+    }
+
+    /// `self` made equal to `source` in place, for the search's reused
+    /// successor (`Model::next_state_into`): the vectors keep their
+    /// allocations, and a shared part `self` already points to is left
+    /// alone (no reference-count traffic for the parts a step did not
+    /// change).
+    fn clone_from(&mut self, source: &IpamState) {
+        let IpamState {
+            daemons,
+            store,
+            actors,
+            holders,
+            records,
+            faults_left,
+        } = source;
+        if self.daemons.len() == daemons.len() {
+            for (to, from) in self.daemons.iter_mut().zip(daemons) {
+                share(&mut to.handle, &from.handle);
+                to.handle_lock = from.handle_lock;
+                to.network_lock = from.network_lock;
+            }
+        } else {
+            self.daemons.clone_from(daemons);
+        }
+        match (&mut self.store, store) {
+            (Some(to), Some(from)) => share(to, from),
+            (to, from) => to.clone_from(from),
+        }
+        if self.actors.len() == actors.len() {
+            for (to, from) in self.actors.iter_mut().zip(actors) {
+                to.pc = from.pc;
+                to.ordinal = from.ordinal;
+                to.pos = from.pos;
+                match (&mut to.copy, &from.copy) {
+                    (Some(to), Some(from)) => share(to, from),
+                    (to, from) => to.clone_from(from),
+                }
+                to.outcome = from.outcome;
+            }
+        } else {
+            self.actors.clone_from(actors);
+        }
+        share(&mut self.holders, holders);
+        self.records.clone_from(records);
+        self.faults_left = *faults_left;
+    }
+}
+
+/// `to` made to point where `from` does, unless it already does.
+#[inline]
+fn share<T>(to: &mut Arc<T>, from: &Arc<T>) {
+    if !Arc::ptr_eq(to, from) {
+        *to = Arc::clone(from);
+    }
 }
 
 impl IpamState {
@@ -1335,65 +1427,10 @@ fn resolve(
     }
 }
 
-impl Model for IpamSystem {
-    type State = IpamState;
-    type Action = Step;
-
-    fn init_state(&self) -> IpamState {
-        self.init.clone()
-    }
-
-    fn actions(&self, state: &IpamState, out: &mut Vec<Step>) {
-        for (i, (def, actor)) in self.actors.iter().zip(&state.actors).enumerate() {
-            let Some(&phase) = def.program.get(actor.pc as usize) else {
-                continue;
-            };
-            let daemon = &state.daemons[def.daemon];
-            let me = Some(i as u8);
-            let enabled = match phase {
-                Phase::NetLock => daemon.network_lock.is_none(),
-                // With the lock held through commit, anyone else touching
-                // the handle waits for it.
-                Phase::Precheck | Phase::Read => {
-                    daemon.handle_lock.is_none() || daemon.handle_lock == me
-                }
-                Phase::Delete => state.holders[def.container].is_some(),
-                _ => true,
-            };
-            let actor = i as u8;
-            if enabled {
-                out.push(Step {
-                    actor,
-                    fault: Fault::None,
-                });
-                if phase == Phase::Write {
-                    let f = &state.faults_left;
-                    if f.store_timeouts > 0 || f.lost_answers > 0 {
-                        out.push(Step {
-                            actor,
-                            fault: Fault::AnswerLost,
-                        });
-                    }
-                    if f.store_timeouts > 0 || f.lost_requests > 0 {
-                        out.push(Step {
-                            actor,
-                            fault: Fault::RequestLost,
-                        });
-                    }
-                }
-            }
-            // A daemon fails whatever its actor is waiting for.
-            if state.faults_left.crashes > 0 {
-                out.push(Step {
-                    actor,
-                    fault: Fault::Crash,
-                });
-            }
-        }
-    }
-
-    fn next_state(&self, state: &IpamState, step: &Step, trace: &mut Trace) -> IpamState {
-        let mut s = state.clone();
+impl IpamSystem {
+    /// One step of `step`'s actor (or the fault it names), applied to `s`
+    /// in place: [`Model::next_state`] and [`Model::next_state_into`].
+    fn step(&self, s: &mut IpamState, step: &Step, trace: &mut Trace) {
         let i = step.actor as usize;
         let def = &self.actors[i];
         let at = s.actors[i].pc;
@@ -1404,12 +1441,12 @@ impl Model for IpamSystem {
         match step.fault {
             Fault::None => {}
             Fault::Crash => {
-                self.crash(&mut s, def.daemon, trace);
-                return s;
+                self.crash(s, def.daemon, trace);
+                return;
             }
             Fault::AnswerLost | Fault::RequestLost => {
-                self.time_out(&mut s, i, step.fault, trace);
-                return s;
+                self.time_out(s, i, step.fault, trace);
+                return;
             }
         }
         s.actors[i].pc += 1;
@@ -1684,7 +1721,83 @@ impl Model for IpamSystem {
         if def.restart_at == Some(s.actors[i].pc) {
             s.actors[i].pc = def.program.len() as u8;
         }
+    }
+}
+
+impl Model for IpamSystem {
+    type State = IpamState;
+    type Action = Step;
+
+    fn init_state(&self) -> IpamState {
+        self.init.clone()
+    }
+
+    fn actions(&self, state: &IpamState, out: &mut Vec<Step>) {
+        for (i, (def, actor)) in self.actors.iter().zip(&state.actors).enumerate() {
+            let Some(&phase) = def.program.get(actor.pc as usize) else {
+                continue;
+            };
+            let daemon = &state.daemons[def.daemon];
+            let me = Some(i as u8);
+            let enabled = match phase {
+                Phase::NetLock => daemon.network_lock.is_none(),
+                // With the lock held through commit, anyone else touching
+                // the handle waits for it.
+                Phase::Precheck | Phase::Read => {
+                    daemon.handle_lock.is_none() || daemon.handle_lock == me
+                }
+                Phase::Delete => state.holders[def.container].is_some(),
+                _ => true,
+            };
+            let actor = i as u8;
+            if enabled {
+                out.push(Step {
+                    actor,
+                    fault: Fault::None,
+                });
+                if phase == Phase::Write {
+                    let f = &state.faults_left;
+                    if f.store_timeouts > 0 || f.lost_answers > 0 {
+                        out.push(Step {
+                            actor,
+                            fault: Fault::AnswerLost,
+                        });
+                    }
+                    if f.store_timeouts > 0 || f.lost_requests > 0 {
+                        out.push(Step {
+                            actor,
+                            fault: Fault::RequestLost,
+                        });
+                    }
+                }
+            }
+            // A daemon fails whatever its actor is waiting for.
+            if state.faults_left.crashes > 0 {
+                out.push(Step {
+                    actor,
+                    fault: Fault::Crash,
+                });
+            }
+        }
+    }
+
+    fn next_state(&self, state: &IpamState, step: &Step, trace: &mut Trace) -> IpamState {
+        let mut s = state.clone();
+        self.step(&mut s, step, trace);
         s
+    }
+
+    /// `out` made a copy of `state` in place (its vectors and the shared
+    /// parts it already points to kept), then stepped.
+    fn next_state_into(
+        &self,
+        state: &IpamState,
+        step: &Step,
+        trace: &mut Trace,
+        out: &mut IpamState,
+    ) {
+        out.clone_from(state);
+        self.step(out, step, trace);
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
@@ -1913,7 +2026,7 @@ impl Model for IpamSystem {
             records,
             faults_left,
         } = state;
-        let mut e = FpBytes::new();
+        let mut e = FpBytes::<512>::new();
         // `Some(o)` as `o + 1`, `None` as 0.
         let opt = |o: &Option<u64>| o.map_or(0, |o| o + 1);
         let lock = |l: &Option<u8>| l.map_or(0, |a| u64::from(a) + 1);
@@ -2046,21 +2159,22 @@ impl Model for IpamSystem {
 }
 
 /// The byte string [`IpamSystem`]'s fingerprint hashes: on the stack up
-/// to 512 bytes (every state of the bundled scenarios), on the heap past
-/// that. Written a byte or a fixed-width value at a time, so that no
+/// to `N` bytes (512 for a state: every state of the bundled scenarios;
+/// 128 for a part, so that its smaller buffer costs less to clear), on
+/// the heap past that. Written a byte or a fixed-width value at a time, so that no
 /// write is a call of `memcpy`.
-struct FpBytes {
-    stack: [u8; 512],
+struct FpBytes<const N: usize> {
+    stack: [u8; N],
     len: usize,
-    /// Everything, once more than the stack's 512 bytes were written.
+    /// Everything, once more than the stack's `N` bytes were written.
     heap: Vec<u8>,
 }
 
-impl FpBytes {
+impl<const N: usize> FpBytes<N> {
     #[inline(always)]
-    fn new() -> FpBytes {
+    fn new() -> FpBytes<N> {
         FpBytes {
-            stack: [0; 512],
+            stack: [0; N],
             len: 0,
             heap: Vec::new(),
         }

@@ -95,6 +95,21 @@ pub trait Model: Sized + Sync {
         trace: &mut Trace,
     ) -> Self::State;
 
+    /// [`Model::next_state`] written into `out`, whatever `out` held (the
+    /// sequential breadth-first search keeps one such state and reuses
+    /// it for every successor). By default `*out = next_state(..)`; a
+    /// model may reuse `out`'s allocations instead. The result must equal
+    /// `next_state`'s.
+    fn next_state_into(
+        &self,
+        state: &Self::State,
+        action: &Self::Action,
+        trace: &mut Trace,
+        out: &mut Self::State,
+    ) {
+        *out = self.next_state(state, action, trace);
+    }
+
     /// The properties this model checks, in a fixed order.
     fn properties(&self) -> Vec<Property<Self>>;
 

@@ -15,6 +15,11 @@
 //! `Option<u64>` as 0 or `v + 1`, an enum as a tag byte and its value.
 //! A six-actor state of the seed scenario packs into about 40 bytes
 //! (650 with its heap parts when held as an `IpamState`).
+//! `unpack_into` decodes into the sequential search's reused state: its
+//! vectors are kept, a shared part it already points to is not touched
+//! (no reference-count traffic), and its holders stay when the decoded
+//! ones are equal, or are written in place when no other state shares
+//! them.
 //!
 //! What it does not do: the numbered parts stay in the tables until the
 //! search ends (there are few: distinct bitmaps, not states).
@@ -63,6 +68,26 @@ impl<T: super::Part + PartialEq> Parts<T> {
 
     fn get(&self, id: u64) -> Arc<Cached<T>> {
         Arc::clone(&self.all[id as usize])
+    }
+
+    /// `slot` made to point to part `id`, unless it already does (no
+    /// reference-count traffic for a part the reused state holds).
+    #[inline]
+    fn set(&self, slot: &mut Arc<Cached<T>>, id: u64) {
+        let part = &self.all[id as usize];
+        if !Arc::ptr_eq(slot, part) {
+            *slot = Arc::clone(part);
+        }
+    }
+
+    /// [`Parts::set`] for an optional part (`None` for 0, part `v - 1`
+    /// for `v`).
+    #[inline]
+    fn set_opt(&self, slot: &mut Option<Arc<Cached<T>>>, v: u64) {
+        match (slot.as_mut(), v.checked_sub(1)) {
+            (Some(slot), Some(id)) => self.set(slot, id),
+            (_, id) => *slot = id.map(|id| self.get(id)),
+        }
     }
 }
 
@@ -171,6 +196,101 @@ impl Packer<IpamState> for IpamPacker {
         }
     }
 
+    /// Decodes into the search's reused state: its vectors keep their
+    /// allocations, a shared part it already points to stays (no
+    /// reference-count traffic), and its holders stay when the decoded
+    /// ones are equal (often: only commit, delete and crashes change
+    /// them). The result equals [`IpamPacker::unpack`]'s.
+    fn unpack_into(&self, input: &mut &[u8], out: &mut IpamState) {
+        // Read through a local cursor, kept in registers, and advance
+        // `input` once at the end (writing it back after every byte cost
+        // two stores a read).
+        let mut cursor = *input;
+        let bytes = &mut cursor;
+        let IpamState {
+            daemons,
+            store,
+            actors,
+            holders,
+            records,
+            faults_left,
+        } = out;
+        let n = get_varint(bytes) as usize;
+        if daemons.len() != n {
+            daemons.clear();
+            for _ in 0..n {
+                daemons.push(Daemon {
+                    handle: self.handles.get(0),
+                    handle_lock: None,
+                    network_lock: None,
+                });
+            }
+        }
+        for d in daemons.iter_mut() {
+            self.handles.set(&mut d.handle, get_varint(bytes));
+            d.handle_lock = get_lock(bytes);
+            d.network_lock = get_lock(bytes);
+        }
+        let v = get_varint(bytes);
+        self.stores.set_opt(store, v);
+        *faults_left = Faults {
+            store_timeouts: get_u8(bytes),
+            lost_answers: get_u8(bytes),
+            lost_requests: get_u8(bytes),
+            crashes: get_u8(bytes),
+        };
+        let n = get_varint(bytes) as usize;
+        if actors.len() != n {
+            actors.clear();
+            actors.resize_with(n, || Actor {
+                pc: 0,
+                ordinal: None,
+                pos: None,
+                copy: None,
+                outcome: Outcome::Pending,
+            });
+        }
+        for a in actors.iter_mut() {
+            a.pc = get_u8(bytes);
+            a.ordinal = get_opt(bytes);
+            a.pos = (get_u8(bytes) == 1).then(|| Pos {
+                byte: get_varint(bytes),
+                bit: get_varint(bytes),
+            });
+            let v = get_varint(bytes);
+            self.handles.set_opt(&mut a.copy, v);
+            a.outcome = get_outcome(bytes);
+        }
+        // The holders: kept when equal to the decoded ones, else written
+        // in place when no other state shares them, else a new part.
+        let start = *bytes;
+        let n = get_varint(bytes) as usize;
+        let mut read = *bytes;
+        if holders.len() == n && holders.iter().all(|h| *h == get_opt(&mut read)) {
+            *bytes = read;
+        } else {
+            let mut fresh = Vec::new();
+            let list = match Arc::get_mut(holders) {
+                Some(own) => own.get_mut(),
+                None => &mut fresh,
+            };
+            list.clear();
+            list.reserve_exact(n);
+            for _ in 0..n {
+                list.push(get_opt(bytes));
+            }
+            // The holders' bytes are the encoding their fingerprint
+            // hashes (`Part for Vec<Option<u64>>`): hash them as they are.
+            let fingerprint = xxhash_rust::xxh3::xxh3_128(&start[..start.len() - bytes.len()]);
+            match Arc::get_mut(holders) {
+                Some(own) => own.set_fingerprint(fingerprint),
+                None => *holders = Arc::new(Cached::with_fingerprint(fresh, fingerprint)),
+            }
+        }
+        unpack_records(bytes, records);
+        *input = cursor;
+    }
+
     fn unpack(&self, bytes: &mut &[u8]) -> IpamState {
         // Loops into vectors of the exact length (no iterator adapters):
         // this runs once per expanded state.
@@ -200,15 +320,7 @@ impl Packer<IpamState> for IpamPacker {
                 bit: get_varint(bytes),
             });
             let copy = get_opt(bytes).map(|id| self.handles.get(id));
-            let outcome = match get_u8(bytes) {
-                0 => Outcome::Pending,
-                1 => Outcome::Allocated(get_varint(bytes)),
-                2 => Outcome::Released(get_varint(bytes)),
-                3 => Outcome::NoAddress,
-                4 => Outcome::StoreTimeout,
-                5 => Outcome::Crashed,
-                _ => Outcome::NameTaken,
-            };
+            let outcome = get_outcome(bytes);
             actors.push(Actor {
                 pc,
                 ordinal,
@@ -243,5 +355,29 @@ impl Packer<IpamState> for IpamPacker {
             records,
             faults_left,
         }
+    }
+}
+
+/// An actor's outcome as [`Outcome::tagged`] wrote it.
+#[inline]
+fn get_outcome(bytes: &mut &[u8]) -> Outcome {
+    match get_u8(bytes) {
+        0 => Outcome::Pending,
+        1 => Outcome::Allocated(get_varint(bytes)),
+        2 => Outcome::Released(get_varint(bytes)),
+        3 => Outcome::NoAddress,
+        4 => Outcome::StoreTimeout,
+        5 => Outcome::Crashed,
+        _ => Outcome::NameTaken,
+    }
+}
+
+/// The endpoint records into `records` (its allocation kept).
+#[inline]
+fn unpack_records(bytes: &mut &[u8], records: &mut Vec<Option<u64>>) {
+    let n = get_varint(bytes) as usize;
+    records.clear();
+    for _ in 0..n {
+        records.push(get_opt(bytes));
     }
 }
