@@ -504,7 +504,7 @@ fn split<S>(blocks: &[Block<S>], parts: usize) -> Vec<usize> {
 /// of a chunk neither writes nor reads what phase 4 of the previous one
 /// records, except which properties are due, and the due set it uses
 /// (computed one chunk earlier) can only hold more than the one
-/// [`super::bfs`] would use; [`Findings::record`] skips the extra ones
+/// [`super::bfs`] would use; `Findings::record` skips the extra ones
 /// (properties already violated). When phase 4 ends the search, the next
 /// chunk's expansion and claims are dropped: the visited set is not read
 /// again.
