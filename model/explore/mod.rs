@@ -815,11 +815,18 @@ impl<'a> Pacer<'a> {
 }
 
 /// `state`, or its representative when the symmetry reduction is on.
-fn canonical<M: Model>(model: &M, symmetry: bool, state: M::State) -> M::State {
+fn canonical<M: Model>(model: &M, symmetry: bool, mut state: M::State) -> M::State {
+    canonicalize(model, symmetry, &mut state);
+    state
+}
+
+/// [`canonical`] in place: `state` replaced by its representative when
+/// the symmetry reduction is on and it is not one already.
+fn canonicalize<M: Model>(model: &M, symmetry: bool, state: &mut M::State) {
     if symmetry {
-        model.canonical(&state).unwrap_or(state)
-    } else {
-        state
+        if let Some(rep) = model.canonical(state) {
+            *state = rep;
+        }
     }
 }
 
@@ -957,11 +964,7 @@ pub fn bfs<M: Model>(model: &M, options: &Options, progress: &mut dyn FnMut(Prog
     let mut trace = Trace::off();
     let mut successor = |state: &M::State, action: &M::Action, out: &mut M::State| {
         model.next_state_into(state, action, &mut trace, out);
-        if symmetry {
-            if let Some(rep) = model.canonical(out) {
-                *out = rep;
-            }
-        }
+        canonicalize(model, symmetry, out);
     };
     current.push(packer.as_deref_mut(), init, 0);
     let mut stop: Option<Stop> = None;

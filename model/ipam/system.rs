@@ -552,10 +552,17 @@ impl Clone for IpamState {
             faults_left,
         } = source;
         if self.daemons.len() == daemons.len() {
+            // Every field named, so a field added to a daemon or an actor
+            // does not compile until it is copied here.
             for (to, from) in self.daemons.iter_mut().zip(daemons) {
-                share(&mut to.handle, &from.handle);
-                to.handle_lock = from.handle_lock;
-                to.network_lock = from.network_lock;
+                let Daemon {
+                    handle,
+                    handle_lock,
+                    network_lock,
+                } = from;
+                share(&mut to.handle, handle);
+                to.handle_lock = *handle_lock;
+                to.network_lock = *network_lock;
             }
         } else {
             self.daemons.clone_from(daemons);
@@ -566,14 +573,21 @@ impl Clone for IpamState {
         }
         if self.actors.len() == actors.len() {
             for (to, from) in self.actors.iter_mut().zip(actors) {
-                to.pc = from.pc;
-                to.ordinal = from.ordinal;
-                to.pos = from.pos;
-                match (&mut to.copy, &from.copy) {
+                let Actor {
+                    pc,
+                    ordinal,
+                    pos,
+                    copy,
+                    outcome,
+                } = from;
+                to.pc = *pc;
+                to.ordinal = *ordinal;
+                to.pos = *pos;
+                match (&mut to.copy, copy) {
                     (Some(to), Some(from)) => share(to, from),
                     (to, from) => to.clone_from(from),
                 }
-                to.outcome = from.outcome;
+                to.outcome = *outcome;
             }
         } else {
             self.actors.clone_from(actors);

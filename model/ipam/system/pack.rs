@@ -19,7 +19,7 @@
 //! vectors are kept, a shared part it already points to is not touched
 //! (no reference-count traffic), and its holders stay when the decoded
 //! ones are equal, or are written in place when no other state shares
-//! them.
+//! them; `unpack` is `unpack_into` an empty state (one decoder).
 //!
 //! What it does not do: the numbered parts stay in the tables until the
 //! search ends (there are few: distinct bitmaps, not states).
@@ -218,6 +218,7 @@ impl Packer<IpamState> for IpamPacker {
         let n = get_varint(bytes) as usize;
         if daemons.len() != n {
             daemons.clear();
+            daemons.reserve_exact(n);
             for _ in 0..n {
                 daemons.push(Daemon {
                     handle: self.handles.get(0),
@@ -291,70 +292,19 @@ impl Packer<IpamState> for IpamPacker {
         *input = cursor;
     }
 
+    /// [`IpamPacker::unpack_into`] into an empty state: one decoder for
+    /// both, so they cannot disagree.
     fn unpack(&self, bytes: &mut &[u8]) -> IpamState {
-        // Loops into vectors of the exact length (no iterator adapters):
-        // this runs once per expanded state.
-        let n = get_varint(bytes) as usize;
-        let mut daemons = Vec::with_capacity(n);
-        for _ in 0..n {
-            daemons.push(Daemon {
-                handle: self.handles.get(get_varint(bytes)),
-                handle_lock: get_lock(bytes),
-                network_lock: get_lock(bytes),
-            });
-        }
-        let store = get_opt(bytes).map(|id| self.stores.get(id));
-        let faults_left = Faults {
-            store_timeouts: get_u8(bytes),
-            lost_answers: get_u8(bytes),
-            lost_requests: get_u8(bytes),
-            crashes: get_u8(bytes),
+        let mut state = IpamState {
+            daemons: Vec::new(),
+            store: None,
+            actors: Vec::new(),
+            holders: Arc::new(Cached::new(Vec::new())),
+            records: Vec::new(),
+            faults_left: Faults::default(),
         };
-        let n = get_varint(bytes) as usize;
-        let mut actors = Vec::with_capacity(n);
-        for _ in 0..n {
-            let pc = get_u8(bytes);
-            let ordinal = get_opt(bytes);
-            let pos = (get_u8(bytes) == 1).then(|| Pos {
-                byte: get_varint(bytes),
-                bit: get_varint(bytes),
-            });
-            let copy = get_opt(bytes).map(|id| self.handles.get(id));
-            let outcome = get_outcome(bytes);
-            actors.push(Actor {
-                pc,
-                ordinal,
-                pos,
-                copy,
-                outcome,
-            });
-        }
-        // The holders' bytes are the encoding their fingerprint hashes
-        // (`Part for Vec<Option<u64>>`): hash them as they are.
-        let start = *bytes;
-        let n = get_varint(bytes) as usize;
-        let mut holders = Vec::with_capacity(n);
-        for _ in 0..n {
-            holders.push(get_opt(bytes));
-        }
-        let encoded = &start[..start.len() - bytes.len()];
-        let holders = Arc::new(Cached::with_fingerprint(
-            holders,
-            xxhash_rust::xxh3::xxh3_128(encoded),
-        ));
-        let n = get_varint(bytes) as usize;
-        let mut records = Vec::with_capacity(n);
-        for _ in 0..n {
-            records.push(get_opt(bytes));
-        }
-        IpamState {
-            daemons,
-            store,
-            actors,
-            holders,
-            records,
-            faults_left,
-        }
+        self.unpack_into(bytes, &mut state);
+        state
     }
 }
 
@@ -377,6 +327,7 @@ fn get_outcome(bytes: &mut &[u8]) -> Outcome {
 fn unpack_records(bytes: &mut &[u8], records: &mut Vec<Option<u64>>) {
     let n = get_varint(bytes) as usize;
     records.clear();
+    records.reserve_exact(n);
     for _ in 0..n {
         records.push(get_opt(bytes));
     }
